@@ -1,0 +1,147 @@
+"""The one way Rapport gets a SparkSession.
+
+Job code takes a ``SparkSession`` and never asks what is behind it. ``spark_session``
+picks the engine from the config:
+
+* ``embedded`` (default): a Sail Spark Connect server started in this process on
+  127.0.0.1 with a free port. Sail carries Delta Lake natively.
+* ``remote``: ``SPARK_REMOTE=sc://host:port``, any Spark 4 Connect server with Delta
+  (a cluster, or ``rapport engine serve`` on another machine).
+* ``spark-local``: the JVM engine from the pyspark wheel via ``remote("local[*]")``,
+  for portability checks only (no Delta jars here).
+
+Whatever this module starts, it stops: the session first, then the server. Leaving
+an embedded server running made Airflow's ``dag.test()`` hang on exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterator
+
+from jobs.config import Config
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+# Settings every session gets, whichever engine: UTC everywhere, small shuffles on small machines.
+SESSION_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.shuffle.partitions": "8",
+}
+
+
+class EngineError(RuntimeError):
+    """The engine could not be started or reached; the message says what to check."""
+
+
+@dataclass
+class EmbeddedServer:
+    """A Sail Spark Connect server running in this process."""
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    _server: object = field(default=None, repr=False)
+
+    def start(self) -> "EmbeddedServer":
+        try:
+            from pysail.spark import SparkConnectServer
+        except ImportError as exc:  # pragma: no cover - the package pins pysail
+            raise EngineError("pysail is not installed; run `make install` (or pip install -e .)") from exc
+        self._server = SparkConnectServer(ip=self.host, port=self.port)
+        self._server.start(background=True)
+        self.host, self.port = self._server.listening_address
+        log.info("embedded Sail Spark Connect server listening on %s", self.url)
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"sc://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return bool(self._server is not None and self._server.running)
+
+    def stop(self) -> None:
+        if self._server is not None and self._server.running:
+            self._server.stop()
+            log.info("embedded Sail server on %s stopped", self.url)
+
+    def wait(self) -> None:
+        """Block until the process is interrupted (for `rapport engine serve`)."""
+        stop = threading.Event()
+        try:
+            while self.running and not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
+        finally:
+            self.stop()
+
+
+def _build(url: str) -> "SparkSession":
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.remote(url)
+    for key, value in SESSION_CONF.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
+
+
+def open_session(cfg: Config | None = None) -> tuple["SparkSession", EmbeddedServer | None]:
+    """Start (or connect to) the configured engine and return the session and any server started.
+
+    Callers own both: stop the session, then the server. Prefer ``spark_session``.
+    """
+    cfg = cfg or Config.load()
+    if cfg.engine == "remote":
+        try:
+            return _build(cfg.spark_remote), None
+        except Exception as exc:
+            raise EngineError(
+                f"could not connect to the Spark Connect server at SPARK_REMOTE={cfg.spark_remote}: {exc}. "
+                "Check that the server is running and reachable, or unset SPARK_REMOTE to use the embedded engine."
+            ) from exc
+    if cfg.engine == "spark-local":
+        # Keep the JVM on loopback; otherwise it binds to the first network interface.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        return _build("local[*]"), None
+    server = EmbeddedServer().start()
+    try:
+        return _build(server.url), server
+    except Exception:
+        server.stop()
+        raise
+
+
+def close_session(spark: "SparkSession | None", server: EmbeddedServer | None) -> None:
+    """Stop the session, then the server; safe to call twice."""
+    try:
+        if spark is not None:
+            spark.stop()
+    finally:
+        if server is not None:
+            server.stop()
+
+
+@contextmanager
+def spark_session(cfg: Config | None = None) -> Iterator["SparkSession"]:
+    """A session for the configured engine, stopped (with anything it started) on exit."""
+    spark, server = open_session(cfg)
+    # If the process is torn down without leaving the block (a signal, os._exit aside), still stop.
+    def stop() -> None:
+        close_session(spark, server)
+
+    atexit.register(stop)
+    try:
+        yield spark
+    finally:
+        atexit.unregister(stop)
+        stop()

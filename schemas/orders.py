@@ -1,0 +1,45 @@
+"""Orders as Shopify order webhooks (orders/create, orders/updated, ...).
+
+Every delivery carries the whole order as it was at ``updated_at``. Deliveries can
+arrive out of order; the newest ``updated_at`` wins. Amounts are decimal strings, as
+Shopify sends them.
+"""
+
+from pyspark.sql.types import ArrayType, LongType, StringType, StructField, StructType
+
+SOURCE = "orders"
+TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/fulfilled", "orders/cancelled")
+FINANCIAL_STATUSES = ("pending", "paid", "refunded", "partially_refunded", "voided")
+FULFILLMENT_STATUSES = ("fulfilled", "partial")  # null while unfulfilled
+CURRENCIES = ("USD", "EUR", "GBP", "CAD")
+
+# Shopify's source_name, mapped to Rapport's channel.
+CHANNELS = {"web": "web", "iphone": "app", "android": "app", "pos": "store"}
+
+
+def _s(name: str, dtype=None) -> StructField:
+    return StructField(name, dtype or StringType(), True)
+
+
+LINE_ITEM = StructType(
+    [_s("id", LongType()), _s("product_id"), _s("variant_id", LongType()), _s("sku"), _s("title"),
+     _s("quantity", LongType()), _s("price")]
+)
+DISCOUNT_CODE = StructType([_s("code"), _s("amount"), _s("type")])
+
+ORDER = StructType(
+    [
+        _s("id", LongType()), _s("name"), _s("order_number", LongType()), _s("email"), _s("phone"),
+        _s("created_at"), _s("updated_at"), _s("processed_at"), _s("cancelled_at"), _s("cancel_reason"),
+        _s("currency"), _s("total_price"), _s("subtotal_price"), _s("total_tax"), _s("total_discounts"),
+        _s("financial_status"), _s("fulfillment_status"), _s("source_name"), _s("location_id", LongType()),
+        _s("landing_site"), _s("referring_site"),
+        _s("discount_codes", ArrayType(DISCOUNT_CODE)),
+        _s("customer", StructType([_s("id", LongType()), _s("email")])),
+        _s("line_items", ArrayType(LINE_ITEM)),
+    ]
+)
+
+EVENT = StructType(
+    [_s("topic"), _s("webhook_id"), _s("triggered_at"), _s("received_at"), _s("shop_domain"), _s("api_version"), _s("order", ORDER)]
+)
