@@ -55,6 +55,8 @@ class EmbeddedServer:
             from pysail.spark import SparkConnectServer
         except ImportError as exc:  # pragma: no cover - the package pins pysail
             raise EngineError("pysail is not installed; run `make install` (or pip install -e .)") from exc
+        # Sail logs through Rust's env_logger; keep it to warnings unless the user asked for more.
+        os.environ.setdefault("RUST_LOG", "warn" if log.getEffectiveLevel() <= logging.INFO else "error")
         self._server = SparkConnectServer(ip=self.host, port=self.port)
         self._server.start(background=True)
         self.host, self.port = self._server.listening_address
@@ -95,6 +97,24 @@ def _build(url: str) -> "SparkSession":
     return builder.getOrCreate()
 
 
+def _check_reachable(url: str, timeout: float = 5.0) -> None:
+    """Fail fast: the Connect client otherwise retries an unreachable server for minutes."""
+    import socket
+    from urllib.parse import urlparse
+
+    parsed = urlparse(url)
+    host, port = parsed.hostname, parsed.port or 15002
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise EngineError(
+            f"SPARK_REMOTE={url}: nothing answers at {host}:{port} ({exc.strerror or exc}). Start the server "
+            "(for example `rapport engine serve --port 15002`), check host and port, or unset SPARK_REMOTE to "
+            "use the embedded engine."
+        ) from exc
+
+
 def open_session(cfg: Config | None = None) -> tuple["SparkSession", EmbeddedServer | None]:
     """Start (or connect to) the configured engine and return the session and any server started.
 
@@ -102,6 +122,7 @@ def open_session(cfg: Config | None = None) -> tuple["SparkSession", EmbeddedSer
     """
     cfg = cfg or Config.load()
     if cfg.engine == "remote":
+        _check_reachable(cfg.spark_remote)
         try:
             return _build(cfg.spark_remote), None
         except Exception as exc:

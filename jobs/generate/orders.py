@@ -89,6 +89,12 @@ def _lifecycle(ctx: ShardContext, order: dict, t: float, store: bool) -> None:
         state = _update(ctx, "orders/paid", state, t, financial_status="paid")
         if state is None:
             return
+    if not store and rng.random() < 0.25:
+        # Shopify fires orders/updated minutes after checkout (payment capture, risk check, tags)
+        t += rng.uniform(60, 1800)
+        state = _update(ctx, "orders/updated", state, t)
+        if state is None:
+            return
     if not store and rng.random() < 0.03:
         t += rng.uniform(3600, 20 * 3600)
         _update(ctx, "orders/cancelled", state, t, cancelled_at=iso(t), cancel_reason="customer",
@@ -117,7 +123,7 @@ def _deliver(ctx: ShardContext, topic: str, order: dict, t: float) -> None:
     r = rng.random()
     if r < 0.005:
         delay = rng.uniform(1.2 * DAY, 3 * DAY)  # redelivered after an outage
-    elif r < 0.045:
+    elif r < 0.085:
         delay = rng.uniform(600, 3 * 3600)  # delayed: later updates may overtake it
     else:
         delay = rng.expovariate(1 / 4.0)

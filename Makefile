@@ -1,0 +1,27 @@
+# Rapport — the two set-up commands are `make demo` and `make test`; both install what they need.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test test-all clean
+
+$(STAMP): setup.cfg pyproject.toml infra/constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install -q -c infra/constraints.txt -e ".[test]"
+	@touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install Rapport with its pinned stack
+
+demo: $(STAMP)  ## generate a small data set and run the pipeline end to end on the embedded engine
+	$(BIN)/rapport demo
+
+test: $(STAMP)  ## the test suite (slow tests excluded)
+	$(BIN)/python -m pytest
+
+test-all: $(STAMP)  ## every test, slow ones too
+	$(BIN)/python -m pytest -m ""
+
+clean:
+	rm -rf demo .pytest_cache build *.egg-info

@@ -1,0 +1,187 @@
+"""The ``rapport`` command: one entry point for people, Makefile targets and Airflow tasks.
+
+Each subcommand is a thin wrapper over a job's ``run``/library function; errors
+that a person can fix (configuration, parameters, an unreachable engine) are
+printed as one clear line and exit with status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+from jobs.config import Config, ConfigError
+
+EXIT_USER_ERROR = 2
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date; use YYYY-MM-DD") from None
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number >= 1")
+    return n
+
+
+def _table(rows: list[tuple], header: tuple) -> str:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    lines = ["  ".join(str(x).ljust(w) for x, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)) for row in rows]
+    return "\n".join(lines)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from jobs.generate import Params, generate
+
+    params = Params(customers=args.customers, days=args.days, start=args.start, seed=args.seed,
+                    bad_rate=args.bad_rate, dup_rate=args.dup_rate, shard_size=args.shard_size)
+    out = args.out or Config.load().landing_root
+    manifest = generate(params, out, workers=args.workers, overwrite=args.overwrite,
+                        progress=False if args.no_progress else None)
+    print(format_generate_summary(manifest, out))
+    return 0
+
+
+def format_generate_summary(manifest: dict, out: str | Path) -> str:
+    rows = []
+    for source, s in manifest["sources"].items():
+        rows.append((source, s["files"], f"{s['lines']:,}", f"{s['valid']:,}", f"{sum(s['bad'].values()):,}",
+                     f"{s['exact_duplicates'] + s['id_conflicts']:,}", f"{s['late_arrivals']:,}",
+                     s["truncated_gzip"]["members"]))
+    lines = sum(s["lines"] for s in manifest["sources"].values())
+    secs = manifest.get("elapsed_seconds") or 0
+    g = manifest["generator"]
+    return "\n".join([
+        f"Generated {lines:,} lines for {g['customers']:,} customers over {g['days']} days "
+        f"({g['start']} .. {g['end']}, seed {g['seed']}) into {out}"
+        + (f" in {secs:.1f}s ({lines / secs:,.0f} lines/s)" if secs else ""),
+        _table(rows, ("source", "files", "lines", "valid", "bad", "dup/conflict", "late", "cut gzip")),
+        f"reference: " + ", ".join(f"{k} {v['lines']:,}" for k, v in manifest["reference"].items()),
+        f"manifest: {Path(out) / 'manifest.json'}",
+    ])
+
+
+def cmd_engine_serve(args: argparse.Namespace) -> int:
+    from jobs.engine import EmbeddedServer
+
+    server = EmbeddedServer(host=args.host, port=args.port).start()
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    print(f"Sail Spark Connect server listening on {server.url}", flush=True)
+    print(f"Point Rapport at it with:  export SPARK_REMOTE={server.url}", flush=True)
+    print("Stop with Ctrl-C.", flush=True)
+    server.wait()
+    return 0
+
+
+def cmd_engine_check(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from jobs.engine import spark_session
+
+    cfg = Config.load()
+    with spark_session(cfg) as spark:
+        print(f"engine: {cfg.engine}" + (f" ({cfg.spark_remote})" if cfg.engine == "remote" else ""))
+        print(f"Spark version reported: {spark.version}")
+        print(f"query: SELECT 1 + 1 -> {spark.sql('SELECT 1 + 1 AS two').first()['two']}")
+        if cfg.engine == "spark-local":
+            print("delta: skipped (the JVM engine here has no Delta jars)")
+            return 0
+        with tempfile.TemporaryDirectory(prefix="rapport-check-") as tmp:
+            path = args.delta_path or f"{tmp}/check"
+            spark.range(3).write.format("delta").mode("overwrite").save(path)
+            rows = spark.read.format("delta").load(path).count()
+            print(f"delta: wrote and read back {rows} rows at {path}")
+    return 0
+
+
+def cmd_config_show(args: argparse.Namespace) -> int:
+    cfg = Config.load()
+    print(_table(cfg.describe(), ("setting", "value", "from")))
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from jobs.demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rapport",
+        description="Rapport: customer relationship timelines from clickstream, social and order events.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the engine and jobs do")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    g = sub.add_parser("generate", help="generate realistic landing data (deterministic for a seed)",
+                       description="Generate clickstream, social and order events with reference data and a "
+                                   "manifest.json of the true count of every kind of line.")
+    g.add_argument("--customers", type=_positive, default=10_000, help="persons to simulate (default 10000)")
+    g.add_argument("--days", type=_positive, default=7, help="days to simulate (default 7)")
+    g.add_argument("--start", type=_date, default=date.today() - timedelta(days=7),
+                   help="first day, YYYY-MM-DD (default a week ago)")
+    g.add_argument("--seed", type=int, default=42, help="random seed; the same seed gives identical bytes")
+    g.add_argument("--out", help="landing folder (default RAPPORT_LANDING_ROOT, ./landing)")
+    g.add_argument("--bad-rate", type=float, default=0.01, help="share of records given a defect (default 0.01)")
+    g.add_argument("--dup-rate", type=float, default=0.005, help="share of records duplicated (default 0.005)")
+    g.add_argument("--shard-size", type=int, default=10_000, help="persons per shard and output part (default 10000)")
+    g.add_argument("--workers", type=int, help="processes to use (default: cores, at most one per shard)")
+    g.add_argument("--overwrite", action="store_true", help="replace data generated earlier in --out")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.set_defaults(func=cmd_generate)
+
+    e = sub.add_parser("engine", help="run or check the Spark Connect engine")
+    esub = e.add_subparsers(dest="engine_command", required=True, metavar="ENGINE_COMMAND")
+    serve = esub.add_parser("serve", help="run a Sail Spark Connect server for other processes (SPARK_REMOTE)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=15002, help="port (default 15002; 0 picks a free one)")
+    serve.set_defaults(func=cmd_engine_serve)
+    check = esub.add_parser("check", help="start or reach the configured engine and run a query and a Delta round trip")
+    check.add_argument("--delta-path", help="where to write the check table (default a temporary folder)")
+    check.set_defaults(func=cmd_engine_check)
+
+    c = sub.add_parser("config", help="show the effective configuration")
+    csub = c.add_subparsers(dest="config_command", required=True, metavar="CONFIG_COMMAND")
+    show = csub.add_parser("show", help="every setting, its value (secrets masked) and where it came from")
+    show.set_defaults(func=cmd_config_show)
+
+    d = sub.add_parser("demo", help="generate a small data set and run everything end to end on the embedded engine")
+    d.add_argument("--customers", type=_positive, default=2_000, help="persons to simulate (default 2000)")
+    d.add_argument("--days", type=_positive, default=3, help="days to simulate (default 3)")
+    d.add_argument("--start", type=_date, default=date(2026, 11, 1), help="first day (default 2026-11-01)")
+    d.add_argument("--workdir", default="demo", help="folder for landing/ and lake/ (default ./demo)")
+    d.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from jobs.engine import EngineError
+    from jobs.generate import GeneratorError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except (ConfigError, GeneratorError, EngineError) as exc:
+        print(f"rapport: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

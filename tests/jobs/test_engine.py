@@ -1,0 +1,111 @@
+"""The engine: embedded Sail, a separately started server through SPARK_REMOTE, the JVM engine, clean exits."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from jobs.config import Config
+from jobs.engine import EngineError, close_session, open_session, spark_session
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+
+
+def delta_round_trip(spark, path: str) -> list[tuple[int, int]]:
+    """Write, MERGE and read back a Delta table; returns (id, x) rows of the latest version."""
+    spark.range(4).selectExpr("id", "id * 10 AS x").write.format("delta").mode("overwrite").save(path)
+    spark.sql(f"""MERGE INTO delta.`{path}` t USING (SELECT 2L AS id, 99L AS x UNION ALL SELECT 7L, 70L) s
+                  ON t.id = s.id WHEN MATCHED THEN UPDATE SET x = s.x WHEN NOT MATCHED THEN INSERT *""")
+    return sorted((r.id, r.x) for r in spark.read.format("delta").load(path).collect())
+
+
+def test_embedded_engine_does_delta_with_merge_and_time_travel(spark, tmp_path):
+    path = str(tmp_path / "t")
+    assert delta_round_trip(spark, path) == [(0, 0), (1, 10), (2, 99), (3, 30), (7, 70)]
+    v0 = spark.read.format("delta").option("versionAsOf", 0).load(path)
+    assert sorted(r.x for r in v0.collect()) == [0, 10, 20, 30]
+    assert (tmp_path / "t" / "_delta_log").is_dir()
+    assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+
+
+def test_closing_stops_the_embedded_server_and_is_idempotent():
+    spark, server = open_session(Config(engine="embedded"))
+    assert server is not None and server.running
+    assert spark.sql("SELECT 41 + 1 AS n").first().n == 42
+    close_session(spark, server)
+    assert not server.running
+    close_session(spark, server)  # a second close is harmless
+
+
+SCRIPT = """
+import sys
+sys.path.insert(0, {repo!r})
+from jobs.config import Config
+from jobs.engine import open_session, spark_session
+if sys.argv[1] == "context":
+    with spark_session(Config(engine="embedded")) as spark:
+        print(spark.range(5).count())
+else:  # forgets to stop anything: the process must still end by itself
+    spark, server = open_session(Config(engine="embedded"))
+    print(spark.range(5).count())
+"""
+
+
+@pytest.mark.parametrize("mode", ["context", "left-running"])
+def test_the_process_exits_by_itself(tmp_path, mode):
+    script = tmp_path / "job.py"
+    script.write_text(textwrap.dedent(SCRIPT.format(repo=str(REPO))))
+    proc = subprocess.run([sys.executable, str(script), mode], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "5"
+
+
+@pytest.fixture
+def served_engine():
+    """`rapport engine serve` in its own process, as a team would run it; yields its sc:// URL."""
+    proc = subprocess.Popen([sys.executable, "-m", "jobs.cli", "engine", "serve", "--port", "0"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert "listening on sc://" in first, proc.stderr.read() if proc.poll() is not None else first
+        yield first.rsplit(" ", 1)[-1].strip(), proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                raise
+
+
+def test_spark_remote_reaches_a_separately_started_server(served_engine, tmp_path):
+    url, proc = served_engine
+    cfg = Config.load(env={"SPARK_REMOTE": url}, config_file=os.devnull)
+    assert cfg.engine == "remote"
+    with spark_session(cfg) as spark:
+        assert delta_round_trip(spark, str(tmp_path / "remote")) == [(0, 0), (1, 10), (2, 99), (3, 30), (7, 70)]
+    # closing a remote session leaves the server to its owner: a second client still gets answers
+    with spark_session(cfg) as spark:
+        assert spark.read.format("delta").load(str(tmp_path / "remote")).count() == 5
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+
+
+def test_unreachable_spark_remote_fails_fast_with_a_fix():
+    cfg = Config(engine="remote", spark_remote="sc://127.0.0.1:1")
+    with pytest.raises(EngineError, match=r"nothing answers at 127\.0\.0\.1:1.*rapport engine serve"):
+        open_session(cfg)
+
+
+def test_jvm_engine_runs_the_same_dataframe_code():
+    with spark_session(Config(engine="spark-local")) as spark:
+        df = spark.range(10).selectExpr("id % 3 AS k").groupBy("k").count().orderBy("k")
+        assert [(r.k, r["count"]) for r in df.collect()] == [(0, 4), (1, 3), (2, 3)]
