@@ -15,9 +15,18 @@ DAY = 86400.0
 LATE_AFTER = DAY  # an event that arrives a day or more after it happened is a late arrival
 
 
+_MINUTES: dict[int, str] = {}
+
+
 def iso(ts: float) -> str:
-    t = datetime.fromtimestamp(ts, tz=timezone.utc)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    """ISO 8601 UTC with milliseconds, as the sources send it. Formatting dominates the generator's
+    time, so the ``YYYY-MM-DDTHH:MM:`` prefix is cached per minute."""
+    minute = int(ts // 60)
+    prefix = _MINUTES.get(minute)
+    if prefix is None:
+        prefix = _MINUTES[minute] = datetime.fromtimestamp(minute * 60, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:")
+    millis = int((ts - minute * 60) * 1000)
+    return f"{prefix}{millis // 1000:02d}.{millis % 1000:03d}Z"
 
 
 @dataclass
