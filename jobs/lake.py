@@ -1,0 +1,70 @@
+"""The one module that knows where Delta tables live and how Rapport writes them.
+
+Tables are ``<lake_root>/<layer>/<name>`` with layers ``bronze``, ``silver``, ``gold``
+and ``ops``. Writes go through Spark (``format("delta")`` and SQL ``MERGE``/``DELETE``);
+what Sail lacks (history, compaction, vacuum, existence checks without a read) goes
+through delta-rs on the same files.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable
+
+from jobs.config import Config
+from jobs.storage import is_s3, local_root
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+LAYERS = ("bronze", "silver", "gold", "ops")
+
+
+class Lake:
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        self.root = cfg.lake_root.rstrip("/") if is_s3(cfg.lake_root) else local_root(cfg.lake_root)
+
+    def path(self, layer: str, name: str) -> str:
+        if layer not in LAYERS and not layer.startswith("_"):
+            raise ValueError(f"unknown layer {layer!r}; layers are {', '.join(LAYERS)}")
+        return f"{self.root}/{layer}/{name}"
+
+    def storage_options(self) -> dict[str, str]:
+        """delta-rs options for the same storage Spark writes to."""
+        c = self.cfg
+        opts = {"AWS_REGION": c.s3_region}
+        if c.s3_endpoint_url:
+            opts["AWS_ENDPOINT_URL"] = c.s3_endpoint_url
+            opts["AWS_ALLOW_HTTP"] = "true" if c.s3_endpoint_url.startswith("http://") else "false"
+        if c.aws_access_key_id:
+            opts["AWS_ACCESS_KEY_ID"] = c.aws_access_key_id
+            opts["AWS_SECRET_ACCESS_KEY"] = c.aws_secret_access_key or ""
+        return opts if is_s3(self.root) else {}
+
+    def exists(self, path: str) -> bool:
+        from deltalake import DeltaTable
+
+        return DeltaTable.is_deltatable(path, storage_options=self.storage_options() or None)
+
+    def read(self, spark: "SparkSession", path: str) -> "DataFrame":
+        return spark.read.format("delta").load(path)
+
+    def append(self, df: "DataFrame", path: str, partition_by: Iterable[str] = ()) -> None:
+        writer = df.write.format("delta").mode("append")
+        if partition_by:
+            writer = writer.partitionBy(*partition_by)
+        writer.save(path)
+
+    def version(self, path: str) -> int | None:
+        from deltalake import DeltaTable
+
+        return DeltaTable(path, storage_options=self.storage_options() or None).version() if self.exists(path) else None
+
+
+def sql_string(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def in_list(values: Iterable[str]) -> str:
+    return ", ".join(sql_string(v) for v in values)
