@@ -74,6 +74,43 @@ def format_generate_summary(manifest: dict, out: str | Path) -> str:
     ])
 
 
+def _moment(value: str):
+    from jobs.storage import parse_moment
+
+    try:
+        return parse_moment(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _sources(value: str) -> tuple[str, ...]:
+    from jobs.bronze.ingest import SOURCES
+
+    if value == "all":
+        return SOURCES
+    if value not in SOURCES:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a source; use one of {', '.join(SOURCES)} or all")
+    return (value,)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from jobs.bronze import ingest
+    from jobs.engine import spark_session
+
+    cfg = Config.load()
+    rows = []
+    with spark_session(cfg) as spark:
+        for source in args.source:
+            r = ingest.run(spark, cfg, source, args.start, args.end, run_id=args.run_id and f"{args.run_id}-{source}")
+            quarantined = ", ".join(f"{k} {v:,}" for k, v in sorted(r.quarantined.items())) or "-"
+            rows.append((source, r.files_found, r.files_skipped, r.files_taken, f"{r.lines:,}", f"{r.bronze_rows:,}",
+                         quarantined))
+    window = f"{args.start or 'the beginning'} .. {args.end or 'now'}"
+    print(f"Ingested landing files from {Config.load().landing_root} ({window}) into bronze:")
+    print(_table(rows, ("source", "files", "already taken", "taken now", "lines", "bronze rows", "quarantined")))
+    return 0
+
+
 def cmd_engine_serve(args: argparse.Namespace) -> int:
     from jobs.engine import EmbeddedServer
 
@@ -144,6 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.set_defaults(func=cmd_generate)
 
+    i = sub.add_parser("ingest", help="take new landing files into bronze Delta tables (idempotent per file)",
+                       description="Read landing files of the window into bronze/<source>. Files already in the "
+                                   "ingest log are skipped; malformed lines and damaged gzip members are quarantined.")
+    i.add_argument("--source", type=_sources, default=_sources("all"), help="clickstream, social, orders or all")
+    i.add_argument("--from", dest="start", type=_moment, help="first landing hour, YYYY-MM-DD[THH:MM] UTC (default all)")
+    i.add_argument("--to", dest="end", type=_moment, help="end of the window, exclusive (default no end)")
+    i.add_argument("--run-id", help="id recorded with every row (default generated)")
+    i.set_defaults(func=cmd_ingest)
+
     e = sub.add_parser("engine", help="run or check the Spark Connect engine")
     esub = e.add_subparsers(dest="engine_command", required=True, metavar="ENGINE_COMMAND")
     serve = esub.add_parser("serve", help="run a Sail Spark Connect server for other processes (SPARK_REMOTE)")
@@ -169,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from jobs.bronze.ingest import ReconciliationError
     from jobs.engine import EngineError
     from jobs.generate import GeneratorError
 
@@ -181,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, GeneratorError, EngineError) as exc:
         print(f"rapport: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except ReconciliationError as exc:
+        print(f"rapport: reconciliation failed: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
