@@ -84,12 +84,15 @@ def _moment(value: str):
 
 
 def _sources(value: str) -> tuple[str, ...]:
-    from jobs.bronze.ingest import SOURCES
+    from jobs.bronze.ingest import LANDING_PREFIX, REFERENCE, SOURCES
 
     if value == "all":
-        return SOURCES
-    if value not in SOURCES:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a source; use one of {', '.join(SOURCES)} or all")
+        return SOURCES + REFERENCE
+    if value == "reference":
+        return REFERENCE
+    if value not in LANDING_PREFIX:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a source; use one of {', '.join(LANDING_PREFIX)}, reference or all")
     return (value,)
 
 
@@ -184,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("ingest", help="take new landing files into bronze Delta tables (idempotent per file)",
                        description="Read landing files of the window into bronze/<source>. Files already in the "
                                    "ingest log are skipped; malformed lines and damaged gzip members are quarantined.")
-    i.add_argument("--source", type=_sources, default=_sources("all"), help="clickstream, social, orders or all")
+    i.add_argument("--source", type=_sources, default=_sources("all"), help="clickstream, social, orders, a reference data set, reference or all (default)")
     i.add_argument("--from", dest="start", type=_moment, help="first landing hour, YYYY-MM-DD[THH:MM] UTC (default all)")
     i.add_argument("--to", dest="end", type=_moment, help="end of the window, exclusive (default no end)")
     i.add_argument("--run-id", help="id recorded with every row (default generated)")

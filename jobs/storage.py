@@ -133,6 +133,20 @@ def arrow_filesystem(cfg: Config, uri: str) -> tuple["pyarrow.fs.FileSystem", st
     return fs.LocalFileSystem(), path
 
 
+def remove_tree(cfg: Config, uri: str) -> None:
+    """Delete a staging folder, locally or on S3; missing is fine."""
+    import shutil
+
+    if is_s3(uri):
+        fs, path = arrow_filesystem(cfg, uri)
+        try:
+            fs.delete_dir(path)
+        except FileNotFoundError:
+            pass
+    else:
+        shutil.rmtree(local_root(uri), ignore_errors=True)
+
+
 def parse_moment(value: str) -> datetime:
     """A CLI/Airflow interval bound: a date (midnight UTC) or an ISO datetime (naive means UTC)."""
     try:

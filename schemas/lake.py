@@ -25,8 +25,8 @@ BRONZE = StructType([
 QUARANTINE = StructType([
     _f("source", StringType(), False), _f("layer", StringType(), False), _f("reason", StringType(), False),
     _f("detail", StringType()), _f("raw", StringType()), _f("source_file", StringType(), False),
-    _f("line_number", LongType(), False), _f("landing_dt", DateType(), False), _f("run_id", StringType(), False),
-    _f("quarantined_at", TimestampType(), False),
+    _f("line_number", LongType(), False), _f("landing_dt", DateType(), False), _f("landing_hour", IntegerType(), False),
+    _f("run_id", StringType(), False), _f("quarantined_at", TimestampType(), False),
 ])
 
 INGEST_LOG = StructType([

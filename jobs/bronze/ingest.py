@@ -15,7 +15,6 @@ Contract
 from __future__ import annotations
 
 import logging
-import shutil
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING
 from jobs.bronze.decode import decode
 from jobs.config import Config
 from jobs.lake import Lake, in_list
-from jobs.storage import Landing, LandingFile, arrow_filesystem, is_s3
+from jobs.storage import Landing, LandingFile, arrow_filesystem, remove_tree
 from schemas.lake import INGEST_LOG, STAGED
 
 if TYPE_CHECKING:
@@ -32,6 +31,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SOURCES = ("clickstream", "social", "orders")
+REFERENCE = ("customers", "products", "campaigns", "campaign_posts")
+# Where each dataset lands, under the landing root. Reference extracts land like events.
+LANDING_PREFIX = {**{s: s for s in SOURCES}, **{r: f"reference/{r}" for r in REFERENCE}}
 STAGE_ROWS = 200_000  # rows per staged Parquet file
 MALFORMED = "json_object_keys(value) IS NULL"  # invalid JSON, or JSON that is not an object
 
@@ -73,7 +75,7 @@ def split(staged: "DataFrame") -> tuple["DataFrame", "DataFrame"]:
     bad = staged.where(F.col("reason").isNotNull() | F.expr(MALFORMED)).select(
         F.coalesce("reason", F.lit("malformed_json")).alias("reason"),
         F.coalesce("detail", F.lit("line is not a JSON object")).alias("detail"),
-        F.col("value").alias("raw"), "source_file", "line_number", "landing_dt",
+        F.col("value").alias("raw"), "source_file", "line_number", "landing_dt", "landing_hour",
     )
     return bronze, bad
 
@@ -158,11 +160,11 @@ def run(spark: "SparkSession", cfg: Config, source: str, start: datetime | None 
     from pyspark.sql import functions as F
     from tqdm import tqdm
 
-    if source not in SOURCES:
-        raise ValueError(f"unknown source {source!r}; sources are {', '.join(SOURCES)}")
+    if source not in LANDING_PREFIX:
+        raise ValueError(f"unknown source {source!r}; sources are {', '.join(LANDING_PREFIX)}")
     lake, landing = Lake(cfg), Landing(cfg)
     report = IngestReport(source, run_id or new_run_id(f"ingest-{source}"))
-    found = landing.list(source, start, end)
+    found = landing.list(LANDING_PREFIX[source], start, end)
     done = taken_files(spark, lake, source)
     todo = [f for f in found if (f.rel, f.size, f.version) not in done]
     report.files_found, report.files_skipped, report.files_taken = len(found), len(found) - len(todo), len(todo)
@@ -181,7 +183,7 @@ def run(spark: "SparkSession", cfg: Config, source: str, start: datetime | None 
         bronze, bad = split(staged)
         run_cols = [F.lit(report.run_id).alias("run_id"), F.lit(ingested_at).cast("timestamp")]
         lake.append(bad.select(F.lit(source).alias("source"), F.lit("bronze").alias("layer"), "reason", "detail", "raw",
-                               "source_file", "line_number", "landing_dt", run_cols[0],
+                               "source_file", "line_number", "landing_dt", "landing_hour", run_cols[0],
                                run_cols[1].alias("quarantined_at")),
                     lake.path("ops", "quarantine"), partition_by=["source"])
         lake.append(bronze.select("*", run_cols[0], run_cols[1].alias("ingested_at")), lake.path("bronze", source),
@@ -218,18 +220,7 @@ def run(spark: "SparkSession", cfg: Config, source: str, start: datetime | None 
             )
         lake.append(spark.createDataFrame(log_rows, INGEST_LOG), lake.path("ops", "ingest_log"))
     finally:
-        _remove_staging(cfg, stage_uri)
+        remove_tree(cfg, stage_uri)
     log.info("%s: %d files, %d lines -> %d bronze rows, quarantined %s", source, report.files_taken, report.lines,
              report.bronze_rows, report.quarantined)
     return report
-
-
-def _remove_staging(cfg: Config, uri: str) -> None:
-    if is_s3(uri):
-        fs, path = arrow_filesystem(cfg, uri)
-        try:
-            fs.delete_dir(path)
-        except FileNotFoundError:
-            pass
-    else:
-        shutil.rmtree(uri, ignore_errors=True)

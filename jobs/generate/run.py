@@ -154,8 +154,8 @@ def simulate_shard(params: Params, out: Path, shard: int, lo: int, hi: int, prog
 
     files, stats = ctx.sink.write(out, shard, rng, truncate=shard % 4 == 0)
     crm = [dumps(crm_record(p)) for p in persons if p.customer_id]
-    reference = write_jsonl_gz(out / f"reference/customers/part-{shard:05d}.json.gz", crm)
-    files.append({"path": f"reference/customers/part-{shard:05d}.json.gz", **reference})
+    rel = f"{reference_dir(params, 'customers')}/part-{shard:05d}.json.gz"
+    files.append({"path": rel, **write_jsonl_gz(out / rel, crm)})
     truth = [dumps(truth_record(p)) for p in persons]
     truth.extend(dumps({"person": None, "kind": "kiosk", "anonymous_ids": [k.anonymous_id]}) for k in ctx.kiosks)
     write_jsonl_gz(out / f"_truth/persons/part-{shard:05d}.json.gz", truth)
@@ -191,11 +191,16 @@ def _run_shards(params: Params, out: Path, workers: int, on_progress: Callable[[
         return [f.result() for f in futures]  # in shard order, whatever order they finished in
 
 
+def reference_dir(params: Params, name: str) -> str:
+    """Reference extracts land like events, as of the first day of the window (hour 00)."""
+    return f"reference/{name}/dt={params.start.isoformat()}/hour=00"
+
+
 def _catalogue_files(params: Params, out: Path) -> list[dict]:
     cat = make_catalogue(params.seed, params.customers, params.start, params.days)
     files = []
     for name, rows in (("products", cat.products), ("campaigns", cat.campaigns), ("campaign_posts", cat.posts)):
-        rel = f"reference/{name}/part-00000.json.gz"
+        rel = f"{reference_dir(params, name)}/part-00000.json.gz"
         files.append({"path": rel, **write_jsonl_gz(out / rel, [dumps(r) for r in rows])})
     return files
 

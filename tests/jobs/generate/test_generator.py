@@ -38,8 +38,8 @@ def test_another_seed_gives_other_data(tmp_path, small_landing):
     root, manifest = small_landing
     other = generate(Params(**{**SMALL, "seed": SMALL["seed"] + 1}), tmp_path / "other", progress=False)
     assert other["sources"]["clickstream"]["lines"] != manifest["sources"]["clickstream"]["lines"]
-    assert (root / "reference/customers/part-00000.json.gz").read_bytes() != (
-        tmp_path / "other/reference/customers/part-00000.json.gz").read_bytes()
+    crm = "reference/customers/dt=2026-11-01/hour=00/part-00000.json.gz"
+    assert (root / crm).read_bytes() != (tmp_path / "other" / crm).read_bytes()
 
 
 def test_manifest_file_entries_match_disk(small_landing):

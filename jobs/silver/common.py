@@ -1,0 +1,142 @@
+"""What every silver job shares: the landing window, PII hashing, validation output, dedupe, writes.
+
+Every silver row keeps its lineage (``source_file``, ``line_number``, ``landing_dt``,
+``landing_hour``), which is what makes refinement idempotent: a row whose lineage is
+already in silver was refined before; another row with the same event id is a
+duplicate (same content) or an id conflict (different content).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from typing import TYPE_CHECKING, Sequence
+
+from jobs.lake import Lake
+
+if TYPE_CHECKING:
+    from pyspark.sql import Column, DataFrame, SparkSession
+
+LINEAGE = ("source_file", "line_number", "landing_dt", "landing_hour")
+FUTURE_TOLERANCE_SECONDS = 3600  # an event may claim to be at most this far ahead of its arrival
+# Values trackers send for "no id"; they never identify anybody.
+JUNK_IDS = ("", "0", "-1", "null", "none", "nil", "undefined", "anonymous", "unknown", "guest", "nan", "n/a", "test")
+
+
+def window_sql(start: datetime | None, end: datetime | None) -> str:
+    """SQL condition on (landing_dt, landing_hour) for landing hours in ``[start, end)``."""
+    parts = []
+    if start is not None:
+        d, h = start.date().isoformat(), start.hour
+        parts.append(f"(landing_dt > DATE'{d}' OR (landing_dt = DATE'{d}' AND landing_hour >= {h}))")
+    if end is not None:
+        d, h = end.date().isoformat(), end.hour
+        parts.append(f"(landing_dt < DATE'{d}' OR (landing_dt = DATE'{d}' AND landing_hour < {h}))")
+    return " AND ".join(parts) or "TRUE"
+
+
+def hmac_sql(column_sql: str, key: str) -> str:
+    """HMAC-SHA256 (RFC 2104) of a string column, hex, computed by the engine; null stays null.
+
+    Values are trimmed and lower-cased first, so the same email or handle always gets the same hash.
+    """
+    k = key.encode()
+    if len(k) > 64:
+        k = hashlib.sha256(k).digest()
+    k = k.ljust(64, b"\0")
+    ipad, opad = bytes(b ^ 0x36 for b in k).hex(), bytes(b ^ 0x5C for b in k).hex()
+    value = f"cast(lower(trim({column_sql})) AS BINARY)"
+    inner = f"unhex(sha2(concat(X'{ipad}', {value}), 256))"
+    return f"CASE WHEN {column_sql} IS NULL OR trim({column_sql}) = '' THEN NULL ELSE sha2(concat(X'{opad}', {inner}), 256) END"
+
+
+def hmac_col(column_sql: str, key: str) -> "Column":
+    from pyspark.sql import functions as F
+
+    return F.expr(hmac_sql(column_sql, key))
+
+
+def clean_id(column_sql: str) -> str:
+    """An identifier, or NULL when it is one of the junk values trackers send."""
+    junk = ", ".join(f"'{j}'" for j in JUNK_IDS)
+    return f"CASE WHEN lower(trim({column_sql})) IN ({junk}) THEN NULL ELSE {column_sql} END"
+
+
+def bronze_window(spark: "SparkSession", lake: Lake, source: str, start, end) -> "DataFrame | None":
+    path = lake.path("bronze", source)
+    if not lake.exists(path):
+        return None
+    return lake.read(spark, path).where(window_sql(start, end))
+
+
+def first_failure(checks: Sequence[tuple[str, str, str]]) -> tuple["Column", "Column"]:
+    """(reason, detail) columns: the first (reason, condition SQL, detail SQL) whose condition holds."""
+    from pyspark.sql import functions as F
+
+    reason, detail = F.lit(None).cast("string"), F.lit(None).cast("string")
+    for name, cond, det in reversed(checks):
+        reason = F.when(F.expr(f"coalesce({cond}, false)"), F.lit(name)).otherwise(reason)
+        detail = F.when(F.expr(f"coalesce({cond}, false)"), F.expr(det)).otherwise(detail)
+    return reason, detail
+
+
+def classify_duplicates(batch: "DataFrame", existing: "DataFrame | None", keys: Sequence[str]) -> "DataFrame":
+    """Adds ``status``: new, already (refined before), duplicate or id_conflict; and ``duplicate_of``.
+
+    Within the batch the earliest arrival (then file, then line) of a key wins; against
+    existing silver rows (which carry ``fingerprint`` and lineage) the existing row wins.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    w = Window.partitionBy(*keys).orderBy("arrival_ts", "source_file", "line_number")
+    ranked = (batch.withColumn("_rank", F.row_number().over(w))
+              .withColumn("_first_fp", F.first("fingerprint").over(w))
+              .withColumn("_first_at", F.first(F.concat_ws(":", "source_file", "line_number")).over(w)))
+    if existing is not None:
+        ex = existing.select(*keys, F.col("fingerprint").alias("_ex_fp"),
+                             F.concat_ws(":", "source_file", "line_number").alias("_ex_at")).dropDuplicates(list(keys))
+        ranked = ranked.join(ex, list(keys), "left")
+    else:
+        ranked = ranked.withColumn("_ex_fp", F.lit(None).cast("string")).withColumn("_ex_at", F.lit(None).cast("string"))
+    here = F.concat_ws(":", "source_file", "line_number")
+    status = (F.when(F.col("_ex_at").isNotNull() & (F.col("_ex_at") == here), "already")
+              .when(F.col("_ex_at").isNotNull() & (F.col("_ex_fp") == F.col("fingerprint")), "duplicate")
+              .when(F.col("_ex_at").isNotNull(), "id_conflict")
+              .when(F.col("_rank") == 1, "new")
+              .when(F.col("_first_fp") == F.col("fingerprint"), "duplicate")
+              .otherwise("id_conflict"))
+    return (ranked.withColumn("status", status)
+            .withColumn("duplicate_of", F.when(F.col("status").isin("duplicate", "id_conflict"),
+                                               F.coalesce("_ex_at", "_first_at")))
+            .drop("_rank", "_first_fp", "_first_at", "_ex_fp", "_ex_at"))
+
+
+def merge_by_lineage(spark: "SparkSession", lake: Lake, df: "DataFrame", path: str, partition_by: Sequence[str],
+                     extra_keys: Sequence[str] = ()) -> None:
+    """Insert rows whose (extra keys, file, line) are not in the table yet: idempotent appends."""
+    if not lake.exists(path):
+        lake.append(df, path, partition_by)
+        return
+    view = f"_incoming_{abs(hash(path)) % 10**8}"
+    df.createOrReplaceTempView(view)
+    on = " AND ".join(f"t.{c} = s.{c}" for c in (*extra_keys, "source_file", "line_number", "landing_dt"))
+    spark.sql(f"MERGE INTO delta.`{path}` t USING {view} s ON {on} WHEN NOT MATCHED THEN INSERT *")
+
+
+def quarantine(spark: "SparkSession", lake: Lake, source: str, rows: "DataFrame", run_id: str, now: datetime) -> None:
+    """Silver-layer quarantine rows (reason, detail, raw ``value`` + lineage) into ops/quarantine, idempotently."""
+    from pyspark.sql import functions as F
+
+    out = rows.select(F.lit(source).alias("source"), F.lit("silver").alias("layer"), "reason", "detail",
+                      F.col("value").alias("raw"), "source_file", "line_number", "landing_dt", "landing_hour",
+                      F.lit(run_id).alias("run_id"), F.lit(now).cast("timestamp").alias("quarantined_at"))
+    merge_by_lineage(spark, lake, out, lake.path("ops", "quarantine"), ["source"], extra_keys=("source", "layer"))
+
+
+def record_duplicates(spark: "SparkSession", lake: Lake, source: str, rows: "DataFrame", key_sql: str, run_id: str) -> None:
+    from pyspark.sql import functions as F
+
+    out = rows.select(F.lit(source).alias("source"), F.expr(key_sql).alias("event_key"), "duplicate_of",
+                      "source_file", "line_number", "landing_dt", "landing_hour", F.lit(run_id).alias("run_id"))
+    merge_by_lineage(spark, lake, out, lake.path("ops", "duplicates"), ["source"], extra_keys=("source",))
