@@ -81,7 +81,7 @@ def first_failure(checks: Sequence[tuple[str, str, str]]) -> tuple["Column", "Co
 
 
 def classify_duplicates(batch: "DataFrame", existing: "DataFrame | None", keys: Sequence[str]) -> "DataFrame":
-    """Adds ``status``: new, already (refined before), duplicate or id_conflict; and ``duplicate_of``.
+    """Adds ``dedupe_status``: new, already (refined before), duplicate or id_conflict; and ``duplicate_of``.
 
     Within the batch the earliest arrival (then file, then line) of a key wins; against
     existing silver rows (which carry ``fingerprint`` and lineage) the existing row wins.
@@ -106,8 +106,8 @@ def classify_duplicates(batch: "DataFrame", existing: "DataFrame | None", keys: 
               .when(F.col("_rank") == 1, "new")
               .when(F.col("_first_fp") == F.col("fingerprint"), "duplicate")
               .otherwise("id_conflict"))
-    return (ranked.withColumn("status", status)
-            .withColumn("duplicate_of", F.when(F.col("status").isin("duplicate", "id_conflict"),
+    return (ranked.withColumn("dedupe_status", status)
+            .withColumn("duplicate_of", F.when(F.col("dedupe_status").isin("duplicate", "id_conflict"),
                                                F.coalesce("_ex_at", "_first_at")))
             .drop("_rank", "_first_fp", "_first_at", "_ex_fp", "_ex_at"))
 

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 MODULES: dict[str, ModuleType] = {"clickstream": clickstream, "social": social, "orders": orders}
-META = ("value", "reason", "detail", "fingerprint", "arrival_ts", "status", "duplicate_of")
+META = ("value", "reason", "detail", "arrival_ts", "dedupe_status", "duplicate_of")  # fingerprint stays: later runs dedupe on it
 
 
 @dataclass
@@ -60,7 +60,8 @@ def _checkpoint(df: "DataFrame", lake: Lake, run_id: str, name: str) -> "DataFra
     """Materialise a plan once (Parquet under the lake's _staging) so later steps do not recompute it."""
     path = lake.path("_staging", f"{run_id}/{name}")
     df.write.mode("overwrite").parquet(path)
-    return df.sparkSession.read.parquet(path)
+    # an empty result may leave no file to infer a schema from, so read with the plan's own schema
+    return df.sparkSession.read.schema(df.schema).parquet(path)
 
 
 def _existing(spark: "SparkSession", lake: Lake, table: str, valid: "DataFrame", keys) -> "DataFrame | None":
@@ -173,17 +174,17 @@ def run(spark: "SparkSession", cfg: Config, source: str, start: datetime | None 
             valid = parsed.where("reason IS NULL")
             classified = _checkpoint(classify_duplicates(valid, _existing(spark, lake, module.TABLE, valid, module.KEYS),
                                                          module.KEYS), lake, run_id, "classified")
-            conflicts = classified.where("status = 'id_conflict'").withColumn("reason", F.lit("id_conflict")).withColumn(
+            conflicts = classified.where("dedupe_status = 'id_conflict'").withColumn("reason", F.lit("id_conflict")).withColumn(
                 "detail", F.concat(F.lit(f"{'/'.join(module.KEYS)} first seen at "), "duplicate_of",
                                    F.lit(" with other content")))
             quarantine(spark, lake, source, conflicts, run_id, now)
-            record_duplicates(spark, lake, source, classified.where("status = 'duplicate'"),
+            record_duplicates(spark, lake, source, classified.where("dedupe_status = 'duplicate'"),
                               "concat_ws('/', " + ", ".join(module.KEYS) + ")", run_id)
-            new = classified.where("status = 'new'").drop(*META).withColumn("run_id", F.lit(run_id))
+            new = classified.where("dedupe_status = 'new'").drop(*META).withColumn("run_id", F.lit(run_id))
             merge_by_lineage(spark, lake, new, lake.path("silver", module.TABLE), ["event_date"])
-            report.new_rows = classified.where("status = 'new'").count()
+            report.new_rows = classified.where("dedupe_status = 'new'").count()
             if source == "orders":
-                _refine_orders(spark, lake, classified.where("status = 'new'"))
+                _refine_orders(spark, lake, classified.where("dedupe_status = 'new'"))
         audit(spark, lake, report, start, end)
     finally:
         remove_tree(cfg, lake.path("_staging", run_id))

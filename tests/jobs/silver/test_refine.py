@@ -1,0 +1,168 @@
+"""Silver on generated data: the manifest, exactly; idempotent; day by day = all at once; no raw PII."""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from jobs.bronze import ingest
+from jobs.bronze.ingest import ReconciliationError
+from jobs.config import Config, ConfigError
+from jobs.lake import Lake
+from jobs.silver import refine
+from tests.conftest import SMALL
+from tests.jobs.silver.conftest import PII_KEY, ingest_and_refine, table_rows
+
+pytestmark = pytest.mark.integration
+SILVER = ("clickstream_events", "social_interactions", "order_status_history", "orders", "order_lines",
+          "crm_customers", "products", "campaigns", "campaign_posts")
+
+
+@pytest.mark.parametrize("source", ingest.SOURCES)
+def test_silver_quarantine_and_duplicates_match_the_manifest(refined, source):
+    _, manifest, reports = refined
+    s, r = manifest["sources"][source], reports[source]
+    assert r.silver_rows == r.new_rows == s["valid"]
+    assert r.duplicates == s["exact_duplicates"]
+    expected = {k: n for k, n in s["bad"].items() if n}
+    expected["corrupt_gzip_member"] = s["truncated_gzip"]["members"]
+    if s["id_conflicts"]:
+        expected["id_conflict"] = s["id_conflicts"]
+    assert r.quarantined == expected
+    assert r.balanced and r.landed == s["lines"] - s["truncated_gzip"]["lines"] + s["truncated_gzip"]["members"]
+
+
+def test_audit_records_a_balanced_row_per_source(spark, refined):
+    cfg, _, _ = refined
+    lake = Lake(cfg)
+    audit = {r.source: r for r in lake.read(spark, lake.path("ops", "audit")).collect()}
+    assert set(audit) == set(ingest.SOURCES)
+    assert all(a.balanced and a.landed == a.silver_rows + a.quarantined + a.duplicates for a in audit.values())
+
+
+def test_an_id_conflict_says_where_the_first_copy_is(spark, refined):
+    cfg, _, _ = refined
+    lake = Lake(cfg)
+    row = lake.read(spark, lake.path("ops", "quarantine")).where("reason = 'id_conflict'").first()
+    first_file, first_line = row.detail.split(" first seen at ")[1].split(" ")[0].rsplit(":", 1)
+    original = lake.read(spark, lake.path("silver", "clickstream_events")).where(
+        f"source_file = '{first_file}' AND line_number = {first_line}").first()
+    assert original is not None and original.message_id == json.loads(row.raw)["messageId"]
+
+
+def test_rerunning_leaves_every_table_identical(spark, refined):
+    cfg, _, _ = refined
+    lake = Lake(cfg)
+    paths = [lake.path("silver", t) for t in SILVER] + [lake.path("ops", t) for t in ("quarantine", "duplicates")]
+    before = {p: table_rows(spark, p) for p in paths}
+    again = ingest_and_refine(spark, cfg)
+    assert all(r.new_rows == 0 and r.balanced for r in again.values())
+    assert {p: table_rows(spark, p) for p in paths} == before
+
+
+def test_day_by_day_gives_the_same_silver_as_one_run(spark, refined, tmp_path):
+    cfg, _, _ = refined
+    daily = Config(lake_root=str(tmp_path / "lake"), landing_root=cfg.landing_root, pii_key=PII_KEY)
+    start = datetime.fromisoformat(SMALL["start"].isoformat()).replace(tzinfo=timezone.utc)
+    days = SMALL["days"] + 5  # late arrivals and duplicates land up to four days after the window
+    for d in range(days):
+        reports = ingest_and_refine(spark, daily, start + timedelta(days=d), start + timedelta(days=d + 1))
+        assert all(r.balanced for r in reports.values())
+    ingest_and_refine(spark, daily, start + timedelta(days=days), None)
+    for table in ("clickstream_events", "social_interactions", "order_status_history", "orders", "order_lines"):
+        assert table_rows(spark, Lake(daily).path("silver", table)) == table_rows(spark, Lake(cfg).path("silver", table)), table
+    for table in ("quarantine", "duplicates"):
+        assert table_rows(spark, Lake(daily).path("ops", table)) == table_rows(spark, Lake(cfg).path("ops", table)), table
+
+
+def test_no_raw_pii_in_silver(spark, refined, small_landing):
+    cfg, _, _ = refined
+    landing, _ = small_landing
+    truth = [json.loads(line) for p in sorted((Path(landing) / "_truth/persons").glob("*.gz"))
+             for line in zlib.decompress(p.read_bytes(), 31).decode().splitlines()]
+    secrets = {t["email"] for t in truth if t.get("email")} | {t["phone"] for t in truth if t.get("phone")}
+    secrets |= {a["handle"].lstrip("@") for t in truth for a in t.get("social_accounts", [])}
+    secrets |= {a["platform_user_id"] for t in truth for a in t.get("social_accounts", []) if len(a["platform_user_id"]) > 8}
+    lake = Lake(cfg)
+    for table in SILVER:
+        df = lake.read(spark, lake.path("silver", table))
+        text = "\n".join(r[0] for r in df.selectExpr("to_json(struct(*))").collect())
+        assert not re.search(r"[\w.+-]+@[\w-]+\.[a-z]{2,}", text), table  # no email address
+        assert not re.search(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.(?!0\b)\d{1,3}\b", text), table  # no full IPv4
+        tokens = set(re.findall(r"[\w.+@-]+", text))
+        assert not (secrets & tokens), (table, sorted(secrets & tokens)[:3])
+
+
+def test_hashes_are_keyed_and_join_across_sources(spark, refined):
+    import hashlib
+    import hmac
+
+    cfg, _, _ = refined
+    lake = Lake(cfg)
+    crm = lake.read(spark, lake.path("silver", "crm_customers"))
+    linked = crm.selectExpr("explode(social_accounts) AS a").selectExpr("a.actor_id_hash AS h")
+    social = lake.read(spark, lake.path("silver", "social_interactions")).select("actor_id_hash")
+    assert linked.join(social, linked.h == social.actor_id_hash).count() > 0  # CRM links reach social actors
+    orders = lake.read(spark, lake.path("silver", "orders")).where("email_hash IS NOT NULL").select("email_hash")
+    assert orders.join(crm, "email_hash").count() > 0
+    assert hmac.new(PII_KEY.encode(), b"a@b.co", hashlib.sha256).hexdigest() == spark.sql(
+        f"SELECT {__import__('jobs.silver.common', fromlist=['x']).hmac_sql(repr('A@B.co '), PII_KEY)} AS h").first().h
+
+
+def test_order_state_is_the_newest_update_whatever_the_arrival_order(spark, refined):
+    cfg, _, _ = refined
+    lake = Lake(cfg)
+    from pyspark.sql import functions as F
+
+    history = lake.read(spark, lake.path("silver", "order_status_history"))
+    newest = history.groupBy("order_id").agg(
+        F.expr("max_by(status, updated_at)").alias("newest_status"), F.max("updated_at").alias("newest_at"),
+        F.expr("max_by(received_at, updated_at) < max(received_at)").alias("overtaken"))
+    current = lake.read(spark, lake.path("silver", "orders")).select("order_id", "status", "updated_at")
+    rows = newest.join(current.select("order_id", F.col("status").alias("cur"), F.col("updated_at").alias("cur_at")),
+                       "order_id")
+    assert rows.count() == current.count() == history.select("order_id").distinct().count()
+    assert rows.where("cur <> newest_status OR cur_at <> newest_at").count() == 0
+    assert rows.where("overtaken").count() > 0  # some orders had an older delivery arrive last, and it did not win
+    lines = lake.read(spark, lake.path("silver", "order_lines"))
+    assert lines.select("order_id").distinct().count() == current.count()
+
+
+def test_late_events_land_in_their_own_date(spark, refined):
+    cfg, manifest, _ = refined
+    lake = Lake(cfg)
+    ev = lake.read(spark, lake.path("silver", "clickstream_events"))
+    late = ev.where("received_at - event_time >= INTERVAL 1 DAY")
+    assert late.count() == manifest["sources"]["clickstream"]["late_arrivals"]
+    assert late.where("event_date < landing_dt AND event_date = to_date(event_time)").count() == late.count()
+    bots = ev.where("is_bot")
+    assert bots.count() > 0 and bots.where("device_class <> 'bot'").count() == 0
+
+
+def test_a_window_that_does_not_balance_fails_loudly(spark, refined, tmp_path):
+    import shutil
+
+    cfg, _, _ = refined
+    copy = Config(lake_root=str(tmp_path / "lake"), landing_root=cfg.landing_root, pii_key=PII_KEY)
+    shutil.copytree(Lake(cfg).root, Lake(copy).root)
+    lake = Lake(copy)
+    from pyspark.sql import functions as F
+
+    # tamper: a duplicate that no landed line accounts for
+    dups = lake.read(spark, lake.path("ops", "duplicates")).where("source = 'social'").limit(1)
+    lake.append(dups.withColumn("source_file", F.concat("source_file", F.lit("-ghost"))), lake.path("ops", "duplicates"))
+    with pytest.raises(ReconciliationError, match="lines landed but silver"):
+        refine.run(spark, copy, "social")
+    audit = lake.read(spark, lake.path("ops", "audit")).where("source = 'social'").first()
+    assert audit.balanced is False
+
+
+def test_refine_needs_the_pii_key(spark, refined):
+    cfg, _, _ = refined
+    with pytest.raises(ConfigError, match="RAPPORT_PII_KEY"):
+        refine.run(spark, Config(lake_root=cfg.lake_root, landing_root=cfg.landing_root), "orders")
