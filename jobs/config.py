@@ -42,6 +42,8 @@ SETTINGS = (
     Setting("engine", "RAPPORT_ENGINE", "embedded (Sail in-process), spark-local (JVM Spark from the pyspark wheel) or remote"),
     Setting("spark_remote", "SPARK_REMOTE", "Spark Connect URL of an existing server, e.g. sc://spark-host:15002"),
     Setting("late_days", "RAPPORT_LATE_DAYS", "how many days late an event may arrive and still be merged into its date"),
+    Setting("identity_max_links", "RAPPORT_IDENTITY_MAX_LINKS",
+            "how many users, emails or CRM ids one device or phone may link before it counts as shared (a kiosk)"),
     Setting("s3_endpoint_url", "RAPPORT_S3_ENDPOINT_URL", "S3 API endpoint (leave empty for AWS)"),
     Setting("s3_region", "RAPPORT_S3_REGION", "S3 region"),
     Setting("aws_access_key_id", "AWS_ACCESS_KEY_ID", "S3 access key id", secret=True),
@@ -57,6 +59,7 @@ class Config:
     engine: str = "embedded"
     spark_remote: str | None = None
     late_days: int = 7
+    identity_max_links: int = 1
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
     aws_access_key_id: str | None = field(default=None, repr=False)
@@ -86,8 +89,9 @@ class Config:
             values["engine"] = "remote"
             sources["engine"] = sources["spark_remote"]
 
-        if "late_days" in values:
-            values["late_days"] = _parse_int("late_days", values["late_days"], sources["late_days"], minimum=0)
+        for name, minimum in (("late_days", 0), ("identity_max_links", 1)):
+            if name in values:
+                values[name] = _parse_int(name, values[name], sources[name], minimum=minimum)
 
         cfg = cls(**values, sources=sources)
         cfg.validate()

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from jobs.bronze.ingest import REFERENCE, ReconciliationError, new_run_id
 from jobs.config import Config
 from jobs.lake import Lake
-from jobs.silver import clickstream, orders, reference, social
+from jobs.silver import clickstream, identity, orders, reference, social
 from jobs.silver.common import (
     bronze_window, classify_duplicates, merge_by_lineage, quarantine, record_duplicates, window_sql,
 )
@@ -191,3 +191,24 @@ def run(spark: "SparkSession", cfg: Config, source: str, start: datetime | None 
     log.info("refined %s %s: %d new silver rows, %d duplicates, quarantined %s", source, report.window,
              report.new_rows, report.duplicates, report.quarantined)
     return report
+
+
+def run_identity(spark: "SparkSession", cfg: Config, start: datetime | None = None, end: datetime | None = None,
+                 run_id: str | None = None) -> dict:
+    """Fold the window's silver rows into the identity graph and rebuild ``silver/identity_map``."""
+    lake = Lake(cfg)
+    run_id = run_id or new_run_id("refine-identity")
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    try:
+        return identity.run(spark, lake, start, end, run_id, now,
+                            lambda df, name: _checkpoint(df, lake, run_id, name), cfg.identity_max_links)
+    finally:
+        remove_tree(cfg, lake.path("_staging", run_id))
+
+
+def run_all(spark: "SparkSession", cfg: Config, start: datetime | None = None, end: datetime | None = None,
+            run_id: str | None = None) -> dict:
+    """Every source, then identity and sessions, for one window: what ``rapport refine`` and the DAG run."""
+    reports: dict = {s: run(spark, cfg, s, start, end, run_id and f"{run_id}-{s}") for s in MODULES}
+    reports["identity"] = run_identity(spark, cfg, start, end, run_id and f"{run_id}-identity")
+    return reports

@@ -15,7 +15,7 @@ RUN_COLUMNS = {"run_id", "ingested_at", "quarantined_at", "audited_at"}
 def ingest_and_refine(spark, cfg, start=None, end=None) -> dict:
     for source in ingest.SOURCES + ingest.REFERENCE:
         ingest.run(spark, cfg, source, start, end, progress=False)
-    return {s: refine.run(spark, cfg, s, start, end) for s in ingest.SOURCES}
+    return refine.run_all(spark, cfg, start, end)
 
 
 def table_rows(spark, path) -> list[tuple]:

@@ -20,7 +20,7 @@ from tests.jobs.silver.conftest import PII_KEY, ingest_and_refine, table_rows
 
 pytestmark = pytest.mark.integration
 SILVER = ("clickstream_events", "social_interactions", "order_status_history", "orders", "order_lines",
-          "crm_customers", "products", "campaigns", "campaign_posts")
+          "crm_customers", "products", "campaigns", "campaign_posts", "identity_map", "identity_edges", "identity_nodes")
 
 
 @pytest.mark.parametrize("source", ingest.SOURCES)
@@ -61,7 +61,7 @@ def test_rerunning_leaves_every_table_identical(spark, refined):
     paths = [lake.path("silver", t) for t in SILVER] + [lake.path("ops", t) for t in ("quarantine", "duplicates")]
     before = {p: table_rows(spark, p) for p in paths}
     again = ingest_and_refine(spark, cfg)
-    assert all(r.new_rows == 0 and r.balanced for r in again.values())
+    assert all(again[s].new_rows == 0 and again[s].balanced for s in ingest.SOURCES)
     assert {p: table_rows(spark, p) for p in paths} == before
 
 
@@ -72,9 +72,10 @@ def test_day_by_day_gives_the_same_silver_as_one_run(spark, refined, tmp_path):
     days = SMALL["days"] + 5  # late arrivals and duplicates land up to four days after the window
     for d in range(days):
         reports = ingest_and_refine(spark, daily, start + timedelta(days=d), start + timedelta(days=d + 1))
-        assert all(r.balanced for r in reports.values())
+        assert all(reports[s].balanced for s in ingest.SOURCES)
     ingest_and_refine(spark, daily, start + timedelta(days=days), None)
-    for table in ("clickstream_events", "social_interactions", "order_status_history", "orders", "order_lines"):
+    for table in ("clickstream_events", "social_interactions", "order_status_history", "orders", "order_lines",
+                  "identity_map", "identity_edges", "identity_nodes"):
         assert table_rows(spark, Lake(daily).path("silver", table)) == table_rows(spark, Lake(cfg).path("silver", table)), table
     for table in ("quarantine", "duplicates"):
         assert table_rows(spark, Lake(daily).path("ops", table)) == table_rows(spark, Lake(cfg).path("ops", table)), table

@@ -1,0 +1,261 @@
+"""Identity stitching: every identifier → one stable ``customer_key`` (``silver/identity_map``).
+
+Contract
+- Nodes are identifiers ``type:value``: ``anon`` (anonymousId), ``user`` (site user id),
+  ``email``/``phone`` (HMAC hashes), ``crm`` (CRM customer id), ``social``/``handle``
+  (hashed platform id / handle), ``shop`` (Shopify customer id) and ``order``. Edges
+  come from identify/login events, social logins, checkouts (anonymousId/userId ↔
+  order ↔ email), CRM linked accounts and social profiles. Both accumulate in
+  ``silver/identity_edges`` and ``silver/identity_nodes`` with their earliest arrival.
+- Links are followed transitively (connected components by label propagation).
+- A component's key comes from its anchor: the earliest existing anchor in it, else
+  its earliest-arriving identifier. So adding data never renumbers a customer; when
+  two customers merge the older key survives, and the merge is recorded with when
+  and why in ``silver/identity_merges``.
+- False merges are guarded against: junk values never become identifiers, and a weak
+  identifier (device, phone, handle, order …) linked to more than ``max_links`` accounts
+  of one kind (users, emails or CRM ids; default 1) — a shared kiosk, a family device —
+  is not used for merging and is listed in ``silver/identity_shared``.
+- Bots are left out.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from jobs.lake import Lake
+from jobs.silver.common import window_sql
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+STRONG = ("user", "email", "crm")  # accounts: a person may have several devices, phones or orders, not vice versa
+WEAK = ("anon", "phone", "handle", "social", "shop", "order")
+DEFAULT_MAX_LINKS = 1
+MAX_ROUNDS = 30
+
+
+def _ident(kind: str, sql: str) -> str:
+    return f"CASE WHEN {sql} IS NULL OR trim(cast({sql} AS STRING)) = '' THEN NULL ELSE concat('{kind}:', {sql}) END"
+
+
+def edges_from_clickstream(events: "DataFrame") -> "DataFrame":
+    """(a, b, via, first_seen) from web/app events. Pure."""
+    ev = events.where("NOT is_bot")
+    anon, user = _ident("anon", "anonymous_id"), _ident("user", "user_id")
+    who = f"coalesce({user}, {anon})"
+    parts = [
+        ev.selectExpr(f"{anon} AS a", f"{user} AS b", "'login' AS via", "received_at AS first_seen"),
+        ev.where("type = 'identify'").selectExpr(f"{who} AS a", f"{_ident('email', 'email_hash')} AS b",
+                                                 "'identify_email' AS via", "received_at AS first_seen"),
+        ev.where("event = 'Signed In'").selectExpr(f"{who} AS a", f"{_ident('social', 'login_provider_user_hash')} AS b",
+                                                   "'social_login' AS via", "received_at AS first_seen"),
+        ev.where("event = 'Order Completed'").selectExpr(f"{who} AS a", f"{_ident('order', 'order_id')} AS b",
+                                                         "'checkout' AS via", "received_at AS first_seen"),
+    ]
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.unionByName(p)
+    return out.where("a IS NOT NULL AND b IS NOT NULL AND a <> b")
+
+
+def edges_from_orders(history: "DataFrame") -> "DataFrame":
+    order = _ident("order", "cast(order_id AS STRING)")
+    parts = [
+        history.selectExpr(f"{order} AS a", f"{_ident('email', 'email_hash')} AS b", "'order_email' AS via",
+                           "received_at AS first_seen"),
+        history.selectExpr(f"{order} AS a", f"{_ident('phone', 'phone_hash')} AS b", "'order_phone' AS via",
+                           "received_at AS first_seen"),
+        history.selectExpr(f"{_ident('shop', 'cast(shop_customer_id AS STRING)')} AS a",
+                           f"{_ident('email', 'email_hash')} AS b", "'shop_customer' AS via", "received_at AS first_seen"),
+    ]
+    return parts[0].unionByName(parts[1]).unionByName(parts[2]).where("a IS NOT NULL AND b IS NOT NULL")
+
+
+def edges_from_social(interactions: "DataFrame") -> "DataFrame":
+    return interactions.selectExpr(f"{_ident('social', 'actor_id_hash')} AS a", f"{_ident('handle', 'actor_handle_hash')} AS b",
+                                   "'social_profile' AS via", "collected_at AS first_seen").where("a IS NOT NULL AND b IS NOT NULL")
+
+
+def edges_from_crm(customers: "DataFrame", extract_time: datetime) -> "DataFrame":
+    from pyspark.sql import functions as F
+
+    crm = _ident("crm", "customer_id")
+    t = F.lit(extract_time).cast("timestamp")
+    base = customers.select(F.expr(crm).alias("a"), "email_hash", "phone_hash", "social_accounts")
+    parts = [
+        base.select("a", F.expr(_ident("email", "email_hash")).alias("b"), F.lit("crm_email").alias("via"), t.alias("first_seen")),
+        base.select("a", F.expr(_ident("phone", "phone_hash")).alias("b"), F.lit("crm_phone").alias("via"), t.alias("first_seen")),
+    ]
+    accounts = base.select("a", F.explode("social_accounts").alias("s"))
+    parts.append(accounts.select("a", F.expr(_ident("social", "s.actor_id_hash")).alias("b"),
+                                 F.lit("crm_linked_account").alias("via"), t.alias("first_seen")))
+    parts.append(accounts.select(F.expr(_ident("social", "s.actor_id_hash")).alias("a"),
+                                 F.expr(_ident("handle", "s.actor_handle_hash")).alias("b"),
+                                 F.lit("crm_linked_account").alias("via"), t.alias("first_seen")))
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.unionByName(p)
+    return out.where("a IS NOT NULL AND b IS NOT NULL")
+
+
+def crm_nodes(customers: "DataFrame", extract_time: datetime) -> "DataFrame":
+    """CRM customers are identities even with nothing linked to them."""
+    from pyspark.sql import functions as F
+
+    return customers.select(F.expr(_ident("crm", "customer_id")).alias("identifier"),
+                            F.lit(extract_time).cast("timestamp").alias("first_seen")).where("identifier IS NOT NULL")
+
+
+def _upsert_min(spark: "SparkSession", lake: Lake, df: "DataFrame", path: str, keys: tuple[str, ...]) -> None:
+    """Insert new rows; for known keys keep the earliest ``first_seen``."""
+    grouped = df.groupBy(*keys).agg({"first_seen": "min"}).withColumnRenamed("min(first_seen)", "first_seen")
+    if not lake.exists(path):
+        lake.append(grouped, path)
+        return
+    grouped.createOrReplaceTempView("_identity_incoming")
+    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
+    spark.sql(f"""MERGE INTO delta.`{path}` t USING _identity_incoming s ON {on}
+                  WHEN MATCHED AND s.first_seen < t.first_seen THEN UPDATE SET first_seen = s.first_seen
+                  WHEN NOT MATCHED THEN INSERT *""")
+
+
+def shared_identifiers(edges: "DataFrame", max_links: int) -> "DataFrame":
+    """Weak identifiers (a device, a phone …) linked to more than ``max_links`` distinct accounts of one kind
+    (users, emails or CRM ids): a kiosk or a family device. Pure."""
+    from pyspark.sql import functions as F
+
+    kind = "substring_index({}, ':', 1)"
+    both = edges.selectExpr("a AS identifier", "b AS other").unionByName(edges.selectExpr("b AS identifier", "a AS other"))
+    per_kind = (both.where(f"{kind.format('identifier')} IN ({', '.join(repr(k) for k in WEAK)}) AND "
+                           f"{kind.format('other')} IN ({', '.join(repr(k) for k in STRONG)})")
+                .groupBy("identifier", F.expr(kind.format("other")).alias("kind"))
+                .agg(F.countDistinct("other").alias("linked")))
+    return (per_kind.groupBy("identifier").agg(F.max("linked").alias("linked"))
+            .where(f"linked > {max_links}"))
+
+
+def components(spark: "SparkSession", nodes: "DataFrame", edges: "DataFrame", checkpoint) -> "DataFrame":
+    """(identifier, label): label is the smallest ``rank`` in the identifier's connected component.
+
+    ``nodes`` has (identifier, rank) with ranks unique; label propagation runs until nothing changes.
+    """
+    from pyspark.sql import functions as F
+
+    pairs = edges.selectExpr("a AS src", "b AS dst").unionByName(edges.selectExpr("b AS src", "a AS dst"))
+    pairs = checkpoint(pairs, "pairs")
+    labels = checkpoint(nodes.selectExpr("identifier", "rank AS label"), "labels-0")
+    for round_ in range(1, MAX_ROUNDS + 1):
+        offered = pairs.join(labels, pairs.src == labels.identifier).select(F.col("dst").alias("identifier"), "label")
+        new = labels.unionByName(offered).groupBy("identifier").agg(F.min("label").alias("label"))
+        new = checkpoint(new, f"labels-{round_}")
+        changed = new.join(labels.withColumnRenamed("label", "old"), "identifier").where("label <> old").count()
+        labels = new
+        if changed == 0:
+            return labels
+    raise RuntimeError(f"identity components did not settle in {MAX_ROUNDS} rounds; check for a link chain that long")
+
+
+RANK_PREFIX = 18  # "0|" or "1|", 15 digits of milliseconds, "|": the identifier follows
+
+
+def key_of(label_sql: str) -> str:
+    """The customer key of an anchor identifier, from the rank string that ends with it."""
+    return f"concat('ck_', substr(sha2(substr({label_sql}, {RANK_PREFIX + 1}), 256), 1, 16))"
+
+
+def run(spark: "SparkSession", lake: Lake, start, end, run_id: str, now: datetime, checkpoint,
+        max_links: int = DEFAULT_MAX_LINKS) -> dict:
+    """Fold the window's silver rows into the identity graph and rebuild ``identity_map``."""
+    from pyspark.sql import functions as F
+
+    where = window_sql(start, end)
+    new_edges = []
+    node_rows = []
+    for table, extract in (("clickstream_events", edges_from_clickstream), ("order_status_history", edges_from_orders),
+                           ("social_interactions", edges_from_social)):
+        path = lake.path("silver", table)
+        if lake.exists(path):
+            rows = lake.read(spark, path).where(where)
+            new_edges.append(extract(rows))
+            if table == "clickstream_events":  # visitors who never log in are prospects, with keys of their own
+                node_rows.append(rows.where("NOT is_bot").selectExpr(f"{_ident('anon', 'anonymous_id')} AS identifier",
+                                                                     "received_at AS first_seen")
+                                 .where("identifier IS NOT NULL"))
+    crm_path = lake.path("silver", "crm_customers")
+    if lake.exists(crm_path):
+        crm = lake.read(spark, crm_path)
+        row = lake.read(spark, lake.path("bronze", "customers")).selectExpr(
+            "min(struct(landing_dt, landing_hour)) AS m").first().m
+        first = datetime(row[0].year, row[0].month, row[0].day, row[1], tzinfo=timezone.utc)  # the extract's landing hour
+        new_edges.append(edges_from_crm(crm, first))
+        node_rows.append(crm_nodes(crm, first))
+    if not new_edges:
+        return {"identifiers": 0, "customers": 0, "merges": 0, "shared": 0}
+    edges = new_edges[0]
+    for e in new_edges[1:]:
+        edges = edges.unionByName(e)
+    edges = checkpoint(edges, "new-edges")
+    edges_path, nodes_path = lake.path("silver", "identity_edges"), lake.path("silver", "identity_nodes")
+    _upsert_min(spark, lake, edges, edges_path, ("a", "b", "via"))
+    ends = edges.selectExpr("a AS identifier", "first_seen").unionByName(edges.selectExpr("b AS identifier", "first_seen"))
+    for n in node_rows:
+        ends = ends.unionByName(n)
+    _upsert_min(spark, lake, ends, nodes_path, ("identifier",))
+
+    all_edges = lake.read(spark, edges_path)
+    shared = checkpoint(shared_identifiers(all_edges, max_links), "shared")
+    usable = (all_edges.join(shared.withColumnRenamed("identifier", "a"), "a", "left_anti")
+              .join(shared.withColumnRenamed("identifier", "b"), "b", "left_anti"))
+    map_path = lake.path("silver", "identity_map")
+    previous = lake.read(spark, map_path) if lake.exists(map_path) else None
+    nodes = lake.read(spark, nodes_path)
+    anchors = previous.where("is_anchor").select("identifier", F.lit(0).alias("_prior")) if previous is not None else None
+    ranked = nodes.join(anchors, "identifier", "left") if anchors is not None else nodes.withColumn("_prior", F.lit(None))
+    # rank: prior anchors first, then earliest arrival, then the identifier itself; the identifier closes the string
+    ranked = ranked.select("identifier", "first_seen", F.concat(
+        F.when(F.col("_prior").isNotNull(), "0").otherwise("1"), F.lit("|"),
+        F.lpad(F.unix_millis("first_seen").cast("string"), 15, "0"), F.lit("|"), "identifier").alias("rank"))
+    labels = components(spark, ranked.select("identifier", "rank"), usable, checkpoint)
+    identity = (ranked.join(labels, "identifier")
+                .join(shared.select("identifier", F.lit(True).alias("_shared")), "identifier", "left")
+                .select("identifier", F.expr("substring_index(identifier, ':', 1)").alias("id_type"),
+                        F.expr(key_of("label")).alias("customer_key"), "first_seen",
+                        (F.col("rank") == F.col("label")).alias("is_anchor"),
+                        F.coalesce("_shared", F.lit(False)).alias("is_shared")))
+    identity = checkpoint(identity, "identity")
+    merges = 0
+    if previous is not None:
+        merges = _record_merges(spark, lake, previous, identity, all_edges, run_id, now)
+    identity.write.format("delta").mode("overwrite").save(map_path)
+    shared.withColumn("reported_at", F.lit(now).cast("timestamp")).write.format("delta").mode("overwrite").save(
+        lake.path("silver", "identity_shared"))
+    counts = identity.selectExpr("count(*) AS n", "count(DISTINCT customer_key) AS k").first()
+    return {"identifiers": counts.n, "customers": counts.k, "merges": merges, "shared": shared.count()}
+
+
+def _record_merges(spark: "SparkSession", lake: Lake, previous: "DataFrame", current: "DataFrame", edges: "DataFrame",
+                   run_id: str, now: datetime) -> int:
+    """Keys that stopped being used: merged into a survivor (with the link types that joined them) or split."""
+    from pyspark.sql import functions as F
+
+    moved = (previous.select("identifier", F.col("customer_key").alias("old_key"))
+             .join(current.select("identifier", F.col("customer_key").alias("new_key")), "identifier")
+             .where("old_key <> new_key"))
+    still_used = current.select(F.col("customer_key").alias("old_key")).distinct()
+    retired = moved.join(still_used, "old_key", "left_anti")
+    old_of = previous.select(F.col("identifier").alias("a"), F.col("customer_key").alias("ka"))
+    crossing = (edges.join(old_of, "a").join(old_of.withColumnRenamed("a", "b").withColumnRenamed("ka", "kb"), "b")
+                .where("ka <> kb").select(F.col("ka").alias("old_key"), "via"))
+    rows = (retired.groupBy("old_key", "new_key").agg(F.count("*").alias("identifiers"))
+            .join(crossing.groupBy("old_key").agg(F.concat_ws(",", F.sort_array(F.collect_set("via"))).alias("why")),
+                  "old_key", "left")
+            .select(F.col("old_key").alias("retired_key"), F.col("new_key").alias("survivor_key"),
+                    F.lit("merge").alias("action"), F.coalesce("why", F.lit("shared identifier no longer used")).alias("why"),
+                    "identifiers", F.lit(run_id).alias("run_id"), F.lit(now).cast("timestamp").alias("merged_at")))
+    rows = rows.where("retired_key IS NOT NULL")
+    n = rows.count()
+    if n:
+        lake.append(rows, lake.path("silver", "identity_merges"))
+    return n

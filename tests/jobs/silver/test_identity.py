@@ -1,0 +1,163 @@
+"""Identity stitching on hand-made customers, landed as real files and run through bronze and silver."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from jobs.config import Config
+from jobs.lake import Lake
+from jobs.silver.common import hmac_sql
+from tests.jobs.silver.conftest import PII_KEY, ingest_and_refine
+
+pytestmark = pytest.mark.integration
+T0 = datetime(2026, 11, 1, 10, tzinfo=timezone.utc)
+_seq = iter(range(1, 10**6))
+
+
+def iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def seg(anon, user=None, at=T0, kind="track", event="Product Viewed", traits=None, props=None) -> dict:
+    return {"type": kind, "messageId": f"m-{next(_seq)}", "anonymousId": anon, "userId": user, "event": event,
+            "properties": props or {}, "traits": traits, "context": {"userAgent": "Mozilla/5.0 (X11; Linux x86_64)",
+                                                                     "ip": "203.0.113.9"},
+            "timestamp": iso(at), "sentAt": iso(at), "receivedAt": iso(at)}
+
+
+def social(platform, actor_id, handle, at=T0) -> dict:
+    return {"platform": platform, "event_id": f"e-{next(_seq)}", "interaction": "like",
+            "actor": {"id": actor_id, "handle": handle}, "target": {"type": "account", "id": "brand"},
+            "occurred_at": iso(at), "collected_at": iso(at)}
+
+
+def order(order_id, email, at=T0) -> dict:
+    return {"topic": "orders/create", "webhook_id": f"w-{next(_seq)}", "triggered_at": iso(at), "received_at": iso(at),
+            "order": {"id": order_id, "email": email, "created_at": iso(at), "updated_at": iso(at), "currency": "USD",
+                      "total_price": "10.00", "subtotal_price": "10.00", "total_tax": "0.00", "total_discounts": "0.00",
+                      "financial_status": "paid", "source_name": "web",
+                      "line_items": [{"id": 1, "product_id": "P1", "quantity": 1, "price": "10.00"}]}}
+
+
+def land(root, source: str, hour: datetime, records: list[dict]) -> None:
+    path = root / source / f"dt={hour:%Y-%m-%d}" / f"hour={hour:%H}" / "part-00000.json.gz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress("".join(json.dumps(r) + "\n" for r in records).encode()))
+
+
+@pytest.fixture(scope="module")
+def world(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("hand")
+    landing = root / "landing"
+    land(landing, "reference/customers", T0.replace(hour=0), [
+        {"customer_id": "C1", "email": "e1@x.com", "social_accounts": [
+            {"platform": "instagram", "platform_user_id": "111", "handle": "@c1"}]},
+    ])
+    land(landing, "clickstream", T0, [
+        # A: anon A1 logs in as U1; on a second device A2 the same U1 identifies with the CRM email
+        seg("A1", "U1", T0 + timedelta(minutes=1), event="Signed In", props={"method": "email"}),
+        seg("A2", "U1", T0 + timedelta(minutes=2), kind="identify", event=None, traits={"email": "E1@x.com "}),
+        # B: B1 logs in as U2; B2 checks out as a guest (order 9001 with email e2)
+        seg("B1", "U2", T0 + timedelta(minutes=3), event="Signed In", props={"method": "email"}),
+        seg("B2", None, T0 + timedelta(minutes=4), event="Order Completed", props={"order_id": "9001"}),
+        # D: one kiosk, four shoppers
+        *[seg("KIOSK", f"U{n}", T0 + timedelta(minutes=10 + n), event="Signed In", props={"method": "email"})
+          for n in (3, 4, 5, 6)],
+        # E: junk user ids never link two devices
+        seg("J1", "undefined", T0 + timedelta(minutes=20)),
+        seg("J2", "undefined", T0 + timedelta(minutes=21)),
+    ])
+    land(landing, "orders", T0, [order(9001, "e2@x.com", T0 + timedelta(minutes=4))])
+    land(landing, "social", T0, [social("instagram", "111", "@c1", T0 + timedelta(minutes=5)),
+                                 social("tiktok", "222", "@soc", T0 + timedelta(minutes=6))])
+    cfg = Config(lake_root=str(root / "lake"), landing_root=str(landing), pii_key=PII_KEY)
+    ingest_and_refine(spark, cfg, None, T0 + timedelta(hours=1))
+    first = keys(spark, cfg)
+    # an hour later B2 logs in as U2: the two B customers are one person
+    land(landing, "clickstream", T0 + timedelta(hours=1),
+         [seg("B2", "U2", T0 + timedelta(hours=1, minutes=1), event="Signed In", props={"method": "email"})])
+    ingest_and_refine(spark, cfg, T0 + timedelta(hours=1), None)
+    return spark, cfg, first, keys(spark, cfg)
+
+
+def keys(spark, cfg) -> dict[str, str]:
+    lake = Lake(cfg)
+    return {r.identifier: r.customer_key for r in lake.read(spark, lake.path("silver", "identity_map")).collect()}
+
+
+def h(spark, kind: str, value: str) -> str:
+    return f"{kind}:" + spark.sql(f"SELECT {hmac_sql(repr(value), PII_KEY)} AS v").first().v
+
+
+def test_a_chain_of_links_is_one_customer(world):
+    spark, _, _, k = world
+    ids = ["anon:A1", "anon:A2", "user:U1", h(spark, "email", "e1@x.com"), "crm:C1",
+           h(spark, "social", "instagram:111"), h(spark, "handle", "instagram:c1")]
+    assert len({k[i] for i in ids}) == 1
+
+
+def test_two_customers_merge_and_the_merge_is_recorded(world):
+    spark, cfg, before, after = world
+    b_first = {before["anon:B1"], before["user:U2"]}
+    b_guest = {before["anon:B2"], before["order:9001"], before[h(spark, "email", "e2@x.com")]}
+    assert len(b_first) == 1 and len(b_guest) == 1 and b_first != b_guest
+    merged = {after[i] for i in ("anon:B1", "user:U2", "anon:B2", "order:9001", h(spark, "email", "e2@x.com"))}
+    assert merged == b_first  # B1 arrived first, so its key survives
+    lake = Lake(cfg)
+    m = lake.read(spark, lake.path("silver", "identity_merges")).collect()
+    assert [(r.retired_key, r.survivor_key, r.action) for r in m] == [(b_guest.pop(), b_first.pop(), "merge")]
+    assert "login" in m[0].why and m[0].merged_at is not None
+
+
+def test_adding_data_never_renumbers_existing_customers(world):
+    _, _, before, after = world
+    unchanged = [i for i in before if not i.startswith(("anon:B2", "order:9001", "email:"))]
+    assert all(after[i] == before[i] for i in unchanged)
+
+
+def test_a_social_only_customer_has_a_key_of_their_own(world):
+    spark, _, _, k = world
+    sid, handle = h(spark, "social", "tiktok:222"), h(spark, "handle", "tiktok:soc")
+    assert k[sid] == k[handle]
+    assert [i for i, key in k.items() if key == k[sid]] == sorted([sid, handle]) or \
+        sorted(i for i, key in k.items() if key == k[sid]) == sorted([sid, handle])
+
+
+def test_a_shared_device_does_not_merge_its_users_and_is_reported(world):
+    spark, cfg, _, k = world
+    assert len({k[f"user:U{n}"] for n in (3, 4, 5, 6)}) == 4
+    lake = Lake(cfg)
+    shared = lake.read(spark, lake.path("silver", "identity_shared")).collect()
+    assert [(r.identifier, r.linked) for r in shared] == [("anon:KIOSK", 4)]
+
+
+def test_junk_ids_never_link(world):
+    _, _, _, k = world
+    assert k["anon:J1"] != k["anon:J2"]
+    assert not any(i.startswith("user:undefined") for i in k)
+
+
+def test_no_false_merges_on_generated_people(spark, refined, small_landing):
+    """Against the generator's truth: a customer key never holds identifiers of two different people."""
+    from pyspark.sql import functions as F
+
+    from jobs.silver.refine import run_identity
+
+    cfg, _, _ = refined
+    run_identity(spark, cfg)
+    landing, _ = small_landing
+    truth = spark.read.json(str(landing / "_truth" / "persons")).where("person IS NOT NULL")
+    ids = truth.select("person", F.explode(F.array_union(
+        F.transform("anonymous_ids", lambda a: F.concat(F.lit("anon:"), a)),
+        F.array(F.concat(F.lit("user:"), "user_id"), F.concat(F.lit("crm:"), "customer_id"),
+                F.concat(F.lit("email:"), F.expr(hmac_sql("email", PII_KEY))))
+    )).alias("identifier")).where("identifier IS NOT NULL")
+    lake = Lake(cfg)
+    im = lake.read(spark, lake.path("silver", "identity_map")).where("NOT is_shared")
+    people_per_key = ids.join(im, "identifier").groupBy("customer_key").agg(F.countDistinct("person").alias("people"))
+    assert people_per_key.count() > 1000
+    assert people_per_key.where("people > 1").count() == 0
