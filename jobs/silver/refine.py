@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from jobs.bronze.ingest import REFERENCE, ReconciliationError, new_run_id
 from jobs.config import Config
 from jobs.lake import Lake
-from jobs.silver import clickstream, identity, orders, reference, social
+from jobs.silver import clickstream, identity, orders, reference, sessions, social
 from jobs.silver.common import (
     bronze_window, classify_duplicates, merge_by_lineage, quarantine, record_duplicates, window_sql,
 )
@@ -50,6 +50,7 @@ class RefineReport:
     new_rows: int = 0
     duplicates: int = 0
     quarantined: dict[str, int] = field(default_factory=dict)
+    touched_dates: list = field(default_factory=list)  # event dates that received new rows
 
     @property
     def balanced(self) -> bool:
@@ -182,7 +183,9 @@ def run(spark: "SparkSession", cfg: Config, source: str, start: datetime | None 
                               "concat_ws('/', " + ", ".join(module.KEYS) + ")", run_id)
             new = classified.where("dedupe_status = 'new'").drop(*META).withColumn("run_id", F.lit(run_id))
             merge_by_lineage(spark, lake, new, lake.path("silver", module.TABLE), ["event_date"])
-            report.new_rows = classified.where("dedupe_status = 'new'").count()
+            touched = classified.where("dedupe_status = 'new'").groupBy("event_date").count().collect()
+            report.new_rows = sum(r["count"] for r in touched)
+            report.touched_dates = sorted(r.event_date for r in touched if r.event_date is not None)
             if source == "orders":
                 _refine_orders(spark, lake, classified.where("dedupe_status = 'new'"))
         audit(spark, lake, report, start, end)
@@ -211,4 +214,5 @@ def run_all(spark: "SparkSession", cfg: Config, start: datetime | None = None, e
     """Every source, then identity and sessions, for one window: what ``rapport refine`` and the DAG run."""
     reports: dict = {s: run(spark, cfg, s, start, end, run_id and f"{run_id}-{s}") for s in MODULES}
     reports["identity"] = run_identity(spark, cfg, start, end, run_id and f"{run_id}-identity")
+    reports["sessions"] = sessions.run(spark, Lake(cfg), reports["clickstream"].touched_dates)
     return reports

@@ -20,7 +20,7 @@ from tests.jobs.silver.conftest import PII_KEY, ingest_and_refine, table_rows
 
 pytestmark = pytest.mark.integration
 SILVER = ("clickstream_events", "social_interactions", "order_status_history", "orders", "order_lines",
-          "crm_customers", "products", "campaigns", "campaign_posts", "identity_map", "identity_edges", "identity_nodes")
+          "crm_customers", "products", "campaigns", "campaign_posts", "identity_map", "identity_edges", "identity_nodes", "sessions")
 
 
 @pytest.mark.parametrize("source", ingest.SOURCES)
@@ -75,7 +75,7 @@ def test_day_by_day_gives_the_same_silver_as_one_run(spark, refined, tmp_path):
         assert all(reports[s].balanced for s in ingest.SOURCES)
     ingest_and_refine(spark, daily, start + timedelta(days=days), None)
     for table in ("clickstream_events", "social_interactions", "order_status_history", "orders", "order_lines",
-                  "identity_map", "identity_edges", "identity_nodes"):
+                  "identity_map", "identity_edges", "identity_nodes", "sessions"):
         assert table_rows(spark, Lake(daily).path("silver", table)) == table_rows(spark, Lake(cfg).path("silver", table)), table
     for table in ("quarantine", "duplicates"):
         assert table_rows(spark, Lake(daily).path("ops", table)) == table_rows(spark, Lake(cfg).path("ops", table)), table

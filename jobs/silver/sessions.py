@@ -1,0 +1,90 @@
+"""Web/app sessions from clickstream events → ``silver/sessions``.
+
+Contract
+- Per device (``anonymous_id``), events ordered by corrected ``event_time``. A session
+  starts on a device's first event, after 30 minutes without events, or when an event
+  carries a UTM campaign other than the device's last one; no session is longer than 24 hours.
+- Bots are left out. Columns: landing page, source (referrer host, UTM), pages, events,
+  duration, converted (an ``Order Completed`` in it), order ids.
+- Incremental: a run recomputes the sessions of the dates its new events touched (one
+  day either side, for sessions that cross midnight) and replaces those dates.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+from jobs.lake import Lake
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+GAP_MINUTES = 30
+MAX_HOURS = 24
+
+
+def sessionize(events: "DataFrame") -> "DataFrame":
+    """Sessions of the given (valid) clickstream events. Pure."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    ev = events.where("NOT is_bot AND anonymous_id IS NOT NULL")
+    w = Window.partitionBy("anonymous_id").orderBy("event_time", "message_id")
+    before = w.rowsBetween(Window.unboundedPreceding, -1)
+    ev = (ev.withColumn("_prev", F.lag("event_time").over(w))
+          .withColumn("_prev_campaign", F.last("utm_campaign", ignorenulls=True).over(before))
+          .withColumn("_new", F.expr(
+              f"_prev IS NULL OR event_time > _prev + INTERVAL {GAP_MINUTES} MINUTES OR "
+              "(utm_campaign IS NOT NULL AND utm_campaign <> coalesce(_prev_campaign, ''))").cast("int"))
+          .withColumn("_gap_session", F.sum("_new").over(w.rowsBetween(Window.unboundedPreceding, 0))))
+    g = Window.partitionBy("anonymous_id", "_gap_session")
+    ev = ev.withColumn("_part", F.floor(
+        (F.unix_millis("event_time") - F.min(F.unix_millis("event_time")).over(g)) / (MAX_HOURS * 3600 * 1000)))
+    order_key = F.struct("event_time", "message_id")
+    pages = F.when(F.col("type") == "page", F.struct("event_time", "message_id", "page_path"))
+    s = ev.groupBy("anonymous_id", "_gap_session", "_part").agg(
+        F.min("event_time").alias("session_start"),
+        F.max("event_time").alias("session_end"),
+        F.count("*").alias("events"),
+        F.sum(F.when(F.col("type") == "page", 1).otherwise(0)).alias("pages"),
+        F.sum(F.when(F.col("event") == "Product Viewed", 1).otherwise(0)).alias("products_viewed"),
+        F.min(pages).alias("_landing"),
+        F.expr("max_by(user_id, CASE WHEN user_id IS NULL THEN NULL ELSE struct(event_time, message_id) END)").alias("user_id"),
+        F.min(F.when(F.col("referrer_host").isNotNull(), F.struct(order_key, "referrer_host"))).alias("_ref"),
+        F.min(F.when(F.col("utm_campaign").isNotNull(),
+                     F.struct(order_key, "utm_source", "utm_medium", "utm_campaign", "utm_content"))).alias("_utm"),
+        F.min(F.struct(order_key, "device_class")).alias("_device"),
+        F.max(F.col("event") == "Order Completed").alias("converted"),
+        F.sort_array(F.collect_set("order_id")).alias("order_ids"),
+    )
+    return s.select(
+        F.sha2(F.concat_ws("|", "anonymous_id", F.col("session_start").cast("string")), 256).substr(1, 24).alias("session_id"),
+        "anonymous_id", "user_id", "session_start", "session_end",
+        ((F.unix_millis("session_end") - F.unix_millis("session_start")) / 1000).alias("duration_seconds"),
+        "events", "pages", "products_viewed",
+        F.col("_landing.page_path").alias("landing_page"),
+        F.col("_ref.referrer_host").alias("referrer_host"),
+        F.col("_utm.utm_source").alias("utm_source"), F.col("_utm.utm_medium").alias("utm_medium"),
+        F.col("_utm.utm_campaign").alias("utm_campaign"), F.col("_utm.utm_content").alias("utm_content"),
+        F.col("_device.device_class").alias("device_class"),
+        F.coalesce("converted", F.lit(False)).alias("converted"), "order_ids",
+        F.to_date("session_start").alias("session_date"),
+    )
+
+
+def run(spark: "SparkSession", lake: Lake, touched: list[date]) -> int:
+    """Recompute sessions for the dates new events touched; returns how many sessions those dates hold."""
+    events_path = lake.path("silver", "clickstream_events")
+    if not touched or not lake.exists(events_path):
+        return 0
+    lo, hi = min(touched) - timedelta(days=1), max(touched)
+    events = lake.read(spark, events_path).where(
+        f"event_date BETWEEN DATE'{lo - timedelta(days=1)}' AND DATE'{hi + timedelta(days=1)}'")
+    sessions = sessionize(events).where(f"session_date BETWEEN DATE'{lo}' AND DATE'{hi}'")
+    path = lake.path("silver", "sessions")
+    writer = sessions.write.format("delta").mode("overwrite").partitionBy("session_date")
+    if lake.exists(path):
+        writer = writer.option("replaceWhere", f"session_date BETWEEN DATE'{lo}' AND DATE'{hi}'")
+    writer.save(path)
+    return lake.read(spark, path).where(f"session_date BETWEEN DATE'{lo}' AND DATE'{hi}'").count()
