@@ -114,6 +114,36 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_refine(args: argparse.Namespace) -> int:
+    from jobs.engine import spark_session
+    from jobs.silver import refine
+
+    cfg = Config.load()
+    cfg.require_pii_key()
+    with spark_session(cfg) as spark:
+        reports = refine.run_all(spark, cfg, args.start, args.end, args.run_id)
+    print(format_refine_summary(reports, args.start, args.end))
+    return 0
+
+
+def format_refine_summary(reports: dict, start=None, end=None) -> str:
+    rows, reasons = [], []
+    for source in ("clickstream", "social", "orders"):
+        r = reports[source]
+        rows.append((source, f"{r.landed:,}", f"{r.silver_rows:,}", f"{r.new_rows:,}", f"{r.duplicates:,}",
+                     f"{sum(r.quarantined.values()):,}", "yes" if r.balanced else "NO"))
+        reasons.append(f"  {source}: " + (", ".join(f"{k} {v:,}" for k, v in sorted(r.quarantined.items())) or "none"))
+    ident = reports["identity"]
+    return "\n".join([
+        f"Refined bronze into silver for landing hours {start or 'the beginning'} .. {end or 'now'}:",
+        _table(rows, ("source", "landed", "silver", "new now", "duplicates", "quarantined", "balanced")),
+        "quarantined by reason (ops/quarantine):", *reasons,
+        f"identity: {ident['identifiers']:,} identifiers -> {ident['customers']:,} customers "
+        f"({ident['merges']} merges this run, {ident['shared']} shared identifiers kept from merging)",
+        f"sessions: {reports['sessions']:,} sessions on the dates this run touched",
+    ])
+
+
 def cmd_engine_serve(args: argparse.Namespace) -> int:
     from jobs.engine import EmbeddedServer
 
@@ -192,6 +222,14 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--to", dest="end", type=_moment, help="end of the window, exclusive (default no end)")
     i.add_argument("--run-id", help="id recorded with every row (default generated)")
     i.set_defaults(func=cmd_ingest)
+
+    r = sub.add_parser("refine", help="bronze to silver: validate, deduplicate, conform, stitch identities, sessions",
+                       description="Refine the bronze rows that landed in the window into silver tables, then rebuild "
+                                   "identity_map and the touched sessions. Fails if a window does not reconcile.")
+    r.add_argument("--from", dest="start", type=_moment, help="first landing hour, YYYY-MM-DD[THH:MM] UTC (default all)")
+    r.add_argument("--to", dest="end", type=_moment, help="end of the window, exclusive (default no end)")
+    r.add_argument("--run-id", help="id recorded with every row (default generated)")
+    r.set_defaults(func=cmd_refine)
 
     e = sub.add_parser("engine", help="run or check the Spark Connect engine")
     esub = e.add_subparsers(dest="engine_command", required=True, metavar="ENGINE_COMMAND")

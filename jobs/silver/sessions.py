@@ -51,7 +51,7 @@ def sessionize(events: "DataFrame") -> "DataFrame":
         F.sum(F.when(F.col("event") == "Product Viewed", 1).otherwise(0)).alias("products_viewed"),
         F.min(pages).alias("_landing"),
         F.expr("max_by(user_id, CASE WHEN user_id IS NULL THEN NULL ELSE struct(event_time, message_id) END)").alias("user_id"),
-        F.min(F.when(F.col("referrer_host").isNotNull(), F.struct(order_key, "referrer_host"))).alias("_ref"),
+        F.min(F.struct(order_key, "referrer_host")).alias("_ref"),  # the landing event's referrer, even if none
         F.min(F.when(F.col("utm_campaign").isNotNull(),
                      F.struct(order_key, "utm_source", "utm_medium", "utm_campaign", "utm_content"))).alias("_utm"),
         F.min(F.struct(order_key, "device_class")).alias("_device"),

@@ -16,15 +16,16 @@ COLUMNS = ("message_id string, anonymous_id string, user_id string, event_time t
            "utm_content string, device_class string, is_bot boolean, order_id string")
 
 
-def ev(n, anon, minutes, type_="page", event=None, campaign=None, user=None, bot=False, order=None, path="/p"):
-    return (f"m{n:04d}", anon, user, T0 + timedelta(minutes=minutes), type_, event, path, "google.com",
+def ev(n, anon, minutes, type_="page", event=None, campaign=None, user=None, bot=False, order=None, path="/p",
+       referrer="shop.example"):
+    return (f"m{n:04d}", anon, user, T0 + timedelta(minutes=minutes), type_, event, path, referrer,
             "instagram" if campaign else None, "social" if campaign else None, campaign, None,
             "bot" if bot else "mobile", bot, order)
 
 
 def test_cuts_and_conversions(spark):
     rows = [
-        ev(1, "d1", 0, path="/home"), ev(2, "d1", 10), ev(3, "d1", 39),           # one session (gaps < 30 min)
+        ev(1, "d1", 0, path="/home", referrer=None), ev(2, "d1", 10), ev(3, "d1", 39),  # one session, direct
         ev(4, "d1", 80),                                                          # 41 min later: new session
         ev(5, "d1", 85, campaign="spring"),                                       # new campaign: new session
         ev(6, "d1", 90, "track", "Order Completed", campaign="spring", user="u1", order="o1"),
@@ -35,6 +36,7 @@ def test_cuts_and_conversions(spark):
     d1 = sorted((r for r in s.values() if r.anonymous_id == "d1"), key=lambda r: r.session_start)
     assert [r.events for r in d1] == [3, 1, 2]
     assert d1[0].landing_page == "/home" and d1[0].duration_seconds == 39 * 60 and not d1[0].converted
+    assert d1[0].referrer_host is None and d1[1].referrer_host == "shop.example"  # the landing event's referrer
     assert d1[2].converted and d1[2].order_ids == ["o1"] and d1[2].utm_campaign == "spring" and d1[2].user_id == "u1"
     d2 = sorted((r for r in s.values() if r.anonymous_id == "d2"), key=lambda r: r.session_start)
     assert len(d2) == 2 and all(r.duration_seconds <= 24 * 3600 for r in d2) and sum(r.events for r in d2) == 70
