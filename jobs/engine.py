@@ -94,7 +94,10 @@ def _build(url: str) -> "SparkSession":
     builder = SparkSession.builder.remote(url)
     for key, value in SESSION_CONF.items():
         builder = builder.config(key, value)
-    return builder.getOrCreate()
+    if url.startswith("local"):
+        return builder.getOrCreate()  # the JVM engine allows one session per process
+    # create(), not getOrCreate(): getOrCreate hands back any session this process already has, whatever its URL
+    return builder.create()
 
 
 def _check_reachable(url: str, timeout: float = 5.0) -> None:

@@ -67,31 +67,15 @@ def test_the_process_exits_by_itself(tmp_path, mode):
     assert proc.stdout.strip() == "5"
 
 
-@pytest.fixture
-def served_engine():
-    """`rapport engine serve` in its own process, as a team would run it; yields its sc:// URL."""
-    proc = subprocess.Popen([sys.executable, "-m", "jobs.cli", "engine", "serve", "--port", "0"], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        first = proc.stdout.readline()
-        assert "listening on sc://" in first, proc.stderr.read() if proc.poll() is not None else first
-        yield first.rsplit(" ", 1)[-1].strip(), proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                raise
-
-
-def test_spark_remote_reaches_a_separately_started_server(served_engine, tmp_path):
+def test_spark_remote_reaches_a_separately_started_server(spark, served_engine, tmp_path):
     url, proc = served_engine
     cfg = Config.load(env={"SPARK_REMOTE": url}, config_file=os.devnull)
     assert cfg.engine == "remote"
-    with spark_session(cfg) as spark:
-        assert delta_round_trip(spark, str(tmp_path / "remote")) == [(0, 0), (1, 10), (2, 99), (3, 30), (7, 70)]
+    with spark_session(cfg) as remote:
+        assert remote is not spark  # a session of its own, not this process's embedded one
+        assert remote.client._builder.url.port == int(url.rsplit(":", 1)[1])
+        assert delta_round_trip(remote, str(tmp_path / "remote")) == [(0, 0), (1, 10), (2, 99), (3, 30), (7, 70)]
+    assert spark.range(3).count() == 3  # closing the remote session leaves the embedded one working
     # closing a remote session leaves the server to its owner: a second client still gets answers
     with spark_session(cfg) as spark:
         assert spark.read.format("delta").load(str(tmp_path / "remote")).count() == 5
