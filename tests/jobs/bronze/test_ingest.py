@@ -109,3 +109,25 @@ def test_cli_ingest_reports_per_source(tmp_path, small_landing):
                           text=True, env=env, timeout=180)
     assert proc.returncode == 0, proc.stderr
     assert "social" in proc.stdout and f"malformed_json {manifest['sources']['social']['bad']['malformed_json']:,}" in proc.stdout
+
+
+def test_ingests_a_landing_zone_on_s3_once(spark, small_landing, s3_config, tmp_path):
+    import dataclasses
+
+    from jobs.storage import s3_client
+
+    landing, manifest = small_landing
+    cfg, bucket = s3_config
+    client = s3_client(cfg)
+    for path in sorted((landing / "orders").rglob("*.json.gz")):
+        client.upload_file(str(path), bucket, f"landing/{path.relative_to(landing).as_posix()}")
+    cfg = dataclasses.replace(cfg, landing_root=f"s3://{bucket}/landing", lake_root=str(tmp_path / "lake"))
+    report = ingest.run(spark, cfg, "orders", progress=False)
+    s = manifest["sources"]["orders"]
+    assert report.files_taken == s["files"]
+    assert report.bronze_rows == s["lines"] - s["truncated_gzip"]["lines"] - s["bad"]["malformed_json"]
+    assert report.quarantined["corrupt_gzip_member"] == s["truncated_gzip"]["members"]
+    assert ingest.run(spark, cfg, "orders", progress=False).files_taken == 0  # ETags already logged
+    key = f"landing/{sorted((landing / 'orders').rglob('*.json.gz'))[0].relative_to(landing).as_posix()}"
+    client.put_object(Bucket=bucket, Key=key, Body=b"")  # replaced upstream: a new ETag
+    assert ingest.run(spark, cfg, "orders", progress=False).files_taken == 1
