@@ -258,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from jobs.bronze.ingest import ReconciliationError
     from jobs.engine import EngineError
+    from jobs.lake import MissingTableError
     from jobs.generate import GeneratorError
 
     parser = build_parser()
@@ -266,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (ConfigError, GeneratorError, EngineError) as exc:
+    except (ConfigError, GeneratorError, EngineError, MissingTableError) as exc:
         print(f"rapport: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except ReconciliationError as exc:

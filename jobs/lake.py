@@ -19,6 +19,10 @@ if TYPE_CHECKING:
 LAYERS = ("bronze", "silver", "gold", "ops")
 
 
+class MissingTableError(RuntimeError):
+    """A table a step needs has not been made yet; the message names the command that makes it."""
+
+
 class Lake:
     def __init__(self, cfg: Config):
         self.cfg = cfg
@@ -48,6 +52,15 @@ class Lake:
 
     def read(self, spark: "SparkSession", path: str) -> "DataFrame":
         return spark.read.format("delta").load(path)
+
+    def require(self, spark: "SparkSession", layer: str, name: str) -> "DataFrame":
+        """A table that an earlier step must have made; a clear error, naming that step, if it has not."""
+        path = self.path(layer, name)
+        if not self.exists(path):
+            step = {"bronze": "rapport ingest", "silver": "rapport refine", "gold": "rapport curate"}.get(layer, "the pipeline")
+            raise MissingTableError(f"{layer}.{name} does not exist yet under {self.root}; run `{step}` first "
+                                    f"(or check RAPPORT_LAKE_ROOT).")
+        return self.read(spark, path)
 
     def append(self, df: "DataFrame", path: str, partition_by: Iterable[str] = ()) -> None:
         writer = df.write.format("delta").mode("append")

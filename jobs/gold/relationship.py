@@ -1,0 +1,107 @@
+"""``gold/customer_relationship``: one row per customer, from the timeline.
+
+Two steps. ``customer_facts`` (MERGEd for touched customers) holds what only depends
+on a customer's own history. ``customer_relationship`` adds what depends on the date
+and on everybody else (recency, RFM quintiles, lifecycle stage) and is rebuilt from
+the facts each run (one row per customer, cheap).
+
+Lifecycle stage, first rule that applies:
+  lapsed    bought before, nothing for more than 180 days
+  at_risk   bought before, nothing for more than 90 days
+  advocate  bought, and reviewed, shared or mentioned the brand
+  repeat    two or more kept orders
+  customer  one kept order
+  engaged   no order yet; 3+ interactions, or both a visit and a social interaction
+  prospect  anyone else
+A kept order is one not cancelled or refunded. RFM scores (1–5, 5 best) are quintiles
+among customers with a kept order; ties are broken by customer key.
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import date
+from typing import TYPE_CHECKING
+
+from jobs.gold.timeline import ADVOCACY, PURCHASES
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+SOCIAL_INFLUENCE_DAYS = 7
+AT_RISK_DAYS, LAPSED_DAYS = 90, 180
+UGC = ("comment", "mention", "pin", "repin")
+
+
+def facts(timeline: "DataFrame", orders: "DataFrame") -> "DataFrame":
+    """Per-customer facts from complete histories. Pure."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    w = Window.partitionBy("customer_key").orderBy("seq").rowsBetween(Window.unboundedPreceding, 0)
+    t = timeline.withColumn("_last_social", F.max(F.when(F.col("channel") == "social", F.col("occurred_at"))).over(w))
+    purchase = F.col("event_type").isin(*PURCHASES)
+    influenced = purchase & (F.col("_last_social") >= F.col("occurred_at") - F.expr(f"INTERVAL {SOCIAL_INFLUENCE_DAYS} DAYS"))
+    kept = orders.where("status NOT IN ('cancelled', 'refunded')").select(
+        F.col("order_id").cast("string").alias("order_id"), F.col("total_price").alias("_kept_total"))
+    t = t.join(kept, "order_id", "left")
+    per_platform = (timeline.where("channel = 'social'").groupBy("customer_key", "platform").count()
+                    .groupBy("customer_key").agg(
+                        F.map_from_entries(F.sort_array(F.collect_list(F.struct("platform", "count")))).alias(
+                            "engagement_by_platform"),
+                        F.max(F.struct("count", F.col("platform"))).alias("_top")))
+    base = t.groupBy("customer_key").agg(
+        F.min("occurred_at").alias("first_seen"),
+        F.max("occurred_at").alias("last_seen"),
+        F.min(F.struct("seq", "channel", "platform")).alias("_first"),
+        F.min(F.when(purchase, F.col("occurred_at"))).alias("first_purchase_at"),
+        F.countDistinct(F.when(purchase, F.col("order_id"))).alias("orders"),
+        F.countDistinct(F.when(purchase & F.col("_kept_total").isNotNull(), F.col("order_id"))).alias("kept_orders"),
+        F.sum(F.when(purchase, F.col("_kept_total"))).alias("revenue"),
+        F.count("*").alias("interactions"),
+        F.sum(F.when(F.col("event_type") == "visit", 1).otherwise(0)).alias("visits"),
+        F.sum(F.when(F.col("channel") == "social", 1).otherwise(0)).alias("social_interactions"),
+        F.sum(F.when(F.col("event_type") == "share", 1).otherwise(0)).alias("shares"),
+        F.sum(F.when(F.col("event_type") == "review", 1).otherwise(0)).alias("reviews"),
+        F.sum(F.when(F.col("event_type").isin(*UGC), 1).otherwise(0)).alias("ugc"),
+        F.sum(F.when(F.col("event_type").isin(*ADVOCACY), 1).otherwise(0)).alias("advocacy"),
+        F.countDistinct(F.when(influenced, F.col("order_id"))).alias("social_influenced_orders"),
+    )
+    return base.join(per_platform, "customer_key", "left").select(
+        "customer_key", "first_seen", "last_seen",
+        F.col("_first.channel").alias("acquisition_channel"), F.col("_first.platform").alias("acquisition_platform"),
+        "first_purchase_at", "orders", "kept_orders", F.coalesce("revenue", F.lit(0).cast("decimal(18,2)")).alias("revenue"),
+        "interactions", "visits", "social_interactions", "shares", "reviews", "ugc", "advocacy",
+        "social_influenced_orders",
+        F.coalesce("engagement_by_platform", F.create_map().cast("map<string,bigint>")).alias("engagement_by_platform"),
+        F.col("_top.platform").alias("preferred_platform"),
+    )
+
+
+def score(facts_df: "DataFrame", as_of: date) -> "DataFrame":
+    """Recency, RFM and lifecycle stage as of a date. Pure."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    recency = F.datediff(F.lit(as_of), F.to_date("last_seen"))
+    df = facts_df.withColumn("days_since_last_interaction", recency).withColumn(
+        "average_order_value", F.when(F.col("kept_orders") > 0, F.round(F.col("revenue") / F.col("kept_orders"), 2)))
+    buyers = df.where("kept_orders > 0")
+    with warnings.catch_warnings():  # quintiles need the whole population in one window, on purpose
+        warnings.filterwarnings("ignore", message=".*No Partition Defined.*")
+        scored = (buyers
+                  .withColumn("r_score", F.ntile(5).over(Window.orderBy(F.desc("days_since_last_interaction"), "customer_key")))
+                  .withColumn("f_score", F.ntile(5).over(Window.orderBy("kept_orders", "customer_key")))
+                  .withColumn("m_score", F.ntile(5).over(Window.orderBy("revenue", "customer_key")))
+                  .select("customer_key", "r_score", "f_score", "m_score"))
+    df = df.join(scored, "customer_key", "left")
+    stage = (F.when((F.col("kept_orders") > 0) & (F.col("days_since_last_interaction") > LAPSED_DAYS), "lapsed")
+             .when((F.col("kept_orders") > 0) & (F.col("days_since_last_interaction") > AT_RISK_DAYS), "at_risk")
+             .when((F.col("kept_orders") > 0) & (F.col("advocacy") > 0), "advocate")
+             .when(F.col("kept_orders") >= 2, "repeat")
+             .when(F.col("kept_orders") == 1, "customer")
+             .when((F.col("interactions") >= 3) | ((F.col("visits") > 0) & (F.col("social_interactions") > 0)), "engaged")
+             .otherwise("prospect"))
+    return df.withColumn("lifecycle_stage", stage).withColumn(
+        "rfm_segment", F.when(F.col("r_score").isNotNull(), F.concat_ws("", "r_score", "f_score", "m_score"))).withColumn(
+        "as_of", F.lit(as_of))

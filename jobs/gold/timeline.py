@@ -1,0 +1,189 @@
+"""``gold/customer_timeline``: every customer's interactions across channels, in one ordered history.
+
+Contract
+- One row per interaction that belongs to a customer: a web/app visit (session), key
+  web events (product views, carts, checkouts, searches, shares, wishlists, reviews),
+  a social interaction, an order status change (placed, paid, fulfilled, cancelled,
+  refunded; store purchases included). Bots and shared devices belong to nobody.
+- ``source_table``/``source_key`` name the silver row, so every silver interaction
+  that belongs to a customer is on exactly one timeline row.
+- ``seq`` numbers a customer's rows by time (then channel, type, key): deterministic, so
+  incremental and full builds agree. ``is_milestone``/``milestone`` mark first visit, first
+  social touch, first purchase, first repeat purchase, first advocacy (review, share,
+  mention) and reactivation after 90 days away.
+- Partitioned by ``customer_bucket`` (a hash of the key), so one customer's history is
+  a single small partition.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from jobs.lake import Lake
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+BUCKETS = 64
+REACTIVATION_DAYS = 90
+WEB_EVENTS = {
+    "Product Viewed": "product_view", "Product Added": "add_to_cart", "Checkout Started": "checkout",
+    "Products Searched": "search", "Product Shared": "share", "Product Added to Wishlist": "wishlist",
+    "Product Reviewed": "review",
+}
+ORDER_EVENTS = {"pending": "order_pending", "paid": "order_paid", "fulfilled": "order_fulfilled",
+                "cancelled": "order_cancelled", "refunded": "order_refunded", "partially_refunded": "order_refunded"}
+PURCHASES = ("order_placed", "store_purchase")
+ADVOCACY = ("review", "share", "mention")
+COLUMNS = ("customer_key", "occurred_at", "channel", "platform", "event_type", "summary", "product_id", "campaign",
+           "order_id", "session_id", "identifier", "source_table", "source_key")
+
+
+def bucket_sql(key_sql: str) -> str:
+    return f"pmod(xxhash64({key_sql}), {BUCKETS})"
+
+
+def _map(d: dict[str, str], col: str) -> str:
+    return "CASE " + " ".join(f"WHEN {col} = '{k}' THEN '{v}'" for k, v in d.items()) + " END"
+
+
+def web_rows(events: "DataFrame") -> "DataFrame":
+    ev = events.where(f"NOT is_bot AND event IN ({', '.join(repr(e) for e in WEB_EVENTS)})")
+    return ev.selectExpr(
+        "CASE WHEN user_id IS NOT NULL THEN concat('user:', user_id) ELSE concat('anon:', anonymous_id) END AS identifier",
+        "event_time AS occurred_at", "CASE WHEN device_class = 'app' THEN 'app' ELSE 'web' END AS channel",
+        "share_via AS platform", f"{_map(WEB_EVENTS, 'event')} AS event_type",
+        "concat(event, CASE WHEN product_id IS NOT NULL THEN concat(' ', product_id) ELSE '' END, "
+        "CASE WHEN search_query IS NOT NULL THEN concat(': \"', search_query, '\"') ELSE '' END, "
+        "CASE WHEN share_via IS NOT NULL THEN concat(' to ', share_via) ELSE '' END, "
+        "CASE WHEN rating IS NOT NULL THEN concat(', ', rating, ' stars') ELSE '' END) AS summary",
+        "product_id", "utm_campaign AS campaign", "CAST(NULL AS STRING) AS order_id", "CAST(NULL AS STRING) AS session_id",
+        "'clickstream_events' AS source_table", "message_id AS source_key",
+    )
+
+
+def session_rows(sessions: "DataFrame") -> "DataFrame":
+    return sessions.selectExpr(
+        "CASE WHEN user_id IS NOT NULL THEN concat('user:', user_id) ELSE concat('anon:', anonymous_id) END AS identifier",
+        "session_start AS occurred_at", "CASE WHEN device_class = 'app' THEN 'app' ELSE 'web' END AS channel",
+        "utm_source AS platform", "'visit' AS event_type",
+        "concat('Visit: ', pages, ' page', CASE WHEN pages = 1 THEN '' ELSE 's' END, ', ', "
+        "cast(round(duration_seconds / 60) AS INT), ' min', "
+        "CASE WHEN utm_campaign IS NOT NULL THEN concat(', from ', utm_source, ' (', utm_campaign, ')') "
+        "WHEN referrer_host IS NOT NULL THEN concat(', from ', referrer_host) ELSE ', direct' END, "
+        "CASE WHEN converted THEN ', bought' ELSE '' END) AS summary",
+        "CAST(NULL AS STRING) AS product_id", "utm_campaign AS campaign", "CASE WHEN size(order_ids) > 0 THEN element_at(order_ids, 1) END AS order_id",
+        "session_id", "'sessions' AS source_table", "session_id AS source_key",
+    )
+
+
+def social_rows(interactions: "DataFrame") -> "DataFrame":
+    return interactions.selectExpr(
+        "concat('social:', actor_id_hash) AS identifier", "occurred_at", "'social' AS channel", "platform",
+        "interaction_type AS event_type",
+        "concat(initcap(replace(interaction_type, '_', ' ')), ' on ', initcap(platform), ': ', target_type, "
+        "CASE WHEN campaign_id IS NOT NULL THEN concat(' of campaign ', campaign_id) ELSE '' END, "
+        "CASE WHEN product_id IS NOT NULL THEN concat(' ', product_id) ELSE '' END, "
+        "CASE WHEN rating IS NOT NULL THEN concat(', ', rating, ' stars') ELSE '' END) AS summary",
+        "product_id", "campaign_id AS campaign", "CAST(NULL AS STRING) AS order_id", "CAST(NULL AS STRING) AS session_id",
+        "'social_interactions' AS source_table", "concat(platform, ':', event_id) AS source_key",
+    )
+
+
+def order_rows(history: "DataFrame") -> "DataFrame":
+    """One row per status an order reached (the earliest delivery that shows it)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    first = Window.partitionBy("order_id", "status").orderBy("updated_at", "webhook_id")
+    h = history.withColumn("_n", F.row_number().over(first)).where("_n = 1")
+    h = h.withColumn("_i", F.row_number().over(Window.partitionBy("order_id").orderBy("updated_at", "webhook_id")))
+    # an order's first state is the purchase itself; later states are its changes
+    event = (f"CASE WHEN _i = 1 AND channel = 'store' THEN 'store_purchase' WHEN _i = 1 THEN 'order_placed' "
+             f"ELSE {_map(ORDER_EVENTS, 'status')} END")
+    return h.selectExpr(
+        "concat('order:', cast(order_id AS STRING)) AS identifier", "updated_at AS occurred_at", "channel",
+        "CAST(NULL AS STRING) AS platform", f"{event} AS event_type",
+        f"concat(initcap(replace({event}, '_', ' ')), ' ', order_name, ': ', cast(total_price AS STRING), ' ', currency, "
+        "CASE WHEN channel = 'store' THEN concat(' at store ', cast(location_id AS STRING)) ELSE concat(' via ', channel) END) "
+        "AS summary",
+        "CASE WHEN size(line_items) > 0 THEN element_at(line_items, 1).product_id END AS product_id", "utm_campaign AS campaign",
+        "cast(order_id AS STRING) AS order_id", "CAST(NULL AS STRING) AS session_id",
+        "'order_status_history' AS source_table", "concat(cast(order_id AS STRING), ':', status) AS source_key",
+    ).where("event_type IS NOT NULL")
+
+
+def interactions(spark: "SparkSession", lake: Lake) -> "DataFrame":
+    """All interactions from silver with the identifier they are attributed to (not yet to a customer)."""
+    parts = []
+    for table, to_rows in (("clickstream_events", web_rows), ("sessions", session_rows),
+                           ("social_interactions", social_rows), ("order_status_history", order_rows)):
+        path = lake.path("silver", table)
+        if lake.exists(path):
+            parts.append(to_rows(lake.read(spark, path)))
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.unionByName(p)
+    return out
+
+
+def attribute(rows: "DataFrame", identity: "DataFrame") -> "DataFrame":
+    """Rows joined to their customer; rows of shared or unknown identifiers belong to nobody. Pure."""
+    ids = identity.where("NOT is_shared").select("identifier", "customer_key")
+    return rows.join(ids, "identifier").select(*COLUMNS)
+
+
+def sequence(rows: "DataFrame") -> "DataFrame":
+    """Add seq, milestones and the bucket: the whole history of each customer in ``rows`` is needed. Pure."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    order = ["occurred_at", "channel", "event_type", "source_key"]
+    w = Window.partitionBy("customer_key").orderBy(*order)
+    purchases = F.when(F.col("event_type").isin(*PURCHASES), 1).otherwise(0)
+    cum = w.rowsBetween(Window.unboundedPreceding, 0)
+    ranked = (rows.withColumn("seq", F.row_number().over(w))
+              .withColumn("_prev", F.lag("occurred_at").over(w))
+              .withColumn("_purchase_n", F.sum(purchases).over(cum))
+              .withColumn("_visit_n", F.sum(F.when(F.col("event_type") == "visit", 1).otherwise(0)).over(cum))
+              .withColumn("_social_n", F.sum(F.when(F.col("channel") == "social", 1).otherwise(0)).over(cum))
+              .withColumn("_adv_n", F.sum(F.when(F.col("event_type").isin(*ADVOCACY), 1).otherwise(0)).over(cum)))
+    milestone = (F.when((F.col("event_type") == "visit") & (F.col("_visit_n") == 1), "first_visit")
+                 .when((F.col("channel") == "social") & (F.col("_social_n") == 1), "first_social_touch")
+                 .when(F.col("event_type").isin(*PURCHASES) & (F.col("_purchase_n") == 1), "first_purchase")
+                 .when(F.col("event_type").isin(*PURCHASES) & (F.col("_purchase_n") == 2), "first_repeat_purchase")
+                 .when(F.col("event_type").isin(*ADVOCACY) & (F.col("_adv_n") == 1), "first_advocacy")
+                 .when(F.col("_prev") < F.col("occurred_at") - F.expr(f"INTERVAL {REACTIVATION_DAYS} DAYS"),
+                       "reactivation"))
+    return ranked.select(
+        "customer_key", "seq", "occurred_at", F.to_date("occurred_at").alias("occurred_date"), "channel", "platform",
+        "event_type", "summary", "product_id", "campaign", "order_id", "session_id",
+        milestone.isNotNull().alias("is_milestone"), milestone.alias("milestone"),
+        "identifier", "source_table", "source_key", F.expr(bucket_sql("customer_key")).alias("customer_bucket"),
+    )
+
+
+def write(spark: "SparkSession", lake: Lake, timeline: "DataFrame", touched: "DataFrame | None") -> None:
+    """Full: replace the table. Incremental: one MERGE that upserts the touched customers' rows and
+    deletes their rows that no longer exist (for merged-away keys, all of them)."""
+    path = lake.path("gold", "customer_timeline")
+    if touched is None or not lake.exists(path):
+        timeline.write.format("delta").mode("overwrite").option("overwriteSchema", "true").partitionBy(
+            "customer_bucket").save(path)
+        return
+    from pyspark.sql import functions as F
+
+    keys = touched.select("customer_key").distinct()
+    existing = lake.read(spark, path).join(keys, "customer_key").select("customer_key", "seq", "customer_bucket")
+    gone = existing.join(timeline.select("customer_key", "seq"), ["customer_key", "seq"], "left_anti")
+    staged = timeline.withColumn("_op", F.lit("upsert")).unionByName(
+        gone.withColumn("_op", F.lit("delete")), allowMissingColumns=True)
+    staged.createOrReplaceTempView("_timeline_staged")
+    cols = [c for c in timeline.columns]
+    spark.sql(f"""
+        MERGE INTO delta.`{path}` t USING _timeline_staged s
+        ON t.customer_bucket = s.customer_bucket AND t.customer_key = s.customer_key AND t.seq = s.seq
+        WHEN MATCHED AND s._op = 'delete' THEN DELETE
+        WHEN MATCHED THEN UPDATE SET {', '.join(f't.{c} = s.{c}' for c in cols)}
+        WHEN NOT MATCHED AND s._op = 'upsert' THEN INSERT ({', '.join(cols)}) VALUES ({', '.join(f's.{c}' for c in cols)})
+    """)
