@@ -1,7 +1,8 @@
 """Tables by name: ``gold.customer_timeline``, ``silver.orders``, ``ops.audit`` …
 
 ``register`` creates one database per layer and an external Delta table for every table
-that exists under the lake root. It is idempotent and cheap, so every command that
+that exists under the lake root (re-pointing a name registered for another lake root).
+It is idempotent and cheap, so every command that
 queries by name calls it first: an embedded engine's catalog lives only as long as its
 server, a cluster's metastore keeps it.
 """
@@ -53,6 +54,19 @@ def register(spark: "SparkSession", cfg: Config) -> list[str]:
     for layer in sorted({t[0] for t in tables}):
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
     for layer, name, path in tables:
-        spark.sql(f"CREATE TABLE IF NOT EXISTS {layer}.{name} USING DELTA LOCATION '{path}'")
+        current = _location(spark, f"{layer}.{name}")
+        if current is not None and current.rstrip("/") != path.rstrip("/"):
+            spark.sql(f"DROP TABLE {layer}.{name}")  # external: the files stay; the name follows the configured lake
+            current = None
+        if current is None:
+            spark.sql(f"CREATE TABLE {layer}.{name} USING DELTA LOCATION '{path}'")
         names.append(f"{layer}.{name}")
     return names
+
+
+def _location(spark: "SparkSession", table: str) -> str | None:
+    try:
+        rows = spark.sql(f"DESCRIBE TABLE EXTENDED {table}").collect()
+    except Exception:  # not registered yet
+        return None
+    return next((r.data_type for r in rows if r.col_name == "Location"), None)

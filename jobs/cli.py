@@ -144,6 +144,95 @@ def format_refine_summary(reports: dict, start=None, end=None) -> str:
     ])
 
 
+def cmd_curate(args: argparse.Namespace) -> int:
+    from jobs.engine import spark_session
+    from jobs.gold import curate
+
+    cfg = Config.load()
+    with spark_session(cfg) as spark:
+        r = curate.run(spark, cfg, args.start, args.end, full=args.full, as_of=args.as_of)
+    how = "full rebuild" if r.full else f"incremental: {r.customers_rebuilt:,} customers rebuilt"
+    print(f"Curated gold ({how}, as of {r.as_of}): {r.timeline_rows:,} timeline rows for {r.customers:,} customers."
+          + (f" Trend dates touched: {r.dates[0]} .. {r.dates[-1]}." if r.dates else ""))
+    print("Query it: rapport sql \"SELECT * FROM gold.customer_relationship LIMIT 10\"")
+    return 0
+
+
+def print_rows(columns: list[str], rows: list, fmt: str, out=None) -> None:
+    import csv
+    import json
+
+    out = out or sys.stdout
+    if fmt == "json":
+        for r in rows:
+            out.write(json.dumps(dict(zip(columns, r)), default=str) + "\n")
+    elif fmt == "csv":
+        w = csv.writer(out)
+        w.writerow(columns)
+        w.writerows(rows)
+    else:
+        shown = [tuple("" if v is None else str(v) for v in r) for r in rows]
+        out.write(_table(shown, tuple(columns)) + "\n")
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    from jobs import catalog
+    from jobs.engine import spark_session
+
+    cfg = Config.load()
+    with spark_session(cfg) as spark:
+        names = catalog.register(spark, cfg)
+        if not names:
+            print(f"rapport: error: no tables under {cfg.lake_root} yet; run `rapport ingest`, `rapport refine` and "
+                  "`rapport curate` first (or check RAPPORT_LAKE_ROOT).", file=sys.stderr)
+            return EXIT_USER_ERROR
+        try:
+            df = spark.sql(args.query)
+            rows = [tuple(r) for r in df.limit(args.limit).collect()] if args.limit else [tuple(r) for r in df.collect()]
+        except Exception as exc:  # a person's query: show the engine's message, not a traceback
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            print(f"rapport: query failed: {first}\nTables: {', '.join(names)}", file=sys.stderr)
+            return EXIT_USER_ERROR
+        print_rows(df.columns, rows, args.format)
+    return 0
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    from jobs import catalog
+    from jobs.engine import spark_session
+    from jobs.gold.timeline import bucket_sql
+    from jobs.silver.common import hmac_sql
+
+    cfg = Config.load()
+    with spark_session(cfg) as spark:
+        catalog.register(spark, cfg)
+        who = args.customer.strip()
+        if "@" in who:
+            key = cfg.require_pii_key()
+            row = spark.sql(f"SELECT customer_key FROM silver.identity_map WHERE identifier = "
+                            f"concat('email:', {hmac_sql(repr(who), key)})").first()
+            if row is None:
+                print(f"rapport: no customer has the email {who} (it is matched by its hash, case-insensitive)",
+                      file=sys.stderr)
+                return EXIT_USER_ERROR
+            who = row.customer_key
+        profile = spark.sql(f"SELECT * FROM gold.customer_relationship WHERE customer_key = '{who}'").first()
+        if profile is None:
+            print(f"rapport: no customer {who!r}; pass a customer_key (ck_…) or an email address", file=sys.stderr)
+            return EXIT_USER_ERROR
+        rows = spark.sql(f"""SELECT seq, occurred_at, channel, coalesce(platform, '') AS platform, event_type,
+                                    coalesce(milestone, '') AS milestone, summary
+                             FROM gold.customer_timeline
+                             WHERE customer_bucket = {bucket_sql(repr(who))} AND customer_key = '{who}'
+                             ORDER BY seq LIMIT {args.limit}""")
+        print(f"Customer {who}: {profile.lifecycle_stage}, {profile.interactions} interactions, {profile.kept_orders} "
+              f"orders ({profile.revenue}), first seen {profile.first_seen:%Y-%m-%d} via {profile.acquisition_channel}"
+              + (f"/{profile.acquisition_platform}" if profile.acquisition_platform else "")
+              + (f", prefers {profile.preferred_platform}" if profile.preferred_platform else ""))
+        print_rows(rows.columns, [tuple(r) for r in rows.collect()], args.format)
+    return 0
+
+
 def cmd_engine_serve(args: argparse.Namespace) -> int:
     from jobs.engine import EmbeddedServer
 
@@ -231,6 +320,30 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--run-id", help="id recorded with every row (default generated)")
     r.set_defaults(func=cmd_refine)
 
+    cu = sub.add_parser("curate", help="silver to gold: timelines, relationship profiles, trends, campaigns",
+                        description="Rebuild the gold tables for the customers and days the window touched "
+                                    "(or everything with --full) and register them by name.")
+    cu.add_argument("--from", dest="start", type=_moment, help="first landing hour of new silver data (default all)")
+    cu.add_argument("--to", dest="end", type=_moment, help="end of the window, exclusive (default no end)")
+    cu.add_argument("--full", action="store_true", help="rebuild every gold table from silver")
+    cu.add_argument("--as-of", type=_date, help="date for recency and lifecycle (default: day after the newest event)")
+    cu.set_defaults(func=cmd_curate)
+
+    q = sub.add_parser("sql", help="run a SQL query on the lake's tables (gold.*, silver.*, ops.*)",
+                       description="Tables are registered by name: gold.customer_timeline, gold.customer_relationship, "
+                                   "gold.daily_product_trends, gold.daily_platform_engagement, gold.campaign_performance, "
+                                   "silver.*, ops.audit, ops.quarantine …")
+    q.add_argument("query", help='for example "SELECT * FROM gold.customer_relationship LIMIT 5"')
+    q.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format (default table)")
+    q.add_argument("--limit", type=int, default=1000, help="rows to print at most (default 1000; 0 for all)")
+    q.set_defaults(func=cmd_sql)
+
+    tl = sub.add_parser("timeline", help="print one customer's timeline for a person to read")
+    tl.add_argument("customer", help="a customer_key (ck_…) or an email address")
+    tl.add_argument("--limit", type=int, default=200, help="rows at most (default 200)")
+    tl.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    tl.set_defaults(func=cmd_timeline)
+
     e = sub.add_parser("engine", help="run or check the Spark Connect engine")
     esub = e.add_subparsers(dest="engine_command", required=True, metavar="ENGINE_COMMAND")
     serve = esub.add_parser("serve", help="run a Sail Spark Connect server for other processes (SPARK_REMOTE)")
@@ -248,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="generate a small data set and run everything end to end on the embedded engine")
     d.add_argument("--customers", type=_positive, default=2_000, help="persons to simulate (default 2000)")
-    d.add_argument("--days", type=_positive, default=3, help="days to simulate (default 3)")
+    d.add_argument("--days", type=_positive, default=14, help="days to simulate (default 14)")
     d.add_argument("--start", type=_date, default=date(2026, 11, 1), help="first day (default 2026-11-01)")
     d.add_argument("--workdir", default="demo", help="folder for landing/ and lake/ (default ./demo)")
     d.set_defaults(func=cmd_demo)

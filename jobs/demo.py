@@ -1,8 +1,9 @@
 """``rapport demo``: everything Rapport can do so far, end to end, on the embedded engine.
 
 Generates a small landing zone under ``<workdir>/landing``, ingests it into bronze and
-refines it into silver under ``<workdir>/lake``, checks the result against the
-generator's manifest and prints what it made. It stops everything it starts, so it
+refines it into silver and curates gold under ``<workdir>/lake``, checks silver against
+the generator's manifest and prints what it made: stages, a sample timeline, the top
+trending products and campaign consistency. It stops everything it starts, so it
 ends by itself.
 """
 
@@ -23,7 +24,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from jobs.cli import _table, format_generate_summary, format_refine_summary
     from jobs.engine import spark_session
     from jobs.generate import Params, generate
-    from jobs.lake import Lake
+    from jobs.gold import curate
     from jobs.silver import refine
 
     started = time.perf_counter()
@@ -56,24 +57,36 @@ def run_demo(args: argparse.Namespace) -> int:
         print("\nCheck against the generator's manifest (valid events -> silver rows): " + ", ".join(
             f"{s} {want:,} -> {got:,} {'ok' if want == got else 'MISMATCH'}" for s, want, got in checks))
 
-        lake = Lake(cfg)
-        im = lake.read(spark, lake.path("silver", "identity_map")).where("NOT is_shared")
-        im.createOrReplaceTempView("identity_map")
-        print("\nThe most connected customers (identifier kinds stitched into one customer_key):")
-        spark.sql("""
-            SELECT customer_key, count(*) AS identifiers,
-                   array_join(sort_array(collect_set(id_type)), ', ') AS kinds
-            FROM identity_map GROUP BY customer_key
-            ORDER BY size(collect_set(id_type)) DESC, count(*) DESC, customer_key LIMIT 5
-        """).show(truncate=False)
-        lake.read(spark, lake.path("silver", "sessions")).createOrReplaceTempView("sessions")
-        print("Sessions by how visitors arrived:")
-        spark.sql("""
-            SELECT coalesce(utm_medium, CASE WHEN referrer_host IS NULL THEN 'direct' ELSE 'referral' END) AS arrived_by,
-                   count(*) AS sessions, round(avg(pages), 1) AS avg_pages,
-                   round(100 * avg(CAST(converted AS INT)), 1) AS conversion_pct
-            FROM sessions GROUP BY 1 ORDER BY sessions DESC
-        """).show(truncate=False)
+        print("\n== 4. curate gold")
+        g = curate.run(spark, cfg, full=True)
+        print(f"{g.timeline_rows:,} timeline rows for {g.customers:,} customers (as of {g.as_of}); tables registered "
+              "as gold.customer_timeline, gold.customer_relationship, gold.daily_product_trends, "
+              "gold.daily_platform_engagement, gold.campaign_performance")
+        print("\nLifecycle stages:")
+        spark.sql("""SELECT lifecycle_stage, count(*) AS customers, sum(kept_orders) AS orders, sum(revenue) AS revenue
+                     FROM gold.customer_relationship GROUP BY 1 ORDER BY customers DESC""").show(truncate=False)
+        key = spark.sql("""SELECT r.customer_key FROM gold.customer_relationship r
+                           WHERE r.kept_orders > 0 AND r.social_interactions > 0 AND r.visits > 0
+                           ORDER BY r.interactions, r.customer_key LIMIT 1""").first()
+        if key is not None:
+            k = key.customer_key
+            print(f"A sample timeline (rapport timeline {k}):")
+            spark.sql(f"""SELECT seq, date_format(occurred_at, 'yyyy-MM-dd HH:mm') AS at, channel,
+                                 coalesce(platform, '') AS platform, event_type, coalesce(milestone, '') AS milestone, summary
+                          FROM gold.customer_timeline WHERE customer_key = '{k}' ORDER BY seq LIMIT 25""").show(
+                25, truncate=False)
+        last = spark.sql("SELECT max(date) AS d FROM gold.daily_product_trends WHERE trending").first().d
+        print(f"Top trending products on {last} (views over 7 days vs the 7 before):" if last else
+              "No product is trending yet (trends compare 7 days with the 7 before them).")
+        if last:
+            spark.sql(f"""SELECT trend_rank AS `rank`, product_id, title, views_7d, views_prev_7d,
+                                 concat('+', cast(round(100 * growth_7d) AS INT), '%') AS growth, orders, revenue
+                          FROM gold.daily_product_trends WHERE date = DATE'{last}' AND trending
+                          ORDER BY trend_rank LIMIT 5""").show(truncate=False)
+        print("Campaign message consistency (scheduled platforms where the message is missing, stale or silent):")
+        spark.sql("""SELECT campaign_id, consistency, count(*) AS platforms,
+                            array_join(sort_array(collect_list(platform)), ', ') AS on_platforms
+                     FROM gold.campaign_performance GROUP BY 1, 2 ORDER BY 1, 2""").show(truncate=False)
         ok = all(want == got for _, want, got in checks)
     print(f"Demo finished in {time.perf_counter() - started:.1f}s. Landing: {cfg.landing_root}  Lake: {cfg.lake_root}")
     return 0 if ok else 1

@@ -68,6 +68,17 @@ class Lake:
             writer = writer.partitionBy(*partition_by)
         writer.save(path)
 
+    def checkpoint(self, df: "DataFrame", run_id: str, name: str) -> "DataFrame":
+        """Materialise a plan once as Parquet under ``_staging/<run_id>``; later steps read the result.
+
+        Over Spark Connect a DataFrame is a plan, evaluated again by every action: without this, a
+        step that reads a table another step has since rewritten sees different data.
+        """
+        path = self.path("_staging", f"{run_id}/{name}")
+        df.write.mode("overwrite").parquet(path)
+        # an empty result may leave no file to infer a schema from, so read with the plan's own schema
+        return df.sparkSession.read.schema(df.schema).parquet(path)
+
     def version(self, path: str) -> int | None:
         from deltalake import DeltaTable
 

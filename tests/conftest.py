@@ -24,6 +24,31 @@ def spark():
 
 
 @pytest.fixture(scope="session")
+def refined(spark, small_landing, tmp_path_factory):
+    """The small landing zone ingested, refined and curated (full) once: (config, manifest, refine reports)."""
+    from jobs.gold import curate
+    from tests.lakes import PII_KEY, ingest_and_refine
+
+    landing, manifest = small_landing
+    cfg = Config(lake_root=str(tmp_path_factory.mktemp("lake")), landing_root=str(landing), pii_key=PII_KEY)
+    reports = ingest_and_refine(spark, cfg)
+    curate.run(spark, cfg, full=True)
+    return cfg, manifest, reports
+
+
+@pytest.fixture(scope="session")
+def daily(spark, refined, tmp_path_factory):
+    """The same landing zone taken one day at a time (late data lands up to 4 days after): a config."""
+    from tests.lakes import PII_KEY, day_by_day
+
+    cfg, _, _ = refined
+    out = Config(lake_root=str(tmp_path_factory.mktemp("daily")), landing_root=cfg.landing_root, pii_key=PII_KEY)
+    reports = day_by_day(spark, out, SMALL["start"], SMALL["days"] + 5)
+    assert all(r[s].balanced for r in reports for s in ("clickstream", "social", "orders"))
+    return out
+
+
+@pytest.fixture(scope="session")
 def small_landing(tmp_path_factory):
     """A generated landing zone of three shards: (path, manifest)."""
     from jobs.generate import Params, generate

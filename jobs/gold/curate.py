@@ -19,10 +19,12 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from jobs import catalog
+from jobs.bronze.ingest import new_run_id
 from jobs.config import Config
 from jobs.gold import relationship, timeline, trends
 from jobs.lake import Lake
 from jobs.silver.common import window_sql
+from jobs.storage import remove_tree
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -46,8 +48,12 @@ def _touched_keys(spark: "SparkSession", lake: Lake, identity: "DataFrame", star
 
     where = window_sql(start, end)
     new_ids = []
-    for table, to_rows in (("clickstream_events", timeline.web_rows), ("social_interactions", timeline.social_rows),
-                           ("order_status_history", timeline.order_rows)):
+    clicks = lake.path("silver", "clickstream_events")
+    if lake.exists(clicks):  # every event, not only timeline events: any of them can change a session
+        ev = lake.read(spark, clicks).where(f"{where} AND NOT is_bot")
+        new_ids.append(ev.selectExpr("concat('anon:', anonymous_id) AS identifier").unionByName(
+            ev.where("user_id IS NOT NULL").selectExpr("concat('user:', user_id) AS identifier")))
+    for table, to_rows in (("social_interactions", timeline.social_rows), ("order_status_history", timeline.order_rows)):
         path = lake.path("silver", table)
         if lake.exists(path):
             new_ids.append(to_rows(lake.read(spark, path).where(where)).select("identifier"))
@@ -107,18 +113,27 @@ def _merge_facts(spark: "SparkSession", lake: Lake, facts: "DataFrame", keys: "D
 
 
 def run(spark: "SparkSession", cfg: Config, start: datetime | None = None, end: datetime | None = None,
-        full: bool = False, as_of: date | None = None, checkpoint=None) -> CurateReport:
+        full: bool = False, as_of: date | None = None, run_id: str | None = None) -> CurateReport:
     lake = Lake(cfg)
+    run_id = run_id or new_run_id("curate")
+    try:
+        return _run(spark, cfg, lake, start, end, full, as_of, run_id)
+    finally:
+        remove_tree(cfg, lake.path("_staging", run_id))
+
+
+def _run(spark: "SparkSession", cfg: Config, lake: Lake, start, end, full: bool, as_of: date | None,
+         run_id: str) -> CurateReport:
     report = CurateReport(full=full)
     identity = lake.require(spark, "silver", "identity_map")
     rows = timeline.attribute(timeline.interactions(spark, lake), identity)
     keys = None if full or not lake.exists(lake.path("gold", "customer_timeline")) else _touched_keys(
         spark, lake, identity, start, end)
     if keys is not None:
-        keys = checkpoint(keys, "touched-keys") if checkpoint else keys
+        # fixed now: evaluated after the timeline is rewritten, it would no longer see the keys that moved
+        keys = lake.checkpoint(keys, run_id, "touched-keys")
         rows = rows.join(keys, "customer_key")
-    built = timeline.sequence(rows)
-    built = checkpoint(built, "timeline") if checkpoint else built
+    built = lake.checkpoint(timeline.sequence(rows), run_id, "timeline")
     timeline.write(spark, lake, built, keys)
     report.customers_rebuilt = built.select("customer_key").distinct().count()
 

@@ -28,6 +28,9 @@ from jobs.gold.timeline import ADVOCACY, PURCHASES
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
+# RFM quintiles rank the whole population (one row per customer) in one window on purpose;
+# the client's warning about an unpartitioned window says nothing useful here.
+warnings.filterwarnings("ignore", message="WARN WindowExpression: No Partition Defined")
 SOCIAL_INFLUENCE_DAYS = 7
 AT_RISK_DAYS, LAPSED_DAYS = 90, 180
 UGC = ("comment", "mention", "pin", "repin")
@@ -87,13 +90,11 @@ def score(facts_df: "DataFrame", as_of: date) -> "DataFrame":
     df = facts_df.withColumn("days_since_last_interaction", recency).withColumn(
         "average_order_value", F.when(F.col("kept_orders") > 0, F.round(F.col("revenue") / F.col("kept_orders"), 2)))
     buyers = df.where("kept_orders > 0")
-    with warnings.catch_warnings():  # quintiles need the whole population in one window, on purpose
-        warnings.filterwarnings("ignore", message=".*No Partition Defined.*")
-        scored = (buyers
-                  .withColumn("r_score", F.ntile(5).over(Window.orderBy(F.desc("days_since_last_interaction"), "customer_key")))
-                  .withColumn("f_score", F.ntile(5).over(Window.orderBy("kept_orders", "customer_key")))
-                  .withColumn("m_score", F.ntile(5).over(Window.orderBy("revenue", "customer_key")))
-                  .select("customer_key", "r_score", "f_score", "m_score"))
+    scored = (buyers
+              .withColumn("r_score", F.ntile(5).over(Window.orderBy(F.desc("days_since_last_interaction"), "customer_key")))
+              .withColumn("f_score", F.ntile(5).over(Window.orderBy("kept_orders", "customer_key")))
+              .withColumn("m_score", F.ntile(5).over(Window.orderBy("revenue", "customer_key")))
+              .select("customer_key", "r_score", "f_score", "m_score"))
     df = df.join(scored, "customer_key", "left")
     stage = (F.when((F.col("kept_orders") > 0) & (F.col("days_since_last_interaction") > LAPSED_DAYS), "lapsed")
              .when((F.col("kept_orders") > 0) & (F.col("days_since_last_interaction") > AT_RISK_DAYS), "at_risk")

@@ -8,7 +8,7 @@ Contract
 - ``source_table``/``source_key`` name the silver row, so every silver interaction
   that belongs to a customer is on exactly one timeline row.
 - ``seq`` numbers a customer's rows by time (then channel, type, key): deterministic, so
-  incremental and full builds agree. ``is_milestone``/``milestone`` mark first visit, first
+  incremental and full builds agree. ``is_milestone``/``milestone`` (comma-separated when a row is several) mark first visit, first
   social touch, first purchase, first repeat purchase, first advocacy (review, share,
   mention) and reactivation after 90 days away.
 - Partitioned by ``customer_bucket`` (a hash of the key), so one customer's history is
@@ -81,7 +81,7 @@ def social_rows(interactions: "DataFrame") -> "DataFrame":
     return interactions.selectExpr(
         "concat('social:', actor_id_hash) AS identifier", "occurred_at", "'social' AS channel", "platform",
         "interaction_type AS event_type",
-        "concat(initcap(replace(interaction_type, '_', ' ')), ' on ', initcap(platform), ': ', target_type, "
+        "concat(initcap(replace(interaction_type, '_', ' ')), ' on ', initcap(platform), ': ', coalesce(target_type, '?'), "
         "CASE WHEN campaign_id IS NOT NULL THEN concat(' of campaign ', campaign_id) ELSE '' END, "
         "CASE WHEN product_id IS NOT NULL THEN concat(' ', product_id) ELSE '' END, "
         "CASE WHEN rating IS NOT NULL THEN concat(', ', rating, ' stars') ELSE '' END) AS summary",
@@ -104,9 +104,10 @@ def order_rows(history: "DataFrame") -> "DataFrame":
     return h.selectExpr(
         "concat('order:', cast(order_id AS STRING)) AS identifier", "updated_at AS occurred_at", "channel",
         "CAST(NULL AS STRING) AS platform", f"{event} AS event_type",
-        f"concat(initcap(replace({event}, '_', ' ')), ' ', order_name, ': ', cast(total_price AS STRING), ' ', currency, "
-        "CASE WHEN channel = 'store' THEN concat(' at store ', cast(location_id AS STRING)) ELSE concat(' via ', channel) END) "
-        "AS summary",
+        f"concat(initcap(replace({event}, '_', ' ')), ' ', coalesce(order_name, concat('#', cast(order_id AS STRING))), ': ', "
+        "coalesce(cast(total_price AS STRING), '?'), ' ', coalesce(currency, ''), "
+        "CASE WHEN channel = 'store' THEN concat(' at store ', coalesce(cast(location_id AS STRING), '?')) "
+        "ELSE concat(' via ', channel) END) AS summary",
         "CASE WHEN size(line_items) > 0 THEN element_at(line_items, 1).product_id END AS product_id", "utm_campaign AS campaign",
         "cast(order_id AS STRING) AS order_id", "CAST(NULL AS STRING) AS session_id",
         "'order_status_history' AS source_table", "concat(cast(order_id AS STRING), ':', status) AS source_key",
@@ -148,13 +149,15 @@ def sequence(rows: "DataFrame") -> "DataFrame":
               .withColumn("_visit_n", F.sum(F.when(F.col("event_type") == "visit", 1).otherwise(0)).over(cum))
               .withColumn("_social_n", F.sum(F.when(F.col("channel") == "social", 1).otherwise(0)).over(cum))
               .withColumn("_adv_n", F.sum(F.when(F.col("event_type").isin(*ADVOCACY), 1).otherwise(0)).over(cum)))
-    milestone = (F.when((F.col("event_type") == "visit") & (F.col("_visit_n") == 1), "first_visit")
-                 .when((F.col("channel") == "social") & (F.col("_social_n") == 1), "first_social_touch")
-                 .when(F.col("event_type").isin(*PURCHASES) & (F.col("_purchase_n") == 1), "first_purchase")
-                 .when(F.col("event_type").isin(*PURCHASES) & (F.col("_purchase_n") == 2), "first_repeat_purchase")
-                 .when(F.col("event_type").isin(*ADVOCACY) & (F.col("_adv_n") == 1), "first_advocacy")
-                 .when(F.col("_prev") < F.col("occurred_at") - F.expr(f"INTERVAL {REACTIVATION_DAYS} DAYS"),
-                       "reactivation"))
+    reached = F.concat_ws(",", *[F.when(cond, F.lit(name)) for name, cond in (
+        ("first_visit", (F.col("event_type") == "visit") & (F.col("_visit_n") == 1)),
+        ("first_social_touch", (F.col("channel") == "social") & (F.col("_social_n") == 1)),
+        ("first_purchase", F.col("event_type").isin(*PURCHASES) & (F.col("_purchase_n") == 1)),
+        ("first_repeat_purchase", F.col("event_type").isin(*PURCHASES) & (F.col("_purchase_n") == 2)),
+        ("first_advocacy", F.col("event_type").isin(*ADVOCACY) & (F.col("_adv_n") == 1)),
+        ("reactivation", F.col("_prev") < F.col("occurred_at") - F.expr(f"INTERVAL {REACTIVATION_DAYS} DAYS")),
+    )])
+    milestone = F.when(reached != "", reached)  # every milestone the row reaches, comma-separated
     return ranked.select(
         "customer_key", "seq", "occurred_at", F.to_date("occurred_at").alias("occurred_date"), "channel", "platform",
         "event_type", "summary", "product_id", "campaign", "order_id", "session_id",

@@ -57,14 +57,6 @@ class RefineReport:
         return self.landed == self.silver_rows + sum(self.quarantined.values()) + self.duplicates
 
 
-def _checkpoint(df: "DataFrame", lake: Lake, run_id: str, name: str) -> "DataFrame":
-    """Materialise a plan once (Parquet under the lake's _staging) so later steps do not recompute it."""
-    path = lake.path("_staging", f"{run_id}/{name}")
-    df.write.mode("overwrite").parquet(path)
-    # an empty result may leave no file to infer a schema from, so read with the plan's own schema
-    return df.sparkSession.read.schema(df.schema).parquet(path)
-
-
 def _existing(spark: "SparkSession", lake: Lake, table: str, valid: "DataFrame", keys) -> "DataFrame | None":
     """Silver rows that could share a key with the batch: same event dates (a copy keeps its event time)."""
     from pyspark.sql import functions as F
@@ -170,11 +162,11 @@ def run(spark: "SparkSession", cfg: Config, source: str, start: datetime | None 
                 parsed = module.parse(bronze, pii_key, cfg.late_days, posts)
             else:
                 parsed = module.parse(bronze, pii_key, cfg.late_days)
-            parsed = _checkpoint(parsed, lake, run_id, "parsed")
+            parsed = lake.checkpoint(parsed, run_id, "parsed")
             quarantine(spark, lake, source, parsed.where("reason IS NOT NULL"), run_id, now)
             valid = parsed.where("reason IS NULL")
-            classified = _checkpoint(classify_duplicates(valid, _existing(spark, lake, module.TABLE, valid, module.KEYS),
-                                                         module.KEYS), lake, run_id, "classified")
+            classified = lake.checkpoint(classify_duplicates(valid, _existing(spark, lake, module.TABLE, valid, module.KEYS),
+                                                             module.KEYS), run_id, "classified")
             conflicts = classified.where("dedupe_status = 'id_conflict'").withColumn("reason", F.lit("id_conflict")).withColumn(
                 "detail", F.concat(F.lit(f"{'/'.join(module.KEYS)} first seen at "), "duplicate_of",
                                    F.lit(" with other content")))
@@ -204,7 +196,7 @@ def run_identity(spark: "SparkSession", cfg: Config, start: datetime | None = No
     now = datetime.now(timezone.utc).replace(microsecond=0)
     try:
         return identity.run(spark, lake, start, end, run_id, now,
-                            lambda df, name: _checkpoint(df, lake, run_id, name), cfg.identity_max_links)
+                            lambda df, name: lake.checkpoint(df, run_id, name), cfg.identity_max_links)
     finally:
         remove_tree(cfg, lake.path("_staging", run_id))
 

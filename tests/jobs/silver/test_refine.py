@@ -16,7 +16,7 @@ from jobs.config import Config, ConfigError
 from jobs.lake import Lake
 from jobs.silver import refine
 from tests.conftest import SMALL
-from tests.jobs.silver.conftest import PII_KEY, ingest_and_refine, table_rows
+from tests.lakes import PII_KEY, ingest_and_refine, table_rows
 
 pytestmark = pytest.mark.integration
 SILVER = ("clickstream_events", "social_interactions", "order_status_history", "orders", "order_lines",
@@ -65,15 +65,8 @@ def test_rerunning_leaves_every_table_identical(spark, refined):
     assert {p: table_rows(spark, p) for p in paths} == before
 
 
-def test_day_by_day_gives_the_same_silver_as_one_run(spark, refined, tmp_path):
+def test_day_by_day_gives_the_same_silver_as_one_run(spark, refined, daily):
     cfg, _, _ = refined
-    daily = Config(lake_root=str(tmp_path / "lake"), landing_root=cfg.landing_root, pii_key=PII_KEY)
-    start = datetime.fromisoformat(SMALL["start"].isoformat()).replace(tzinfo=timezone.utc)
-    days = SMALL["days"] + 5  # late arrivals and duplicates land up to four days after the window
-    for d in range(days):
-        reports = ingest_and_refine(spark, daily, start + timedelta(days=d), start + timedelta(days=d + 1))
-        assert all(reports[s].balanced for s in ingest.SOURCES)
-    ingest_and_refine(spark, daily, start + timedelta(days=days), None)
     for table in ("clickstream_events", "social_interactions", "order_status_history", "orders", "order_lines",
                   "identity_map", "identity_edges", "identity_nodes", "sessions"):
         assert table_rows(spark, Lake(daily).path("silver", table)) == table_rows(spark, Lake(cfg).path("silver", table)), table

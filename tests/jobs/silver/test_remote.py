@@ -10,7 +10,7 @@ from jobs.config import Config
 from jobs.engine import spark_session
 from jobs.generate import Params, generate
 from jobs.lake import Lake
-from tests.jobs.silver.conftest import PII_KEY, ingest_and_refine, table_rows
+from tests.lakes import PII_KEY, ingest_and_refine, table_rows
 
 pytestmark = pytest.mark.integration
 TABLES = ("clickstream_events", "social_interactions", "order_status_history", "orders", "order_lines",

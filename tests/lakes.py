@@ -1,11 +1,10 @@
-"""A lake with the small landing zone ingested and refined once, shared by the silver tests."""
+"""Helpers that build lakes from generated landing zones, shared by the silver and gold tests."""
 
 from __future__ import annotations
 
-import pytest
+from datetime import datetime, timedelta, timezone
 
 from jobs.bronze import ingest
-from jobs.config import Config
 from jobs.silver import refine
 
 PII_KEY = "test-key-0123456789abcdef"
@@ -25,8 +24,14 @@ def table_rows(spark, path) -> list[tuple]:
     return sorted((tuple(str(r[c]) for c in cols) for r in df.select(*cols).collect()))
 
 
-@pytest.fixture(scope="session")
-def refined(spark, small_landing, tmp_path_factory):
-    landing, manifest = small_landing
-    cfg = Config(lake_root=str(tmp_path_factory.mktemp("lake")), landing_root=str(landing), pii_key=PII_KEY)
-    return cfg, manifest, ingest_and_refine(spark, cfg)
+def day_by_day(spark, cfg, first_day, days: int) -> list[dict]:
+    """Ingest, refine and curate one landing day at a time, then the rest; returns each window's refine reports."""
+    from jobs.gold import curate
+
+    start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=timezone.utc)
+    reports = []
+    windows = [(start + timedelta(days=d), start + timedelta(days=d + 1)) for d in range(days)]
+    for lo, hi in windows + [(start + timedelta(days=days), None)]:
+        reports.append(ingest_and_refine(spark, cfg, lo, hi))
+        curate.run(spark, cfg, lo, hi)
+    return reports
