@@ -120,3 +120,17 @@ def test_gold_tables_answer_by_name_and_from_duckdb(spark, refined):
     relationship = DeltaTable(Lake(cfg).path("gold", "customer_relationship")).to_pyarrow_dataset()
     got = dict(duckdb.sql("SELECT lifecycle_stage, count(*) FROM relationship GROUP BY 1").fetchall())
     assert got == stages
+
+
+def test_the_documented_columns_are_the_tables_columns(spark, refined):
+    import yaml
+
+    from jobs.config import REPO_ROOT
+
+    cfg, _, _ = refined
+    docs = yaml.safe_load((REPO_ROOT / "schemas" / "gold.yaml").read_text())
+    assert set(docs) == set(GOLD)
+    for table, doc in docs.items():
+        columns = Lake(cfg).read(spark, Lake(cfg).path("gold", table)).columns
+        assert set(doc["columns"]) == set(columns), table
+        assert set(doc["key"]) <= set(columns)
