@@ -108,10 +108,24 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             quarantined = ", ".join(f"{k} {v:,}" for k, v in sorted(r.quarantined.items())) or "-"
             rows.append((source, r.files_found, r.files_skipped, r.files_taken, f"{r.lines:,}", f"{r.bronze_rows:,}",
                          quarantined))
-    window = f"{args.start or 'the beginning'} .. {args.end or 'now'}"
-    print(f"Ingested landing files from {Config.load().landing_root} ({window}) into bronze:")
-    print(_table(rows, ("source", "files", "already taken", "taken now", "lines", "bronze rows", "quarantined")))
+        window = f"{args.start or 'the beginning'} .. {args.end or 'now'}"
+        print(f"Ingested landing files from {cfg.landing_root} ({window}) into bronze:")
+        print(_table(rows, ("source", "files", "already taken", "taken now", "lines", "bronze rows", "quarantined")))
+        _gate(spark, cfg, "bronze", args)
     return 0
+
+
+def _gate(spark, cfg: Config, layer: str, args: argparse.Namespace) -> None:
+    """Run a layer's quality gate after the job that built it (skipped with --no-gate)."""
+    from jobs.quality import gate
+
+    if getattr(args, "no_gate", False):
+        print(f"quality gate for {layer}: skipped (--no-gate)")
+        return
+    results = gate.gate(spark, cfg, layer, args.start, args.end)
+    warned = sum(1 for r in results for o in r.outcomes if not o.success)
+    print(f"quality gate for {layer}: passed ({sum(len(r.outcomes) for r in results)} expectations"
+          + (f", {warned} warnings recorded in ops.quality_results)" if warned else ")"))
 
 
 def cmd_refine(args: argparse.Namespace) -> int:
@@ -122,7 +136,8 @@ def cmd_refine(args: argparse.Namespace) -> int:
     cfg.require_pii_key()
     with spark_session(cfg) as spark:
         reports = refine.run_all(spark, cfg, args.start, args.end, args.run_id)
-    print(format_refine_summary(reports, args.start, args.end))
+        print(format_refine_summary(reports, args.start, args.end))
+        _gate(spark, cfg, "silver", args)
     return 0
 
 
@@ -148,13 +163,57 @@ def cmd_curate(args: argparse.Namespace) -> int:
     from jobs.engine import spark_session
     from jobs.gold import curate
 
+    from jobs.quality import gate
+
     cfg = Config.load()
     with spark_session(cfg) as spark:
+        gate.require_passed(spark, cfg, "silver")
         r = curate.run(spark, cfg, args.start, args.end, full=args.full, as_of=args.as_of)
-    how = "full rebuild" if r.full else f"incremental: {r.customers_rebuilt:,} customers rebuilt"
-    print(f"Curated gold ({how}, as of {r.as_of}): {r.timeline_rows:,} timeline rows for {r.customers:,} customers."
-          + (f" Trend dates touched: {r.dates[0]} .. {r.dates[-1]}." if r.dates else ""))
+        how = "full rebuild" if r.full else f"incremental: {r.customers_rebuilt:,} customers rebuilt"
+        print(f"Curated gold ({how}, as of {r.as_of}): {r.timeline_rows:,} timeline rows for {r.customers:,} customers."
+              + (f" Trend dates touched: {r.dates[0]} .. {r.dates[-1]}." if r.dates else ""))
+        _gate(spark, cfg, "gold", args)
     print("Query it: rapport sql \"SELECT * FROM gold.customer_relationship LIMIT 10\"")
+    return 0
+
+
+def cmd_quality_validate(args: argparse.Namespace) -> int:
+    from jobs.engine import spark_session
+    from jobs.lake import Lake
+    from jobs.quality import gate
+
+    cfg = Config.load()
+    suites = gate.load_suites()
+    if args.table:
+        suites = [s for s in suites if s.table == args.table]
+        if not suites:
+            known = ", ".join(s.table for s in gate.load_suites())
+            print(f"rapport: error: no suite for {args.table}; suites exist for {known}", file=sys.stderr)
+            return EXIT_USER_ERROR
+    elif args.layer:
+        suites = [s for s in suites if s.layer == args.layer]
+    with spark_session(cfg) as spark:
+        ctx = gate._context(Lake(cfg))
+        results = [gate.validate(spark, cfg, s, args.start, args.end, ctx) for s in suites]
+    rows = [(r.suite.table, o.expectation.severity, "ok" if o.success else "FAILED", o.expectation.label[:70],
+             "" if o.unexpected_count is None else o.unexpected_count, (o.error or ", ".join(map(str, o.sample)))[:40])
+            for r in results for o in r.outcomes]
+    print(_table(rows, ("table", "severity", "result", "expectation", "unexpected", "sample / error")))
+    critical = sum(len(r.critical_failures) for r in results)
+    print(f"{len(rows)} expectations, {critical} critical failures. Data Docs: {gate.docs_index(cfg)}")
+    return 1 if critical else 0
+
+
+def cmd_quality_docs(args: argparse.Namespace) -> int:
+    from jobs.lake import Lake
+    from jobs.quality import gate
+
+    cfg = Config.load()
+    index = gate.docs_index(cfg)
+    if not index.exists():
+        gate._context(Lake(cfg)).build_data_docs()
+    print(f"Data Docs: {index}" if index.exists() else
+          f"No validation has run for {cfg.lake_root} yet; run `rapport quality validate` first.")
     return 0
 
 
@@ -310,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--from", dest="start", type=_moment, help="first landing hour, YYYY-MM-DD[THH:MM] UTC (default all)")
     i.add_argument("--to", dest="end", type=_moment, help="end of the window, exclusive (default no end)")
     i.add_argument("--run-id", help="id recorded with every row (default generated)")
+    i.add_argument("--no-gate", action="store_true", help="skip the quality gate (not for production runs)")
     i.set_defaults(func=cmd_ingest)
 
     r = sub.add_parser("refine", help="bronze to silver: validate, deduplicate, conform, stitch identities, sessions",
@@ -318,6 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--from", dest="start", type=_moment, help="first landing hour, YYYY-MM-DD[THH:MM] UTC (default all)")
     r.add_argument("--to", dest="end", type=_moment, help="end of the window, exclusive (default no end)")
     r.add_argument("--run-id", help="id recorded with every row (default generated)")
+    r.add_argument("--no-gate", action="store_true", help="skip the quality gate (not for production runs)")
     r.set_defaults(func=cmd_refine)
 
     cu = sub.add_parser("curate", help="silver to gold: timelines, relationship profiles, trends, campaigns",
@@ -327,6 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
     cu.add_argument("--to", dest="end", type=_moment, help="end of the window, exclusive (default no end)")
     cu.add_argument("--full", action="store_true", help="rebuild every gold table from silver")
     cu.add_argument("--as-of", type=_date, help="date for recency and lifecycle (default: day after the newest event)")
+    cu.add_argument("--no-gate", action="store_true", help="skip the quality gate (not for production runs)")
     cu.set_defaults(func=cmd_curate)
 
     q = sub.add_parser("sql", help="run a SQL query on the lake's tables (gold.*, silver.*, ops.*)",
@@ -343,6 +405,17 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--limit", type=int, default=200, help="rows at most (default 200)")
     tl.add_argument("--format", choices=("table", "csv", "json"), default="table")
     tl.set_defaults(func=cmd_timeline)
+
+    ql = sub.add_parser("quality", help="run the Great Expectations suites, or find their Data Docs")
+    qsub = ql.add_subparsers(dest="quality_command", required=True, metavar="QUALITY_COMMAND")
+    qv = qsub.add_parser("validate", help="run suites on demand (exit 1 if a critical expectation fails)")
+    qv.add_argument("--table", help="one table, e.g. silver.orders")
+    qv.add_argument("--layer", choices=("bronze", "silver", "gold"), help="every table of a layer")
+    qv.add_argument("--from", dest="start", type=_moment, help="window start for window-scoped suites")
+    qv.add_argument("--to", dest="end", type=_moment, help="window end")
+    qv.set_defaults(func=cmd_quality_validate)
+    qd = qsub.add_parser("docs", help="say where the Data Docs site is (build it if missing)")
+    qd.set_defaults(func=cmd_quality_docs)
 
     e = sub.add_parser("engine", help="run or check the Spark Connect engine")
     esub = e.add_subparsers(dest="engine_command", required=True, metavar="ENGINE_COMMAND")
@@ -372,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     from jobs.bronze.ingest import ReconciliationError
     from jobs.engine import EngineError
     from jobs.lake import MissingTableError
+    from jobs.quality.gate import QualityGateError
     from jobs.generate import GeneratorError
 
     parser = build_parser()
@@ -385,6 +459,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USER_ERROR
     except ReconciliationError as exc:
         print(f"rapport: reconciliation failed: {exc}", file=sys.stderr)
+        return 1
+    except QualityGateError as exc:
+        print(f"rapport: {exc}", file=sys.stderr)
         return 1
 
 
