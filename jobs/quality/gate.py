@@ -257,13 +257,13 @@ def describe_failures(results: list[SuiteResult]) -> str:
 
 
 def gate(spark: "SparkSession", cfg: Config, layer: str, start: datetime | None = None, end: datetime | None = None,
-         run_id: str | None = None) -> list[SuiteResult]:
+         run_id: str | None = None, suites_dir: Path = SUITES_DIR) -> list[SuiteResult]:
     """Validate every suite of ``layer``; raise ``QualityGateError`` if a critical expectation failed."""
     from jobs.bronze.ingest import new_run_id
 
     lake = Lake(cfg)
     run_id = run_id or new_run_id(f"quality-{layer}")
-    suites = load_suites(layer)
+    suites = load_suites(layer, suites_dir)
     ctx = _context(lake)
     results = [validate(spark, cfg, s, start, end, ctx) for s in suites]
     configured = sum(len(s.expectations) for s in suites)

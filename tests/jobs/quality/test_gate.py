@@ -1,0 +1,138 @@
+"""Quality gates on a copy of generated data: each kind of violation, and what the gate does about it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+
+import pytest
+
+from jobs.lake import Lake
+from jobs.quality import gate
+from jobs.quality.gate import QualityGateError
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def lake_copy(spark, refined, tmp_path):
+    cfg, _, _ = refined
+    shutil.copytree(Lake(cfg).root, tmp_path / "lake")
+    copy = dataclasses.replace(cfg, lake_root=str(tmp_path / "lake"))
+    return copy, Lake(copy)
+
+
+def inject(spark, lake, layer, table, **changes):
+    """Append a copy of one existing row with some columns changed: one violation, nothing else."""
+    from pyspark.sql import functions as F
+
+    df = lake.read(spark, lake.path(layer, table))
+    row = df.limit(1)
+    for column, value in changes.items():
+        row = row.withColumn(column, F.expr(value).cast(df.schema[column].dataType))
+    lake.append(row.select(*df.columns), lake.path(layer, table))
+
+
+def results(spark, lake):
+    return lake.read(spark, lake.path("ops", "quality_results"))
+
+
+def test_clean_data_passes_every_gate_and_every_expectation_is_counted(spark, lake_copy):
+    cfg, lake = lake_copy
+    for layer in ("bronze", "silver", "gold"):
+        out = gate.gate(spark, cfg, layer)
+        assert sum(len(r.outcomes) for r in out) == sum(len(s.expectations) for s in gate.load_suites(layer))
+    gates = {r.layer: r for r in lake.read(spark, lake.path("ops", "quality_gates")).collect()}
+    assert all(g.passed and g.critical_failures == 0 for g in gates.values()) and set(gates) == {"bronze", "silver", "gold"}
+    configured = sum(len(s.expectations) for s in gate.load_suites())
+    assert results(spark, lake).count() == configured
+    gate.require_passed(spark, cfg, "silver")  # no error: promotion allowed
+
+
+@pytest.mark.parametrize("table, changes, expectation, sample", [
+    ("clickstream_events", {}, "expect_column_values_to_be_unique(column=message_id)", None),
+    ("clickstream_events", {"message_id": "'neg'", "price": "-5.0"}, "expect_column_values_to_be_between(column=price", "-5.0"),
+    ("social_interactions", {"event_id": "'x1'", "platform": "'myspace'"}, "expect_column_values_to_be_in_set(column=platform", "myspace"),
+    ("order_status_history", {"webhook_id": "'w1'", "updated_at": "received_at + INTERVAL 2 DAYS"}, "no_future_events", None),
+    ("identity_map", {"identifier": "'email:bob@example.com'"}, "expect_column_values_to_not_match_regex(column=identifier", "bob@example.com"),
+])
+def test_a_critical_violation_stops_promotion_with_a_clear_message(spark, lake_copy, table, changes, expectation, sample):
+    cfg, lake = lake_copy
+    inject(spark, lake, "silver", table, **changes)
+    with pytest.raises(QualityGateError) as err:
+        gate.gate(spark, cfg, "silver")
+    message = str(err.value)
+    assert f"silver.{table}: {expectation}" in message and "the next layer will not be built" in message
+    if sample:
+        assert sample in message
+    assert "1 of " in message or "rows failed" in message or "observed" in message
+    with pytest.raises(QualityGateError, match="nothing is promoted from silver"):
+        gate.require_passed(spark, cfg, "silver")
+    failed = results(spark, lake).where("NOT success AND severity = 'critical'").collect()
+    assert len(failed) == 1 and failed[0].table_name == f"silver.{table}"
+
+
+def test_a_warning_is_recorded_and_the_run_goes_on(spark, lake_copy):
+    cfg, lake = lake_copy
+    inject(spark, lake, "silver", "clickstream_events", message_id="'r9'", rating="9")
+    gate.gate(spark, cfg, "silver")  # no exception
+    warned = results(spark, lake).where("NOT success").collect()
+    assert [(w.table_name, w.severity, w.expectation_type, w.unexpected_count) for w in warned] == [
+        ("silver.clickstream_events", "warning", "expect_column_values_to_be_between", 1)]
+    assert json.loads(warned[0].sample) == [9]
+    gate.require_passed(spark, cfg, "silver")
+
+
+def test_a_timeline_row_without_a_customer_blocks_gold(spark, lake_copy):
+    cfg, lake = lake_copy
+    inject(spark, lake, "gold", "customer_timeline", customer_key="'ck_ghost'", seq="999999", source_key="'ghost'")
+    with pytest.raises(QualityGateError, match=r"referential\(column=customer_key.*1 of \d+ rows failed; sample values \['ck_ghost'\]"):
+        gate.gate(spark, cfg, "gold")
+    with pytest.raises(QualityGateError, match="nothing is promoted from gold"):
+        gate.require_passed(spark, cfg, "gold")  # exports call this before publishing
+
+
+def test_a_volume_drop_against_the_previous_run_is_caught(spark, lake_copy):
+    cfg, lake = lake_copy
+    gate.gate(spark, cfg, "gold")  # remembers today's volumes
+    path = lake.path("gold", "customer_relationship")
+    spark.sql(f"DELETE FROM delta.`{path}` WHERE customer_key > 'ck_3'")
+    with pytest.raises(QualityGateError, match=r"gold.customer_relationship: volume_vs_previous\(max_drop=0.5\)"):
+        gate.gate(spark, cfg, "gold")
+
+
+def test_an_expectation_that_cannot_be_evaluated_fails_the_gate(spark, lake_copy, tmp_path):
+    cfg, _ = lake_copy
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    (suites / "silver_orders.yaml").write_text(
+        "table: silver.orders\nscope: table\nexpectations:\n"
+        "  - {type: expect_column_values_to_not_be_null, column: order_id, severity: critical}\n"
+        "  - {type: expect_column_values_to_not_be_null, column: no_such_column, severity: critical}\n")
+    with pytest.raises(QualityGateError, match="no_such_column"):
+        gate.gate(spark, cfg, "silver", suites_dir=suites)
+
+
+def test_data_docs_are_built_under_the_lake(spark, lake_copy):
+    cfg, _ = lake_copy
+    gate.gate(spark, cfg, "gold")
+    index = gate.docs_index(cfg)
+    assert index.exists() and "gold_customer_timeline" in "".join(
+        p.name for p in index.parent.rglob("*.html")) + index.read_text()
+
+
+def test_rapport_curate_refuses_to_build_gold_after_a_failed_silver_gate(spark, lake_copy):
+    import subprocess
+    import sys
+
+    cfg, lake = lake_copy
+    inject(spark, lake, "silver", "orders")  # a duplicate order id
+    with pytest.raises(QualityGateError):
+        gate.gate(spark, cfg, "silver")
+    before = lake.version(lake.path("gold", "customer_timeline"))
+    env = {"PATH": "/usr/bin:/bin", "RAPPORT_LAKE_ROOT": cfg.lake_root, "RAPPORT_PII_KEY": cfg.pii_key}
+    proc = subprocess.run([sys.executable, "-m", "jobs.cli", "curate"], capture_output=True, text=True, env=env,
+                          timeout=300)
+    assert proc.returncode == 1 and "nothing is promoted from silver" in proc.stderr, proc.stderr
+    assert lake.version(lake.path("gold", "customer_timeline")) == before  # gold untouched
