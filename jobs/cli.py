@@ -200,7 +200,7 @@ def cmd_quality_validate(args: argparse.Namespace) -> int:
             for r in results for o in r.outcomes]
     print(_table(rows, ("table", "severity", "result", "expectation", "unexpected", "sample / error")))
     critical = sum(len(r.critical_failures) for r in results)
-    print(f"{len(rows)} expectations, {critical} critical failures. Data Docs: {gate.docs_index(cfg)}")
+    print(f"{len(rows)} expectations, {critical} critical failures. Data Docs: {gate.docs_index(cfg).parent / 'index.html'}")
     return 1 if critical else 0
 
 
@@ -211,9 +211,11 @@ def cmd_quality_docs(args: argparse.Namespace) -> int:
     cfg = Config.load()
     index = gate.docs_index(cfg)
     if not index.exists():
-        gate._context(Lake(cfg)).build_data_docs()
-    print(f"Data Docs: {index}" if index.exists() else
-          f"No validation has run for {cfg.lake_root} yet; run `rapport quality validate` first.")
+        print(f"No quality gate has run for {cfg.lake_root} yet; run `rapport refine` or `rapport quality validate`.")
+        return 0
+    print(f"Quality overview (opens offline): {index.as_uri()}")
+    print(f"Great Expectations Data Docs: {(index.parent / 'index.html').as_uri()} (its index needs internet access "
+          "for its scripts; the overview links each validation page directly)")
     return 0
 
 

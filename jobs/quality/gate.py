@@ -13,7 +13,8 @@ Contract
   **warning** is recorded and the run goes on. A gate never passes by omission: if
   fewer expectations were evaluated than configured, it fails.
 - Every result is appended to ``ops/quality_results``; every gate to ``ops/quality_gates``.
-  Data Docs (HTML) are built under ``<lake>/_docs``.
+  Data Docs (HTML) are built under ``<lake>/_docs``, with Rapport's own offline overview
+  ``rapport-quality.html`` (Great Expectations' index needs scripts from public CDNs).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import yaml
 
 from jobs.config import REPO_ROOT, Config
 from jobs.lake import Lake
+from jobs.quality import report
 from jobs.silver.common import window_sql
 from jobs.storage import is_s3
 
@@ -175,7 +177,7 @@ def _context(lake: Lake):
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)  # Rapport reports results itself
-    docs = Path(lake.root) / "_docs" if not is_s3(lake.root) else root / "docs"
+    docs = docs_index(lake.cfg).parent
     site = {"class_name": "SiteBuilder", "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)}}
     if "rapport" not in ctx.get_config().data_docs_sites:
@@ -271,6 +273,7 @@ def gate(spark: "SparkSession", cfg: Config, layer: str, start: datetime | None 
     passed = not any(r.critical_failures for r in results) and evaluated == configured
     window = (start.isoformat() if start else None, end.isoformat() if end else None)
     record(spark, lake, results, layer, run_id, window, passed)
+    report.write(docs_index(cfg).parent, results, layer, run_id, passed)
     warnings = [(r.suite.table, o.expectation.label) for r in results for o in r.outcomes
                 if not o.success and o.expectation.severity == "warning"]
     for table, label in warnings:
@@ -300,4 +303,7 @@ def require_passed(spark: "SparkSession", cfg: Config, layer: str) -> None:
 
 
 def docs_index(cfg: Config) -> Path:
-    return (Path(Lake(cfg).root) / "_docs" / "index.html") if not is_s3(cfg.lake_root) else Path("(S3 lake: docs are local)")
+    """Rapport's offline overview page (it links Great Expectations' per-validation pages)."""
+    lake = Lake(cfg)
+    docs = Path(lake.root) / "_docs" if not is_s3(lake.root) else Path.cwd() / ".rapport-docs"
+    return docs / report.PAGE

@@ -118,8 +118,10 @@ def test_data_docs_are_built_under_the_lake(spark, lake_copy):
     cfg, _ = lake_copy
     gate.gate(spark, cfg, "gold")
     index = gate.docs_index(cfg)
-    assert index.exists() and "gold_customer_timeline" in "".join(
-        p.name for p in index.parent.rglob("*.html")) + index.read_text()
+    page = index.read_text()
+    assert "gold gate: <span class='ok'>passed</span>" in page and "gold.customer_timeline" in page
+    for link in __import__("re").findall(r'href="([^"]+)"', page):
+        assert (index.parent / link).exists(), link  # every details link opens Great Expectations' page
 
 
 def test_rapport_curate_refuses_to_build_gold_after_a_failed_silver_gate(spark, lake_copy):
@@ -136,3 +138,27 @@ def test_rapport_curate_refuses_to_build_gold_after_a_failed_silver_gate(spark, 
                           timeout=300)
     assert proc.returncode == 1 and "nothing is promoted from silver" in proc.stderr, proc.stderr
     assert lake.version(lake.path("gold", "customer_timeline")) == before  # gold untouched
+
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (apt-get install chromium)")
+def test_data_docs_render_in_headless_chromium(spark, lake_copy, tmp_path):
+    import subprocess
+
+    cfg, _ = lake_copy
+    with pytest.raises(QualityGateError):  # a failure makes the page worth reading
+        inject(spark, lake_copy[1], "silver", "orders")
+        gate.gate(spark, cfg, "silver")
+    index = gate.docs_index(cfg)
+    profile = tmp_path / "chromium-profile"
+    dom = subprocess.run(["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", index.as_uri()],
+                         capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "silver gate" in dom.stdout and "FAILED" in dom.stdout and "expect_column_values_to_be_unique" in dom.stdout
+    shot = tmp_path / "docs.png"
+    subprocess.run(["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={shot}",
+                    "--window-size=1280,900", index.as_uri()], capture_output=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 10_000  # a real rendered page, not a blank one
