@@ -259,13 +259,14 @@ def describe_failures(results: list[SuiteResult]) -> str:
 
 
 def gate(spark: "SparkSession", cfg: Config, layer: str, start: datetime | None = None, end: datetime | None = None,
-         run_id: str | None = None, suites_dir: Path = SUITES_DIR) -> list[SuiteResult]:
-    """Validate every suite of ``layer``; raise ``QualityGateError`` if a critical expectation failed."""
+         run_id: str | None = None, suites_dir: Path = SUITES_DIR, tables: list[str] | None = None) -> list[SuiteResult]:
+    """Validate every suite of ``layer`` (or only those of ``tables``, the ones a run built); raise
+    ``QualityGateError`` if a critical expectation failed."""
     from jobs.bronze.ingest import new_run_id
 
     lake = Lake(cfg)
     run_id = run_id or new_run_id(f"quality-{layer}")
-    suites = load_suites(layer, suites_dir)
+    suites = [s for s in load_suites(layer, suites_dir) if tables is None or s.table in tables]
     ctx = _context(lake)
     results = [validate(spark, cfg, s, start, end, ctx) for s in suites]
     configured = sum(len(s.expectations) for s in suites)
