@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-all clean
+.PHONY: install demo test test-all airflow clean
 
 $(STAMP): setup.cfg pyproject.toml infra/constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ test: $(STAMP)  ## the test suite (slow tests excluded)
 
 test-all: $(STAMP)  ## every test, slow ones too
 	$(BIN)/python -m pytest -m ""
+
+AIRFLOW_HOME ?= $(CURDIR)/.airflow
+airflow: $(STAMP)  ## Airflow UI on http://localhost:8080 with Rapport's DAGs; the login is printed at start
+	AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__LOAD_EXAMPLES=False \
+	PYTHONPATH=$(CURDIR) $(BIN)/airflow standalone
 
 clean:
 	rm -rf demo .pytest_cache build *.egg-info

@@ -48,10 +48,15 @@ def run_chain(home: Path, date: datetime, window: tuple[str | None, str | None] 
     if window[0] or window[1]:
         args += ["--window-start", window[0] or "", "--window-end", window[1] or ""]
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    log_file = home / f"chain-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}.log"
+    log_file.write_text(f"$ {' '.join(args)}\n--- stdout\n{done.stdout}\n--- stderr\n{done.stderr}")
     summary = next((json.loads(line[len("RAPPORT_SUMMARY "):]) for line in done.stdout.splitlines()
                     if line.startswith("RAPPORT_SUMMARY ")), None)
     if done.returncode != 0 or summary is None:
-        raise RuntimeError(f"the DAG chain failed (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
+        errors = [line for line in (done.stdout + done.stderr).splitlines()
+                  if "Error" in line and "File " not in line][-5:]
+        raise RuntimeError(f"the DAG chain failed (exit {done.returncode}), runs: {summary}. Last errors:\n"
+                           + "\n".join(errors) + f"\nFull output: {log_file}")
     return summary
 
 

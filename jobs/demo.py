@@ -1,9 +1,11 @@
 """``rapport demo``: everything Rapport can do so far, end to end, on the embedded engine.
 
-Generates a small landing zone under ``<workdir>/landing``, ingests it into bronze and
-refines it into silver and curates gold under ``<workdir>/lake``, checks silver against
-the generator's manifest and prints what it made: stages, a sample timeline, the top
-trending products and campaign consistency. It stops everything it starts, so it
+Generates a small landing zone under ``<workdir>/landing``, then runs the pipeline the
+way production does, through Airflow: ``dag.test()`` of rapport_ingest, rapport_refine and
+rapport_curate against a throwaway metadata DB in ``<workdir>/airflow``, building
+``<workdir>/lake``. It checks silver against the generator's manifest and prints what it
+made: bronze, reconciliation, quality gates, stages, a sample timeline, the top trending
+products and campaign consistency. It stops everything it starts, so it
 ends by itself.
 """
 
@@ -11,21 +13,24 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import secrets
 import shutil
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from jobs.config import Config
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from jobs import catalog
+    from jobs.airflow_local import run_chain
     from jobs.bronze import ingest
-    from jobs.cli import _table, format_generate_summary, format_refine_summary
+    from jobs.cli import format_generate_summary
     from jobs.engine import spark_session
     from jobs.generate import Params, generate
-    from jobs.gold import curate
-    from jobs.silver import refine
+    from jobs.quality import gate
 
     started = time.perf_counter()
     work = Path(args.workdir).resolve()
@@ -42,26 +47,32 @@ def run_demo(args: argparse.Namespace) -> int:
                         overwrite=True)
     print(format_generate_summary(manifest, cfg.landing_root))
 
+    print("\n== 2. the pipeline through Airflow: rapport_ingest -> rapport_refine -> rapport_curate (dag.test)")
+    os.environ.update(RAPPORT_LAKE_ROOT=cfg.lake_root, RAPPORT_LANDING_ROOT=cfg.landing_root, RAPPORT_PII_KEY=key,
+                      RAPPORT_ENGINE="embedded")
+    os.environ.pop("SPARK_REMOTE", None)
+    shutil.rmtree(work / "airflow", ignore_errors=True)
+    end = args.start + timedelta(days=args.days + 5)  # a manual run at this date takes everything landed before it
+    runs = run_chain(work / "airflow", datetime(end.year, end.month, end.day, tzinfo=timezone.utc))
+    print("DAG runs: " + ", ".join(f"{dag} {state}" for dag, state in runs.items())
+          + f" (metadata DB: {work / 'airflow' / 'airflow.db'})")
+
     with spark_session(cfg) as spark:
-        print(f"\n== 2. ingest into bronze (embedded Sail engine, Spark API {spark.version})")
-        rows = []
-        for source in ingest.SOURCES + ingest.REFERENCE:
-            r = ingest.run(spark, cfg, source)
-            rows.append((source, r.files_taken, f"{r.lines:,}", f"{r.bronze_rows:,}", f"{sum(r.quarantined.values()):,}"))
-        print(_table(rows, ("source", "files", "lines", "bronze rows", "quarantined")))
-
-        print("\n== 3. refine into silver")
-        reports = refine.run_all(spark, cfg)
-        print(format_refine_summary(reports))
-        checks = [(s, manifest["sources"][s]["valid"], reports[s].silver_rows) for s in ingest.SOURCES]
-        print("\nCheck against the generator's manifest (valid events -> silver rows): " + ", ".join(
+        catalog.register(spark, cfg)
+        print("\nBronze (ops.ingest_log):")
+        spark.sql("""SELECT source, count(*) AS files, sum(lines) AS lines, sum(bronze_rows) AS bronze_rows,
+                            sum(quarantined) AS quarantined FROM ops.ingest_log GROUP BY source ORDER BY source""").show()
+        print("Silver reconciliation (ops.audit): landed = silver + quarantined + duplicates")
+        spark.sql("""SELECT source, landed, silver_rows, quarantined, duplicates, balanced FROM ops.audit
+                     ORDER BY source""").show()
+        audit = {r.source: r.silver_rows for r in spark.sql("SELECT source, silver_rows FROM ops.audit").collect()}
+        checks = [(s, manifest["sources"][s]["valid"], audit.get(s, 0)) for s in ingest.SOURCES]
+        print("Check against the generator's manifest (valid events -> silver rows): " + ", ".join(
             f"{s} {want:,} -> {got:,} {'ok' if want == got else 'MISMATCH'}" for s, want, got in checks))
-
-        print("\n== 4. curate gold")
-        g = curate.run(spark, cfg, full=True)
-        print(f"{g.timeline_rows:,} timeline rows for {g.customers:,} customers (as of {g.as_of}); tables registered "
-              "as gold.customer_timeline, gold.customer_relationship, gold.daily_product_trends, "
-              "gold.daily_platform_engagement, gold.campaign_performance")
+        print("\nQuality gates (ops.quality_gates):")
+        spark.sql("""SELECT layer, passed, evaluated AS expectations, critical_failures FROM ops.quality_gates
+                     ORDER BY checked_at""").show()
+        print(f"Quality overview: {gate.docs_index(cfg).as_uri()}")
         print("\nLifecycle stages:")
         spark.sql("""SELECT lifecycle_stage, count(*) AS customers, sum(kept_orders) AS orders, sum(revenue) AS revenue
                      FROM gold.customer_relationship GROUP BY 1 ORDER BY customers DESC""").show(truncate=False)

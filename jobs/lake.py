@@ -76,8 +76,30 @@ class Lake:
         """
         path = self.path("_staging", f"{run_id}/{name}")
         df.write.mode("overwrite").parquet(path)
-        # an empty result may leave no file to infer a schema from, so read with the plan's own schema
-        return df.sparkSession.read.schema(df.schema).parquet(path)
+        spark = df.sparkSession
+        if not self._has_parquet(path):  # an empty result leaves no file to read a schema from
+            return spark.createDataFrame([], df.schema)
+        # read by the file's own schema: an explicit schema was matched by position on Sail, and a
+        # join can write columns in another order than the plan lists them
+        return spark.read.parquet(path)
+
+    def _has_parquet(self, path: str) -> bool:
+        if is_s3(path):
+            from jobs.storage import arrow_filesystem
+
+            fs, base = arrow_filesystem(self.cfg, path)
+            from pyarrow.fs import FileSelector
+
+            return any(i.path.endswith(".parquet") for i in fs.get_file_info(FileSelector(base, recursive=True)))
+        import os
+
+        return any(n.endswith(".parquet") for _, _, names in os.walk(local_root(path)) for n in names)
+
+    def ensure(self, spark: "SparkSession", path: str, schema, partition_by: Iterable[str] = ()) -> None:
+        """Create an empty table with its declared schema, so nullability is the schema's, not what the
+        first write happened to infer (a NOT NULL inferred from one writer would reject another's rows)."""
+        if not self.exists(path):
+            self.append(spark.createDataFrame([], schema), path, partition_by)
 
     def version(self, path: str) -> int | None:
         from deltalake import DeltaTable

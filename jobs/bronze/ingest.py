@@ -24,7 +24,7 @@ from jobs.bronze.decode import decode
 from jobs.config import Config
 from jobs.lake import Lake, in_list
 from jobs.storage import Landing, LandingFile, arrow_filesystem, remove_tree
-from schemas.lake import INGEST_LOG, STAGED
+from schemas.lake import INGEST_LOG, QUARANTINE, STAGED
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -181,6 +181,7 @@ def run(spark: "SparkSession", cfg: Config, source: str, start: datetime | None 
             counts = _stage(cfg, landing, todo, stage_uri, bar)
         staged = spark.read.schema(STAGED).parquet(stage_uri)
         bronze, bad = split(staged)
+        lake.ensure(spark, lake.path("ops", "quarantine"), QUARANTINE, ["source"])
         run_cols = [F.lit(report.run_id).alias("run_id"), F.lit(ingested_at).cast("timestamp")]
         lake.append(bad.select(F.lit(source).alias("source"), F.lit("bronze").alias("layer"), "reason", "detail", "raw",
                                "source_file", "line_number", "landing_dt", "landing_hour", run_cols[0],

@@ -76,7 +76,8 @@ def first_failure(checks: Sequence[tuple[str, str, str]]) -> tuple["Column", "Co
     reason, detail = F.lit(None).cast("string"), F.lit(None).cast("string")
     for name, cond, det in reversed(checks):
         reason = F.when(F.expr(f"coalesce({cond}, false)"), F.lit(name)).otherwise(reason)
-        detail = F.when(F.expr(f"coalesce({cond}, false)"), F.expr(det)).otherwise(detail)
+        # a quarantined row always says why, even where the detail expression meets a null
+        detail = F.when(F.expr(f"coalesce({cond}, false)"), F.coalesce(F.expr(det), F.lit(name))).otherwise(detail)
     return reason, detail
 
 
@@ -114,24 +115,43 @@ def classify_duplicates(batch: "DataFrame", existing: "DataFrame | None", keys: 
 
 def merge_by_lineage(spark: "SparkSession", lake: Lake, df: "DataFrame", path: str, partition_by: Sequence[str],
                      extra_keys: Sequence[str] = ()) -> None:
-    """Insert rows whose (extra keys, file, line) are not in the table yet: idempotent appends."""
-    if not lake.exists(path):
-        lake.append(df, path, partition_by)
-        return
-    view = f"_incoming_{abs(hash(path)) % 10**8}"
-    df.createOrReplaceTempView(view)
-    on = " AND ".join(f"t.{c} = s.{c}" for c in (*extra_keys, "source_file", "line_number", "landing_dt"))
-    spark.sql(f"MERGE INTO delta.`{path}` t USING {view} s ON {on} WHEN NOT MATCHED THEN INSERT *")
+    """Append the rows whose (extra keys, file, line) are not in the table yet: idempotent inserts.
+
+    A left-anti join and an append, not ``MERGE … WHEN NOT MATCHED THEN INSERT *``: on Sail 0.7
+    that MERGE rejected a complete row of ops/quarantine as violating NOT NULL (seen on a
+    social quarantine row, windowed refine of day 3; reproduced, not understood).
+    """
+    keys = [*extra_keys, "source_file", "line_number", "landing_dt"]
+    if lake.exists(path):
+        df = df.join(lake.read(spark, path).select(*keys).distinct(), keys, "left_anti")
+    lake.append(df, path, partition_by)
+
+
+QUARANTINE_CHUNK = 10_000  # rows per write: a local relation must stay under the 128 MB gRPC message limit
 
 
 def quarantine(spark: "SparkSession", lake: Lake, source: str, rows: "DataFrame", run_id: str, now: datetime) -> None:
-    """Silver-layer quarantine rows (reason, detail, raw ``value`` + lineage) into ops/quarantine, idempotently."""
+    """Silver-layer quarantine rows (reason, detail, raw ``value`` + lineage) into ops/quarantine, idempotently.
+
+    The rows are collected and written back from the client. Sail 0.7 computed a filtered
+    checkpoint with NULLs in ``reason`` inside a write plan while ``collect()`` of the same
+    DataFrame returned the right values (social, windowed refine; reproduced, not understood).
+    Silver quarantine is small (about 1% of lines), so the detour is cheap.
+    """
     from pyspark.sql import functions as F
 
+    from schemas.lake import QUARANTINE
+
+    path = lake.path("ops", "quarantine")
+    lake.ensure(spark, path, QUARANTINE, ["source"])
     out = rows.select(F.lit(source).alias("source"), F.lit("silver").alias("layer"), "reason", "detail",
                       F.col("value").alias("raw"), "source_file", "line_number", "landing_dt", "landing_hour",
                       F.lit(run_id).alias("run_id"), F.lit(now).cast("timestamp").alias("quarantined_at"))
-    merge_by_lineage(spark, lake, out, lake.path("ops", "quarantine"), ["source"], extra_keys=("source", "layer"))
+    local = out.collect()
+    schema = lake.read(spark, path).select(*out.columns).schema
+    for i in range(0, len(local), QUARANTINE_CHUNK):
+        chunk = spark.createDataFrame([tuple(r) for r in local[i : i + QUARANTINE_CHUNK]], schema)
+        merge_by_lineage(spark, lake, chunk, path, ["source"], extra_keys=("source", "layer"))
 
 
 def record_duplicates(spark: "SparkSession", lake: Lake, source: str, rows: "DataFrame", key_sql: str, run_id: str) -> None:

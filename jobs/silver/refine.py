@@ -168,8 +168,8 @@ def run(spark: "SparkSession", cfg: Config, source: str, start: datetime | None 
             classified = lake.checkpoint(classify_duplicates(valid, _existing(spark, lake, module.TABLE, valid, module.KEYS),
                                                              module.KEYS), run_id, "classified")
             conflicts = classified.where("dedupe_status = 'id_conflict'").withColumn("reason", F.lit("id_conflict")).withColumn(
-                "detail", F.concat(F.lit(f"{'/'.join(module.KEYS)} first seen at "), "duplicate_of",
-                                   F.lit(" with other content")))
+                "detail", F.coalesce(F.concat(F.lit(f"{'/'.join(module.KEYS)} first seen at "), "duplicate_of",
+                                              F.lit(" with other content")), F.lit("id_conflict")))
             quarantine(spark, lake, source, conflicts, run_id, now)
             record_duplicates(spark, lake, source, classified.where("dedupe_status = 'duplicate'"),
                               "concat_ws('/', " + ", ".join(module.KEYS) + ")", run_id)
