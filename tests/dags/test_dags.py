@@ -79,7 +79,6 @@ def test_the_dag_chain_builds_gold_through_airflow(spark, landing, tmp_path, mon
 
 
 @pytest.mark.integration
-@pytest.mark.slow  # four DAG chains through Airflow: `make test-all`
 def test_a_three_day_backfill_gives_the_same_tables_as_one_run(spark, landing, tmp_path, monkeypatch):
     home = tmp_path / "airflow"
     daily = _env_config(monkeypatch, str(tmp_path / "daily"), landing)
