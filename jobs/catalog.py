@@ -24,7 +24,7 @@ TABLES = {
                "campaign_posts"),
     "gold": ("customer_timeline", "customer_relationship", "customer_facts", "daily_product_trends",
              "daily_platform_engagement", "campaign_performance"),
-    "ops": ("audit", "quarantine", "duplicates", "ingest_log"),
+    "ops": ("audit", "quarantine", "duplicates", "ingest_log", "quality_results", "quality_gates"),
     "bronze": ("clickstream", "social", "orders"),
 }
 
