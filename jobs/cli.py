@@ -343,6 +343,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+def _window_args(parser: argparse.ArgumentParser, run_id: bool) -> None:
+    """The landing window and gate options shared by ingest, refine and curate."""
+    parser.add_argument("--from", dest="start", type=_moment,
+                        help="first landing hour, YYYY-MM-DD[THH:MM] UTC (default: from the beginning)")
+    parser.add_argument("--to", dest="end", type=_moment, help="end of the window, exclusive (default: no end)")
+    if run_id:
+        parser.add_argument("--run-id", help="id recorded with every row (default generated)")
+    parser.add_argument("--no-gate", action="store_true", help="skip the quality gate (not for production runs)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rapport",
@@ -372,29 +382,21 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Read landing files of the window into bronze/<source>. Files already in the "
                                    "ingest log are skipped; malformed lines and damaged gzip members are quarantined.")
     i.add_argument("--source", type=_sources, default=_sources("all"), help="clickstream, social, orders, a reference data set, reference or all (default)")
-    i.add_argument("--from", dest="start", type=_moment, help="first landing hour, YYYY-MM-DD[THH:MM] UTC (default all)")
-    i.add_argument("--to", dest="end", type=_moment, help="end of the window, exclusive (default no end)")
-    i.add_argument("--run-id", help="id recorded with every row (default generated)")
-    i.add_argument("--no-gate", action="store_true", help="skip the quality gate (not for production runs)")
+    _window_args(i, run_id=True)
     i.set_defaults(func=cmd_ingest)
 
     r = sub.add_parser("refine", help="bronze to silver: validate, deduplicate, conform, stitch identities, sessions",
                        description="Refine the bronze rows that landed in the window into silver tables, then rebuild "
                                    "identity_map and the touched sessions. Fails if a window does not reconcile.")
-    r.add_argument("--from", dest="start", type=_moment, help="first landing hour, YYYY-MM-DD[THH:MM] UTC (default all)")
-    r.add_argument("--to", dest="end", type=_moment, help="end of the window, exclusive (default no end)")
-    r.add_argument("--run-id", help="id recorded with every row (default generated)")
-    r.add_argument("--no-gate", action="store_true", help="skip the quality gate (not for production runs)")
+    _window_args(r, run_id=True)
     r.set_defaults(func=cmd_refine)
 
     cu = sub.add_parser("curate", help="silver to gold: timelines, relationship profiles, trends, campaigns",
                         description="Rebuild the gold tables for the customers and days the window touched "
                                     "(or everything with --full) and register them by name.")
-    cu.add_argument("--from", dest="start", type=_moment, help="first landing hour of new silver data (default all)")
-    cu.add_argument("--to", dest="end", type=_moment, help="end of the window, exclusive (default no end)")
+    _window_args(cu, run_id=False)
     cu.add_argument("--full", action="store_true", help="rebuild every gold table from silver")
     cu.add_argument("--as-of", type=_date, help="date for recency and lifecycle (default: day after the newest event)")
-    cu.add_argument("--no-gate", action="store_true", help="skip the quality gate (not for production runs)")
     cu.set_defaults(func=cmd_curate)
 
     q = sub.add_parser("sql", help="run a SQL query on the lake's tables (gold.*, silver.*, ops.*)",
