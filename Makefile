@@ -25,8 +25,8 @@ test-all: $(STAMP)  ## every test, slow ones too
 
 AIRFLOW_HOME ?= $(CURDIR)/.airflow
 airflow: $(STAMP)  ## Airflow UI on http://localhost:8080 with Rapport's DAGs; the login is printed at start
-	AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags AIRFLOW__CORE__LOAD_EXAMPLES=False \
-	PYTHONPATH=$(CURDIR) $(BIN)/airflow standalone
+	PATH=$(CURDIR)/$(BIN):$$PATH AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__LOAD_EXAMPLES=False PYTHONPATH=$(CURDIR) $(BIN)/airflow standalone
 
 clean:
 	rm -rf demo .pytest_cache build *.egg-info
