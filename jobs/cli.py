@@ -197,7 +197,7 @@ def cmd_quality_validate(args: argparse.Namespace) -> int:
     elif args.layer:
         suites = [s for s in suites if s.layer == args.layer]
     with spark_session(cfg) as spark:
-        ctx = gate._context(Lake(cfg))
+        ctx = gate.context(Lake(cfg))
         results = [gate.validate(spark, cfg, s, args.start, args.end, ctx) for s in suites]
     rows = [(r.suite.table, o.expectation.severity, "ok" if o.success else "FAILED", o.expectation.label[:70],
              "" if o.unexpected_count is None else o.unexpected_count, (o.error or ", ".join(map(str, o.sample)))[:40])

@@ -68,6 +68,35 @@ class Lake:
             writer = writer.partitionBy(*partition_by)
         writer.save(path)
 
+    def replace_for_keys(self, spark: "SparkSession", rows: "DataFrame", path: str, touched: "DataFrame | None",
+                         key: str, match_on: Iterable[str], partition_by: Iterable[str] = ()) -> None:
+        """Make the table's rows for the ``touched`` keys exactly ``rows``, in one MERGE: update what matches on
+        ``match_on``, insert what is new, delete what those keys no longer have (all of it for keys that
+        disappeared). Without ``touched``, or without a table yet, replace the whole table with ``rows``."""
+        if touched is None or not self.exists(path):
+            writer = rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
+            if partition_by:
+                writer = writer.partitionBy(*partition_by)
+            writer.save(path)
+            return
+        from pyspark.sql import functions as F
+
+        match_on = list(match_on)
+        existing = self.read(spark, path).join(touched.select(key).distinct(), key).select(*match_on)
+        gone = existing.join(rows.select(*match_on), match_on, "left_anti")
+        staged = rows.withColumn("_op", F.lit("upsert")).unionByName(gone.withColumn("_op", F.lit("delete")),
+                                                                      allowMissingColumns=True)
+        view = f"_replace_{abs(hash(path)) % 10**8}"
+        staged.createOrReplaceTempView(view)
+        cols = rows.columns
+        on = " AND ".join(f"t.{c} = s.{c}" for c in match_on)
+        spark.sql(f"""
+            MERGE INTO delta.`{path}` t USING {view} s ON {on}
+            WHEN MATCHED AND s._op = 'delete' THEN DELETE
+            WHEN MATCHED THEN UPDATE SET {', '.join(f't.{c} = s.{c}' for c in cols)}
+            WHEN NOT MATCHED AND s._op = 'upsert' THEN INSERT ({', '.join(cols)}) VALUES ({', '.join(f's.{c}' for c in cols)})
+        """)
+
     def checkpoint(self, df: "DataFrame", run_id: str, name: str) -> "DataFrame":
         """Materialise a plan once as Parquet under ``_staging/<run_id>``; later steps read the result.
 

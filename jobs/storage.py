@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlparse
@@ -154,7 +154,3 @@ def parse_moment(value: str) -> datetime:
     except ValueError:
         raise ValueError(f"{value!r} is not a date or datetime; use YYYY-MM-DD or YYYY-MM-DDTHH:MM") from None
     return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
-
-
-def hours_between(start: datetime, end: datetime) -> int:
-    return int((end - start) / timedelta(hours=1))

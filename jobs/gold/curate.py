@@ -92,26 +92,6 @@ def _write_by_date(df: "DataFrame", lake: Lake, name: str, lo: date | None, hi: 
     writer.save(path)
 
 
-def _merge_facts(spark: "SparkSession", lake: Lake, facts: "DataFrame", keys: "DataFrame | None") -> None:
-    path = lake.path("gold", "customer_facts")
-    if keys is None or not lake.exists(path):
-        facts.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(path)
-        return
-    from pyspark.sql import functions as F
-
-    gone = keys.join(facts.select("customer_key"), "customer_key", "left_anti")
-    staged = facts.withColumn("_op", F.lit("upsert")).unionByName(gone.withColumn("_op", F.lit("delete")),
-                                                                   allowMissingColumns=True)
-    staged.createOrReplaceTempView("_facts_staged")
-    cols = facts.columns
-    spark.sql(f"""
-        MERGE INTO delta.`{path}` t USING _facts_staged s ON t.customer_key = s.customer_key
-        WHEN MATCHED AND s._op = 'delete' THEN DELETE
-        WHEN MATCHED THEN UPDATE SET {', '.join(f't.{c} = s.{c}' for c in cols)}
-        WHEN NOT MATCHED AND s._op = 'upsert' THEN INSERT ({', '.join(cols)}) VALUES ({', '.join(f's.{c}' for c in cols)})
-    """)
-
-
 def run(spark: "SparkSession", cfg: Config, start: datetime | None = None, end: datetime | None = None,
         full: bool = False, as_of: date | None = None, run_id: str | None = None) -> CurateReport:
     lake = Lake(cfg)
@@ -140,7 +120,8 @@ def _run(spark: "SparkSession", cfg: Config, lake: Lake, start, end, full: bool,
     orders = lake.require(spark, "silver", "orders")
     tl = lake.require(spark, "gold", "customer_timeline")
     mine = tl.join(keys, "customer_key") if keys is not None else tl
-    _merge_facts(spark, lake, relationship.facts(mine, orders), keys)
+    lake.replace_for_keys(spark, relationship.facts(mine, orders), lake.path("gold", "customer_facts"), keys,
+                          "customer_key", ("customer_key",))
     if as_of is None:
         newest = tl.selectExpr("max(occurred_at) AS m").first().m
         as_of = (newest.date() + timedelta(days=1)) if newest else date.today()

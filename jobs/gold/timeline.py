@@ -167,26 +167,6 @@ def sequence(rows: "DataFrame") -> "DataFrame":
 
 
 def write(spark: "SparkSession", lake: Lake, timeline: "DataFrame", touched: "DataFrame | None") -> None:
-    """Full: replace the table. Incremental: one MERGE that upserts the touched customers' rows and
-    deletes their rows that no longer exist (for merged-away keys, all of them)."""
-    path = lake.path("gold", "customer_timeline")
-    if touched is None or not lake.exists(path):
-        timeline.write.format("delta").mode("overwrite").option("overwriteSchema", "true").partitionBy(
-            "customer_bucket").save(path)
-        return
-    from pyspark.sql import functions as F
-
-    keys = touched.select("customer_key").distinct()
-    existing = lake.read(spark, path).join(keys, "customer_key").select("customer_key", "seq", "customer_bucket")
-    gone = existing.join(timeline.select("customer_key", "seq"), ["customer_key", "seq"], "left_anti")
-    staged = timeline.withColumn("_op", F.lit("upsert")).unionByName(
-        gone.withColumn("_op", F.lit("delete")), allowMissingColumns=True)
-    staged.createOrReplaceTempView("_timeline_staged")
-    cols = [c for c in timeline.columns]
-    spark.sql(f"""
-        MERGE INTO delta.`{path}` t USING _timeline_staged s
-        ON t.customer_bucket = s.customer_bucket AND t.customer_key = s.customer_key AND t.seq = s.seq
-        WHEN MATCHED AND s._op = 'delete' THEN DELETE
-        WHEN MATCHED THEN UPDATE SET {', '.join(f't.{c} = s.{c}' for c in cols)}
-        WHEN NOT MATCHED AND s._op = 'upsert' THEN INSERT ({', '.join(cols)}) VALUES ({', '.join(f's.{c}' for c in cols)})
-    """)
+    """Full: replace the table. Incremental: the touched customers' rows become exactly ``timeline``'s."""
+    lake.replace_for_keys(spark, timeline, lake.path("gold", "customer_timeline"), touched, "customer_key",
+                          ("customer_bucket", "customer_key", "seq"), partition_by=("customer_bucket",))

@@ -166,7 +166,7 @@ def expand(spark: "SparkSession", lake: Lake, suite: Suite, df: "DataFrame", end
     return df, out
 
 
-def _context(lake: Lake):
+def context(lake: Lake):
     """A file-backed GE context under the lake (Data Docs in <lake>/_docs), or a temporary one for S3 lakes."""
     import tempfile
 
@@ -197,7 +197,7 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, start=None, end=N
     if suite.scope == "window":
         df = df.where(window_sql(start, end))
     df, expectations = expand(spark, lake, suite, df, end)
-    ctx = ctx or _context(lake)
+    ctx = ctx or context(lake)
     name = suite.table.replace(".", "_")
     source = ctx.data_sources.add_or_update_spark("rapport")
     asset = next((a for a in source.assets if a.name == name), None) or source.add_dataframe_asset(name)
@@ -267,7 +267,7 @@ def gate(spark: "SparkSession", cfg: Config, layer: str, start: datetime | None 
     lake = Lake(cfg)
     run_id = run_id or new_run_id(f"quality-{layer}")
     suites = [s for s in load_suites(layer, suites_dir) if tables is None or s.table in tables]
-    ctx = _context(lake)
+    ctx = context(lake)
     results = [validate(spark, cfg, s, start, end, ctx) for s in suites]
     configured = sum(len(s.expectations) for s in suites)
     evaluated = sum(1 for r in results for o in r.outcomes if o.error != "not evaluated")

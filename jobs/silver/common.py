@@ -50,12 +50,6 @@ def hmac_sql(column_sql: str, key: str) -> str:
     return f"CASE WHEN {column_sql} IS NULL OR trim({column_sql}) = '' THEN NULL ELSE sha2(concat(X'{opad}', {inner}), 256) END"
 
 
-def hmac_col(column_sql: str, key: str) -> "Column":
-    from pyspark.sql import functions as F
-
-    return F.expr(hmac_sql(column_sql, key))
-
-
 def clean_id(column_sql: str) -> str:
     """An identifier, or NULL when it is one of the junk values trackers send."""
     junk = ", ".join(f"'{j}'" for j in JUNK_IDS)
