@@ -181,6 +181,65 @@ def cmd_curate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from jobs.engine import spark_session
+    from jobs.export import run as export
+
+    cfg = Config.load()
+    changes = {k: v for k, v in (("export_format", args.format), ("export_keep", args.keep)) if v is not None}
+    cfg = dataclasses.replace(cfg, **changes) if changes else cfg
+    cfg.validate()
+    datasets = list(args.dataset or export.ds.DEFAULT_DATASETS)
+    if args.timelines and "timelines" not in datasets:
+        datasets.append("timelines")
+    base = cfg.require_export_uri()
+    print(f"Exporting {', '.join(datasets)} to {base}:")
+    with spark_session(cfg) as spark:
+        r = export.run(spark, cfg, datasets, force=args.force, progress=print)
+    rows = [(name, f"{r.rows[name]:,}", f"{r.bytes[name] / 1024 / 1024:,.2f}", uri, len(r.pruned.get(name, [])))
+            for name, uri in r.published.items()]
+    rows += [(name, "unchanged", "-", uri, 0) for name, uri in r.unchanged.items()]
+    print(_table(rows, ("dataset", "rows", "MB", "snapshot", "old snapshots deleted")))
+    if r.unchanged:
+        print("Unchanged datasets were not published again: gold has not changed since (use --force to publish anyway).")
+    print("A consumer checks a snapshot with: rapport export verify <snapshot>")
+    return 0
+
+
+def cmd_export_verify(args: argparse.Namespace) -> int:
+    from jobs.export.snapshot import verify
+    from jobs.storage import s3_client
+
+    result = verify(s3_client(Config.load()), args.snapshot)
+    if result.ok:
+        m = result.manifest
+        print(f"OK {args.snapshot}: {result.files} file(s), {result.rows:,} rows, {result.bytes:,} bytes match the "
+              f"manifest ({m.get('dataset')}, {m.get('format')}, from {', '.join(f'{k}@v{v}' for k, v in m.get('sources', {}).items())}).")
+        return 0
+    print(f"NOT OK {args.snapshot}:", *(f"  - {p}" for p in result.problems), sep="\n", file=sys.stderr)
+    print("Do not read this snapshot; use the newest one that verifies (rapport export list).", file=sys.stderr)
+    return 1
+
+
+def cmd_export_list(args: argparse.Namespace) -> int:
+    from jobs.export.datasets import DATASETS
+    from jobs.export.snapshot import SnapshotStore
+    from jobs.storage import s3_client
+
+    cfg = Config.load()
+    store = SnapshotStore(s3_client(cfg), args.uri or cfg.require_export_uri())
+    rows = []
+    for name in DATASETS:
+        snapshots = store.snapshots(name)
+        latest = next((s.id for s in reversed(snapshots) if s.complete), None)
+        rows += [(name, s.id, "complete" if s.complete else "INCOMPLETE (ignored by readers)",
+                  "current" if s.id == latest else "", store.uri(s.prefix)) for s in snapshots]
+    print(_table(rows, ("dataset", "snapshot", "state", "", "uri")) if rows else f"no snapshots under {store.uri(store.prefix)}")
+    return 0
+
+
 def cmd_quality_validate(args: argparse.Namespace) -> int:
     from jobs.engine import spark_session
     from jobs.lake import Lake
@@ -435,6 +494,26 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--delta-path", help="where to write the check table (default a temporary folder)")
     check.set_defaults(func=cmd_engine_check)
 
+    x = sub.add_parser("export", help="publish gold as snapshots on S3 for recommendation services (or verify one)",
+                       description="Publish interactions and customer_features (and timelines with --timelines) "
+                                   "under RAPPORT_EXPORT_URI/<dataset>/snapshot=<time>/: data files, then manifest.json, "
+                                   "then _SUCCESS. Readers trust a snapshot only with both. Refuses after a failed "
+                                   "gold quality gate; keeps the newest RAPPORT_EXPORT_KEEP snapshots.")
+    x.add_argument("--dataset", action="append", choices=("interactions", "customer_features", "timelines"),
+                   help="a dataset to publish (repeatable; default interactions and customer_features)")
+    x.add_argument("--timelines", action="store_true", help="also publish per-customer timelines as JSON lines")
+    x.add_argument("--format", choices=("parquet", "jsonl"), help="file format (default RAPPORT_EXPORT_FORMAT, parquet)")
+    x.add_argument("--keep", type=_positive, help="complete snapshots to keep per dataset (default RAPPORT_EXPORT_KEEP, 7)")
+    x.add_argument("--force", action="store_true", help="publish even if gold has not changed since the last snapshot")
+    x.set_defaults(func=cmd_export)
+    xsub = x.add_subparsers(dest="export_command", metavar="EXPORT_COMMAND")
+    xv = xsub.add_parser("verify", help="check a snapshot against its manifest: files, sizes, SHA-256, rows, schema")
+    xv.add_argument("snapshot", help="s3://bucket/prefix/<dataset>/snapshot=<time>")
+    xv.set_defaults(func=cmd_export_verify)
+    xl = xsub.add_parser("list", help="every snapshot of every dataset, complete or not")
+    xl.add_argument("uri", nargs="?", help="s3://bucket/prefix (default RAPPORT_EXPORT_URI)")
+    xl.set_defaults(func=cmd_export_list)
+
     c = sub.add_parser("config", help="show the effective configuration")
     csub = c.add_subparsers(dest="config_command", required=True, metavar="CONFIG_COMMAND")
     show = csub.add_parser("show", help="every setting, its value (secrets masked) and where it came from")
@@ -454,6 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     from jobs.engine import EngineError
     from jobs.lake import MissingTableError
     from jobs.quality.gate import QualityGateError
+    from jobs.export.snapshot import ExportError
     from jobs.generate import GeneratorError
 
     parser = build_parser()
@@ -462,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (ConfigError, GeneratorError, EngineError, MissingTableError) as exc:
+    except (ConfigError, GeneratorError, EngineError, MissingTableError, ExportError) as exc:
         print(f"rapport: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except ReconciliationError as exc:

@@ -21,6 +21,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_FILE = REPO_ROOT / "infra" / "rapport.yaml"
 ENGINES = ("embedded", "spark-local", "remote")
 MIN_PII_KEY_LENGTH = 16
+EXPORT_FORMATS = ("parquet", "jsonl")
+# what a customer did with a product, as the interactions export names it: timeline event types, plus
+# "purchase" for each product line of a kept order
+INTERACTION_SIGNALS = ("product_view", "wishlist", "add_to_cart", "like", "comment", "pin", "repin", "share",
+                       "mention", "review", "purchase")
+DEFAULT_EXPORT_WEIGHTS = ("product_view=1,wishlist=2,add_to_cart=3,like=1,comment=1,pin=2,repin=2,share=3,mention=2,"
+                          "review=4,purchase=5")
 
 
 class ConfigError(ValueError):
@@ -46,8 +53,21 @@ SETTINGS = (
             "how many users, emails or CRM ids one device or phone may link before it counts as shared (a kiosk)"),
     Setting("s3_endpoint_url", "RAPPORT_S3_ENDPOINT_URL", "S3 API endpoint (leave empty for AWS)"),
     Setting("s3_region", "RAPPORT_S3_REGION", "S3 region"),
+    Setting("s3_max_attempts", "RAPPORT_S3_MAX_ATTEMPTS",
+            "attempts per S3 request before giving up: throttling and 5xx answers are retried with back-off"),
     Setting("aws_access_key_id", "AWS_ACCESS_KEY_ID", "S3 access key id", secret=True),
     Setting("aws_secret_access_key", "AWS_SECRET_ACCESS_KEY", "S3 secret access key", secret=True),
+    Setting("export_uri", "RAPPORT_EXPORT_URI", "where exports are published: s3://bucket/prefix"),
+    Setting("export_format", "RAPPORT_EXPORT_FORMAT", "file format of the interactions and customer_features exports: "
+            "parquet or jsonl (timelines are always JSON lines)"),
+    Setting("export_keep", "RAPPORT_EXPORT_KEEP", "how many complete snapshots of each export to keep"),
+    Setting("export_half_life_days", "RAPPORT_EXPORT_HALF_LIFE_DAYS",
+            "days after which an interaction counts half in the interactions export (exponential time decay)"),
+    Setting("export_weights", "RAPPORT_EXPORT_WEIGHTS",
+            "weight of each signal in the interactions export, as signal=weight pairs separated by commas "
+            f"(signals: {', '.join(INTERACTION_SIGNALS)}; 0 leaves a signal out)"),
+    Setting("export_multipart_mb", "RAPPORT_EXPORT_MULTIPART_MB",
+            "file size in MB from which exports upload in parts (at least 5, the S3 minimum part size)"),
 )
 
 
@@ -62,8 +82,15 @@ class Config:
     identity_max_links: int = 1
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
+    s3_max_attempts: int = 8
     aws_access_key_id: str | None = field(default=None, repr=False)
     aws_secret_access_key: str | None = field(default=None, repr=False)
+    export_uri: str | None = None
+    export_format: str = "parquet"
+    export_keep: int = 7
+    export_half_life_days: int = 30
+    export_weights: str = DEFAULT_EXPORT_WEIGHTS
+    export_multipart_mb: int = 64
     # where each value came from: "default", "file <path>" or "env <VAR>"
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -89,9 +116,12 @@ class Config:
             values["engine"] = "remote"
             sources["engine"] = sources["spark_remote"]
 
-        for name, minimum in (("late_days", 0), ("identity_max_links", 1)):
+        for name, minimum in (("late_days", 0), ("identity_max_links", 1), ("s3_max_attempts", 1), ("export_keep", 1),
+                              ("export_half_life_days", 1), ("export_multipart_mb", 5)):
             if name in values:
                 values[name] = _parse_int(name, values[name], sources[name], minimum=minimum)
+        if isinstance(values.get("export_weights"), Mapping):  # the YAML file may give a mapping
+            values["export_weights"] = ",".join(f"{k}={v}" for k, v in values["export_weights"].items())
 
         cfg = cls(**values, sources=sources)
         cfg.validate()
@@ -117,6 +147,42 @@ class Config:
             )
         if self.s3_endpoint_url and urlparse(self.s3_endpoint_url).scheme not in ("http", "https"):
             raise self.error("s3_endpoint_url", "must start with http:// or https://")
+        if self.export_uri is not None:
+            parsed = urlparse(self.export_uri)
+            if parsed.scheme != "s3" or not parsed.netloc:
+                raise self.error("export_uri", "must look like s3://bucket/prefix")
+        if self.export_format not in EXPORT_FORMATS:
+            raise self.error("export_format", f"must be one of {', '.join(EXPORT_FORMATS)}")
+        self.interaction_weights()
+
+    def interaction_weights(self) -> dict[str, float]:
+        """The interactions export's weight per signal; signals not named weigh 0."""
+        weights: dict[str, float] = {}
+        for pair in filter(None, (p.strip() for p in str(self.export_weights).split(","))):
+            name, _, raw = pair.partition("=")
+            name = name.strip()
+            if name not in INTERACTION_SIGNALS:
+                raise self.error("export_weights", f"names an unknown signal {name!r}; signals are "
+                                 f"{', '.join(INTERACTION_SIGNALS)}")
+            try:
+                weights[name] = float(raw)
+            except ValueError:
+                weights[name] = -1.0
+            if weights[name] < 0 or weights[name] != weights[name]:
+                raise self.error("export_weights", f"gives {name!r} the weight {raw.strip()!r}; weights are "
+                                 "numbers >= 0, as in product_view=1,purchase=5")
+        if not any(weights.values()):
+            raise self.error("export_weights", "gives every signal weight 0, so the interactions export would be empty")
+        return weights
+
+    def require_export_uri(self) -> str:
+        if not self.export_uri:
+            raise ConfigError(
+                "RAPPORT_EXPORT_URI is not set: exports need an S3 location to publish to. Set RAPPORT_EXPORT_URI="
+                "s3://bucket/prefix (or export_uri in the config file), with RAPPORT_S3_ENDPOINT_URL and the AWS "
+                "credentials if the bucket is not on AWS."
+            )
+        return self.export_uri.rstrip("/")
 
     def require_pii_key(self) -> str:
         if not self.pii_key:

@@ -55,7 +55,7 @@ def s3_client(cfg: Config):
         region_name=cfg.s3_region,
         aws_access_key_id=cfg.aws_access_key_id,
         aws_secret_access_key=cfg.aws_secret_access_key,
-        config=BotoConfig(retries={"max_attempts": 8, "mode": "adaptive"}),
+        config=BotoConfig(retries={"max_attempts": cfg.s3_max_attempts, "mode": "adaptive"}),
     )
 
 

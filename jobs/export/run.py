@@ -1,0 +1,170 @@
+"""Export: gold → versioned snapshots on S3 for recommendation services and CRM tools.
+
+Contract
+- Refuses when the latest gold quality gate failed.
+- Reads every source table at one pinned Delta version, records those versions in the
+  manifest, and builds each dataset from exactly them (``jobs.export.datasets``).
+- The engine writes the files to ``_staging/<run_id>/export/<dataset>`` in the lake; this
+  process hashes and counts them and publishes them (``jobs.export.snapshot``). Staging
+  is removed at the end, whatever happened.
+- Idempotent: a dataset whose newest complete snapshot was made from the same table
+  versions with the same settings is not published again (``force`` does it anyway).
+- After publishing, retention keeps the newest ``export_keep`` snapshots per dataset.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Callable, Iterable
+
+from jobs.bronze.ingest import new_run_id
+from jobs.config import Config
+from jobs.export import datasets as ds
+from jobs.export.snapshot import MANIFEST_VERSION, ExportError, FileToPublish, SnapshotStore, count_rows, sha256_of, \
+    snapshot_id
+from jobs.lake import Lake, MissingTableError
+from jobs.storage import arrow_filesystem, remove_tree, s3_client
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+log = logging.getLogger(__name__)
+ROWS_PER_FILE = {"interactions": 2_000_000, "customer_features": 1_000_000, "timelines": 100_000}
+SUFFIX = {"parquet": ".parquet", "jsonl": ".jsonl.gz"}
+
+
+@dataclass
+class ExportReport:
+    snapshot: str
+    published: dict[str, str] = field(default_factory=dict)  # dataset -> snapshot URI
+    unchanged: dict[str, str] = field(default_factory=dict)  # dataset -> URI of the current snapshot
+    rows: dict[str, int] = field(default_factory=dict)
+    bytes: dict[str, int] = field(default_factory=dict)
+    pruned: dict[str, list[str]] = field(default_factory=dict)
+
+
+def run(spark: "SparkSession", cfg: Config, datasets: Iterable[str] = ds.DEFAULT_DATASETS, force: bool = False,
+        now: datetime | None = None, progress: Callable[[str], None] = log.info) -> ExportReport:
+    from jobs.quality import gate
+
+    base = cfg.require_export_uri()
+    unknown = sorted(set(datasets) - set(ds.DATASETS))
+    if unknown:
+        raise ExportError(f"unknown dataset(s) {', '.join(unknown)}; datasets are {', '.join(ds.DATASETS)}")
+    gate.require_passed(spark, cfg, "gold")
+    lake = Lake(cfg)
+    tables = _pinned(spark, lake, {s for name in datasets for s in ds.DATASETS[name].sources})
+    as_of = tables["gold.customer_relationship"][1].agg({"as_of": "max"}).first()[0] \
+        if "gold.customer_relationship" in tables else None
+    store = SnapshotStore(s3_client(cfg), base, cfg.export_multipart_mb)
+    report = ExportReport(snapshot_id(now or datetime.now(timezone.utc)))
+    run_id = new_run_id("export")
+    try:
+        for name in datasets:
+            spec = ds.DATASETS[name]
+            fmt = "jsonl" if spec.always_jsonl else cfg.export_format
+            sources = {s: tables[s][0] for s in spec.sources}
+            settings = _settings(cfg, name, fmt)
+            current = store.latest(name)
+            if current is not None and not force:
+                previous = store.manifest(current)
+                if previous.get("sources") == sources and previous.get("settings") == settings:
+                    report.unchanged[name] = store.uri(current.prefix)
+                    progress(f"  {name}: unchanged since snapshot {current.id} (same table versions and settings)")
+                    continue
+            df = _build(name, cfg, tables, as_of)
+            files, schema = _stage(spark, lake, df, f"{run_id}/export/{name}", name, fmt)
+            rows = sum(f.rows for f in files)
+            manifest = {
+                "manifest_version": MANIFEST_VERSION, "dataset": name, "snapshot": report.snapshot,
+                "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "format": fmt,
+                "rows": rows, "bytes": sum(f.size for f in files),
+                "files": [{"path": f.name, "rows": f.rows, "bytes": f.size, "sha256": f.sha256} for f in files],
+                "schema": schema, "sources": sources, "settings": settings,
+                "as_of": as_of.isoformat() if as_of else None,
+            }
+            progress(f"  {name}: {rows:,} rows in {len(files)} file(s), publishing")
+            report.published[name] = store.publish(name, report.snapshot, files, manifest, progress)
+            report.rows[name], report.bytes[name] = rows, manifest["bytes"]
+            report.pruned[name] = store.prune(name, cfg.export_keep)
+    finally:
+        remove_tree(cfg, lake.path("_staging", run_id))
+    return report
+
+
+def _pinned(spark: "SparkSession", lake: Lake, names: set[str]) -> dict[str, tuple[int, "DataFrame"]]:
+    """Each table at its current version, read at exactly that version."""
+    out = {}
+    for qualified in sorted(names):
+        layer, table = qualified.split(".")
+        path = lake.path(layer, table)
+        version = lake.version(path)
+        if version is None:
+            raise MissingTableError(f"{qualified} does not exist yet under {lake.root}; run `rapport curate` first "
+                                    "(exports are made from gold).")
+        out[qualified] = (version, spark.read.format("delta").option("versionAsOf", version).load(path))
+    return out
+
+
+def _settings(cfg: Config, name: str, fmt: str) -> dict:
+    settings: dict = {"format": fmt}
+    if name == "interactions":
+        settings.update(weights=cfg.interaction_weights(), half_life_days=cfg.export_half_life_days)
+    return settings
+
+
+def _build(name: str, cfg: Config, tables: dict, as_of) -> "DataFrame":
+    if name == "interactions":
+        return ds.interactions(tables["gold.customer_timeline"][1], tables["silver.order_lines"][1],
+                               cfg.interaction_weights(), cfg.export_half_life_days, as_of)
+    if name == "customer_features":
+        return ds.customer_features(tables["gold.customer_relationship"][1])
+    return ds.timelines(tables["gold.customer_timeline"][1])
+
+
+def _stage(spark: "SparkSession", lake: Lake, df: "DataFrame", rel: str, name: str,
+           fmt: str) -> tuple[list[FileToPublish], list[dict]]:
+    """Have the engine write the dataset; return its files (hashed and counted) and its schema."""
+    import tempfile
+    from pyarrow.fs import FileSelector, FileType
+
+    path = lake.path("_staging", rel)
+    expected = df.count()
+    writer = df.repartition(max(1, math.ceil(expected / ROWS_PER_FILE[name]))).write.mode("overwrite")
+    if fmt == "parquet":
+        writer.option("compression", "snappy").parquet(path)
+    else:
+        writer.option("compression", "gzip").json(path)
+    fs, base = arrow_filesystem(lake.cfg, path)
+    written = sorted(i.path for i in fs.get_file_info(FileSelector(base)) if i.type == FileType.File
+                     and i.base_name.endswith((".parquet", ".json.gz")))
+    files = []
+    for staged in written:
+        with tempfile.NamedTemporaryFile(suffix=SUFFIX[fmt]) as tmp:  # rows need a seekable local copy
+            with fs.open_input_stream(staged, compression=None) as src:
+                digest, size = sha256_of(_Tee(src, tmp))
+            tmp.flush()
+            rows = count_rows(tmp.name, tmp.name)
+        if rows or not files and staged == written[-1]:  # skip empty partitions, but keep a file for the schema
+            files.append(FileToPublish(f"part-{len(files):05d}{SUFFIX[fmt]}", lambda p=staged: fs.open_input_stream(p, compression=None),
+                                       size, rows, digest))
+    if sum(f.rows for f in files) != expected:
+        raise ExportError(f"the engine wrote {sum(f.rows for f in files)} rows of {name} to {path} but the dataset "
+                          f"has {expected}; nothing was published. Run the export again; if it repeats, report it.")
+    schema = [{"name": f.name, "type": f.dataType.simpleString(), "nullable": f.nullable} for f in df.schema.fields]
+    return files, schema
+
+
+class _Tee:
+    """A stream that copies what is read from it into ``sink``."""
+
+    def __init__(self, source, sink):
+        self.source, self.sink = source, sink
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.source.read(n)
+        self.sink.write(data)
+        return data
