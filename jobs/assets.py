@@ -5,6 +5,7 @@ from airflow.sdk import Asset
 BRONZE = {s: Asset(name=f"rapport.bronze.{s}", uri=f"rapport://lake/bronze/{s}") for s in ("clickstream", "social", "orders")}
 SILVER = Asset(name="rapport.silver", uri="rapport://lake/silver")
 GOLD = Asset(name="rapport.gold", uri="rapport://lake/gold")
+EXPORTS = Asset(name="rapport.exports", uri="rapport://exports")
 
 
 def announce(context: dict, asset: Asset, result: dict) -> None:

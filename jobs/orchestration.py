@@ -6,7 +6,9 @@
   everything that landed up to its date; ``conf`` ``{"window_start", "window_end"}``
   overrides all of these (reprocessing a window on purpose).
 - ``config()``: the usual configuration, pointed at Spark Connect from the Airflow
-  connection ``rapport_spark`` (the Spark provider's Spark Connect type) when it exists.
+  connection ``rapport_spark`` (the Spark provider's Spark Connect type) when it exists,
+  and for S3 (exports, an S3 lake) at the credentials, region and endpoint of the
+  ``aws_default`` connection when it exists (extras ``region_name``, ``endpoint_url``).
 - ``run_step(step, context)``: opens the engine, runs one job for the window, stops the
   engine (a task that left an embedded server running kept ``dag.test()`` from exiting).
 """
@@ -22,6 +24,7 @@ from jobs.config import Config
 
 log = logging.getLogger(__name__)
 SPARK_CONN_ID = "rapport_spark"
+AWS_CONN_ID = "aws_default"
 DEFAULT_ARGS = {
     "owner": "rapport",
     "retries": 2,
@@ -59,18 +62,35 @@ def window(context: dict) -> tuple[datetime | None, datetime | None]:
     return start, end
 
 
-def config() -> Config:
-    cfg = Config.load()
+def _connection(conn_id: str):
     try:
         from airflow.sdk import Connection
 
-        conn = Connection.get(SPARK_CONN_ID)
-    except Exception:  # no such connection: the environment (or the embedded default) decides
-        return cfg
-    host = (conn.host or "").removeprefix("sc://")
-    url = f"sc://{host}:{conn.port or 15002}"
-    log.info("Spark Connect from Airflow connection %s: %s", SPARK_CONN_ID, url)
-    return dataclasses.replace(cfg, engine="remote", spark_remote=url)
+        return Connection.get(conn_id)
+    except Exception:  # no such connection: the environment (or the defaults) decide
+        return None
+
+
+def config() -> Config:
+    cfg = Config.load()
+    spark = _connection(SPARK_CONN_ID)
+    if spark is not None:
+        host = (spark.host or "").removeprefix("sc://")
+        url = f"sc://{host}:{spark.port or 15002}"
+        log.info("Spark Connect from Airflow connection %s: %s", SPARK_CONN_ID, url)
+        cfg = dataclasses.replace(cfg, engine="remote", spark_remote=url)
+    aws = _connection(AWS_CONN_ID)
+    if aws is not None:
+        extra = aws.extra_dejson or {}
+        changes = {"aws_access_key_id": aws.login, "aws_secret_access_key": aws.password,
+                   "s3_region": extra.get("region_name"),
+                   "s3_endpoint_url": extra.get("endpoint_url") or (extra.get("service_config") or {}).get(
+                       "s3", {}).get("endpoint_url")}
+        changes = {k: v for k, v in changes.items() if v}
+        log.info("S3 settings from Airflow connection %s: %s", AWS_CONN_ID, ", ".join(sorted(changes)) or "none")
+        cfg = dataclasses.replace(cfg, **changes, sources={**cfg.sources, **{k: f"connection {AWS_CONN_ID}" for k in changes}})
+    cfg.validate()
+    return cfg
 
 
 def run_step(step: str, context: dict) -> dict:
@@ -78,11 +98,17 @@ def run_step(step: str, context: dict) -> dict:
     from jobs.engine import spark_session
 
     cfg = config()
+    if step == "export" and not cfg.export_uri:
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        raise AirflowSkipException("RAPPORT_EXPORT_URI is not set, so there is nowhere to publish exports: set it to "
+                                   "s3://bucket/prefix (and the aws_default connection or AWS settings) to enable them")
     start, end = window(context)
     log.info("%s for landing window %s .. %s", step, start or "the beginning", end or "now")
     with spark_session(cfg) as spark:
         result = _STEPS[step](spark, cfg, start, end)
-    result.update(window_start=start.isoformat() if start else None, window_end=end.isoformat() if end else None)
+    result.update(window_start=start.isoformat() if start else None, window_end=end.isoformat() if end else None,
+                  engine=cfg.spark_remote if cfg.engine == "remote" else cfg.engine)
     return result
 
 
@@ -123,6 +149,14 @@ def _curate(spark, cfg, start, end):
     return {"timeline_rows": r.timeline_rows, "customers": r.customers}
 
 
+def _export(spark, cfg, start, end):
+    from jobs.export import run as export
+
+    report = export.run(spark, cfg, progress=log.info)
+    return {"snapshot": report.snapshot, "published": report.published, "unchanged": sorted(report.unchanged),
+            "rows": report.rows, "pruned": report.pruned}
+
+
 def _maintain(spark, cfg, start, end):
     from jobs import maintenance
 
@@ -133,5 +167,5 @@ _STEPS = {
     **{f"ingest_{s}": _ingest(s) for s in ("clickstream", "social", "orders", "customers", "products", "campaigns",
                                            "campaign_posts")},
     "gate_bronze": _gate("bronze"), "gate_silver": _gate("silver"), "gate_gold": _gate("gold"),
-    "refine": _refine, "curate": _curate, "maintenance": _maintain,
+    "refine": _refine, "curate": _curate, "export": _export, "maintenance": _maintain,
 }

@@ -40,7 +40,7 @@ def test_dagbag_parses_fast_with_owners_tags_and_retries(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     info = json.loads(proc.stdout.strip().splitlines()[-1])
     assert info["errors"] == {}
-    assert set(info["dags"]) == {"rapport_ingest", "rapport_refine", "rapport_curate", "rapport_maintenance"}
+    assert set(info["dags"]) == {"rapport_ingest", "rapport_refine", "rapport_curate", "rapport_export", "rapport_maintenance"}
     assert all(seconds < 1.0 for seconds in info["durations"].values()), info["durations"]
     for dag_id, d in info["dags"].items():
         assert "rapport" in d["tags"] and d["owner"] == "rapport" and d["retries"] >= 1 and d["max_active_runs"] == 1, dag_id
@@ -92,3 +92,48 @@ def test_a_three_day_backfill_gives_the_same_tables_as_one_run(spark, landing, t
                          ("gold", "customer_timeline"), ("gold", "customer_relationship"),
                          ("gold", "daily_product_trends")):
         assert table_rows(spark, Lake(daily).path(layer, table)) == table_rows(spark, Lake(once).path(layer, table)), table
+
+
+@pytest.mark.integration
+def test_the_export_dag_publishes_through_the_airflow_connections(spark, landing, tmp_path, monkeypatch, s3_config,
+                                                                  served_engine):
+    """rapport_export on gold, its engine from the rapport_spark connection, S3 from aws_default (both by env)."""
+    from jobs.export.snapshot import SnapshotStore, verify
+    from jobs.storage import s3_client
+
+    cfg = _env_config(monkeypatch, str(tmp_path / "lake"), landing)
+    ingest_and_refine(spark, cfg)
+    curate.run(spark, cfg, full=True)
+    s3, bucket = s3_config
+    url, _ = served_engine
+    host, port = url.removeprefix("sc://").rsplit(":", 1)
+    monkeypatch.setenv("RAPPORT_EXPORT_URI", f"s3://{bucket}/recs")
+    for var in ("RAPPORT_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(var, raising=False)  # only the connection tells where S3 is
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
+        "conn_type": "aws", "login": "testing", "password": "testing",
+        "extra": {"region_name": "us-east-1", "endpoint_url": s3.s3_endpoint_url}}))
+    monkeypatch.setenv("AIRFLOW_CONN_RAPPORT_SPARK", json.dumps({"conn_type": "spark_connect", "host": host,
+                                                                 "port": int(port)}))
+    home = tmp_path / "airflow"
+    assert run_chain(home, datetime(2026, 11, 5, tzinfo=timezone.utc), dags=("rapport_export",)) == {
+        "rapport_export": "success"}
+    store = SnapshotStore(s3_client(s3), f"s3://{bucket}/recs")
+    for dataset in ("interactions", "customer_features"):
+        latest = store.latest(dataset)
+        assert latest is not None and verify(s3_client(s3), store.uri(latest.prefix)).ok, dataset
+    with sqlite3.connect(home / "airflow.db") as db:  # the task said which engine it ran on
+        (value,) = db.execute("SELECT value FROM xcom WHERE dag_id = 'rapport_export' AND task_id = 'export'").fetchone()
+    result = json.loads(value)
+    assert result["engine"] == url and set(result["published"]) == {"interactions", "customer_features"}
+
+
+@pytest.mark.integration
+def test_the_export_dag_skips_when_no_export_location_is_set(tmp_path, monkeypatch, landing):
+    _env_config(monkeypatch, str(tmp_path / "lake"), landing)
+    monkeypatch.delenv("RAPPORT_EXPORT_URI", raising=False)
+    home = tmp_path / "airflow"
+    assert run_chain(home, datetime(2026, 11, 5, tzinfo=timezone.utc), dags=("rapport_export",)) == {
+        "rapport_export": "success"}
+    with sqlite3.connect(home / "airflow.db") as db:
+        assert db.execute("SELECT state FROM task_instance WHERE task_id = 'export'").fetchone() == ("skipped",)

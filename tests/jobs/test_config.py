@@ -53,6 +53,13 @@ def test_spark_remote_selects_the_remote_engine():
         ({"RAPPORT_LAKE_ROOT": "gs://bucket/x"}, ["RAPPORT_LAKE_ROOT='gs://bucket/x'", "s3://bucket/prefix"]),
         ({"RAPPORT_LANDING_ROOT": "s3://"}, ["RAPPORT_LANDING_ROOT", "names no bucket"]),
         ({"RAPPORT_S3_ENDPOINT_URL": "localhost:9000"}, ["RAPPORT_S3_ENDPOINT_URL", "http://"]),
+        ({"RAPPORT_EXPORT_URI": "/srv/exports"}, ["RAPPORT_EXPORT_URI='/srv/exports'", "s3://bucket/prefix"]),
+        ({"RAPPORT_EXPORT_FORMAT": "csv"}, ["RAPPORT_EXPORT_FORMAT='csv'", "parquet, jsonl"]),
+        ({"RAPPORT_EXPORT_KEEP": "0"}, ["RAPPORT_EXPORT_KEEP='0'", ">= 1"]),
+        ({"RAPPORT_EXPORT_MULTIPART_MB": "1"}, ["RAPPORT_EXPORT_MULTIPART_MB='1'", ">= 5"]),
+        ({"RAPPORT_EXPORT_WEIGHTS": "view=1"}, ["unknown signal 'view'", "product_view"]),
+        ({"RAPPORT_EXPORT_WEIGHTS": "purchase=-2"}, ["'purchase' the weight '-2'", "numbers >= 0"]),
+        ({"RAPPORT_EXPORT_WEIGHTS": "purchase=0"}, ["every signal weight 0"]),
     ],
 )
 def test_wrong_values_fail_at_start_naming_setting_and_fix(env, names):
@@ -106,3 +113,12 @@ def test_cli_reports_config_errors_in_one_line_with_exit_2():
     assert proc.returncode == 2
     assert proc.stderr.startswith("rapport: error: RAPPORT_ENGINE='flink'")
     assert "Traceback" not in proc.stderr
+
+
+def test_export_weights_come_from_the_file_as_a_mapping_or_from_the_environment(tmp_path):
+    path = tmp_path / "rapport.yaml"
+    path.write_text("export_weights:\n  purchase: 10\n  product_view: 0.5\n")
+    assert Config.load(env={}, config_file=path).interaction_weights() == {"purchase": 10.0, "product_view": 0.5}
+    assert Config.load(env={"RAPPORT_EXPORT_WEIGHTS": "review=2, like=1"}, config_file=path).interaction_weights() == {
+        "review": 2.0, "like": 1.0}
+    assert load({}).interaction_weights()["purchase"] == 5.0  # the documented default

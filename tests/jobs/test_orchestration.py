@@ -49,3 +49,28 @@ def test_an_asset_triggered_run_takes_the_union_of_the_windows_its_events_carry(
 def test_an_open_ended_upstream_window_stays_open_ended():
     events = {"rapport.silver": [Event({"window_start": None, "window_end": T2.isoformat()})]}
     assert window({"triggering_asset_events": events, "dag_run": Run()}) == (None, T2)
+
+
+def test_airflow_connections_choose_the_engine_and_the_s3_settings(monkeypatch):
+    import json
+
+    from jobs.orchestration import config
+
+    for var in ("SPARK_REMOTE", "RAPPORT_ENGINE", "RAPPORT_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("RAPPORT_CONFIG", "/dev/null")
+    monkeypatch.delenv("AIRFLOW_CONN_RAPPORT_SPARK", raising=False)
+    monkeypatch.delenv("AIRFLOW_CONN_AWS_DEFAULT", raising=False)
+    plain = config()
+    assert plain.engine == "embedded" and plain.aws_access_key_id is None
+
+    monkeypatch.setenv("AIRFLOW_CONN_RAPPORT_SPARK", json.dumps({"conn_type": "spark_connect", "host": "sc://spark.internal",
+                                                                 "port": 15010}))
+    monkeypatch.setenv("AIRFLOW_CONN_AWS_DEFAULT", json.dumps({
+        "conn_type": "aws", "login": "AKIDEXAMPLE", "password": "secret-example",
+        "extra": {"region_name": "eu-west-1", "endpoint_url": "http://minio.internal:9000"}}))
+    cfg = config()
+    assert (cfg.engine, cfg.spark_remote) == ("remote", "sc://spark.internal:15010")
+    assert (cfg.aws_access_key_id, cfg.aws_secret_access_key, cfg.s3_region, cfg.s3_endpoint_url) == (
+        "AKIDEXAMPLE", "secret-example", "eu-west-1", "http://minio.internal:9000")
+    assert cfg.sources["s3_endpoint_url"] == "connection aws_default"
