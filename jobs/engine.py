@@ -95,9 +95,30 @@ def _build(url: str) -> "SparkSession":
     for key, value in SESSION_CONF.items():
         builder = builder.config(key, value)
     if url.startswith("local"):
-        return builder.getOrCreate()  # the JVM engine allows one session per process
+        return _without_other_sessions(builder.getOrCreate)  # the JVM engine allows one session per process
     # create(), not getOrCreate(): getOrCreate hands back any session this process already has, whatever its URL
     return builder.create()
+
+
+def _without_other_sessions(get_or_create):
+    """Run ``getOrCreate`` as if no Spark Connect session existed, then put the others back.
+
+    The JVM engine can only be started through ``getOrCreate``, which hands back the process's active
+    or default Connect session when there is one (an embedded engine's, say) instead of a session on
+    the JVM it just started. pyspark has no public way to set those aside, hence its private fields.
+    """
+    from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+    default, active = ConnectSession._default_session, getattr(ConnectSession._active_session, "session", None)
+    ConnectSession._default_session, ConnectSession._active_session.session = None, None
+    mode = os.environ.pop("SPARK_CONNECT_MODE_ENABLED", None)  # else the JVM launcher starts in Connect mode and dies
+    try:
+        return get_or_create()
+    finally:
+        if mode is not None:
+            os.environ["SPARK_CONNECT_MODE_ENABLED"] = mode
+        ConnectSession._default_session = default or ConnectSession._default_session
+        ConnectSession._active_session.session = active or ConnectSession._active_session.session
 
 
 def _check_reachable(url: str, timeout: float = 5.0) -> None:
@@ -149,7 +170,12 @@ def close_session(spark: "SparkSession | None", server: EmbeddedServer | None) -
     """Stop the session, then the server; safe to call twice."""
     try:
         if spark is not None:
+            mode = os.environ.get("SPARK_CONNECT_MODE_ENABLED")
             spark.stop()
+            # stopping the JVM engine switches pyspark out of Connect mode for the whole process, which
+            # would break any other Connect session still open (an embedded engine's)
+            if mode is not None:
+                os.environ["SPARK_CONNECT_MODE_ENABLED"] = mode
     finally:
         if server is not None:
             server.stop()

@@ -89,7 +89,11 @@ def test_unreachable_spark_remote_fails_fast_with_a_fix():
         open_session(cfg)
 
 
-def test_jvm_engine_runs_the_same_dataframe_code():
-    with spark_session(Config(engine="spark-local")) as spark:
-        df = spark.range(10).selectExpr("id % 3 AS k").groupBy("k").count().orderBy("k")
+def test_jvm_engine_runs_the_same_dataframe_code(spark):
+    """Even next to the embedded engine's session (the fixture), the JVM engine is a JVM, and both keep working."""
+    with spark_session(Config(engine="spark-local")) as jvm:
+        df = jvm.range(10).selectExpr("id % 3 AS k").groupBy("k").count().orderBy("k")
         assert [(r.k, r["count"]) for r in df.collect()] == [(0, 4), (1, 3), (2, 3)]
+        java = jvm.sql("SELECT java_method('java.lang.System', 'getProperty', 'java.version') AS v").first().v
+        assert java and java[0].isdigit()  # only a JVM answers that
+    assert spark.range(3).count() == 3  # the embedded session was not taken over or stopped
