@@ -4,12 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-all airflow clean
+.PHONY: install demo test test-all bench airflow clean
 
 $(STAMP): setup.cfg pyproject.toml infra/constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install -q -c infra/constraints.txt -e ".[test]"
+	$(BIN)/python -m pip install -q -c infra/constraints.txt -e ".[test,bench]"
 	@touch $(STAMP)
 
 install: $(STAMP)  ## create .venv and install Rapport with its pinned stack
@@ -23,10 +23,13 @@ test: $(STAMP)  ## the test suite (slow tests excluded)
 test-all: $(STAMP)  ## every test, slow ones too
 	$(BIN)/python -m pytest -m ""
 
+bench: $(STAMP)  ## the benchmark: bench/results.json, results.md and chart.png (about 20 min; BENCH_ARGS=--large adds 5M events)
+	$(BIN)/rapport bench $(BENCH_ARGS)
+
 AIRFLOW_HOME ?= $(CURDIR)/.airflow
 airflow: $(STAMP)  ## Airflow UI on http://localhost:8080 with Rapport's DAGs; the login is printed at start
 	PATH=$(CURDIR)/$(BIN):$$PATH AIRFLOW_HOME=$(AIRFLOW_HOME) AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
 	AIRFLOW__CORE__LOAD_EXAMPLES=False PYTHONPATH=$(CURDIR) $(BIN)/airflow standalone
 
 clean:
-	rm -rf demo .pytest_cache build *.egg-info
+	rm -rf demo .bench .pytest_cache build *.egg-info

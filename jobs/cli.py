@@ -240,6 +240,35 @@ def cmd_export_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from jobs.bench.peers import PEERS
+    from jobs.bench.run import Settings, run
+
+    scales = tuple(args.scales) + ((5_000_000,) if args.large and 5_000_000 not in args.scales else ())
+    unknown = [p for p in args.peers if p not in PEERS]
+    if unknown:
+        print(f"rapport: error: unknown peer(s) {', '.join(unknown)}; peers are {', '.join(PEERS)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    settings = Settings(scales=scales, repeats=args.repeats, days=args.days, peers=tuple(args.peers),
+                        incremental_days=args.incremental_days, incremental_events_per_day=args.incremental_events,
+                        out=Path(args.out), workdir=Path(args.workdir), keep_data=args.keep_data)
+    print(f"Benchmark: scales {', '.join(f'{s:,}' for s in scales)} events, {args.repeats} runs each; peers "
+          f"{', '.join(args.peers) or 'none'}; {args.incremental_days} incremental days. Results go to {args.out}/.")
+    results = run(settings)
+    print(f"Done in {results.total_seconds / 60:.1f} min: {args.out}/results.json, results.md, chart.png")
+    return 0
+
+
+def _counts(value: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(int(float(v)) for v in value.split(",") if v.strip())
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a comma-separated list of event counts, e.g. 100000,1000000")
+    return counts
+
+
 def cmd_quality_validate(args: argparse.Namespace) -> int:
     from jobs.engine import spark_session
     from jobs.lake import Lake
@@ -513,6 +542,25 @@ def build_parser() -> argparse.ArgumentParser:
     xl = xsub.add_parser("list", help="every snapshot of every dataset, complete or not")
     xl.add_argument("uri", nargs="?", help="s3://bucket/prefix (default RAPPORT_EXPORT_URI)")
     xl.set_defaults(func=cmd_export_list)
+
+    b = sub.add_parser("bench", help="measure the pipeline by stage and scale, against peers, and day by day",
+                       description="Generate data at several scales, run the pipeline on the embedded engine and "
+                                   "record per stage wall time, events/s, peak memory and bytes; race the gold stage "
+                                   "on the embedded engine, JVM Spark and DuckDB; run daily batches one after another. "
+                                   "Writes results.json, results.md and chart.png.")
+    b.add_argument("--scales", type=_counts, default=(100_000, 1_000_000),
+                   help="event counts to run at (default 100000,1000000)")
+    b.add_argument("--large", action="store_true", help="add the 5,000,000-event scale (about 15 min more)")
+    b.add_argument("--repeats", type=_positive, default=3, help="runs per measurement; medians are reported (default 3)")
+    b.add_argument("--days", type=_positive, default=7, help="days the generated data spans (default 7)")
+    b.add_argument("--peers", type=lambda v: tuple(p for p in v.split(",") if p), default=("embedded", "jvm", "duckdb"),
+                   help="engines to race on the gold stage: embedded,jvm,duckdb (default all; empty for none)")
+    b.add_argument("--incremental-days", type=int, default=14, help="daily batches to run one after another (default 14; 0 skips)")
+    b.add_argument("--incremental-events", type=_positive, default=50_000, help="events per daily batch (default 50000)")
+    b.add_argument("--out", default="bench", help="where results go (default ./bench)")
+    b.add_argument("--workdir", default=".bench", help="scratch space for data and lakes (default ./.bench)")
+    b.add_argument("--keep-data", action="store_true", help="keep the generated data and lakes in --workdir")
+    b.set_defaults(func=cmd_bench)
 
     c = sub.add_parser("config", help="show the effective configuration")
     csub = c.add_subparsers(dest="config_command", required=True, metavar="CONFIG_COMMAND")

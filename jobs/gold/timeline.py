@@ -114,18 +114,24 @@ def order_rows(history: "DataFrame") -> "DataFrame":
     ).where("event_type IS NOT NULL")
 
 
-def interactions(spark: "SparkSession", lake: Lake) -> "DataFrame":
-    """All interactions from silver with the identifier they are attributed to (not yet to a customer)."""
-    parts = []
-    for table, to_rows in (("clickstream_events", web_rows), ("sessions", session_rows),
-                           ("social_interactions", social_rows), ("order_status_history", order_rows)):
-        path = lake.path("silver", table)
-        if lake.exists(path):
-            parts.append(to_rows(lake.read(spark, path)))
+SOURCES = (("clickstream_events", web_rows), ("sessions", session_rows), ("social_interactions", social_rows),
+           ("order_status_history", order_rows))
+
+
+def rows_from(tables: dict[str, "DataFrame"]) -> "DataFrame":
+    """All interactions in the given silver tables (by name; missing ones are skipped), not yet attributed. Pure."""
+    parts = [to_rows(tables[name]) for name, to_rows in SOURCES if name in tables]
     out = parts[0]
     for p in parts[1:]:
         out = out.unionByName(p)
     return out
+
+
+def interactions(spark: "SparkSession", lake: Lake) -> "DataFrame":
+    """All interactions from silver with the identifier they are attributed to (not yet to a customer)."""
+    tables = {name: lake.read(spark, lake.path("silver", name)) for name, _ in SOURCES
+              if lake.exists(lake.path("silver", name))}
+    return rows_from(tables)
 
 
 def attribute(rows: "DataFrame", identity: "DataFrame") -> "DataFrame":

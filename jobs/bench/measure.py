@@ -1,0 +1,66 @@
+"""What the benchmark measures with: wall time, peak memory of a process tree, bytes on disk."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+
+def tree_rss(root: psutil.Process) -> int:
+    """Resident memory of a process and all its descendants, in bytes."""
+    total = 0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            total += proc.memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return total
+
+
+class Measure:
+    """Wall time and peak resident memory of a process tree (default: this process, with an in-process
+    engine, and its children such as a JVM) while the block runs, sampled every ``interval`` seconds."""
+
+    def __init__(self, pid: int | None = None, interval: float = 0.05):
+        self.process = psutil.Process(pid or os.getpid())
+        self.interval = interval
+        self.seconds = 0.0
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while True:
+            try:
+                self.peak_bytes = max(self.peak_bytes, tree_rss(self.process))
+            except psutil.NoSuchProcess:
+                return
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> "Measure":
+        self._started = time.perf_counter()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.seconds = time.perf_counter() - self._started
+        self._stop.set()
+        self._thread.join()
+
+
+def folder_bytes(*paths: Path | str) -> int:
+    total = 0
+    for path in paths:
+        for root, _, names in os.walk(path):
+            total += sum(os.path.getsize(os.path.join(root, n)) for n in names)
+    return total
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0

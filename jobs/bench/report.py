@@ -1,0 +1,122 @@
+"""The benchmark's outputs: ``results.json`` (everything), ``results.md`` (tables) and ``chart.png``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jobs.bench.run import Results
+
+GIB, MIB = 2**30, 2**20
+
+
+def write(results: "Results", out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    data = asdict(results)
+    (out / "results.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
+    (out / "results.md").write_text(markdown(data))
+    chart(data, out / "chart.png")
+
+
+def markdown(r: dict) -> str:
+    m = r["machine"]
+    lines = [
+        "# Rapport benchmark",
+        "",
+        f"Machine: {m['cores']} cores ({m['physical_cores']} physical), {m['memory_gib']} GiB, {m['system']}, "
+        f"Python {m['python']}, {m['java'] or 'no Java'}. "
+        + ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v) + ".",
+        f"Run {r['started_at']} .. {r['finished_at']} ({r['total_seconds'] / 60:.1f} min). "
+        f"Figures are medians of {r['settings']['repeats']} runs; events are landing lines "
+        "(clickstream, social and order events, defects included).",
+        "",
+    ]
+    if r["scales"]:
+        lines += ["## Pipeline on the embedded engine, by stage", "",
+                  "| events | stage | seconds | events/s | peak memory (GiB) | MB in | MB out |",
+                  "|---:|---|---:|---:|---:|---:|---:|"]
+        for s in r["scales"]:
+            for name, v in s["stages"].items():
+                lines.append(f"| {s['events']:,} | {name} | {v['seconds']:.1f} | {v['events_per_second'] or 0:,} | "
+                             f"{v['peak_memory_bytes'] / GIB:.2f} | "
+                             + (f"{v['bytes_in'] / MIB:,.1f} | {v['bytes_out'] / MIB:,.1f} |" if "bytes_in" in v else "| |"))
+        lines.append("")
+    if r["peers"]:
+        lines += ["## Gold stage (timeline + relationship) by engine, same silver snapshot", "",
+                  "Seconds exclude engine start-up (shown apart). `vs embedded` is the time ratio, so above 1 is slower "
+                  "than the embedded engine. `equal` is true when the output has the same rows as the embedded "
+                  "engine's, after normalising representations.", "",
+                  "| events | engine | seconds | start-up s | vs embedded | peak memory (GiB) | equal |",
+                  "|---:|---|---:|---:|---:|---:|---|"]
+        for p in r["peers"]:
+            for engine, v in p["engines"].items():
+                equal = "-" if engine == "embedded" else ("yes" if v.get("equal") else "**NO**")
+                lines.append(f"| {p['events']:,} | {engine} | {v['seconds']:.2f} | {v['startup_seconds']:.1f} | "
+                             f"{v['vs_embedded']:.2f} | {v['peak_memory_bytes'] / GIB:.2f} | {equal} |")
+        lines.append("")
+    inc = r["incremental"]
+    if inc:
+        stages = [s for s in ("ingest", "refine", "curate", "quality", "export") if any(d["stages"].get(s) for d in inc["days"])]
+        lines += [f"## Incremental: {len(inc['days'])} daily batches one after another", "",
+                  f"Last day / first day: {inc['last_vs_first']}; median of the last 3 days / median of days 2-4: "
+                  f"{inc['late_vs_early']} (day 1 also creates every table).", "",
+                  "| day | events | " + " | ".join(stages) + " | total s | lake MB |",
+                  "|---:|---:|" + "---:|" * len(stages) + "---:|---:|"]
+        for d in inc["days"]:
+            lines.append(f"| {d['day']} | {d['events']:,} | " + " | ".join(f"{d['stages'].get(s, 0):.1f}" for s in stages)
+                         + f" | {d['seconds']:.1f} | {d['lake_bytes'] / MIB:,.0f} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def chart(r: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(17, 5.2))
+    ax = axes[0]
+    stages = ["ingest", "refine", "curate", "quality", "export"]
+    width = 0.8 / max(1, len(r["scales"]))
+    for i, s in enumerate(r["scales"]):
+        values = [s["stages"].get(name, {}).get("events_per_second") or 0 for name in stages]
+        ax.bar([x + i * width for x in range(len(stages))], values, width, label=f"{s['events']:,} events")
+    ax.set_xticks([x + width * (len(r["scales"]) - 1) / 2 for x in range(len(stages))], stages)
+    ax.set_ylabel("events / s (higher is better)")
+    ax.set_title("Pipeline throughput by stage and scale")
+    ax.legend()
+
+    ax = axes[1]
+    if r["peers"]:
+        engines = list(r["peers"][0]["engines"])
+        width = 0.8 / len(engines)
+        for i, engine in enumerate(engines):
+            ax.bar([x + i * width for x in range(len(r["peers"]))],
+                   [p["engines"][engine]["seconds"] for p in r["peers"]], width, label=engine)
+        ax.set_xticks([x + width * (len(engines) - 1) / 2 for x in range(len(r["peers"]))],
+                      [f"{p['events']:,} events" for p in r["peers"]])
+        ax.legend()
+    ax.set_ylabel("seconds (lower is better)")
+    ax.set_title("Gold stage by engine (start-up excluded)")
+
+    ax = axes[2]
+    if r["incremental"]:
+        days = r["incremental"]["days"]
+        bottom = [0.0] * len(days)
+        for name in stages:
+            values = [d["stages"].get(name, 0) for d in days]
+            if any(values):
+                ax.bar([d["day"] for d in days], values, bottom=bottom, label=name)
+                bottom = [b + v for b, v in zip(bottom, values)]
+        ax.set_xticks([d["day"] for d in days])
+        ax.set_xlabel("day")
+        ax.legend()
+    ax.set_ylabel("seconds")
+    ax.set_title("Incremental: cost of each daily batch")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

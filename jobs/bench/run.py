@@ -1,0 +1,315 @@
+"""``rapport bench``: the measurements every performance claim about Rapport is judged by.
+
+Three parts, on data from the generator (events = landing lines of the three sources):
+
+1. **Pipeline by scale.** For each scale, the whole pipeline on the embedded engine from a
+   fresh lake, ``repeats`` times: ingest, refine, curate, quality (the three gates) and
+   export (to a loopback S3). Per stage: wall time, events/s, peak resident memory of the
+   process tree (the engine runs in-process) and bytes in/out. Figures are medians.
+2. **Peers.** The gold timeline and relationship stage on the embedded engine, on JVM
+   Spark ``local[*]`` (same job code) and as hand-written DuckDB SQL, over one silver
+   snapshot in Parquet (``jobs.bench.peers``). Outputs are compared row for row; times
+   exclude engine start-up, which is reported apart.
+3. **Incremental cost.** ``incremental_days`` daily batches of about equal size, one after
+   another on one lake; each day's time per stage. A day should cost what the first
+   did, not grow with the history behind it.
+
+Results go to ``<out>/results.json``, ``results.md`` and ``chart.png`` (``jobs.bench.report``).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from contextlib import ExitStack
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable
+
+from jobs.bench.measure import Measure, folder_bytes, median
+from jobs.bench.peers import PEERS
+from jobs.config import Config
+
+EVENTS_PER_CUSTOMER_DAY = 2.99  # the generator's rate: 2,090,707 lines from 100,000 customers over 7 days
+START = date(2026, 11, 1)
+BENCH_KEY = "rapport-bench-key-0123456789"
+PIPELINE_STAGES = ("ingest", "refine", "curate", "quality", "export")
+
+
+@dataclass
+class Settings:
+    scales: tuple[int, ...] = (100_000, 1_000_000)
+    repeats: int = 3
+    days: int = 7
+    peers: tuple[str, ...] = PEERS
+    incremental_days: int = 14
+    incremental_events_per_day: int = 50_000
+    out: Path = Path("bench")
+    workdir: Path = Path(".bench")
+    seed: int = 42
+    keep_data: bool = False
+
+
+@dataclass
+class Stage:
+    seconds: float = 0.0
+    peak_bytes: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+
+    def add(self, m: Measure, bytes_in: int = 0, bytes_out: int = 0) -> None:
+        self.seconds += m.seconds
+        self.peak_bytes = max(self.peak_bytes, m.peak_bytes)
+        self.bytes_in += bytes_in
+        self.bytes_out += bytes_out
+
+
+@dataclass
+class Results:
+    machine: dict
+    settings: dict
+    started_at: str
+    scales: list[dict] = field(default_factory=list)
+    peers: list[dict] = field(default_factory=list)
+    incremental: dict = field(default_factory=dict)
+    finished_at: str = ""
+    total_seconds: float = 0.0
+
+
+def machine() -> dict:
+    import psutil
+
+    versions = {}
+    for pkg in ("pysail", "pyspark", "duckdb", "deltalake", "great_expectations"):
+        try:
+            from importlib.metadata import version
+
+            versions[pkg] = version(pkg)
+        except Exception:
+            versions[pkg] = None
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True) if shutil.which("java") else None
+    return {"cores": psutil.cpu_count(logical=True), "physical_cores": psutil.cpu_count(logical=False),
+            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1), "cpu": platform.processor() or platform.machine(),
+            "system": f"{platform.system()} {platform.release()}", "python": platform.python_version(),
+            "java": java.stderr.splitlines()[0] if java and java.stderr else None, "versions": versions}
+
+
+def customers_for(events: int, days: int) -> int:
+    return max(50, round(events / (EVENTS_PER_CUSTOMER_DAY * days)))
+
+
+def _generate(root: Path, events: int, days: int, seed: int, progress) -> tuple[Path, dict]:
+    from jobs.generate import Params, generate
+
+    landing = root / "landing"
+    params = Params(customers=customers_for(events, days), days=days, start=START, seed=seed)
+    started = time.perf_counter()
+    manifest = generate(params, landing, overwrite=True, progress=False)
+    lines = sum(s["lines"] for s in manifest["sources"].values())
+    progress(f"  generated {lines:,} events ({params.customers:,} customers x {days} days) "
+             f"in {time.perf_counter() - started:.0f}s")
+    return landing, manifest
+
+
+def _config(landing: Path, lake: Path, s3: str | None, tag: str) -> Config:
+    return Config(lake_root=str(lake), landing_root=str(landing), pii_key=BENCH_KEY, s3_endpoint_url=s3,
+                  aws_access_key_id="bench", aws_secret_access_key="bench",
+                  export_uri=f"s3://rapport-bench/{tag}" if s3 else None)
+
+
+def _pipeline(landing: Path, lake: Path, s3: str | None, tag: str, start=None, end=None,
+              snapshot_to: Path | None = None) -> tuple[dict[str, Stage], int, object]:
+    """One pass of the pipeline over a landing window; (stages, events ingested, gold as_of)."""
+    from jobs.bronze import ingest
+    from jobs.engine import spark_session
+    from jobs.export import run as export
+    from jobs.gold import curate
+    from jobs.quality import gate
+    from jobs.silver import refine
+
+    cfg = _config(landing, lake, s3, tag)
+    stages = {s: Stage() for s in PIPELINE_STAGES}
+    with spark_session(cfg) as spark:
+        spark.range(1).collect()
+        events = 0
+        with Measure() as m:
+            for source in ingest.SOURCES + ingest.REFERENCE:
+                r = ingest.run(spark, cfg, source, start, end, progress=False)
+                events += r.lines if source in ingest.SOURCES else 0
+        stages["ingest"].add(m, _landing_bytes(landing, start, end), folder_bytes(lake / "bronze"))
+        for layer, step in (("bronze", None), ("silver", "refine"), ("gold", "curate")):
+            if step == "refine":
+                with Measure() as m:
+                    refine.run_all(spark, cfg, start, end)
+                stages["refine"].add(m, folder_bytes(lake / "bronze"), folder_bytes(lake / "silver"))
+            elif step == "curate":
+                with Measure() as m:
+                    report = curate.run(spark, cfg, start, end)
+                stages["curate"].add(m, folder_bytes(lake / "silver"), folder_bytes(lake / "gold"))
+            with Measure() as m:
+                gate.gate(spark, cfg, layer, start, end,
+                          tables=[f"bronze.{s}" for s in ingest.SOURCES] if layer == "bronze" else None)
+            stages["quality"].add(m, folder_bytes(lake / layer))
+        if s3:
+            with Measure() as m:
+                published = export.run(spark, cfg, ("interactions", "customer_features"), force=True,
+                                       progress=lambda msg: None)
+            stages["export"].add(m, folder_bytes(lake / "gold"), sum(published.bytes.values()))
+        if snapshot_to is not None:
+            from jobs.bench.peers import snapshot_silver
+
+            snapshot_silver(spark, cfg, snapshot_to)
+    return stages, events, report.as_of
+
+
+def _landing_bytes(landing: Path, start, end) -> int:
+    if start is None:
+        return folder_bytes(*(landing / s for s in ("clickstream", "social", "orders", "reference")))
+    total = 0
+    for path in landing.glob("*/dt=*/hour=*/*"):
+        hour = datetime.strptime(f"{path.parent.parent.name[3:]} {path.parent.name[5:]}", "%Y-%m-%d %H").replace(
+            tzinfo=timezone.utc)
+        total += path.stat().st_size if start <= hour < end else 0
+    return total
+
+
+def _summary(stages: list[dict[str, Stage]], events: int) -> dict:
+    out = {}
+    for name in PIPELINE_STAGES:
+        runs = [s[name] for s in stages if s[name].seconds > 0]
+        if not runs:
+            continue
+        seconds = median([r.seconds for r in runs])
+        out[name] = {"seconds": round(seconds, 2), "events_per_second": round(events / seconds) if seconds else None,
+                     "peak_memory_bytes": int(median([r.peak_bytes for r in runs])),
+                     "bytes_in": int(median([r.bytes_in for r in runs])),
+                     "bytes_out": int(median([r.bytes_out for r in runs])),
+                     "runs_seconds": [round(r.seconds, 2) for r in runs]}
+    total = sum(v["seconds"] for v in out.values())
+    out["total"] = {"seconds": round(total, 2), "events_per_second": round(events / total) if total else None,
+                    "peak_memory_bytes": max(v["peak_memory_bytes"] for v in out.values()) if out else 0}
+    return out
+
+
+def _race(snapshot: Path, work: Path, as_of, settings: Settings, progress) -> dict:
+    """Each peer ``repeats`` times in its own process; outputs of the first runs compared with the embedded one."""
+    from jobs.bench.peers import compare
+
+    runs: dict[str, list[dict]] = {}
+    for engine in settings.peers:
+        for i in range(settings.repeats):
+            out = work / f"peer-{engine}-{i}"
+            shutil.rmtree(out, ignore_errors=True)
+            cmd = [sys.executable, "-m", "jobs.bench.peers", engine, "--silver", str(snapshot), "--out", str(out),
+                   "--as-of", as_of.isoformat()]
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    cwd=Path(__file__).resolve().parents[2])
+            with Measure(proc.pid) as m:
+                stdout, stderr = proc.communicate()
+            if proc.returncode != 0:
+                raise RuntimeError(f"the {engine} peer failed (exit {proc.returncode}):\n{stderr[-3000:]}")
+            line = next(x for x in stdout.splitlines() if x.startswith("RAPPORT_PEER "))
+            seconds = json.loads(line[len("RAPPORT_PEER "):])["seconds"]
+            runs.setdefault(engine, []).append({"seconds": seconds, "wall_seconds": m.seconds,
+                                                "peak_memory_bytes": m.peak_bytes})
+            progress(f"  peer {engine} run {i + 1}: {seconds:.1f}s (+{m.seconds - seconds:.1f}s start-up), "
+                     f"peak {m.peak_bytes / 2**30:.2f} GiB")
+    engines = {}
+    base = runs.get("embedded")
+    for engine, rs in runs.items():
+        seconds = median([r["seconds"] for r in rs])
+        engines[engine] = {
+            "seconds": round(seconds, 2), "startup_seconds": round(median([r["wall_seconds"] - r["seconds"] for r in rs]), 2),
+            "peak_memory_bytes": int(median([r["peak_memory_bytes"] for r in rs])),
+            "runs_seconds": [round(r["seconds"], 2) for r in rs],
+            "vs_embedded": round(seconds / median([r["seconds"] for r in base]), 2) if base else None,
+        }
+        if engine != "embedded" and base:
+            engines[engine]["comparison"] = compare(work / "peer-embedded-0", work / f"peer-{engine}-0")
+            engines[engine]["equal"] = all(t["equal"] for t in engines[engine]["comparison"].values())
+    return {"snapshot_bytes": folder_bytes(snapshot), "as_of": as_of.isoformat(), "engines": engines}
+
+
+def _incremental(root: Path, s3: str | None, settings: Settings, progress) -> dict:
+    days = settings.incremental_days
+    landing, manifest = _generate(root, settings.incremental_events_per_day * days, days, settings.seed + 1, progress)
+    lake = root / "lake"
+    shutil.rmtree(lake, ignore_errors=True)
+    first = datetime(START.year, START.month, START.day, tzinfo=timezone.utc)
+    out = []
+    for d in range(days):
+        lo, hi = first + timedelta(days=d), first + timedelta(days=d + 1)
+        stages, events, _ = _pipeline(landing, lake, s3, f"incremental/day{d + 1}", lo, hi)
+        total = sum(s.seconds for s in stages.values())
+        out.append({"day": d + 1, "date": lo.date().isoformat(), "events": events, "seconds": round(total, 2),
+                    "stages": {k: round(v.seconds, 2) for k, v in stages.items()},
+                    "peak_memory_bytes": max(s.peak_bytes for s in stages.values()),
+                    "lake_bytes": folder_bytes(lake)})
+        progress(f"  day {d + 1:>2}: {events:,} events in {total:.1f}s "
+                 f"({', '.join(f'{k} {v.seconds:.1f}' for k, v in stages.items() if v.seconds)})")
+    secs = [d["seconds"] for d in out]
+    k = min(3, len(secs))
+    return {"days": out, "events_per_day": settings.incremental_events_per_day,
+            "last_vs_first": round(secs[-1] / secs[0], 2) if secs[0] else None,
+            # day 1 also creates every table; compare the first days after it with the last ones
+            "late_vs_early": round(median(secs[-k:]) / median(secs[1:1 + k] or secs[:1]), 2) if len(secs) > 1 else None}
+
+
+def run(settings: Settings, progress: Callable[[str], None] = print) -> Results:
+    from jobs.bench import report
+    from jobs.s3local import loopback_s3, moto_server
+
+    started = time.perf_counter()
+    results = Results(machine=machine(), started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                      settings={k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(settings).items()})
+    settings.workdir.mkdir(parents=True, exist_ok=True)
+    if moto_server() is None:
+        progress("moto_server is not installed, so the export stage is not measured (pip install -e '.[test]')")
+    with ExitStack() as stack:
+        s3 = stack.enter_context(loopback_s3()) if moto_server() else None
+        if s3:
+            from jobs.storage import s3_client
+
+            s3_client(_config(Path("."), Path("."), s3, "")).create_bucket(Bucket="rapport-bench")
+        for events in settings.scales:
+            root = settings.workdir / f"scale-{events}"
+            progress(f"== scale {events:,} events")
+            landing, manifest = _generate(root, events, settings.days, settings.seed, progress)
+            landed = sum(s["lines"] for s in manifest["sources"].values())
+            runs = []
+            snapshot = root / "silver-parquet"
+            for i in range(settings.repeats):
+                lake = root / f"lake-{i}"
+                shutil.rmtree(lake, ignore_errors=True)
+                last = i == settings.repeats - 1
+                stages, _, as_of = _pipeline(landing, lake, s3, f"scale-{events}/run{i}",
+                                             snapshot_to=snapshot if last and settings.peers else None)
+                runs.append(stages)
+                progress(f"  pipeline run {i + 1}: " + ", ".join(f"{k} {v.seconds:.1f}s" for k, v in stages.items()
+                                                                    if v.seconds))
+                if not last:
+                    shutil.rmtree(lake, ignore_errors=True)
+            results.scales.append({"target_events": events, "events": landed,
+                                   "customers": manifest["generator"]["customers"], "days": settings.days,
+                                   "landing_bytes": folder_bytes(landing), "stages": _summary(runs, landed)})
+            if settings.peers:
+                race = _race(snapshot, root, as_of, settings, progress)
+                results.peers.append({"target_events": events, "events": landed, **race})
+            if not settings.keep_data:
+                shutil.rmtree(root, ignore_errors=True)
+        if settings.incremental_days:
+            progress(f"== incremental: {settings.incremental_days} daily batches of about "
+                     f"{settings.incremental_events_per_day:,} events")
+            root = settings.workdir / "incremental"
+            results.incremental = _incremental(root, s3, settings, progress)
+            if not settings.keep_data:
+                shutil.rmtree(root, ignore_errors=True)
+    results.finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    results.total_seconds = round(time.perf_counter() - started, 1)
+    report.write(results, settings.out)
+    return results

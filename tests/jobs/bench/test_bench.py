@@ -1,0 +1,67 @@
+"""A tiny benchmark run: well-formed results, fair peers (equal outputs), and a comparison that can say no."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from jobs.bench.peers import compare
+from jobs.bench.run import PIPELINE_STAGES, Settings, run
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out, work = tmp_path_factory.mktemp("bench-out"), tmp_path_factory.mktemp("bench-work")
+    run(Settings(scales=(4000,), repeats=1, days=3, incremental_days=2, incremental_events_per_day=1500, out=out,
+                 workdir=work, keep_data=True), progress=lambda m: None)
+    return out, work
+
+
+def test_a_tiny_bench_writes_well_formed_results(tiny):
+    out, _ = tiny
+    r = json.loads((out / "results.json").read_text())
+    assert r["machine"]["cores"] >= 1 and r["machine"]["memory_gib"] > 0
+    (scale,) = r["scales"]
+    assert scale["events"] > 2000
+    for stage in PIPELINE_STAGES:
+        s = scale["stages"][stage]
+        assert s["seconds"] > 0 and s["events_per_second"] > 0 and s["peak_memory_bytes"] > 50 * 2**20, stage
+        assert s["bytes_in"] > 0, stage
+    assert scale["stages"]["ingest"]["bytes_out"] > 0 and scale["stages"]["export"]["bytes_out"] > 0
+    (race,) = r["peers"]
+    assert set(race["engines"]) == {"embedded", "jvm", "duckdb"}
+    for engine in ("jvm", "duckdb"):
+        e = race["engines"][engine]
+        assert e["equal"] is True and e["vs_embedded"] > 0, e["comparison"]
+        assert e["comparison"]["customer_timeline"]["rows"][0] > 1000
+    days = r["incremental"]["days"]
+    assert [d["day"] for d in days] == [1, 2] and all(d["events"] > 0 and d["seconds"] > 0 for d in days)
+    md = (out / "results.md").read_text()
+    assert "| ingest |" in md and "| jvm |" in md and "## Incremental" in md
+    assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_comparison_finds_a_single_changed_value(tiny, tmp_path):
+    import shutil
+
+    import duckdb
+
+    _, work = tiny
+    peer = next(work.glob("scale-*/peer-embedded-0"))
+    changed = tmp_path / "changed"
+    shutil.copytree(peer, changed)
+    timeline = changed / "customer_timeline"
+    con = duckdb.connect()
+    con.execute(f"COPY (SELECT * REPLACE (CASE WHEN seq = 1 AND customer_key = (SELECT min(customer_key) FROM "
+                f"read_parquet('{timeline}/*.parquet')) THEN summary || '!' ELSE summary END AS summary) "
+                f"FROM read_parquet('{timeline}/*.parquet')) TO '{tmp_path / 'one.parquet'}' (FORMAT parquet)")
+    shutil.rmtree(timeline)
+    timeline.mkdir()
+    shutil.move(tmp_path / "one.parquet", timeline / "part-0.parquet")
+    result = compare(peer, changed)
+    assert result["customer_relationship"]["equal"]
+    t = result["customer_timeline"]
+    assert not t["equal"] and t["only_in_first"] == 1 and t["only_in_second"] == 1
