@@ -256,7 +256,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
           f"{', '.join(args.peers) or 'none'}; {args.incremental_days} incremental days. Results go to {args.out}/.")
     results = run(settings)
     print(f"Done in {results.total_seconds / 60:.1f} min: {args.out}/results.json, results.md, chart.png")
-    return 0
+    for e in results.errors:
+        print(f"rapport: bench part '{e['part']}' failed: {e['error']}", file=sys.stderr)
+    return 1 if results.errors else 0
 
 
 def _counts(value: str) -> tuple[int, ...]:

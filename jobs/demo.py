@@ -2,8 +2,9 @@
 
 Generates a small landing zone under ``<workdir>/landing``, then runs the pipeline the
 way production does, through Airflow: ``dag.test()`` of rapport_ingest, rapport_refine and
-rapport_curate against a throwaway metadata DB in ``<workdir>/airflow``, building
-``<workdir>/lake``. It checks silver against the generator's manifest and prints what it
+rapport_curate (and rapport_export) against a throwaway metadata DB in ``<workdir>/airflow``,
+building ``<workdir>/lake``. Without ``RAPPORT_EXPORT_URI``, exports go to a loopback S3
+(moto's server, if installed) that lives only as long as the demo. It checks silver against the generator's manifest and prints what it
 made: bronze, reconciliation, quality gates, stages, a sample timeline, the top trending
 products and campaign consistency. It stops everything it starts, so it
 ends by itself.
@@ -12,6 +13,7 @@ ends by itself.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import os
 import secrets
@@ -47,15 +49,20 @@ def run_demo(args: argparse.Namespace) -> int:
                         overwrite=True)
     print(format_generate_summary(manifest, cfg.landing_root))
 
-    print("\n== 2. the pipeline through Airflow: rapport_ingest -> rapport_refine -> rapport_curate (dag.test)")
     os.environ.update(RAPPORT_LAKE_ROOT=cfg.lake_root, RAPPORT_LANDING_ROOT=cfg.landing_root, RAPPORT_PII_KEY=key,
                       RAPPORT_ENGINE="embedded")
     os.environ.pop("SPARK_REMOTE", None)
     shutil.rmtree(work / "airflow", ignore_errors=True)
     end = args.start + timedelta(days=args.days + 5)  # a manual run at this date takes everything landed before it
-    runs = run_chain(work / "airflow", datetime(end.year, end.month, end.day, tzinfo=timezone.utc))
-    print("DAG runs: " + ", ".join(f"{dag} {state}" for dag, state in runs.items())
-          + f" (metadata DB: {work / 'airflow' / 'airflow.db'})")
+    with contextlib.ExitStack() as stack:
+        exports = _export_target(stack, base)
+        chain = ("rapport_ingest", "rapport_refine", "rapport_curate") + (("rapport_export",) if exports else ())
+        print(f"\n== 2. the pipeline through Airflow: {' -> '.join(chain)} (dag.test)")
+        runs = run_chain(work / "airflow", datetime(end.year, end.month, end.day, tzinfo=timezone.utc), dags=chain)
+        print("DAG runs: " + ", ".join(f"{dag} {state}" for dag, state in runs.items())
+              + f" (metadata DB: {work / 'airflow' / 'airflow.db'})")
+        if exports:
+            _print_exports(Config.load())
 
     with spark_session(cfg) as spark:
         catalog.register(spark, cfg)
@@ -101,3 +108,38 @@ def run_demo(args: argparse.Namespace) -> int:
         ok = all(want == got for _, want, got in checks)
     print(f"Demo finished in {time.perf_counter() - started:.1f}s. Landing: {cfg.landing_root}  Lake: {cfg.lake_root}")
     return 0 if ok else 1
+
+
+def _export_target(stack: contextlib.ExitStack, base: Config) -> str | None:
+    """Where the demo's exports go: RAPPORT_EXPORT_URI, else a loopback S3 for the demo's lifetime."""
+    from jobs.s3local import loopback_s3, moto_server
+    from jobs.storage import s3_client
+
+    if base.export_uri:
+        return base.export_uri
+    if moto_server() is None:
+        print("(exports skipped: set RAPPORT_EXPORT_URI, or install moto[server] for a loopback S3)")
+        return None
+    url = stack.enter_context(loopback_s3())
+    os.environ.update(RAPPORT_EXPORT_URI="s3://rapport-demo/exports", RAPPORT_S3_ENDPOINT_URL=url,
+                      AWS_ACCESS_KEY_ID="demo", AWS_SECRET_ACCESS_KEY="demo")
+    s3_client(Config.load()).create_bucket(Bucket="rapport-demo")
+    print(f"(exports go to a loopback S3 at {url} that stops with the demo)")
+    return os.environ["RAPPORT_EXPORT_URI"]
+
+
+def _print_exports(cfg: Config) -> None:
+    from jobs.export.datasets import DATASETS
+    from jobs.export.snapshot import SnapshotStore, verify
+    from jobs.storage import s3_client
+
+    client = s3_client(cfg)
+    store = SnapshotStore(client, cfg.export_uri)
+    print("\nExports for recommendation services (rapport export list / verify):")
+    for name in DATASETS:
+        latest = store.latest(name)
+        if latest is None:
+            continue
+        result = verify(client, store.uri(latest.prefix))
+        print(f"  {store.uri(latest.prefix)}  {result.rows:,} rows in {result.files} file(s), "
+              + ("verified against manifest.json" if result.ok else "DOES NOT VERIFY: " + "; ".join(result.problems)))

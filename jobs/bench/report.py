@@ -34,6 +34,8 @@ def markdown(r: dict) -> str:
         "(clickstream, social and order events, defects included).",
         "",
     ]
+    for e in r.get("errors", []):
+        lines += [f"**FAILED: {e['part']}**: {e['error'].splitlines()[0][:500]}", ""]
     if r["scales"]:
         lines += ["## Pipeline on the embedded engine, by stage", "",
                   "| events | stage | seconds | events/s | peak memory (GiB) | MB in | MB out |",
@@ -63,11 +65,11 @@ def markdown(r: dict) -> str:
         lines += [f"## Incremental: {len(inc['days'])} daily batches one after another", "",
                   f"Last day / first day: {inc['last_vs_first']}; median of the last 3 days / median of days 2-4: "
                   f"{inc['late_vs_early']} (day 1 also creates every table).", "",
-                  "| day | events | " + " | ".join(stages) + " | total s | lake MB |",
-                  "|---:|---:|" + "---:|" * len(stages) + "---:|---:|"]
+                  "| day | events | " + " | ".join(stages) + " | total s | events/s | lake MB |",
+                  "|---:|---:|" + "---:|" * len(stages) + "---:|---:|---:|"]
         for d in inc["days"]:
             lines.append(f"| {d['day']} | {d['events']:,} | " + " | ".join(f"{d['stages'].get(s, 0):.1f}" for s in stages)
-                         + f" | {d['seconds']:.1f} | {d['lake_bytes'] / MIB:,.0f} |")
+                         + f" | {d['seconds']:.1f} | {d['events'] / d['seconds']:,.0f} | {d['lake_bytes'] / MIB:,.0f} |")
         lines.append("")
     return "\n".join(lines)
 

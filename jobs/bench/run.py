@@ -77,6 +77,7 @@ class Results:
     scales: list[dict] = field(default_factory=list)
     peers: list[dict] = field(default_factory=list)
     incremental: dict = field(default_factory=dict)
+    errors: list[dict] = field(default_factory=list)  # a part that failed: what and why (the rest still ran)
     finished_at: str = ""
     total_seconds: float = 0.0
 
@@ -235,13 +236,16 @@ def _race(snapshot: Path, work: Path, as_of, settings: Settings, progress) -> di
     return {"snapshot_bytes": folder_bytes(snapshot), "as_of": as_of.isoformat(), "engines": engines}
 
 
-def _incremental(root: Path, s3: str | None, settings: Settings, progress) -> dict:
+def _incremental(results: Results, root: Path, s3: str | None, settings: Settings, progress) -> None:
+    """Fills ``results.incremental`` day by day, so the days before a failure are kept."""
     days = settings.incremental_days
     landing, manifest = _generate(root, settings.incremental_events_per_day * days, days, settings.seed + 1, progress)
     lake = root / "lake"
     shutil.rmtree(lake, ignore_errors=True)
     first = datetime(START.year, START.month, START.day, tzinfo=timezone.utc)
-    out = []
+    out: list[dict] = []
+    results.incremental = {"days": out, "events_per_day": settings.incremental_events_per_day,
+                           "last_vs_first": None, "late_vs_early": None}
     for d in range(days):
         lo, hi = first + timedelta(days=d), first + timedelta(days=d + 1)
         stages, events, _ = _pipeline(landing, lake, s3, f"incremental/day{d + 1}", lo, hi)
@@ -254,10 +258,39 @@ def _incremental(root: Path, s3: str | None, settings: Settings, progress) -> di
                  f"({', '.join(f'{k} {v.seconds:.1f}' for k, v in stages.items() if v.seconds)})")
     secs = [d["seconds"] for d in out]
     k = min(3, len(secs))
-    return {"days": out, "events_per_day": settings.incremental_events_per_day,
-            "last_vs_first": round(secs[-1] / secs[0], 2) if secs[0] else None,
-            # day 1 also creates every table; compare the first days after it with the last ones
-            "late_vs_early": round(median(secs[-k:]) / median(secs[1:1 + k] or secs[:1]), 2) if len(secs) > 1 else None}
+    results.incremental.update(
+        last_vs_first=round(secs[-1] / secs[0], 2) if secs[0] else None,
+        # day 1 also creates every table; compare the first days after it with the last ones
+        late_vs_early=round(median(secs[-k:]) / median(secs[1:1 + k] or secs[:1]), 2) if len(secs) > 1 else None)
+
+
+def _scale(results: Results, root: Path, events: int, s3: str | None, settings: Settings, progress) -> None:
+    landing, manifest = _generate(root, events, settings.days, settings.seed, progress)
+    landed = sum(s["lines"] for s in manifest["sources"].values())
+    runs = []
+    snapshot = root / "silver-parquet"
+    for i in range(settings.repeats):
+        lake = root / f"lake-{i}"
+        shutil.rmtree(lake, ignore_errors=True)
+        last = i == settings.repeats - 1
+        stages, _, as_of = _pipeline(landing, lake, s3, f"scale-{events}/run{i}",
+                                     snapshot_to=snapshot if last and settings.peers else None)
+        runs.append(stages)
+        progress(f"  pipeline run {i + 1}: " + ", ".join(f"{k} {v.seconds:.1f}s" for k, v in stages.items() if v.seconds))
+        if not last:
+            shutil.rmtree(lake, ignore_errors=True)
+    results.scales.append({"target_events": events, "events": landed, "customers": manifest["generator"]["customers"],
+                           "days": settings.days, "landing_bytes": folder_bytes(landing),
+                           "stages": _summary(runs, landed)})
+    if settings.peers:
+        results.peers.append({"target_events": events, "events": landed,
+                              **_race(snapshot, root, as_of, settings, progress)})
+
+
+def _failed(results: Results, part: str, exc: Exception, progress) -> None:
+    message = f"{type(exc).__name__}: {exc}"
+    results.errors.append({"part": part, "error": message})
+    progress(f"  FAILED ({part}): {message}\n  (recorded in the results; the other parts still run)")
 
 
 def run(settings: Settings, progress: Callable[[str], None] = print) -> Results:
@@ -279,34 +312,20 @@ def run(settings: Settings, progress: Callable[[str], None] = print) -> Results:
         for events in settings.scales:
             root = settings.workdir / f"scale-{events}"
             progress(f"== scale {events:,} events")
-            landing, manifest = _generate(root, events, settings.days, settings.seed, progress)
-            landed = sum(s["lines"] for s in manifest["sources"].values())
-            runs = []
-            snapshot = root / "silver-parquet"
-            for i in range(settings.repeats):
-                lake = root / f"lake-{i}"
-                shutil.rmtree(lake, ignore_errors=True)
-                last = i == settings.repeats - 1
-                stages, _, as_of = _pipeline(landing, lake, s3, f"scale-{events}/run{i}",
-                                             snapshot_to=snapshot if last and settings.peers else None)
-                runs.append(stages)
-                progress(f"  pipeline run {i + 1}: " + ", ".join(f"{k} {v.seconds:.1f}s" for k, v in stages.items()
-                                                                    if v.seconds))
-                if not last:
-                    shutil.rmtree(lake, ignore_errors=True)
-            results.scales.append({"target_events": events, "events": landed,
-                                   "customers": manifest["generator"]["customers"], "days": settings.days,
-                                   "landing_bytes": folder_bytes(landing), "stages": _summary(runs, landed)})
-            if settings.peers:
-                race = _race(snapshot, root, as_of, settings, progress)
-                results.peers.append({"target_events": events, "events": landed, **race})
+            try:
+                _scale(results, root, events, s3, settings, progress)
+            except Exception as exc:
+                _failed(results, f"scale {events}", exc, progress)
             if not settings.keep_data:
                 shutil.rmtree(root, ignore_errors=True)
         if settings.incremental_days:
             progress(f"== incremental: {settings.incremental_days} daily batches of about "
                      f"{settings.incremental_events_per_day:,} events")
             root = settings.workdir / "incremental"
-            results.incremental = _incremental(root, s3, settings, progress)
+            try:
+                _incremental(results, root, s3, settings, progress)
+            except Exception as exc:
+                _failed(results, "incremental", exc, progress)
             if not settings.keep_data:
                 shutil.rmtree(root, ignore_errors=True)
     results.finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -3,7 +3,8 @@
 Contract
 - Incremental (default): the customers touched by the window's new silver rows — and
   every customer whose identity changed since their timeline was built (merges,
-  splits, newly shared devices) — get their whole timeline rebuilt and MERGEd; their
+  splits, newly shared devices), and every customer on either side of a session that
+  refine cut anew or that changed hands — get their whole timeline rebuilt and MERGEd; their
   facts likewise. Trends are rebuilt for the dates the window touched and the 7 days
   after. Relationship scores and campaign performance are rebuilt whole (small).
 - Full: every table rebuilt from silver. Incremental and full give identical tables.
@@ -69,7 +70,38 @@ def _touched_keys(spark: "SparkSession", lake: Lake, identity: "DataFrame", star
             "customer_key IS NULL OR customer_key <> built_key OR is_shared")
         keys = (keys.unionByName(moved.select(F.col("built_key").alias("customer_key")))
                 .unionByName(moved.where("customer_key IS NOT NULL AND NOT is_shared").select("customer_key")))
+        recut = _recut_sessions(spark, lake, identity, where)
+        if recut is not None:
+            keys = keys.unionByName(recut)
     return keys.distinct()
+
+
+def _recut_sessions(spark: "SparkSession", lake: Lake, identity: "DataFrame", where: str) -> "DataFrame | None":
+    """Keys of the customers on either side of a session that changed hands or was cut anew.
+
+    Refine recomputes every device's sessions on the dates the window's events touched, so a session
+    can change its user (someone else logged in later in it), split or merge while its old customer
+    had no event in the window. Compares the timeline's session rows with silver's on those dates.
+    """
+    from pyspark.sql import functions as F
+
+    clicks, sessions = lake.path("silver", "clickstream_events"), lake.path("silver", "sessions")
+    if not (lake.exists(clicks) and lake.exists(sessions)):
+        return None
+    span = lake.read(spark, clicks).where(where).selectExpr("min(event_date) AS lo", "max(event_date) AS hi").first()
+    if span.lo is None:
+        return None
+    dates = f"BETWEEN DATE'{span.lo - timedelta(days=2)}' AND DATE'{span.hi + timedelta(days=1)}'"
+    now = (timeline.session_rows(lake.read(spark, sessions).where(f"session_date {dates}"))
+           .select("source_key", F.col("identifier").alias("now_id")))
+    built = (lake.read(spark, lake.path("gold", "customer_timeline"))
+             .where(f"source_table = 'sessions' AND occurred_date {dates}")
+             .select("source_key", F.col("identifier").alias("built_id"), F.col("customer_key").alias("built_key")))
+    changed = built.join(now, "source_key", "full_outer").where(
+        "built_id IS NULL OR now_id IS NULL OR built_id <> now_id")
+    new_keys = (changed.where("now_id IS NOT NULL").select(F.col("now_id").alias("identifier"))
+                .join(identity.where("NOT is_shared"), "identifier").select("customer_key"))
+    return changed.where("built_key IS NOT NULL").select(F.col("built_key").alias("customer_key")).unionByName(new_keys)
 
 
 def _touched_dates(spark: "SparkSession", lake: Lake, start, end) -> list[date]:

@@ -188,9 +188,10 @@ def run(spark: "SparkSession", lake: Lake, start, end, run_id: str, now: datetim
         crm = lake.read(spark, crm_path)
         row = lake.read(spark, lake.path("bronze", "customers")).selectExpr(
             "min(struct(landing_dt, landing_hour)) AS m").first().m
-        first = datetime(row[0].year, row[0].month, row[0].day, row[1], tzinfo=timezone.utc)  # the extract's landing hour
-        new_edges.append(edges_from_crm(crm, first))
-        node_rows.append(crm_nodes(crm, first))
+        if row is not None:  # an empty CRM extract links nobody
+            first = datetime(row[0].year, row[0].month, row[0].day, row[1], tzinfo=timezone.utc)  # its landing hour
+            new_edges.append(edges_from_crm(crm, first))
+            node_rows.append(crm_nodes(crm, first))
     if not new_edges:
         return {"identifiers": 0, "customers": 0, "merges": 0, "shared": 0}
     edges = new_edges[0]

@@ -134,3 +134,38 @@ def test_the_documented_columns_are_the_tables_columns(spark, refined):
         columns = Lake(cfg).read(spark, Lake(cfg).path("gold", table)).columns
         assert set(doc["columns"]) == set(columns), table
         assert set(doc["key"]) <= set(columns)
+
+
+def test_a_session_that_changes_hands_leaves_its_old_customer(spark, tmp_path):
+    """A shared computer (C used it in the morning): A browses at 23:35; B logs in on it minutes later, landing
+    after midnight. The session
+    is now B's. A's timeline, built the day before, must lose it although A did nothing in the second window
+    (found by the benchmark's daily batches: the session stayed on both timelines)."""
+    from datetime import datetime
+
+    day = T0.replace(hour=0)
+    landing = tmp_path / "landing"
+    for ref in ("customers", "products", "campaigns", "campaign_posts"):
+        land(landing, f"reference/{ref}", day, [])
+    t = day.replace(hour=23, minute=35)
+    land(landing, "clickstream", day.replace(hour=10), [seg("PC", "C", day.replace(hour=10), kind="page", event=None)])
+    land(landing, "clickstream", t.replace(minute=0), [
+        seg("PC", "A", t, kind="page", event=None), seg("PC", "A", t + timedelta(minutes=1), props={"product_id": "P1"})])
+    land(landing, "clickstream", day + timedelta(days=1), [
+        seg("PC", "B", t + timedelta(minutes=5), kind="page", event=None),
+        seg("PC", "B", t + timedelta(minutes=25), props={"product_id": "P2"})])
+    # someone else's order and like, so that every silver table exists
+    land(landing, "orders", day.replace(hour=9), [order(77, "someone@x.com", day.replace(hour=9))])
+    land(landing, "social", day.replace(hour=9), [social("instagram", "9", "@someone", day.replace(hour=9))])
+    cfg = Config(lake_root=str(tmp_path / "lake"), landing_root=str(landing), pii_key=PII_KEY)
+    for lo in (day, day + timedelta(days=1)):
+        ingest_and_refine(spark, cfg, lo, lo + timedelta(days=1))
+        curate.run(spark, cfg, lo, lo + timedelta(days=1))
+    lake = Lake(cfg)
+    visits = lake.read(spark, lake.path("gold", "customer_timeline")).where("event_type = 'visit'").collect()
+    assert sorted(v.identifier for v in visits) == ["user:B", "user:C"]  # the evening session once, on B's timeline
+    full = Config(lake_root=str(tmp_path / "full"), landing_root=str(landing), pii_key=PII_KEY)
+    ingest_and_refine(spark, full)
+    curate.run(spark, full, full=True)
+    for table in ("customer_timeline", "customer_relationship"):
+        assert table_rows(spark, lake.path("gold", table)) == table_rows(spark, Lake(full).path("gold", table)), table
