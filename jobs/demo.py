@@ -29,7 +29,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from jobs import catalog
     from jobs.airflow_local import run_chain
     from jobs.bronze import ingest
-    from jobs.cli import format_generate_summary
+    from jobs.cli.pipeline import format_generate_summary
     from jobs.engine import spark_session
     from jobs.generate import Params, generate
     from jobs.quality import gate

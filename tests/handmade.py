@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 T0 = datetime(2026, 11, 1, 10, tzinfo=timezone.utc)
 _seq = iter(range(1, 10**6))

@@ -29,7 +29,7 @@ from jobs.generate.defects import BAD_KINDS, Injector, dumps
 from jobs.generate.landing import Sink, remove_generated, write_jsonl_gz
 from jobs.generate.orders import place_order
 from jobs.generate.population import (
-    KINDS, STORES, USER_AGENTS, Device, Person, crm_record, make_catalogue, make_person, truth_record, uid,
+    STORES, USER_AGENTS, Device, Person, crm_record, make_catalogue, make_person, truth_record, uid,
 )
 from jobs.generate.social import interaction
 

@@ -53,7 +53,7 @@ def parse(bronze: "DataFrame", pii_key: str, late_days: int, posts: "DataFrame |
         ("wrong_types", "j.rating IS NOT NULL AND (j.rating < 1 OR j.rating > 5)",
          "concat('rating ', cast(j.rating AS STRING), ' is outside 1..5')"),
         ("future_timestamp", f"{occurred} > {collected} + INTERVAL {FUTURE_TOLERANCE_SECONDS} SECONDS",
-         f"concat('occurred_at ', j.occurred_at, ' is after collection ', j.collected_at)"),
+         "concat('occurred_at ', j.occurred_at, ' is after collection ', j.collected_at)"),
         ("too_late", f"{occurred} < {collected} - INTERVAL {late_days} DAYS",
          f"concat('collected more than {late_days} days after it happened (RAPPORT_LATE_DAYS)')"),
     ])

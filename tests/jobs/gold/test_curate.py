@@ -117,7 +117,7 @@ def test_gold_tables_answer_by_name_and_from_duckdb(spark, refined):
         "SELECT lifecycle_stage, count(*) AS n FROM gold.customer_relationship GROUP BY 1").collect()}
     assert {"prospect", "engaged", "customer", "advocate"} <= set(stages)
     # the README's recipe: delta-rs hands the same files to DuckDB
-    relationship = DeltaTable(Lake(cfg).path("gold", "customer_relationship")).to_pyarrow_dataset()
+    relationship = DeltaTable(Lake(cfg).path("gold", "customer_relationship")).to_pyarrow_dataset()  # noqa: F841 (DuckDB reads it by name)
     got = dict(duckdb.sql("SELECT lifecycle_stage, count(*) FROM relationship GROUP BY 1").fetchall())
     assert got == stages
 
@@ -141,8 +141,6 @@ def test_a_session_that_changes_hands_leaves_its_old_customer(spark, tmp_path):
     after midnight. The session
     is now B's. A's timeline, built the day before, must lose it although A did nothing in the second window
     (found by the benchmark's daily batches: the session stayed on both timelines)."""
-    from datetime import datetime
-
     day = T0.replace(hour=0)
     landing = tmp_path / "landing"
     for ref in ("customers", "products", "campaigns", "campaign_posts"):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import zlib
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ from jobs.bronze.ingest import ReconciliationError
 from jobs.config import Config, ConfigError
 from jobs.lake import Lake
 from jobs.silver import refine
-from tests.conftest import SMALL
 from tests.lakes import PII_KEY, ingest_and_refine, table_rows
 
 pytestmark = pytest.mark.integration
