@@ -95,6 +95,8 @@ def _build(url: str) -> "SparkSession":
     for key, value in SESSION_CONF.items():
         builder = builder.config(key, value)
     if url.startswith("local"):
+        # py4j logs at INFO while the interpreter shuts down, when the streams may be closed already
+        logging.getLogger("py4j").setLevel(logging.WARNING)
         return _without_other_sessions(builder.getOrCreate)  # the JVM engine allows one session per process
     # create(), not getOrCreate(): getOrCreate hands back any session this process already has, whatever its URL
     return builder.create()
