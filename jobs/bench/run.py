@@ -132,30 +132,33 @@ def _pipeline(landing: Path, lake: Path, s3: str | None, tag: str, start=None, e
     from jobs.gold import curate
     from jobs.quality import gate
     from jobs.silver import refine
+    from jobs.storage import Landing
 
     cfg = _config(landing, lake, s3, tag)
     stages = {s: Stage() for s in PIPELINE_STAGES}
+    sources = ingest.SOURCES + ingest.REFERENCE
+    landed = sum(f.size for s in sources for f in Landing(cfg).list(ingest.LANDING_PREFIX[s], start, end))
     with spark_session(cfg) as spark:
         spark.range(1).collect()
-        events = 0
-        with Measure() as m:
-            for source in ingest.SOURCES + ingest.REFERENCE:
-                r = ingest.run(spark, cfg, source, start, end, progress=False)
-                events += r.lines if source in ingest.SOURCES else 0
-        stages["ingest"].add(m, _landing_bytes(landing, start, end), folder_bytes(lake / "bronze"))
-        for layer, step in (("bronze", None), ("silver", "refine"), ("gold", "curate")):
-            if step == "refine":
-                with Measure() as m:
-                    refine.run_all(spark, cfg, start, end)
-                stages["refine"].add(m, folder_bytes(lake / "bronze"), folder_bytes(lake / "silver"))
-            elif step == "curate":
-                with Measure() as m:
-                    report = curate.run(spark, cfg, start, end)
-                stages["curate"].add(m, folder_bytes(lake / "silver"), folder_bytes(lake / "gold"))
+
+        def validate(layer: str, tables: list[str] | None = None) -> None:
             with Measure() as m:
-                gate.gate(spark, cfg, layer, start, end,
-                          tables=[f"bronze.{s}" for s in ingest.SOURCES] if layer == "bronze" else None)
+                gate.gate(spark, cfg, layer, start, end, tables=tables)
             stages["quality"].add(m, folder_bytes(lake / layer))
+
+        with Measure() as m:
+            reports = {s: ingest.run(spark, cfg, s, start, end, progress=False) for s in sources}
+        events = sum(reports[s].lines for s in ingest.SOURCES)  # reference extracts are not events
+        stages["ingest"].add(m, landed, folder_bytes(lake / "bronze"))
+        validate("bronze", [f"bronze.{s}" for s in ingest.SOURCES])
+        with Measure() as m:
+            refine.run_all(spark, cfg, start, end)
+        stages["refine"].add(m, folder_bytes(lake / "bronze"), folder_bytes(lake / "silver"))
+        validate("silver")
+        with Measure() as m:
+            report = curate.run(spark, cfg, start, end)
+        stages["curate"].add(m, folder_bytes(lake / "silver"), folder_bytes(lake / "gold"))
+        validate("gold")
         if s3:
             with Measure() as m:
                 published = export.run(spark, cfg, ("interactions", "customer_features"), force=True,
@@ -166,17 +169,6 @@ def _pipeline(landing: Path, lake: Path, s3: str | None, tag: str, start=None, e
 
             snapshot_silver(spark, cfg, snapshot_to)
     return stages, events, report.as_of
-
-
-def _landing_bytes(landing: Path, start, end) -> int:
-    if start is None:
-        return folder_bytes(*(landing / s for s in ("clickstream", "social", "orders", "reference")))
-    total = 0
-    for path in landing.glob("*/dt=*/hour=*/*"):
-        hour = datetime.strptime(f"{path.parent.parent.name[3:]} {path.parent.name[5:]}", "%Y-%m-%d %H").replace(
-            tzinfo=timezone.utc)
-        total += path.stat().st_size if start <= hour < end else 0
-    return total
 
 
 def _summary(stages: list[dict[str, Stage]], events: int) -> dict:
