@@ -39,6 +39,11 @@ COLUMNS = ("customer_key", "occurred_at", "channel", "platform", "event_type", "
            "order_id", "session_id", "identifier", "source_table", "source_key")
 
 
+# a web or app row belongs to the signed-in user, else to the device (shared by visits and key events)
+WEB_IDENTIFIER = "CASE WHEN user_id IS NOT NULL THEN concat('user:', user_id) ELSE concat('anon:', anonymous_id) END AS identifier"
+WEB_CHANNEL = "CASE WHEN device_class = 'app' THEN 'app' ELSE 'web' END AS channel"
+
+
 def bucket_sql(key_sql: str) -> str:
     return f"pmod(xxhash64({key_sql}), {BUCKETS})"
 
@@ -50,8 +55,8 @@ def _map(d: dict[str, str], col: str) -> str:
 def web_rows(events: "DataFrame") -> "DataFrame":
     ev = events.where(f"NOT is_bot AND event IN ({', '.join(repr(e) for e in WEB_EVENTS)})")
     return ev.selectExpr(
-        "CASE WHEN user_id IS NOT NULL THEN concat('user:', user_id) ELSE concat('anon:', anonymous_id) END AS identifier",
-        "event_time AS occurred_at", "CASE WHEN device_class = 'app' THEN 'app' ELSE 'web' END AS channel",
+        WEB_IDENTIFIER,
+        "event_time AS occurred_at", WEB_CHANNEL,
         "share_via AS platform", f"{_map(WEB_EVENTS, 'event')} AS event_type",
         "concat(event, CASE WHEN product_id IS NOT NULL THEN concat(' ', product_id) ELSE '' END, "
         "CASE WHEN search_query IS NOT NULL THEN concat(': \"', search_query, '\"') ELSE '' END, "
@@ -64,8 +69,8 @@ def web_rows(events: "DataFrame") -> "DataFrame":
 
 def session_rows(sessions: "DataFrame") -> "DataFrame":
     return sessions.selectExpr(
-        "CASE WHEN user_id IS NOT NULL THEN concat('user:', user_id) ELSE concat('anon:', anonymous_id) END AS identifier",
-        "session_start AS occurred_at", "CASE WHEN device_class = 'app' THEN 'app' ELSE 'web' END AS channel",
+        WEB_IDENTIFIER,
+        "session_start AS occurred_at", WEB_CHANNEL,
         "utm_source AS platform", "'visit' AS event_type",
         "concat('Visit: ', pages, ' page', CASE WHEN pages = 1 THEN '' ELSE 's' END, ', ', "
         "cast(round(duration_seconds / 60) AS INT), ' min', "
