@@ -7,22 +7,16 @@ come from the aws_default connection when it exists. Skipped when RAPPORT_EXPORT
 
 from datetime import datetime
 
-from airflow.sdk import dag, task
+from airflow.sdk import dag
 
-from jobs.assets import EXPORTS, GOLD
-from jobs.orchestration import DEFAULT_ARGS
+from jobs.assets import asset
+from jobs.orchestration import DEFAULT_ARGS, stage_tasks
 
 
-@dag(dag_id="rapport_export", schedule=[GOLD], start_date=datetime(2026, 11, 1), catchup=False, max_active_runs=1,
-     default_args=DEFAULT_ARGS, tags=["rapport", "export"], doc_md=__doc__)
+@dag(dag_id="rapport_export", schedule=[asset("rapport.gold")], start_date=datetime(2026, 11, 1), catchup=False,
+     max_active_runs=1, default_args=DEFAULT_ARGS, tags=["rapport", "export"], doc_md=__doc__)
 def rapport_export():
-    @task(outlets=[EXPORTS])
-    def export(**context):
-        from jobs.orchestration import run_step
-
-        return run_step("export", context)
-
-    export()
+    stage_tasks("export", ("export",))
 
 
 rapport_export()

@@ -1,44 +1,21 @@
-"""Hourly: landing files of the hour into bronze, one task group per source, then the bronze quality gate."""
+"""Hourly: the hour's landing files into bronze, every source and reference extract, then the bronze gate.
+
+The gate announces rapport.bronze (with the window) only when it passed, so refine never starts on
+a window whose bronze data failed its checks.
+"""
 
 from datetime import datetime
 
-from airflow.sdk import dag, task, task_group
+from airflow.sdk import dag
 
-from jobs.assets import BRONZE, announce
-from jobs.orchestration import DEFAULT_ARGS
+from jobs.orchestration import DEFAULT_ARGS, stage_tasks
 
 
 @dag(dag_id="rapport_ingest", schedule="@hourly", start_date=datetime(2026, 11, 1), catchup=False, max_active_runs=1,
      default_args=DEFAULT_ARGS, tags=["rapport", "bronze"], doc_md=__doc__)
 def rapport_ingest():
-    @task
-    def reference(**context):
-        from jobs.orchestration import run_step
-
-        return [run_step(f"ingest_{name}", context) for name in ("customers", "products", "campaigns", "campaign_posts")]
-
-    @task
-    def gate_bronze(**context):
-        from jobs.orchestration import run_step
-
-        return run_step("gate_bronze", context)
-
-    gate = gate_bronze()
-    reference() >> gate
-    for source, asset in BRONZE.items():
-        @task_group(group_id=source)
-        def per_source(source=source, asset=asset):
-            @task(task_id="ingest", outlets=[asset])
-            def ingest(**context):
-                from jobs.orchestration import run_step
-
-                result = run_step(f"ingest_{source}", context)
-                announce(context, asset, result)
-                return result
-
-            return ingest()
-
-        per_source() >> gate
+    stage_tasks("ingest", ("ingest.clickstream", "ingest.social", "ingest.orders", "ingest.customers",
+                           "ingest.products", "ingest.campaigns", "ingest.campaign_posts"))
 
 
 rapport_ingest()

@@ -1,13 +1,15 @@
-"""The Airflow assets Rapport's DAGs produce and consume (cheap to import at DAG parse time)."""
+"""The Airflow assets Rapport's DAGs produce and consume: one per stage, from the registry (cheap to import)."""
 
 from airflow.sdk import Asset
 
-BRONZE = {s: Asset(name=f"rapport.bronze.{s}", uri=f"rapport://lake/bronze/{s}") for s in ("clickstream", "social", "orders")}
-SILVER = Asset(name="rapport.silver", uri="rapport://lake/silver")
-GOLD = Asset(name="rapport.gold", uri="rapport://lake/gold")
-EXPORTS = Asset(name="rapport.exports", uri="rapport://exports")
+from jobs.pipeline.steps import STAGES
+
+ASSETS = {st.asset: Asset(name=st.asset, uri=f"rapport://{st.asset.removeprefix('rapport.')}") for st in STAGES.values()}
 
 
-def announce(context: dict, asset: Asset, result: dict) -> None:
-    """Attach the processed window to the asset event, so the consumer processes the same window."""
-    context["outlet_events"][asset].extra = {k: v for k, v in result.items() if k.startswith("window_")}
+def asset(name: str) -> Asset:
+    """An asset by name; an unknown name fails when the DAG file is parsed."""
+    try:
+        return ASSETS[name]
+    except KeyError:
+        raise KeyError(f"no asset {name!r}; assets are {', '.join(ASSETS)} (one per stage, jobs/pipeline/steps.py)") from None

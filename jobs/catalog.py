@@ -1,67 +1,49 @@
 """Tables by name: ``gold.customer_timeline``, ``silver.orders``, ``ops.audit`` …
 
-``register`` creates one database per layer and an external Delta table for every table
-that exists under the lake root (re-pointing a name registered for another lake root).
-It is idempotent and cheap, so every command that
-queries by name calls it first: an embedded engine's catalog lives only as long as its
-server, a cluster's metastore keeps it.
+``register`` creates one database per layer and an external Delta table for every declared table
+(``schemas/<layer>.yaml``) that exists under the lake root, re-pointing a name registered for another
+lake root. It is idempotent and cheap, so every command that queries by name calls it first: an
+embedded engine's catalog lives only as long as its server, a cluster's metastore keeps it.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable
 
 from jobs.config import Config
-from jobs.lake import LAYERS, Lake
-from jobs.storage import is_s3, local_root
+from jobs.lake import Lake
+from jobs.pipeline.tables import Table
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-TABLES = {
-    "silver": ("clickstream_events", "social_interactions", "order_status_history", "orders", "order_lines", "sessions",
-               "identity_map", "identity_merges", "identity_shared", "crm_customers", "products", "campaigns",
-               "campaign_posts"),
-    "gold": ("customer_timeline", "customer_relationship", "customer_facts", "daily_product_trends",
-             "daily_platform_engagement", "campaign_performance"),
-    "ops": ("audit", "quarantine", "duplicates", "ingest_log", "quality_results", "quality_gates"),
-    "bronze": ("clickstream", "social", "orders"),
-}
+
+def existing_tables(cfg: Config, names: Iterable[str] | None = None) -> list[Table]:
+    """Declared tables that exist in the lake (only those named, if ``names`` is given)."""
+    wanted = set(names) if names is not None else None
+    return [t for t in Lake(cfg).existing() if wanted is None or t.qualified in wanted]
 
 
-def existing_tables(cfg: Config) -> list[tuple[str, str, str]]:
-    """(layer, name, path) of every known table that exists in the lake."""
-    lake = Lake(cfg)
-    found = []
-    for layer in LAYERS:
-        for name in TABLES.get(layer, ()):
-            path = lake.path(layer, name)
-            if (not is_s3(path) and _local_has_log(path)) or (is_s3(path) and lake.exists(path)):
-                found.append((layer, name, path))
-    return found
-
-
-def _local_has_log(path: str) -> bool:
-    import os
-
-    log = os.path.join(local_root(path), "_delta_log")
-    return os.path.isdir(log) and any(n.endswith(".json") for n in os.listdir(log))
-
-
-def register(spark: "SparkSession", cfg: Config) -> list[str]:
-    names = []
-    tables = existing_tables(cfg)
-    for layer in sorted({t[0] for t in tables}):
+def register(spark: "SparkSession", cfg: Config, names: Iterable[str] | None = None) -> list[str]:
+    """Register the existing tables (all, or those named) by ``layer.name``; unregister the others, so a
+    restricted session cannot reach a table it was not given."""
+    lake = Lake(cfg, spark)
+    tables = existing_tables(cfg, names)
+    for layer in sorted({t.layer for t in tables}):
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
-    for layer, name, path in tables:
-        current = _location(spark, f"{layer}.{name}")
+    for t in tables:
+        path = lake.path(t)
+        current = _location(spark, t.qualified)
         if current is not None and current.rstrip("/") != path.rstrip("/"):
-            spark.sql(f"DROP TABLE {layer}.{name}")  # external: the files stay; the name follows the configured lake
+            spark.sql(f"DROP TABLE {t.qualified}")  # external: the files stay; the name follows the configured lake
             current = None
         if current is None:
-            spark.sql(f"CREATE TABLE {layer}.{name} USING DELTA LOCATION '{path}'")
-        names.append(f"{layer}.{name}")
-    return names
+            spark.sql(f"CREATE TABLE {t.qualified} USING DELTA LOCATION '{path}'")
+    if names is not None:
+        for t in Lake(cfg).existing():
+            if t not in tables and _location(spark, t.qualified) is not None:
+                spark.sql(f"DROP TABLE {t.qualified}")
+    return [t.qualified for t in tables]
 
 
 def _location(spark: "SparkSession", table: str) -> str | None:

@@ -28,10 +28,10 @@ from jobs.config import Config
 def run_demo(args: argparse.Namespace) -> int:
     from jobs import catalog
     from jobs.airflow_local import run_chain
-    from jobs.bronze import ingest
     from jobs.cli.pipeline import format_generate_summary
     from jobs.engine import spark_session
     from jobs.generate import Params, generate
+    from jobs.pipeline.sources import EVENT_SOURCES
     from jobs.quality import gate
 
     started = time.perf_counter()
@@ -73,12 +73,13 @@ def run_demo(args: argparse.Namespace) -> int:
         spark.sql("""SELECT source, landed, silver_rows, quarantined, duplicates, balanced FROM ops.audit
                      ORDER BY source""").show()
         audit = {r.source: r.silver_rows for r in spark.sql("SELECT source, silver_rows FROM ops.audit").collect()}
-        checks = [(s, manifest["sources"][s]["valid"], audit.get(s, 0)) for s in ingest.SOURCES]
+        checks = [(s, manifest["sources"][s]["valid"], audit.get(s, 0)) for s in EVENT_SOURCES]
         print("Check against the generator's manifest (valid events -> silver rows): " + ", ".join(
             f"{s} {want:,} -> {got:,} {'ok' if want == got else 'MISMATCH'}" for s, want, got in checks))
         print("\nQuality gates (ops.quality_gates):")
-        spark.sql("""SELECT layer, passed, evaluated AS expectations, critical_failures FROM ops.quality_gates
-                     ORDER BY checked_at""").show()
+        spark.sql("""SELECT layer, window_end, count(*) AS tables, sum(CASE WHEN status = 'passed' THEN 1 ELSE 0 END) AS passed,
+                            sum(evaluated) AS expectations, sum(critical_failures) AS critical_failures
+                     FROM ops.quality_gates GROUP BY layer, run_id, window_end ORDER BY min(checked_at)""").show()
         print(f"Quality overview: {gate.docs_index(cfg).as_uri()}")
         print("\nLifecycle stages:")
         spark.sql("""SELECT lifecycle_stage, count(*) AS customers, sum(kept_orders) AS orders, sum(revenue) AS revenue

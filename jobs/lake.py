@@ -1,37 +1,51 @@
-"""The one module that knows where Delta tables live and how Rapport writes them.
+"""The one module that reads and writes Delta tables: where they live, and every write mode Rapport uses.
 
-Tables are ``<lake_root>/<layer>/<name>`` with layers ``bronze``, ``silver``, ``gold``
-and ``ops``. Writes go through Spark (``format("delta")`` and SQL ``MERGE``/``DELETE``);
-what Sail lacks (history, compaction, vacuum, existence checks without a read) goes
-through delta-rs on the same files.
+Tables are declared in ``schemas/<layer>.yaml`` (``jobs.pipeline.tables``) and live at
+``<lake_root>/<layer>/<name>``. Every write goes through a method named after the table's declared
+write mode, which conforms the rows to the declared schema first (a column the declaration does
+not know, or one it misses, is an error, never a silent change). No other module writes ``MERGE``,
+``DELETE`` or an overwrite of a table. What Sail lacks (history, compaction, vacuum, existence
+checks without a read) goes through delta-rs on the same files.
 """
 
 from __future__ import annotations
 
+import os
+import uuid
 from typing import TYPE_CHECKING, Iterable
 
 from jobs.config import Config
+from jobs.pipeline.tables import LAYERS, Table, table
 from jobs.storage import is_s3, local_root
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-LAYERS = ("bronze", "silver", "gold", "ops")
+STAGING = "_staging"
+MAKER = {"bronze": "rapport ingest", "silver": "rapport refine", "gold": "rapport curate"}
 
 
 class MissingTableError(RuntimeError):
     """A table a step needs has not been made yet; the message names the command that makes it."""
 
 
+class SchemaMismatchError(RuntimeError):
+    """A job produced other columns than its table declares in schemas/<layer>.yaml."""
+
+
 class Lake:
-    def __init__(self, cfg: Config):
+    def __init__(self, cfg: Config, spark: "SparkSession | None" = None):
         self.cfg = cfg
+        self.spark = spark
         self.root = cfg.lake_root.rstrip("/") if is_s3(cfg.lake_root) else local_root(cfg.lake_root)
 
-    def path(self, layer: str, name: str) -> str:
-        if layer not in LAYERS and not layer.startswith("_"):
-            raise ValueError(f"unknown layer {layer!r}; layers are {', '.join(LAYERS)}")
-        return f"{self.root}/{layer}/{name}"
+    # ---- where things are
+    def path(self, name: "str | Table") -> str:
+        t = table(name)
+        return f"{self.root}/{t.layer}/{t.name}"
+
+    def staging(self, run_id: str, name: str = "") -> str:
+        return f"{self.root}/{STAGING}/{run_id}" + (f"/{name}" if name else "")
 
     def storage_options(self) -> dict[str, str]:
         """delta-rs options for the same storage Spark writes to."""
@@ -45,65 +59,197 @@ class Lake:
             opts["AWS_SECRET_ACCESS_KEY"] = c.aws_secret_access_key or ""
         return opts if is_s3(self.root) else {}
 
-    def exists(self, path: str) -> bool:
+    def exists(self, name: "str | Table") -> bool:
+        path = self.path(name)
+        if not is_s3(path):
+            log = os.path.join(path, "_delta_log")
+            return os.path.isdir(log) and any(n.endswith(".json") for n in os.listdir(log))
         from deltalake import DeltaTable
 
         return DeltaTable.is_deltatable(path, storage_options=self.storage_options() or None)
 
-    def read(self, spark: "SparkSession", path: str) -> "DataFrame":
-        return spark.read.format("delta").load(path)
+    def existing(self, layer: str | None = None) -> list[Table]:
+        """Declared tables that exist in this lake."""
+        from jobs.pipeline.tables import tables
 
-    def require(self, spark: "SparkSession", layer: str, name: str) -> "DataFrame":
-        """A table that an earlier step must have made; a clear error, naming that step, if it has not."""
-        path = self.path(layer, name)
-        if not self.exists(path):
-            step = {"bronze": "rapport ingest", "silver": "rapport refine", "gold": "rapport curate"}.get(layer, "the pipeline")
-            raise MissingTableError(f"{layer}.{name} does not exist yet under {self.root}; run `{step}` first "
-                                    f"(or check RAPPORT_LAKE_ROOT).")
-        return self.read(spark, path)
+        return [t for t in tables(layer) if self.exists(t)]
 
-    def append(self, df: "DataFrame", path: str, partition_by: Iterable[str] = ()) -> None:
-        writer = df.write.format("delta").mode("append")
-        if partition_by:
-            writer = writer.partitionBy(*partition_by)
-        writer.save(path)
+    def version(self, name: "str | Table") -> int | None:
+        if not self.exists(name):
+            return None
+        from deltalake import DeltaTable
 
-    def replace_for_keys(self, spark: "SparkSession", rows: "DataFrame", path: str, touched: "DataFrame | None",
-                         key: str, match_on: Iterable[str], partition_by: Iterable[str] = ()) -> None:
-        """Make the table's rows for the ``touched`` keys exactly ``rows``, in one MERGE: update what matches on
-        ``match_on``, insert what is new, delete what those keys no longer have (all of it for keys that
-        disappeared). Without ``touched``, or without a table yet, replace the whole table with ``rows``."""
-        if touched is None or not self.exists(path):
-            writer = rows.write.format("delta").mode("overwrite").option("overwriteSchema", "true")
-            if partition_by:
-                writer = writer.partitionBy(*partition_by)
-            writer.save(path)
-            return
+        return DeltaTable(self.path(name), storage_options=self.storage_options() or None).version()
+
+    def delta_table(self, name: "str | Table"):
+        """The delta-rs handle, for what Spark Connect cannot do (history, compaction, vacuum)."""
+        from deltalake import DeltaTable
+
+        return DeltaTable(self.path(name), storage_options=self.storage_options() or None)
+
+    # ---- reading
+    def _session(self) -> "SparkSession":
+        if self.spark is None:
+            raise RuntimeError("this Lake was made without a SparkSession; pass one to read or write tables")
+        return self.spark
+
+    def read(self, name: "str | Table", version: int | None = None) -> "DataFrame":
+        reader = self._session().read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        return reader.load(self.path(name))
+
+    def require(self, name: "str | Table") -> "DataFrame":
+        """A table an earlier step must have made; a clear error, naming that step, if it has not."""
+        t = table(name)
+        if not self.exists(t):
+            raise MissingTableError(f"{t.qualified} does not exist yet under {self.root}; run "
+                                    f"`{MAKER.get(t.layer, 'the pipeline')}` first (or check RAPPORT_LAKE_ROOT).")
+        return self.read(t)
+
+    def read_or_empty(self, name: "str | Table") -> "DataFrame":
+        """The table, or no rows with its declared schema when it does not exist (a source that never landed)."""
+        t = table(name)
+        return self.read(t) if self.exists(t) else self._session().createDataFrame([], t.schema())
+
+    def frame(self, name: "str | Table", rows: list[tuple]) -> "DataFrame":
+        """A small DataFrame of the table's declared schema from rows made here (logs, audits, gate results)."""
+        return self._session().createDataFrame(rows, table(name).schema())
+
+    # ---- writing: one method per declared write mode
+    def conform(self, name: "str | Table", df: "DataFrame") -> "DataFrame":
+        """The rows with exactly the declared columns, in declared order and types."""
         from pyspark.sql import functions as F
 
-        match_on = list(match_on)
-        existing = self.read(spark, path).join(touched.select(key).distinct(), key).select(*match_on)
+        t = table(name)
+        have, want = set(df.columns), set(t.column_names)
+        if have != want:
+            raise SchemaMismatchError(
+                f"{t.qualified}: the job produced columns {sorted(have - want) or 'none'} that schemas/{t.layer}.yaml "
+                f"does not declare, and lacks {sorted(want - have) or 'none'} that it does; change the job or the "
+                "declaration so they agree.")
+        schema = t.schema()
+        return df.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
+
+    def _writer(self, t: Table, df: "DataFrame", mode: str):
+        writer = self.conform(t, df).write.format("delta").mode(mode)
+        if t.partitioned_by:
+            writer = writer.partitionBy(*t.partitioned_by)
+        if not t.stats:  # keep raw personal data out of the Delta log's min/max statistics
+            allowed = [c.name for c in t.columns if c.pii == "none" and c.name not in t.partitioned_by]
+            writer = writer.option("delta.dataSkippingStatsColumns", ",".join(allowed))
+        return writer
+
+    def ensure(self, name: "str | Table") -> None:
+        """Create the table empty with its declared schema (partitioning, properties) if it does not exist."""
+        t = table(name)
+        if not self.exists(t):
+            self._writer(t, self._session().createDataFrame([], t.schema()), "append").save(self.path(t))
+
+    def _check(self, t: Table, *modes: str) -> None:
+        if t.write not in modes:
+            raise ValueError(f"{t.qualified} is declared with write mode {t.write!r}, not {'/'.join(modes)}")
+
+    def append(self, name: "str | Table", df: "DataFrame") -> None:
+        t = table(name)
+        self._check(t, "append", "append_new")
+        self.ensure(t)
+        self._writer(t, df, "append").save(self.path(t))
+
+    def append_new(self, name: "str | Table", df: "DataFrame", keys: Iterable[str] | None = None,
+                   scope: str | None = None) -> None:
+        """Append the rows whose key is not in the table yet: re-running the same input adds nothing.
+        ``scope`` (a SQL condition, on partition columns ideally) limits the existing rows compared against
+        to those the new rows can collide with."""
+        t = table(name)
+        self._check(t, "append_new")
+        keys = list(keys or t.key)
+        if self.exists(t):
+            existing = self.read(t) if scope is None else self.read(t).where(scope)
+            df = df.join(existing.select(*keys).distinct(), keys, "left_anti")
+        self.ensure(t)
+        self._writer(t, df, "append").save(self.path(t))
+
+    def merge(self, name: "str | Table", df: "DataFrame", when: str | None = None, update: Iterable[str] | None = None,
+              on: Iterable[str] | None = None) -> None:
+        """Upsert on the key (or ``on``): insert what is new; update what matches (where ``when`` holds, a SQL
+        condition over ``t.`` and ``s.``), all columns or only ``update``."""
+        t = table(name)
+        self._check(t, "merge")
+        rows = self.conform(t, df)
+        if not self.exists(t):
+            self._writer(t, rows, "append").save(self.path(t))
+            return
+        on = list(on or t.key)
+        view = f"_merge_{uuid.uuid4().hex[:12]}"
+        rows.createOrReplaceTempView(view)
+        cond = " AND ".join(f"t.{c} = s.{c}" for c in on)
+        setting = "*" if update is None else ", ".join(f"t.{c} = s.{c}" for c in update)
+        self._session().sql(f"""
+            MERGE INTO delta.`{self.path(t)}` t USING {view} s ON {cond}
+            WHEN MATCHED{f' AND ({when})' if when else ''} THEN UPDATE SET {setting}
+            WHEN NOT MATCHED THEN INSERT *""")
+        self._session().catalog.dropTempView(view)
+
+    def replace_keys(self, name: "str | Table", rows: "DataFrame", touched: "DataFrame | None", key: str,
+                     match_on: Iterable[str] | None = None) -> None:
+        """Make the table's rows for the ``touched`` keys exactly ``rows``, in one MERGE: update what matches on
+        ``match_on``, insert what is new, delete what those keys no longer have (all of it for keys that
+        disappeared). Without ``touched``, or without a table yet, the table becomes ``rows``."""
+        from pyspark.sql import functions as F
+
+        t = table(name)
+        self._check(t, "replace_keys")
+        rows = self.conform(t, rows)
+        if touched is None or not self.exists(t):
+            self._writer(t, rows, "overwrite").option("overwriteSchema", "true").save(self.path(t))
+            return
+        match_on = list(match_on or t.key)
+        existing = self.read(t).join(touched.select(key).distinct(), key).select(*match_on)
         gone = existing.join(rows.select(*match_on), match_on, "left_anti")
         staged = rows.withColumn("_op", F.lit("upsert")).unionByName(gone.withColumn("_op", F.lit("delete")),
                                                                       allowMissingColumns=True)
-        view = f"_replace_{abs(hash(path)) % 10**8}"
+        view = f"_replace_{uuid.uuid4().hex[:12]}"
         staged.createOrReplaceTempView(view)
         cols = rows.columns
         on = " AND ".join(f"t.{c} = s.{c}" for c in match_on)
-        spark.sql(f"""
-            MERGE INTO delta.`{path}` t USING {view} s ON {on}
+        self._session().sql(f"""
+            MERGE INTO delta.`{self.path(t)}` t USING {view} s ON {on}
             WHEN MATCHED AND s._op = 'delete' THEN DELETE
             WHEN MATCHED THEN UPDATE SET {', '.join(f't.{c} = s.{c}' for c in cols)}
             WHEN NOT MATCHED AND s._op = 'upsert' THEN INSERT ({', '.join(cols)}) VALUES ({', '.join(f's.{c}' for c in cols)})
         """)
+        self._session().catalog.dropTempView(view)
 
+    def replace_partitions(self, name: "str | Table", df: "DataFrame", where: str | None) -> None:
+        """Replace the rows matching ``where`` (a condition on partition columns) with ``df``; None replaces all."""
+        t = table(name)
+        self._check(t, "replace_partitions")
+        writer = self._writer(t, df, "overwrite")
+        if where is not None and self.exists(t):
+            writer = writer.option("replaceWhere", where)
+        writer.save(self.path(t))
+
+    def snapshot(self, name: "str | Table", df: "DataFrame") -> None:
+        """The table becomes ``df``."""
+        t = table(name)
+        self._check(t, "snapshot", "replace_partitions", "replace_keys")
+        self._writer(t, df, "overwrite").option("overwriteSchema", "true").save(self.path(t))
+
+    def delete(self, name: "str | Table", where: str) -> None:
+        """Delete the rows matching ``where`` (recovery of a killed run, erasure, retention)."""
+        t = table(name)
+        if self.exists(t):
+            self._session().sql(f"DELETE FROM delta.`{self.path(t)}` WHERE {where}")
+
+    # ---- scratch
     def checkpoint(self, df: "DataFrame", run_id: str, name: str) -> "DataFrame":
         """Materialise a plan once as Parquet under ``_staging/<run_id>``; later steps read the result.
 
         Over Spark Connect a DataFrame is a plan, evaluated again by every action: without this, a
         step that reads a table another step has since rewritten sees different data.
         """
-        path = self.path("_staging", f"{run_id}/{name}")
+        path = self.staging(run_id, name)
         df.write.mode("overwrite").parquet(path)
         spark = df.sparkSession
         if not self._has_parquet(path):  # an empty result leaves no file to read a schema from
@@ -114,26 +260,13 @@ class Lake:
 
     def _has_parquet(self, path: str) -> bool:
         if is_s3(path):
+            from pyarrow.fs import FileSelector
+
             from jobs.storage import arrow_filesystem
 
             fs, base = arrow_filesystem(self.cfg, path)
-            from pyarrow.fs import FileSelector
-
             return any(i.path.endswith(".parquet") for i in fs.get_file_info(FileSelector(base, recursive=True)))
-        import os
-
         return any(n.endswith(".parquet") for _, _, names in os.walk(local_root(path)) for n in names)
-
-    def ensure(self, spark: "SparkSession", path: str, schema, partition_by: Iterable[str] = ()) -> None:
-        """Create an empty table with its declared schema, so nullability is the schema's, not what the
-        first write happened to infer (a NOT NULL inferred from one writer would reject another's rows)."""
-        if not self.exists(path):
-            self.append(spark.createDataFrame([], schema), path, partition_by)
-
-    def version(self, path: str) -> int | None:
-        from deltalake import DeltaTable
-
-        return DeltaTable(path, storage_options=self.storage_options() or None).version() if self.exists(path) else None
 
 
 def sql_string(value: str) -> str:
@@ -143,3 +276,6 @@ def sql_string(value: str) -> str:
 
 def in_list(values: Iterable[str]) -> str:
     return ", ".join(sql_string(v) for v in values)
+
+
+__all__ = ["LAYERS", "Lake", "MissingTableError", "SchemaMismatchError", "in_list", "sql_string"]

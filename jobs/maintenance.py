@@ -1,9 +1,9 @@
-"""Weekly maintenance of every Delta table through delta-rs: compaction, then vacuum.
+"""Maintenance of every registered Delta table through delta-rs: compaction, then vacuum.
 
 Sail has no OPTIMIZE or VACUUM SQL; delta-rs works on the same files. Compaction
 rewrites small files into larger ones (a new table version, same rows); vacuum deletes
 files no version within the retention window still needs (default 7 days, so time
-travel a week back keeps working).
+travel a week back keeps working). The tables are the ones ``schemas/<layer>.yaml`` declares.
 
 It also removes the ``_staging/<run_id>`` folders of runs that were killed before they
 could clean up (older than a day; run ids carry their start time).
@@ -12,37 +12,51 @@ could clean up (older than a day; run ids carry their start time).
 from __future__ import annotations
 
 import logging
-import re
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
-from jobs.catalog import existing_tables
 from jobs.config import Config
-from jobs.lake import Lake
+from jobs.lake import STAGING, Lake
+from jobs.pipeline.report import Report
+from jobs.pipeline.run_id import RunId
+from jobs.pipeline.window import Window
 from jobs.storage import arrow_filesystem, remove_tree
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
 RETENTION_HOURS = 168
 STAGING_GRACE = timedelta(hours=24)
-RUN_STARTED = re.compile(r"-(\d{8}T\d{6})-[0-9a-f]{8}$")
 
 
-def run(cfg: Config, retention_hours: int = RETENTION_HOURS, dry_run: bool = False) -> dict:
-    from deltalake import DeltaTable
+@dataclass
+class MaintenanceReport(Report):
+    tables: int = 0
+    files_compacted: int = 0
+    files_removed: int = 0
+    staging_removed: int = 0
+    per_table: dict[str, dict[str, int]] = field(default_factory=dict)
 
+
+def run(spark: "SparkSession | None", cfg: Config, window: Window | None = None, *, run_id: str | None = None,
+        retention_hours: int = RETENTION_HOURS, dry_run: bool = False) -> MaintenanceReport:
+    """Compact and vacuum every registered table that exists; clear abandoned staging. Needs no engine."""
     lake = Lake(cfg)
-    opts = lake.storage_options() or None
-    summary = {"tables": 0, "files_compacted": 0, "files_removed": 0,
-               "staging_removed": len(clear_staging(cfg, dry_run=dry_run))}
-    for layer, name, path in existing_tables(cfg):
-        table = DeltaTable(path, storage_options=opts)
-        if not dry_run:
-            metrics = table.optimize.compact()
-            summary["files_compacted"] += metrics.get("numFilesRemoved", 0)
-        removed = table.vacuum(retention_hours=retention_hours, dry_run=dry_run, enforce_retention_duration=True)
-        summary["files_removed"] += len(removed)
-        summary["tables"] += 1
-        log.info("%s.%s: compacted, %d old files %s", layer, name, len(removed), "would go" if dry_run else "removed")
-    return summary
+    report = MaintenanceReport("maintenance", run_id or str(RunId.new("maintenance")), window or Window())
+    report.staging_removed = len(clear_staging(cfg, dry_run=dry_run))
+    for t in lake.existing():
+        dt = lake.delta_table(t)
+        compacted = 0 if dry_run else dt.optimize.compact().get("numFilesRemoved", 0)
+        removed = dt.vacuum(retention_hours=retention_hours, dry_run=dry_run, enforce_retention_duration=True)
+        report.per_table[t.qualified] = {"files_compacted": compacted, "files_removed": len(removed)}
+        report.files_compacted += compacted
+        report.files_removed += len(removed)
+        report.tables += 1
+        log.info("%s: %d files compacted, %d old files %s", t.qualified, compacted, len(removed),
+                 "would go" if dry_run else "removed")
+    return report
 
 
 def clear_staging(cfg: Config, now: datetime | None = None, grace: timedelta = STAGING_GRACE,
@@ -50,16 +64,15 @@ def clear_staging(cfg: Config, now: datetime | None = None, grace: timedelta = S
     """Remove staging folders of runs that started more than ``grace`` ago; return their run ids."""
     from pyarrow.fs import FileSelector, FileType
 
-    root = f"{Lake(cfg).root}/_staging"
+    root = f"{Lake(cfg).root}/{STAGING}"
     fs, base = arrow_filesystem(cfg, root)
     cutoff = (now or datetime.now(timezone.utc)) - grace
     old = []
     for info in fs.get_file_info(FileSelector(base, allow_not_found=True)):
-        started = RUN_STARTED.search(info.base_name)
-        if info.type == FileType.Directory and started and \
-                datetime.strptime(started.group(1), "%Y%m%dT%H%M%S").replace(tzinfo=timezone.utc) < cutoff:
+        run_id = RunId.parse(info.base_name)
+        if info.type == FileType.Directory and run_id is not None and run_id.started < cutoff:
             old.append(info.base_name)
-    for run_id in old if not dry_run else ():
-        remove_tree(cfg, f"{root}/{run_id}")
-        log.info("removed the staging folder of run %s (it never finished cleaning up)", run_id)
+    for name in old if not dry_run else ():
+        remove_tree(cfg, f"{root}/{name}")
+        log.info("removed the staging folder of run %s (it never finished cleaning up)", name)
     return old

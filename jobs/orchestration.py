@@ -1,26 +1,25 @@
-"""What Rapport's Airflow tasks share, so that the DAG files only declare.
+"""What Rapport's Airflow DAGs share, so that the DAG files only declare: schedule, assets, steps.
 
-- ``window(context)``: the landing window a run processes. A scheduled run takes its data
-  interval; a run triggered by assets takes the union of the windows its triggering
-  events carry; a manual run (``data_interval_start == data_interval_end``) takes
-  everything that landed up to its date; ``conf`` ``{"window_start", "window_end"}``
-  overrides all of these (reprocessing a window on purpose).
-- ``config()``: the usual configuration, pointed at Spark Connect from the Airflow
-  connection ``rapport_spark`` (the Spark provider's Spark Connect type) when it exists,
-  and for S3 (exports, an S3 lake) at the credentials, region and endpoint of the
-  ``aws_default`` connection when it exists (extras ``region_name``, ``endpoint_url``).
-- ``run_step(step, context)``: opens the engine, runs one job for the window, stops the
-  engine (a task that left an embedded server running kept ``dag.test()`` from exiting).
+- ``stage_tasks(stage, steps)``: the tasks of a stage, from the registry: a ``check`` task (the stage's
+  upstream gates and reconciliation for the run's window), one task per named step, wired by what
+  each step reads and writes, and the stage's gate task, which alone announces the stage's asset
+  (with the window) once it passed. A step name the registry does not know fails the DAG file at parse time.
+- ``config()``: the usual configuration, pointed at Spark Connect from the Airflow connection
+  ``rapport_spark`` (the Spark provider's Spark Connect type) when it exists, and for S3 at the
+  credentials, region and endpoint of the ``aws_default`` connection when it exists.
+- ``run_task``: opens the engine, runs one step for the run's window (``Window.from_airflow``), stops
+  the engine (a task that left an embedded server running kept ``dag.test()`` from exiting).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import timedelta
+from typing import Any, Iterable
 
 from jobs.config import Config
+from jobs.pipeline.steps import stage, step, upstream
 
 log = logging.getLogger(__name__)
 SPARK_CONN_ID = "rapport_spark"
@@ -33,33 +32,6 @@ DEFAULT_ARGS = {
     "max_retry_delay": timedelta(minutes=30),
     "execution_timeout": timedelta(hours=2),
 }
-
-
-def _parse(value: Any) -> datetime | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        return value.astimezone(timezone.utc)
-    from jobs.storage import parse_moment
-
-    return parse_moment(str(value))
-
-
-def window(context: dict) -> tuple[datetime | None, datetime | None]:
-    conf = (context.get("dag_run") and context["dag_run"].conf) or {}
-    if "window_start" in conf or "window_end" in conf:
-        return _parse(conf.get("window_start")), _parse(conf.get("window_end"))
-    events = context.get("triggering_asset_events") or {}
-    windows = [(e.extra.get("window_start"), e.extra.get("window_end"))
-               for evs in events.values() for e in evs if getattr(e, "extra", None)]
-    if windows:
-        starts = [_parse(s) for s, _ in windows]
-        ends = [_parse(e) for _, e in windows]
-        return (None if None in starts else min(starts)), (None if None in ends else max(ends))
-    start, end = _parse(context.get("data_interval_start")), _parse(context.get("data_interval_end"))
-    if start is not None and start == end:  # a manual run: catch up on everything up to its date
-        return None, end
-    return start, end
 
 
 def _connection(conn_id: str):
@@ -93,79 +65,69 @@ def config() -> Config:
     return cfg
 
 
-def run_step(step: str, context: dict) -> dict:
-    """Run one pipeline step for the run's window; return what downstream tasks and asset events need."""
+def run_task(name: str, context: dict, **options) -> dict[str, Any]:
+    """Run one registered step (or ``check:<stage>``) for the run's window; return what XComs and assets need."""
     from jobs.engine import spark_session
+    from jobs.pipeline import runner
+    from jobs.pipeline.window import Window
 
     cfg = config()
-    if step == "export" and not cfg.export_uri:
+    if name == "export" and not cfg.export_uri:
         from airflow.sdk.exceptions import AirflowSkipException
 
         raise AirflowSkipException("RAPPORT_EXPORT_URI is not set, so there is nowhere to publish exports: set it to "
                                    "s3://bucket/prefix (and the aws_default connection or AWS settings) to enable them")
-    start, end = window(context)
-    log.info("%s for landing window %s .. %s", step, start or "the beginning", end or "now")
+    window = Window.from_airflow(context)
+    engine = cfg.spark_remote if cfg.engine == "remote" else cfg.engine
     with spark_session(cfg) as spark:
-        result = _STEPS[step](spark, cfg, start, end)
-    result.update(window_start=start.isoformat() if start else None, window_end=end.isoformat() if end else None,
-                  engine=cfg.spark_remote if cfg.engine == "remote" else cfg.engine)
-    return result
+        if name.startswith("check:"):
+            runner.check(spark, cfg, name.split(":", 1)[1], window)
+            return {**window.to_extra(), "engine": engine, "checked": name.split(":", 1)[1]}
+        report = runner.run_step(spark, cfg, name, window, **options)
+    return {**report.summary(), "engine": engine}
 
 
-def _ingest(source):
-    def go(spark, cfg, start, end):
-        from jobs.bronze import ingest
+def _task(name: str, task_id: str, outlet=None):
+    from airflow.sdk import task
 
-        r = ingest.run(spark, cfg, source, start, end, progress=False)
-        return {"files": r.files_taken, "bronze_rows": r.bronze_rows, "quarantined": sum(r.quarantined.values())}
-    return go
+    @task(task_id=task_id, outlets=[outlet] if outlet is not None else [])
+    def run(**context):
+        result = run_task(name, context)
+        if outlet is not None:  # announce the window, so the consumer processes the same one
+            context["outlet_events"][outlet].extra = {k: v for k, v in result.items() if k.startswith("window_")}
+        return result
 
-
-def _gate(layer):
-    def go(spark, cfg, start, end):
-        from jobs.quality import gate
-
-        if layer != "bronze":
-            gate.require_passed(spark, cfg, {"silver": "bronze", "gold": "silver"}[layer])
-        results = gate.gate(spark, cfg, layer, start, end)
-        return {"expectations": sum(len(r.outcomes) for r in results)}
-    return go
+    return run()
 
 
-def _refine(spark, cfg, start, end):
-    from jobs.silver import refine
+def stage_tasks(stage_name: str, steps: Iterable[str]) -> dict[str, Any]:
+    """Declare a stage's tasks in the current DAG: check → steps (wired by the registry) → gate (→ asset)."""
+    from jobs.assets import asset
 
-    reports = refine.run_all(spark, cfg, start, end)
-    return {s: reports[s].silver_rows for s in ("clickstream", "social", "orders")} | {
-        "customers": reports["identity"]["customers"]}
-
-
-def _curate(spark, cfg, start, end):
-    from jobs.gold import curate
-    from jobs.quality import gate
-
-    gate.require_passed(spark, cfg, "silver")
-    r = curate.run(spark, cfg, start, end)
-    return {"timeline_rows": r.timeline_rows, "customers": r.customers}
-
-
-def _export(spark, cfg, start, end):
-    from jobs.export import run as export
-
-    report = export.run(spark, cfg, progress=log.info)
-    return {"snapshot": report.snapshot, "published": report.published, "unchanged": sorted(report.unchanged),
-            "rows": report.rows, "pruned": report.pruned}
-
-
-def _maintain(spark, cfg, start, end):
-    from jobs import maintenance
-
-    return maintenance.run(cfg)
+    st = stage(stage_name)
+    names = tuple(steps)
+    for name in names:
+        step(name)  # an unknown name fails here, when the DAG file is parsed
+        if name not in st.steps:
+            raise ValueError(f"step {name!r} is not part of stage {stage_name!r} ({', '.join(st.steps)})")
+    tasks: dict[str, Any] = {}
+    check = _task(f"check:{stage_name}", "check") if st.requires else None
+    last_outlet = asset(st.asset) if st.gate is None else None
+    for name in names:
+        tasks[name] = _task(name, step(name).task_id, outlet=last_outlet)
+        before = [tasks[u] for u in upstream(name, names)]
+        for b in before:
+            b >> tasks[name]
+        if not before and check is not None:
+            check >> tasks[name]
+    if st.gate is not None:
+        gate = _task(st.gate, step(st.gate).task_id, outlet=asset(st.asset))
+        for name in names:
+            tasks[name] >> gate
+        tasks[st.gate] = gate
+    return tasks
 
 
-_STEPS = {
-    **{f"ingest_{s}": _ingest(s) for s in ("clickstream", "social", "orders", "customers", "products", "campaigns",
-                                           "campaign_posts")},
-    "gate_bronze": _gate("bronze"), "gate_silver": _gate("silver"), "gate_gold": _gate("gold"),
-    "refine": _refine, "curate": _curate, "export": _export, "maintenance": _maintain,
-}
+def step_task(name: str):
+    """A single registered step as a task (maintenance)."""
+    return _task(name, step(name).task_id)

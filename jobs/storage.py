@@ -20,6 +20,8 @@ from jobs.config import Config
 if TYPE_CHECKING:
     import pyarrow.fs
 
+    from jobs.pipeline.window import Window
+
 PARTITION = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/[^/]+$")
 
 
@@ -66,10 +68,6 @@ def _hour_of(rel: str) -> datetime | None:
     return datetime.strptime(f"{m.group(1)} {m.group(2)}", "%Y-%m-%d %H").replace(tzinfo=timezone.utc)
 
 
-def _in_window(hour: datetime, start: datetime | None, end: datetime | None) -> bool:
-    return (start is None or hour >= start) and (end is None or hour < end)
-
-
 class Landing:
     """The landing zone of one configuration."""
 
@@ -77,10 +75,10 @@ class Landing:
         self.cfg = cfg
         self.root = cfg.landing_root.rstrip("/") if is_s3(cfg.landing_root) else local_root(cfg.landing_root)
 
-    def list(self, source: str, start: datetime | None = None, end: datetime | None = None) -> list[LandingFile]:
-        """Files of ``source`` whose landing hour is in ``[start, end)``, in path order."""
+    def list(self, source: str, window: "Window | None" = None) -> list[LandingFile]:
+        """Files of ``source`` whose landing hour is in the window, in path order."""
         files = self._list_s3(source) if is_s3(self.root) else self._list_local(source)
-        return sorted((f for f in files if _in_window(f.hour, start, end)), key=lambda f: f.rel)
+        return sorted((f for f in files if window is None or window.contains(f.hour)), key=lambda f: f.rel)
 
     def _list_local(self, source: str) -> Iterator[LandingFile]:
         base = Path(self.root) / source
@@ -145,12 +143,3 @@ def remove_tree(cfg: Config, uri: str) -> None:
             pass
     else:
         shutil.rmtree(local_root(uri), ignore_errors=True)
-
-
-def parse_moment(value: str) -> datetime:
-    """A CLI/Airflow interval bound: a date (midnight UTC) or an ISO datetime (naive means UTC)."""
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(f"{value!r} is not a date or datetime; use YYYY-MM-DD or YYYY-MM-DDTHH:MM") from None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)

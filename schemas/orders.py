@@ -1,20 +1,20 @@
-"""Orders as Shopify order webhooks (orders/create, orders/updated, ...).
+"""Orders as Shopify order objects (webhook bodies, Admin API exports) and Rapport's delivery envelope.
 
 Every delivery carries the whole order as it was at ``updated_at``. Deliveries can
 arrive out of order; the newest ``updated_at`` wins. Amounts are decimal strings, as
-Shopify sends them.
+Shopify sends them; ids are 64-bit integers (they can exceed 2^53, so never a double).
 """
 
 from pyspark.sql.types import ArrayType, LongType, StringType, StructField, StructType
 
-SOURCE = "orders"
-TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/fulfilled", "orders/cancelled")
-FINANCIAL_STATUSES = ("pending", "paid", "refunded", "partially_refunded", "voided")
-FULFILLMENT_STATUSES = ("fulfilled", "partial")  # null while unfulfilled
-CURRENCIES = ("USD", "EUR", "GBP", "CAD")
+from schemas.vocabulary import (
+    CURRENCIES, FINANCIAL_STATUSES, FULFILLMENT_STATUSES, ORDER_CHANNELS as CHANNELS, ORDER_TOPICS as TOPICS,
+)
 
-# Shopify's source_name, mapped to Rapport's channel.
-CHANNELS = {"web": "web", "iphone": "app", "android": "app", "pos": "store"}
+__all__ = ["CHANNELS", "CURRENCIES", "EVENT", "FINANCIAL_STATUSES", "FULFILLMENT_STATUSES", "LINE_ITEM", "ORDER",
+           "SOURCE", "TOPICS"]
+
+SOURCE = "orders"
 
 
 def _s(name: str, dtype=None) -> StructField:

@@ -1,20 +1,27 @@
-"""Helpers that build lakes from generated landing zones, shared by the silver and gold tests."""
+"""Helpers that build lakes from landing zones through the registered pipeline, shared by the tests."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from jobs.bronze import ingest
-from jobs.silver import refine
+from jobs.pipeline.runner import run_stage
+from jobs.pipeline.window import Window
 
 PII_KEY = "test-key-0123456789abcdef"
 RUN_COLUMNS = {"run_id", "ingested_at", "quarantined_at", "audited_at"}
 
 
-def ingest_and_refine(spark, cfg, start=None, end=None) -> dict:
-    for source in ingest.SOURCES + ingest.REFERENCE:
-        ingest.run(spark, cfg, source, start, end, progress=False)
-    return refine.run_all(spark, cfg, start, end)
+def ingest_and_refine(spark, cfg, start=None, end=None, gates: bool = True) -> dict:
+    """Ingest and refine one window (with the bronze and silver gates); the refine reports by source and step."""
+    window = Window(start, end)
+    run_stage(spark, cfg, "ingest", window, gate=gates, checks=gates)
+    reports = run_stage(spark, cfg, "refine", window, gate=gates, checks=gates).reports
+    return {**{name.split(".", 1)[1]: r for name, r in reports.items()}, **reports}
+
+
+def curate(spark, cfg, start=None, end=None, gates: bool = True, **options):
+    """Curate one window (with its checks and the gold gate); the curate report."""
+    return run_stage(spark, cfg, "curate", Window(start, end), gate=gates, checks=gates, **options).reports["curate"]
 
 
 def table_rows(spark, path) -> list[tuple]:
@@ -26,12 +33,10 @@ def table_rows(spark, path) -> list[tuple]:
 
 def day_by_day(spark, cfg, first_day, days: int) -> list[dict]:
     """Ingest, refine and curate one landing day at a time, then the rest; returns each window's refine reports."""
-    from jobs.gold import curate
-
     start = datetime(first_day.year, first_day.month, first_day.day, tzinfo=timezone.utc)
     reports = []
     windows = [(start + timedelta(days=d), start + timedelta(days=d + 1)) for d in range(days)]
     for lo, hi in windows + [(start + timedelta(days=days), None)]:
         reports.append(ingest_and_refine(spark, cfg, lo, hi))
-        curate.run(spark, cfg, lo, hi)
+        curate(spark, cfg, lo, hi)
     return reports

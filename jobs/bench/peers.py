@@ -55,9 +55,9 @@ def snapshot_silver(spark: "SparkSession", cfg: Config, out: Path) -> None:
     """The silver tables the gold stage reads, as plain Parquet (partition columns become columns)."""
     from jobs.lake import Lake
 
-    lake = Lake(cfg)
+    lake = Lake(cfg, spark)
     for name in SILVER:
-        lake.require(spark, "silver", name).write.mode("overwrite").parquet(str(out / name))
+        lake.read_or_empty(f"silver.{name}").write.mode("overwrite").parquet(str(out / name))
 
 
 def spark_gold(spark: "SparkSession", silver: Path, out: Path, as_of: date) -> None:

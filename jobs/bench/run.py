@@ -126,43 +126,38 @@ def _config(landing: Path, lake: Path, s3: str | None, tag: str) -> Config:
 def _pipeline(landing: Path, lake: Path, s3: str | None, tag: str, start=None, end=None,
               snapshot_to: Path | None = None) -> tuple[dict[str, Stage], int, object]:
     """One pass of the pipeline over a landing window; (stages, events ingested, gold as_of)."""
-    from jobs.bronze import ingest
     from jobs.engine import spark_session
-    from jobs.export import run as export
-    from jobs.gold import curate
-    from jobs.quality import gate
-    from jobs.silver import refine
+    from jobs.pipeline.runner import run_stage, run_step
+    from jobs.pipeline.sources import EVENT_SOURCES, SOURCES
+    from jobs.pipeline.steps import stage
+    from jobs.pipeline.window import Window
     from jobs.storage import Landing
 
     cfg = _config(landing, lake, s3, tag)
+    window = Window(start, end)
     stages = {s: Stage() for s in PIPELINE_STAGES}
-    sources = ingest.SOURCES + ingest.REFERENCE
-    landed = sum(f.size for s in sources for f in Landing(cfg).list(ingest.LANDING_PREFIX[s], start, end))
+    landed = sum(f.size for s in SOURCES for f in Landing(cfg).list(s.landing, window))
     with spark_session(cfg) as spark:
         spark.range(1).collect()
 
-        def validate(layer: str, tables: list[str] | None = None) -> None:
+        def build(name: str, layer_in: str, layer_out: str, **options):
             with Measure() as m:
-                gate.gate(spark, cfg, layer, start, end, tables=tables)
-            stages["quality"].add(m, folder_bytes(lake / layer))
+                result = run_stage(spark, cfg, name, window, gate=False, **options)
+            stages[name].add(m, folder_bytes(lake / layer_in) if layer_in else landed, folder_bytes(lake / layer_out))
+            gate = stage(name).gate
+            with Measure() as m:
+                run_step(spark, cfg, gate, window)
+            stages["quality"].add(m, folder_bytes(lake / layer_out))
+            return result
 
-        with Measure() as m:
-            reports = {s: ingest.run(spark, cfg, s, start, end, progress=False) for s in sources}
-        events = sum(reports[s].lines for s in ingest.SOURCES)  # reference extracts are not events
-        stages["ingest"].add(m, landed, folder_bytes(lake / "bronze"))
-        validate("bronze", [f"bronze.{s}" for s in ingest.SOURCES])
-        with Measure() as m:
-            refine.run_all(spark, cfg, start, end)
-        stages["refine"].add(m, folder_bytes(lake / "bronze"), folder_bytes(lake / "silver"))
-        validate("silver")
-        with Measure() as m:
-            report = curate.run(spark, cfg, start, end)
-        stages["curate"].add(m, folder_bytes(lake / "silver"), folder_bytes(lake / "gold"))
-        validate("gold")
+        ingested = build("ingest", "", "bronze")
+        events = sum(ingested.reports[f"ingest.{s}"].lines for s in EVENT_SOURCES)  # reference extracts are not events
+        build("refine", "bronze", "silver")
+        report = build("curate", "silver", "gold").reports["curate"]
         if s3:
             with Measure() as m:
-                published = export.run(spark, cfg, ("interactions", "customer_features"), force=True,
-                                       progress=lambda msg: None)
+                published = run_stage(spark, cfg, "export", window, datasets=("interactions", "customer_features"),
+                                      force=True, progress=lambda msg: None).reports["export"]
             stages["export"].add(m, folder_bytes(lake / "gold"), sum(published.bytes.values()))
         if snapshot_to is not None:
             from jobs.bench.peers import snapshot_silver

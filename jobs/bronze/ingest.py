@@ -15,7 +15,6 @@ Contract
 from __future__ import annotations
 
 import logging
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -23,29 +22,26 @@ from typing import TYPE_CHECKING
 from jobs.bronze.decode import decode
 from jobs.config import Config
 from jobs.lake import Lake, in_list
+from jobs.pipeline.guards import ReconciliationError
+from jobs.pipeline.report import Report
+from jobs.pipeline.run_id import RunId
+from jobs.pipeline.sources import source as source_of
+from jobs.pipeline.window import Window
 from jobs.storage import Landing, LandingFile, arrow_filesystem, remove_tree
-from schemas.lake import INGEST_LOG, QUARANTINE, STAGED
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
-SOURCES = ("clickstream", "social", "orders")
-REFERENCE = ("customers", "products", "campaigns", "campaign_posts")
-# Where each dataset lands, under the landing root. Reference extracts land like events.
-LANDING_PREFIX = {**{s: s for s in SOURCES}, **{r: f"reference/{r}" for r in REFERENCE}}
 STAGE_ROWS = 200_000  # rows per staged Parquet file
 MALFORMED = "json_object_keys(value) IS NULL"  # invalid JSON, or JSON that is not an object
-
-
-class ReconciliationError(RuntimeError):
-    """Rows were lost or invented between two layers; the message gives both counts."""
+STAGED_SCHEMA = ("value string, source_file string, line_number bigint, landing_dt date, landing_hour int, "
+                 "reason string, detail string")
 
 
 @dataclass
-class IngestReport:
-    source: str
-    run_id: str
+class IngestReport(Report):
+    source: str = ""
     files_found: int = 0
     files_skipped: int = 0
     files_taken: int = 0
@@ -61,10 +57,6 @@ class IngestReport:
         return self.lines + self.corrupt_members
 
 
-def new_run_id(kind: str) -> str:
-    return f"{kind}-{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-
-
 def split(staged: "DataFrame") -> tuple["DataFrame", "DataFrame"]:
     """Staged rows → (bronze rows, quarantine rows without run columns). Pure."""
     from pyspark.sql import functions as F
@@ -78,8 +70,6 @@ def split(staged: "DataFrame") -> tuple["DataFrame", "DataFrame"]:
         F.col("value").alias("raw"), "source_file", "line_number", "landing_dt", "landing_hour",
     )
     return bronze, bad
-
-
 def _stage(cfg: Config, landing: Landing, files: list[LandingFile], stage_uri: str, progress) -> dict[str, dict]:
     """Decode files on the client and write them as Parquet for the engine. Returns per-file counts."""
     import pyarrow as pa
@@ -127,75 +117,69 @@ def _stage(cfg: Config, landing: Landing, files: list[LandingFile], stage_uri: s
     return counts
 
 
-def _remove_unlogged_rows(spark: "SparkSession", lake: Lake, source: str, files: list[LandingFile]) -> int:
+def _remove_unlogged_rows(lake: Lake, source: str, files: list[LandingFile]) -> int:
     """Delete rows that a run which died before logging left for these files; returns how many."""
-    bronze, quarantine = lake.path("bronze", source), lake.path("ops", "quarantine")
     removed = 0
     dts = in_list(sorted({f.dt.isoformat() for f in files}))
     for i in range(0, len(files), 500):
         paths = in_list(f.rel for f in files[i : i + 500])
         where = f"landing_dt IN ({dts}) AND source_file IN ({paths})"
-        if lake.exists(bronze):
-            found = spark.sql(f"SELECT count(*) AS n FROM delta.`{bronze}` WHERE {where}").first().n
+        if lake.exists(f"bronze.{source}"):
+            found = lake.read(f"bronze.{source}").where(where).count()
             if found:
-                spark.sql(f"DELETE FROM delta.`{bronze}` WHERE {where}")
+                lake.delete(f"bronze.{source}", where)
                 removed += found
-        if lake.exists(quarantine):
-            q_where = f"source = '{source}' AND layer = 'bronze' AND {where}"
-            if spark.sql(f"SELECT count(*) AS n FROM delta.`{quarantine}` WHERE {q_where}").first().n:
-                spark.sql(f"DELETE FROM delta.`{quarantine}` WHERE {q_where}")
+        q_where = f"source = '{source}' AND layer = 'bronze' AND {where}"
+        if lake.exists("ops.quarantine") and lake.read("ops.quarantine").where(q_where).limit(1).count():
+            lake.delete("ops.quarantine", q_where)
     return removed
 
 
-def taken_files(spark: "SparkSession", lake: Lake, source: str) -> set[tuple[str, int, str]]:
-    path = lake.path("ops", "ingest_log")
-    if not lake.exists(path):
+def taken_files(lake: Lake, source: str) -> set[tuple[str, int, str]]:
+    """(path, size, version) of every file of the source already in the ingest log: a listing."""
+    if not lake.exists("ops.ingest_log"):
         return set()
-    rows = lake.read(spark, path).where(f"source = '{source}'").select("path", "size", "version").collect()
+    rows = lake.read("ops.ingest_log").where(f"source = '{source}'").select("path", "size", "version").collect()
     return {(r.path, r.size, r.version) for r in rows}
 
 
-def run(spark: "SparkSession", cfg: Config, source: str, start: datetime | None = None, end: datetime | None = None,
-        run_id: str | None = None, progress: bool | None = None) -> IngestReport:
+def run(spark: "SparkSession", cfg: Config, window: Window, *, source: str, run_id: str | None = None,
+        progress: bool | None = None) -> IngestReport:
     from pyspark.sql import functions as F
     from tqdm import tqdm
 
-    if source not in LANDING_PREFIX:
-        raise ValueError(f"unknown source {source!r}; sources are {', '.join(LANDING_PREFIX)}")
-    lake, landing = Lake(cfg), Landing(cfg)
-    report = IngestReport(source, run_id or new_run_id(f"ingest-{source}"))
-    found = landing.list(LANDING_PREFIX[source], start, end)
-    done = taken_files(spark, lake, source)
+    prefix = source_of(source).landing
+    lake, landing = Lake(cfg, spark), Landing(cfg)
+    report = IngestReport(f"ingest.{source}", run_id or str(RunId.new(f"ingest-{source}")), window, source)
+    found = landing.list(prefix, window)
+    done = taken_files(lake, source)
     todo = [f for f in found if (f.rel, f.size, f.version) not in done]
     report.files_found, report.files_skipped, report.files_taken = len(found), len(found) - len(todo), len(todo)
     if not todo:
         log.info("%s: nothing new in %d landing files", source, len(found))
         return report
 
-    report.recovered_rows = _remove_unlogged_rows(spark, lake, source, todo)
-    stage_uri = lake.path("_staging", report.run_id)
+    report.recovered_rows = _remove_unlogged_rows(lake, source, todo)
+    stage_uri = lake.staging(report.run_id)
     ingested_at = datetime.now(timezone.utc).replace(microsecond=0)
     try:
         with tqdm(total=len(todo), unit=" files", desc=f"ingest {source}", disable=None if progress is None
                   else not progress) as bar:
             counts = _stage(cfg, landing, todo, stage_uri, bar)
-        staged = spark.read.schema(STAGED).parquet(stage_uri)
+        staged = spark.read.schema(STAGED_SCHEMA).parquet(stage_uri)
         bronze, bad = split(staged)
-        lake.ensure(spark, lake.path("ops", "quarantine"), QUARANTINE, ["source"])
         run_cols = [F.lit(report.run_id).alias("run_id"), F.lit(ingested_at).cast("timestamp")]
-        lake.append(bad.select(F.lit(source).alias("source"), F.lit("bronze").alias("layer"), "reason", "detail", "raw",
-                               "source_file", "line_number", "landing_dt", "landing_hour", run_cols[0],
-                               run_cols[1].alias("quarantined_at")),
-                    lake.path("ops", "quarantine"), partition_by=["source"])
-        lake.append(bronze.select("*", run_cols[0], run_cols[1].alias("ingested_at")), lake.path("bronze", source),
-                    partition_by=["landing_dt"])
+        lake.append("ops.quarantine", bad.select(
+            F.lit(source).alias("source"), F.lit("bronze").alias("layer"), "reason", "detail", "raw", "source_file",
+            "line_number", "landing_dt", "landing_hour", run_cols[0], run_cols[1].alias("quarantined_at")))
+        lake.append(f"bronze.{source}", bronze.select("*", run_cols[0], run_cols[1].alias("ingested_at")))
         written = {
             (r.source_file, r.kind): r.n
             for r in spark.sql(f"""
-                SELECT source_file, 'bronze' AS kind, count(*) AS n FROM delta.`{lake.path('bronze', source)}`
+                SELECT source_file, 'bronze' AS kind, count(*) AS n FROM delta.`{lake.path(f'bronze.{source}')}`
                 WHERE run_id = '{report.run_id}' GROUP BY source_file
                 UNION ALL
-                SELECT source_file, reason AS kind, count(*) AS n FROM delta.`{lake.path('ops', 'quarantine')}`
+                SELECT source_file, reason AS kind, count(*) AS n FROM delta.`{lake.path('ops.quarantine')}`
                 WHERE run_id = '{report.run_id}' GROUP BY source_file, reason""").collect()
         }
         log_rows = []
@@ -203,7 +187,7 @@ def run(spark: "SparkSession", cfg: Config, source: str, start: datetime | None 
             c = counts[f.rel]
             b = written.get((f.rel, "bronze"), 0)
             q = sum(n for (path, kind), n in written.items() if path == f.rel and kind != "bronze")
-            log_rows.append((source, f.rel, f.size, f.version, f.dt, c["lines"], c["blank_lines"],
+            log_rows.append((source, f.rel, f.size, f.version, f.dt, f.hour.hour, c["lines"], c["blank_lines"],
                              c["corrupt_members"], b, q, report.run_id, ingested_at))
             report.lines += c["lines"]
             report.blank_lines += c["blank_lines"]
@@ -219,9 +203,10 @@ def run(spark: "SparkSession", cfg: Config, source: str, start: datetime | None 
                 f"= {report.landed}, but wrote {report.bronze_rows} bronze rows + {quarantined} quarantined. Nothing "
                 "was logged, so the next run retakes these files; report this with the run id."
             )
-        lake.append(spark.createDataFrame(log_rows, INGEST_LOG), lake.path("ops", "ingest_log"))
+        lake.append("ops.ingest_log", lake.frame("ops.ingest_log", log_rows))
     finally:
         remove_tree(cfg, stage_uri)
     log.info("%s: %d files, %d lines -> %d bronze rows, quarantined %s", source, report.files_taken, report.lines,
              report.bronze_rows, report.quarantined)
     return report
+

@@ -157,12 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jobs.bronze.ingest import ReconciliationError
     from jobs.engine import EngineError
-    from jobs.lake import MissingTableError
-    from jobs.quality.gate import QualityGateError
     from jobs.export.snapshot import ExportError
     from jobs.generate import GeneratorError
+    from jobs.lake import MissingTableError
+    from jobs.pipeline.guards import PromotionRefused, ReconciliationError
+    from jobs.pipeline.window import WindowError
+    from jobs.quality.gate import QualityGateError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -170,9 +171,12 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (ConfigError, GeneratorError, EngineError, MissingTableError, ExportError) as exc:
+    except (ConfigError, GeneratorError, EngineError, MissingTableError, ExportError, WindowError) as exc:
         print(f"rapport: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except PromotionRefused as exc:
+        print(f"rapport: refused: {exc}", file=sys.stderr)
+        return 1
     except ReconciliationError as exc:
         print(f"rapport: reconciliation failed: {exc}", file=sys.stderr)
         return 1

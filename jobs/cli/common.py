@@ -34,24 +34,31 @@ def _table(rows: list[tuple], header: tuple) -> str:
 
 
 def _moment(value: str):
-    from jobs.storage import parse_moment
+    from jobs.pipeline.window import WindowError, parse_moment
 
     try:
         return parse_moment(value)
-    except ValueError as exc:
+    except WindowError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def window_of(args: argparse.Namespace):
+    """The landing window of ``--from``/``--to``; an empty or reversed one is refused (WindowError)."""
+    from jobs.pipeline.window import Window
+
+    return Window(getattr(args, "start", None), getattr(args, "end", None))
+
+
 def _sources(value: str) -> tuple[str, ...]:
-    from jobs.bronze.ingest import LANDING_PREFIX, REFERENCE, SOURCES
+    from jobs.pipeline.sources import REFERENCE_SOURCES, SOURCE_NAMES
 
     if value == "all":
-        return SOURCES + REFERENCE
+        return SOURCE_NAMES
     if value == "reference":
-        return REFERENCE
-    if value not in LANDING_PREFIX:
+        return REFERENCE_SOURCES
+    if value not in SOURCE_NAMES:
         raise argparse.ArgumentTypeError(
-            f"{value!r} is not a source; use one of {', '.join(LANDING_PREFIX)}, reference or all")
+            f"{value!r} is not a source; use one of {', '.join(SOURCE_NAMES)}, reference or all")
     return (value,)
 
 

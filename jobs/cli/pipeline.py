@@ -1,4 +1,8 @@
-"""``rapport generate|ingest|refine|curate|quality|demo``: build the lake, layer by layer, with its gates."""
+"""``rapport generate|ingest|refine|curate|quality|demo``: build the lake, stage by stage, with its gates.
+
+Every command runs the registered stage (``jobs.pipeline.runner``): the stage's checks on its upstream
+gates and reconciliation, its steps, then its gate.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from jobs.cli.common import EXIT_USER_ERROR, _table, window_of
 from jobs.config import Config
-from jobs.cli.common import EXIT_USER_ERROR, _table
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
@@ -41,116 +45,122 @@ def format_generate_summary(manifest: dict, out: str | Path) -> str:
     ])
 
 
+def _print_gate(result, layer: str, args: argparse.Namespace) -> None:
+    if getattr(args, "no_gate", False):
+        print(f"quality gate for {layer}: skipped (--no-gate); the next stage will refuse this window until it passes")
+    elif result.gate is not None:
+        g = result.gate
+        na = f", not applicable: {', '.join(g.not_applicable)}" if g.not_applicable else ""
+        print(f"quality gate for {layer}: passed ({g.expectations} expectations"
+              + (f", {g.warnings} warnings recorded in ops.quality_results" if g.warnings else "") + na + ")")
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from jobs.bronze import ingest
     from jobs.engine import spark_session
+    from jobs.pipeline.runner import run_stage
 
     cfg = Config.load()
-    rows = []
+    window = window_of(args)
     with spark_session(cfg) as spark:
-        for source in args.source:
-            r = ingest.run(spark, cfg, source, args.start, args.end, run_id=args.run_id and f"{args.run_id}-{source}")
+        result = run_stage(spark, cfg, "ingest", window, only=[f"ingest.{s}" for s in args.source],
+                           gate=not args.no_gate, run_id=args.run_id)
+        rows = []
+        for r in result.reports.values():
             quarantined = ", ".join(f"{k} {v:,}" for k, v in sorted(r.quarantined.items())) or "-"
-            rows.append((source, r.files_found, r.files_skipped, r.files_taken, f"{r.lines:,}", f"{r.bronze_rows:,}",
+            rows.append((r.source, r.files_found, r.files_skipped, r.files_taken, f"{r.lines:,}", f"{r.bronze_rows:,}",
                          quarantined))
-        window = f"{args.start or 'the beginning'} .. {args.end or 'now'}"
         print(f"Ingested landing files from {cfg.landing_root} ({window}) into bronze:")
         print(_table(rows, ("source", "files", "already taken", "taken now", "lines", "bronze rows", "quarantined")))
-        from jobs.bronze.ingest import SOURCES
-
-        _gate(spark, cfg, "bronze", args, tables=[f"bronze.{s}" for s in args.source if s in SOURCES])
+        _print_gate(result, "bronze", args)
     return 0
-
-
-def _gate(spark, cfg: Config, layer: str, args: argparse.Namespace, tables: list[str] | None = None) -> None:
-    """Run a layer's quality gate after the job that built it (skipped with --no-gate)."""
-    from jobs.quality import gate
-
-    if getattr(args, "no_gate", False):
-        print(f"quality gate for {layer}: skipped (--no-gate)")
-        return
-    if tables == []:
-        return  # only reference data was ingested: it has no bronze suite
-    results = gate.gate(spark, cfg, layer, args.start, args.end, tables=tables)
-    warned = sum(1 for r in results for o in r.outcomes if not o.success)
-    print(f"quality gate for {layer}: passed ({sum(len(r.outcomes) for r in results)} expectations"
-          + (f", {warned} warnings recorded in ops.quality_results)" if warned else ")"))
 
 
 def cmd_refine(args: argparse.Namespace) -> int:
     from jobs.engine import spark_session
-    from jobs.silver import refine
+    from jobs.pipeline.runner import run_stage
 
     cfg = Config.load()
     cfg.require_pii_key()
+    window = window_of(args)
     with spark_session(cfg) as spark:
-        reports = refine.run_all(spark, cfg, args.start, args.end, args.run_id)
-        print(format_refine_summary(reports, args.start, args.end))
-        _gate(spark, cfg, "silver", args)
+        result = run_stage(spark, cfg, "refine", window, gate=not args.no_gate, run_id=args.run_id)
+        print(format_refine_summary(result.reports, window))
+        _print_gate(result, "silver", args)
     return 0
 
 
-def format_refine_summary(reports: dict, start=None, end=None) -> str:
+def format_refine_summary(reports: dict, window) -> str:
+    from jobs.pipeline.sources import EVENT_SOURCES
+
     rows, reasons = [], []
-    for source in ("clickstream", "social", "orders"):
-        r = reports[source]
+    for source in EVENT_SOURCES:
+        r = reports[f"refine.{source}"]
         rows.append((source, f"{r.landed:,}", f"{r.silver_rows:,}", f"{r.new_rows:,}", f"{r.duplicates:,}",
                      f"{sum(r.quarantined.values()):,}", "yes" if r.balanced else "NO"))
         reasons.append(f"  {source}: " + (", ".join(f"{k} {v:,}" for k, v in sorted(r.quarantined.items())) or "none"))
-    ident = reports["identity"]
+    ident, sessions = reports["refine.identity"], reports["refine.sessions"]
     return "\n".join([
-        f"Refined bronze into silver for landing hours {start or 'the beginning'} .. {end or 'now'}:",
+        f"Refined bronze into silver for landing hours {window}:",
         _table(rows, ("source", "landed", "silver", "new now", "duplicates", "quarantined", "balanced")),
-        "quarantined by reason (ops/quarantine):", *reasons,
-        f"identity: {ident['identifiers']:,} identifiers -> {ident['customers']:,} customers "
-        f"({ident['merges']} merges this run, {ident['shared']} shared identifiers kept from merging)",
-        f"sessions: {reports['sessions']:,} sessions on the dates this run touched",
+        "quarantined by reason (ops.quarantine):", *reasons,
+        f"identity: {ident.identifiers:,} identifiers -> {ident.customers:,} customers "
+        f"({ident.merges} merges this run, {ident.shared} shared identifiers kept from merging)",
+        f"sessions: {sessions.sessions:,} sessions on the dates this run touched",
     ])
 
 
 def cmd_curate(args: argparse.Namespace) -> int:
     from jobs.engine import spark_session
-    from jobs.gold import curate
-
-    from jobs.quality import gate
+    from jobs.pipeline.runner import run_stage
 
     cfg = Config.load()
+    window = window_of(args)
     with spark_session(cfg) as spark:
-        gate.require_passed(spark, cfg, "silver")
-        r = curate.run(spark, cfg, args.start, args.end, full=args.full, as_of=args.as_of)
+        result = run_stage(spark, cfg, "curate", window, gate=not args.no_gate, full=args.full, as_of=args.as_of)
+        r = result.reports["curate"]
         how = "full rebuild" if r.full else f"incremental: {r.customers_rebuilt:,} customers rebuilt"
         print(f"Curated gold ({how}, as of {r.as_of}): {r.timeline_rows:,} timeline rows for {r.customers:,} customers."
               + (f" Trend dates touched: {r.dates[0]} .. {r.dates[-1]}." if r.dates else ""))
-        _gate(spark, cfg, "gold", args)
+        _print_gate(result, "gold", args)
     print("Query it: rapport sql \"SELECT * FROM gold.customer_relationship LIMIT 10\"")
     return 0
 
 
 def cmd_quality_validate(args: argparse.Namespace) -> int:
+    """Run a layer's gate (or one table's suite) for a window, on demand: recorded like any gate run."""
     from jobs.engine import spark_session
-    from jobs.lake import Lake
-    from jobs.quality import gate
+    from jobs.pipeline.runner import run_step
+    from jobs.quality.gate import QualityGateError
+    from jobs.quality.suites import load_suites
 
     cfg = Config.load()
-    suites = gate.load_suites()
+    suites = load_suites()
     if args.table:
         suites = [s for s in suites if s.table == args.table]
         if not suites:
-            known = ", ".join(s.table for s in gate.load_suites())
+            known = ", ".join(s.table for s in load_suites())
             print(f"rapport: error: no suite for {args.table}; suites exist for {known}", file=sys.stderr)
             return EXIT_USER_ERROR
     elif args.layer:
         suites = [s for s in suites if s.layer == args.layer]
+    window = window_of(args)
+    failed = False
+    rows = []
     with spark_session(cfg) as spark:
-        ctx = gate.context(Lake(cfg))
-        results = [gate.validate(spark, cfg, s, args.start, args.end, ctx) for s in suites]
-    rows = [(r.suite.table, o.expectation.severity, "ok" if o.success else "FAILED", o.expectation.label[:70],
-             "" if o.unexpected_count is None else o.unexpected_count, (o.error or ", ".join(map(str, o.sample)))[:40])
-            for r in results for o in r.outcomes]
-    print(_table(rows, ("table", "severity", "result", "expectation", "unexpected", "sample / error")))
-    critical = sum(len(r.critical_failures) for r in results)
-    print(f"{len(rows)} expectations, {critical} critical failures. Data Docs: {gate.docs_index(cfg).parent / 'index.html'}")
-    return 1 if critical else 0
+        for layer in sorted({s.layer for s in suites}, key=("bronze", "silver", "gold").index):
+            tables = [s.table for s in suites if s.layer == layer]
+            try:
+                report = run_step(spark, cfg, f"gate.{layer}", window, tables=tables)
+                rows.append((layer, "passed", report.expectations, ", ".join(report.not_applicable) or "-"))
+            except QualityGateError as exc:
+                failed = True
+                rows.append((layer, "FAILED", "", ""))
+                print(str(exc), file=sys.stderr)
+    print(_table(rows, ("layer", "gate", "expectations", "not applicable")))
+    from jobs.quality.gate import docs_index
+
+    print(f"Recorded in ops.quality_gates for landing window {window}. Overview: {docs_index(cfg).as_uri()}")
+    return 1 if failed else 0
 
 
 def cmd_quality_docs(args: argparse.Namespace) -> int:

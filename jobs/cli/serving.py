@@ -71,19 +71,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     import dataclasses
 
     from jobs.engine import spark_session
-    from jobs.export import run as export
+    from jobs.export import datasets as export_datasets
 
     cfg = Config.load()
     changes = {k: v for k, v in (("export_format", args.format), ("export_keep", args.keep)) if v is not None}
     cfg = dataclasses.replace(cfg, **changes) if changes else cfg
     cfg.validate()
-    datasets = list(args.dataset or export.ds.DEFAULT_DATASETS)
+    datasets = list(args.dataset or export_datasets.DEFAULT_DATASETS)
     if args.timelines and "timelines" not in datasets:
         datasets.append("timelines")
     base = cfg.require_export_uri()
     print(f"Exporting {', '.join(datasets)} to {base}:")
+    from jobs.pipeline.runner import run_stage
+    from jobs.pipeline.window import Window
+
     with spark_session(cfg) as spark:
-        r = export.run(spark, cfg, datasets, force=args.force, progress=print)
+        r = run_stage(spark, cfg, "export", Window(), datasets=datasets, force=args.force,
+                      progress=print).reports["export"]
     rows = [(name, f"{r.rows[name]:,}", f"{r.bytes[name] / 1024 / 1024:,.2f}", uri, len(r.pruned.get(name, [])))
             for name, uri in r.published.items()]
     rows += [(name, "unchanged", "-", uri, 0) for name, uri in r.unchanged.items()]

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Mapping
 
+from schemas.vocabulary import PURCHASE_EVENTS, kept_order_sql
+
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
@@ -32,8 +34,6 @@ FEATURE_COLUMNS = (
 )
 TIMELINE_EVENT_FIELDS = ("seq", "occurred_at", "channel", "platform", "event_type", "summary", "product_id",
                          "campaign", "order_id", "is_milestone", "milestone")
-PURCHASE_EVENTS = ("order_placed", "store_purchase")
-UNKEPT_STATUSES = ("cancelled", "refunded")
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def interactions(timeline: "DataFrame", order_lines: "DataFrame", weights: Mappi
     signals = (timeline.where(F.col("product_id").isNotNull() & F.col("event_type").isin(*events))
                .select("customer_key", "product_id", F.col("event_type").alias("signal"), "occurred_at"))
     if "purchase" in weighed:
-        kept_lines = (order_lines.where(~F.col("status").isin(*UNKEPT_STATUSES))
+        kept_lines = (order_lines.where(kept_order_sql())
                       .select(F.col("order_id").cast("string").alias("order_id"), "product_id")
                       .where("product_id IS NOT NULL").distinct())
         bought = (timeline.where(F.col("event_type").isin(*PURCHASE_EVENTS))

@@ -20,12 +20,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Callable, Iterable
 
-from jobs.bronze.ingest import new_run_id
 from jobs.config import Config
 from jobs.export import datasets as ds
 from jobs.export.snapshot import MANIFEST_VERSION, ExportError, FileToPublish, SnapshotStore, count_rows, sha256_of, \
     snapshot_id
 from jobs.lake import Lake, MissingTableError
+from jobs.pipeline.report import Report
+from jobs.pipeline.run_id import RunId
+from jobs.pipeline.window import Window
 from jobs.storage import arrow_filesystem, remove_tree, s3_client
 
 if TYPE_CHECKING:
@@ -37,8 +39,8 @@ SUFFIX = {"parquet": ".parquet", "jsonl": ".jsonl.gz"}
 
 
 @dataclass
-class ExportReport:
-    snapshot: str
+class ExportReport(Report):
+    snapshot: str = ""
     published: dict[str, str] = field(default_factory=dict)  # dataset -> snapshot URI
     unchanged: dict[str, str] = field(default_factory=dict)  # dataset -> URI of the current snapshot
     rows: dict[str, int] = field(default_factory=dict)
@@ -46,22 +48,21 @@ class ExportReport:
     pruned: dict[str, list[str]] = field(default_factory=dict)
 
 
-def run(spark: "SparkSession", cfg: Config, datasets: Iterable[str] = ds.DEFAULT_DATASETS, force: bool = False,
-        now: datetime | None = None, progress: Callable[[str], None] = log.info) -> ExportReport:
-    from jobs.quality import gate
-
+def run(spark: "SparkSession", cfg: Config, window: Window, *, datasets: Iterable[str] = ds.DEFAULT_DATASETS,
+        force: bool = False, now: datetime | None = None, progress: Callable[[str], None] = log.info,
+        run_id: str | None = None) -> ExportReport:
+    """Publish the datasets. Runs as the export stage, after its check that the gold gate passed."""
     base = cfg.require_export_uri()
     unknown = sorted(set(datasets) - set(ds.DATASETS))
     if unknown:
         raise ExportError(f"unknown dataset(s) {', '.join(unknown)}; datasets are {', '.join(ds.DATASETS)}")
-    gate.require_passed(spark, cfg, "gold")
-    lake = Lake(cfg)
+    lake = Lake(cfg, spark)
     tables = _pinned(spark, lake, {s for name in datasets for s in ds.DATASETS[name].sources})
     as_of = tables["gold.customer_relationship"][1].agg({"as_of": "max"}).first()[0] \
         if "gold.customer_relationship" in tables else None
     store = SnapshotStore(s3_client(cfg), base, cfg.export_multipart_mb)
-    report = ExportReport(snapshot_id(now or datetime.now(timezone.utc)))
-    run_id = new_run_id("export")
+    run_id = run_id or str(RunId.new("export"))
+    report = ExportReport("export", run_id, window, snapshot_id(now or datetime.now(timezone.utc)))
     try:
         for name in datasets:
             spec = ds.DATASETS[name]
@@ -91,7 +92,7 @@ def run(spark: "SparkSession", cfg: Config, datasets: Iterable[str] = ds.DEFAULT
             report.rows[name], report.bytes[name] = rows, manifest["bytes"]
             report.pruned[name] = store.prune(name, cfg.export_keep)
     finally:
-        remove_tree(cfg, lake.path("_staging", run_id))
+        remove_tree(cfg, lake.staging(run_id))
     return report
 
 
@@ -99,13 +100,14 @@ def _pinned(spark: "SparkSession", lake: Lake, names: set[str]) -> dict[str, tup
     """Each table at its current version, read at exactly that version."""
     out = {}
     for qualified in sorted(names):
-        layer, table = qualified.split(".")
-        path = lake.path(layer, table)
-        version = lake.version(path)
+        version = lake.version(qualified)
         if version is None:
+            if qualified.startswith("silver."):  # a source that never landed (no orders yet): no rows
+                out[qualified] = (-1, lake.read_or_empty(qualified))
+                continue
             raise MissingTableError(f"{qualified} does not exist yet under {lake.root}; run `rapport curate` first "
                                     "(exports are made from gold).")
-        out[qualified] = (version, spark.read.format("delta").option("versionAsOf", version).load(path))
+        out[qualified] = (version, lake.read(qualified, version=version))
     return out
 
 
@@ -131,7 +133,7 @@ def _stage(spark: "SparkSession", lake: Lake, df: "DataFrame", rel: str, name: s
     import tempfile
     from pyarrow.fs import FileSelector, FileType
 
-    path = lake.path("_staging", rel)
+    path = lake.staging(rel)
     expected = df.count()
     writer = df.repartition(max(1, math.ceil(expected / ROWS_PER_FILE[name]))).write.mode("overwrite")
     if fmt == "parquet":

@@ -13,7 +13,7 @@ Lifecycle stage, first rule that applies:
   customer  one kept order
   engaged   no order yet; 3+ interactions, or both a visit and a social interaction
   prospect  anyone else
-A kept order is one not cancelled or refunded. RFM scores (1–5, 5 best) are quintiles
+A kept order is one not cancelled or refunded (``schemas.vocabulary.kept_order_sql``). RFM scores (1–5, 5 best) are quintiles
 among customers with a kept order; ties are broken by customer key.
 """
 
@@ -23,7 +23,7 @@ import warnings
 from datetime import date
 from typing import TYPE_CHECKING
 
-from jobs.gold.timeline import ADVOCACY, PURCHASES
+from schemas.vocabulary import ADVOCACY_EVENTS as ADVOCACY, PURCHASE_EVENTS as PURCHASES, UGC_EVENTS as UGC, kept_order_sql
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 warnings.filterwarnings("ignore", message="WARN WindowExpression: No Partition Defined")
 SOCIAL_INFLUENCE_DAYS = 7
 AT_RISK_DAYS, LAPSED_DAYS = 90, 180
-UGC = ("comment", "mention", "pin", "repin")
 
 
 def facts(timeline: "DataFrame", orders: "DataFrame") -> "DataFrame":
@@ -45,7 +44,7 @@ def facts(timeline: "DataFrame", orders: "DataFrame") -> "DataFrame":
     t = timeline.withColumn("_last_social", F.max(F.when(F.col("channel") == "social", F.col("occurred_at"))).over(w))
     purchase = F.col("event_type").isin(*PURCHASES)
     influenced = purchase & (F.col("_last_social") >= F.col("occurred_at") - F.expr(f"INTERVAL {SOCIAL_INFLUENCE_DAYS} DAYS"))
-    kept = orders.where("status NOT IN ('cancelled', 'refunded')").select(
+    kept = orders.where(kept_order_sql()).select(
         F.col("order_id").cast("string").alias("order_id"), F.col("total_price").alias("_kept_total"))
     t = t.join(kept, "order_id", "left")
     per_platform = (timeline.where("channel = 'social'").groupBy("customer_key", "platform").count()

@@ -20,9 +20,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from jobs.lake import Lake
+from schemas.vocabulary import ADVOCACY_EVENTS as ADVOCACY, PURCHASE_EVENTS as PURCHASES
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame
 
 BUCKETS = 64
 REACTIVATION_DAYS = 90
@@ -33,8 +34,6 @@ WEB_EVENTS = {
 }
 ORDER_EVENTS = {"pending": "order_pending", "paid": "order_paid", "fulfilled": "order_fulfilled",
                 "cancelled": "order_cancelled", "refunded": "order_refunded", "partially_refunded": "order_refunded"}
-PURCHASES = ("order_placed", "store_purchase")
-ADVOCACY = ("review", "share", "mention")
 COLUMNS = ("customer_key", "occurred_at", "channel", "platform", "event_type", "summary", "product_id", "campaign",
            "order_id", "session_id", "identifier", "source_table", "source_key")
 
@@ -132,11 +131,10 @@ def rows_from(tables: dict[str, "DataFrame"]) -> "DataFrame":
     return out
 
 
-def interactions(spark: "SparkSession", lake: Lake) -> "DataFrame":
-    """All interactions from silver with the identifier they are attributed to (not yet to a customer)."""
-    tables = {name: lake.read(spark, lake.path("silver", name)) for name, _ in SOURCES
-              if lake.exists(lake.path("silver", name))}
-    return rows_from(tables)
+def interactions(lake: Lake) -> "DataFrame":
+    """All interactions from silver with the identifier they are attributed to (not yet to a customer);
+    a silver table that does not exist (its source never landed) contributes none."""
+    return rows_from({name: lake.read_or_empty(f"silver.{name}") for name, _ in SOURCES})
 
 
 def attribute(rows: "DataFrame", identity: "DataFrame") -> "DataFrame":
@@ -177,7 +175,7 @@ def sequence(rows: "DataFrame") -> "DataFrame":
     )
 
 
-def write(spark: "SparkSession", lake: Lake, timeline: "DataFrame", touched: "DataFrame | None") -> None:
+def write(lake: Lake, timeline: "DataFrame", touched: "DataFrame | None") -> None:
     """Full: replace the table. Incremental: the touched customers' rows become exactly ``timeline``'s."""
-    lake.replace_for_keys(spark, timeline, lake.path("gold", "customer_timeline"), touched, "customer_key",
-                          ("customer_bucket", "customer_key", "seq"), partition_by=("customer_bucket",))
+    lake.replace_keys("gold.customer_timeline", timeline, touched, "customer_key",
+                      match_on=("customer_bucket", "customer_key", "seq"))

@@ -21,10 +21,10 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from jobs.lake import Lake
-from schemas.social import PLATFORMS
+from schemas.vocabulary import PLATFORMS, PURCHASE_EVENTS, kept_order_sql
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame
 
 TRENDING_GROWTH = 0.25  # at least 25% more than the previous 7 days
 TRENDING_MIN_VOLUME = 10  # and enough volume that the growth means something
@@ -49,23 +49,23 @@ def _with_growth(daily: "DataFrame", key: str, measure: str) -> "DataFrame":
     return out.withColumn("trend_rank", rank)
 
 
-def product_daily(spark: "SparkSession", lake: Lake, lo: date | None, hi: date | None) -> "DataFrame":
+def product_daily(lake: Lake, lo: date | None, hi: date | None) -> "DataFrame":
     from pyspark.sql import functions as F
 
     def between(col: str) -> str:
         return "TRUE" if lo is None else f"{col} BETWEEN DATE'{lo}' AND DATE'{hi}'"
 
-    ev = lake.require(spark, "silver", "clickstream_events").where(
+    ev = lake.read_or_empty("silver.clickstream_events").where(
         f"NOT is_bot AND product_id IS NOT NULL AND {between('event_date')}")
     web = ev.groupBy(F.col("event_date").alias("date"), "product_id").agg(
         F.sum(F.when(F.col("event") == "Product Viewed", 1).otherwise(0)).alias("views"),
         F.sum(F.when(F.col("event") == "Product Added", 1).otherwise(0)).alias("carts"))
-    lines = lake.require(spark, "silver", "order_lines").where(
-        f"status NOT IN ('cancelled', 'refunded') AND {between('created_date')}")
+    lines = lake.read_or_empty("silver.order_lines").where(
+        f"{kept_order_sql()} AND {between('created_date')}")
     sold = lines.groupBy(F.col("created_date").alias("date"), "product_id").agg(
         F.countDistinct("order_id").alias("orders"), F.sum("quantity").alias("units"),
         F.sum("line_total").alias("revenue"))
-    soc = lake.require(spark, "silver", "social_interactions").where(
+    soc = lake.read_or_empty("silver.social_interactions").where(
         f"product_id IS NOT NULL AND {between('event_date')}")
     social = soc.groupBy(F.col("event_date").alias("date"), "product_id").agg(
         *[F.sum(F.when(F.col("interaction_type").isin(*types), 1).otherwise(0)).alias(name) for name, types in (
@@ -75,24 +75,24 @@ def product_daily(spark: "SparkSession", lake: Lake, lo: date | None, hi: date |
     return daily
 
 
-def product_trends(spark: "SparkSession", lake: Lake, lo: date | None, hi: date | None) -> "DataFrame":
+def product_trends(lake: Lake, lo: date | None, hi: date | None) -> "DataFrame":
     from pyspark.sql import functions as F
 
     base_lo = None if lo is None else lo - timedelta(days=13)
-    daily = product_daily(spark, lake, base_lo, hi)
-    products = lake.require(spark, "silver", "products").select("product_id", "title", "category")
+    daily = product_daily(lake, base_lo, hi)
+    products = lake.read_or_empty("silver.products").select("product_id", "title", "category")
     out = _with_growth(daily, "product_id", "views").join(products, "product_id", "left")
     out = out.withColumn("cart_rate", F.when(F.col("views") > 0, F.round(F.col("carts") / F.col("views"), 4))).withColumn(
         "conversion_rate", F.when(F.col("views") > 0, F.round(F.col("orders") / F.col("views"), 4)))
     return out if lo is None else out.where(f"date BETWEEN DATE'{lo}' AND DATE'{hi}'")
 
 
-def platform_trends(spark: "SparkSession", lake: Lake, lo: date | None, hi: date | None) -> "DataFrame":
+def platform_trends(lake: Lake, lo: date | None, hi: date | None) -> "DataFrame":
     from pyspark.sql import functions as F
 
     base_lo = None if lo is None else lo - timedelta(days=13)
     where = "TRUE" if lo is None else f"{{c}} BETWEEN DATE'{base_lo}' AND DATE'{hi}'"
-    soc = lake.require(spark, "silver", "social_interactions").where(where.format(c="event_date"))
+    soc = lake.read_or_empty("silver.social_interactions").where(where.format(c="event_date"))
     types = ("like", "comment", "share", "mention", "review", "check_in", "follow", "story_view")
     inter = soc.groupBy(F.col("event_date").alias("date"), "platform").agg(
         F.count("*").alias("interactions"), F.countDistinct("actor_id_hash").alias("unique_actors"),
@@ -101,7 +101,7 @@ def platform_trends(spark: "SparkSession", lake: Lake, lo: date | None, hi: date
     platform_of = "CASE " + " ".join(
         f"WHEN lower(utm_source) = '{p}' OR referrer_host LIKE '%{'t.co' if p == 'x' else p}%' THEN '{p}'" for p in PLATFORMS
     ) + " END"
-    sessions = lake.require(spark, "silver", "sessions").where(where.format(c="session_date"))
+    sessions = lake.read_or_empty("silver.sessions").where(where.format(c="session_date"))
     visits = (sessions.withColumn("platform", F.expr(platform_of)).where("platform IS NOT NULL")
               .groupBy(F.col("session_date").alias("date"), "platform")
               .agg(F.count("*").alias("visits"), F.sum(F.col("converted").cast("int")).alias("converted_visits")))
@@ -111,11 +111,11 @@ def platform_trends(spark: "SparkSession", lake: Lake, lo: date | None, hi: date
     return out if lo is None else out.where(f"date BETWEEN DATE'{lo}' AND DATE'{hi}'")
 
 
-def campaign_performance(spark: "SparkSession", lake: Lake, timeline: "DataFrame") -> "DataFrame":
+def campaign_performance(lake: Lake, timeline: "DataFrame") -> "DataFrame":
     from pyspark.sql import functions as F
 
-    campaigns = lake.require(spark, "silver", "campaigns")
-    posts = lake.require(spark, "silver", "campaign_posts")
+    campaigns = lake.read_or_empty("silver.campaigns")
+    posts = lake.read_or_empty("silver.campaign_posts")
     scheduled = campaigns.select("campaign_id", "utm_campaign", F.col("message_id").alias("campaign_message"),
                                  F.explode("platforms").alias("platform")).withColumn("scheduled", F.lit(True))
     posted = posts.groupBy("campaign_id", "platform").agg(F.max("message_id").alias("post_message_id"),
@@ -126,16 +126,16 @@ def campaign_performance(spark: "SparkSession", lake: Lake, timeline: "DataFrame
     grid = grid.select("campaign_id", "platform", F.coalesce("utm_campaign", "_utm").alias("utm_campaign"),
                        F.coalesce("campaign_message", "_msg").alias("campaign_message"),
                        F.coalesce("scheduled", F.lit(False)).alias("scheduled"), "post_message_id", "published_at")
-    social = lake.require(spark, "silver", "social_interactions").where("campaign_id IS NOT NULL")
+    social = lake.read_or_empty("silver.social_interactions").where("campaign_id IS NOT NULL")
     drew = social.groupBy("campaign_id", "platform").agg(
         F.count("*").alias("interactions"), F.countDistinct("actor_id_hash").alias("unique_actors"),
         F.max("occurred_at").alias("last_interaction_at"))
-    sessions = lake.require(spark, "silver", "sessions").where("utm_campaign IS NOT NULL")
+    sessions = lake.read_or_empty("silver.sessions").where("utm_campaign IS NOT NULL")
     visits = sessions.groupBy(F.col("utm_campaign"), F.lower("utm_source").alias("platform")).agg(
         F.count("*").alias("site_visits"), F.sum(F.col("converted").cast("int")).alias("visit_orders"))
     touches = timeline.where("channel = 'social' AND campaign IS NOT NULL").select(
         "customer_key", F.col("occurred_at").alias("touch_at"), F.col("campaign").alias("campaign_id"), "platform")
-    buys = timeline.where("event_type IN ('order_placed', 'store_purchase')").select("customer_key", "order_id",
+    buys = timeline.where(F.col("event_type").isin(*PURCHASE_EVENTS)).select("customer_key", "order_id",
                                                                                        F.col("occurred_at").alias("buy_at"))
     window = touches.join(buys, "customer_key").where(
         f"touch_at <= buy_at AND touch_at >= buy_at - INTERVAL {ATTRIBUTION_DAYS} DAYS")

@@ -7,12 +7,15 @@ Contract
   run time: ``volume_vs_previous`` (row count not down more than ``max_drop`` against the
   previous gate), ``freshness`` (newest arrival within ``max_lag_hours`` of the window's
   end), ``no_future_events`` and ``referential`` (every value exists in another table).
-- ``gate(layer)`` validates every suite of a layer. A **critical** failure raises
-  ``QualityGateError`` saying which expectation, how many rows and sample values, and
-  the gate is recorded as failed so the next layer refuses to build from it; a
-  **warning** is recorded and the run goes on. A gate never passes by omission: if
-  fewer expectations were evaluated than configured, it fails.
-- Every result is appended to ``ops/quality_results``; every gate to ``ops/quality_gates``.
+- ``run(…, layer=…)`` (the ``gate.<layer>`` step) validates every suite of a layer. A **critical**
+  failure raises ``QualityGateError`` saying which expectation, how many rows and sample values,
+  and the gate is recorded as failed for its window, so the next stage refuses to build from
+  that window (``jobs.pipeline.guards``); a **warning** is recorded and the run goes on.
+- A suite whose table does not exist because its source has never landed is *not applicable*:
+  recorded as such, neither passed nor failed. A table that existed before and is gone, or one
+  of a source the configuration requires (``RAPPORT_SOURCES``), fails. A gate never passes by
+  omission: evaluated + not applicable must equal configured.
+- Every result is appended to ``ops.quality_results``; every table's verdict to ``ops.quality_gates``.
   Data Docs (HTML) are built under ``<lake>/_docs``, with Rapport's own offline overview
   ``rapport-quality.html`` (Great Expectations' index needs scripts from public CDNs).
 """
@@ -25,55 +28,29 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import yaml
-
-from jobs.config import REPO_ROOT, Config
+from jobs.config import Config
 from jobs.lake import Lake
+from jobs.pipeline.report import Report
+from jobs.pipeline.run_id import RunId
+from jobs.pipeline.sources import SOURCES
+from jobs.pipeline.window import Window
 from jobs.quality import report
-from jobs.silver.common import window_sql
+from jobs.quality.suites import SUITES_DIR, Expectation, Suite, load_suites
 from jobs.storage import is_s3
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
-SUITES_DIR = REPO_ROOT / "quality" / "suites"
-SEVERITIES = ("critical", "warning")
 RAPPORT_TYPES = ("volume_vs_previous", "freshness", "no_future_events", "referential")
 SAMPLE_SIZE = 5
+PASSED, FAILED, NOT_APPLICABLE = "passed", "failed", "not_applicable"
 
 
 class QualityGateError(RuntimeError):
     """A critical expectation failed (or was not evaluated); the message says which, on how many rows, with samples."""
-
-
-@dataclass(frozen=True)
-class Expectation:
-    type: str
-    kwargs: dict[str, Any]
-    severity: str
-
-    @property
-    def label(self) -> str:
-        args = ", ".join(f"{k}={v}" for k, v in self.kwargs.items())
-        return f"{self.type}({args})"
-
-
-@dataclass(frozen=True)
-class Suite:
-    table: str  # layer.name
-    scope: str
-    expectations: tuple[Expectation, ...]
-
-    @property
-    def layer(self) -> str:
-        return self.table.split(".", 1)[0]
-
-    @property
-    def name(self) -> str:
-        return self.table.split(".", 1)[1]
 
 
 @dataclass
@@ -91,43 +68,44 @@ class SuiteResult:
     suite: Suite
     rows: int
     outcomes: list[Outcome]
+    not_applicable: str | None = None  # why the suite does not apply (its source never landed)
 
     @property
     def critical_failures(self) -> list[Outcome]:
         return [o for o in self.outcomes if not o.success and o.expectation.severity == "critical"]
 
+    @property
+    def status(self) -> str:
+        if self.not_applicable:
+            return NOT_APPLICABLE
+        return FAILED if self.critical_failures else PASSED
 
-def load_suites(layer: str | None = None, directory: Path = SUITES_DIR) -> list[Suite]:
-    suites = []
-    for path in sorted(directory.glob("*.yaml")):
-        raw = yaml.safe_load(path.read_text())
-        items = []
-        for e in raw["expectations"]:
-            e = dict(e)
-            severity = e.pop("severity", None)
-            if severity not in SEVERITIES:
-                raise ValueError(f"{path.name}: {e.get('type')} has severity {severity!r}; use critical or warning")
-            items.append(Expectation(e.pop("type"), e, severity))
-        suite = Suite(raw["table"], raw.get("scope", "table"), tuple(items))
-        if layer is None or suite.layer == layer:
-            suites.append(suite)
-    return suites
+
+@dataclass
+class GateReport(Report):
+    layer: str = ""
+    passed: bool = False
+    expectations: int = 0
+    not_applicable: list[str] = field(default_factory=list)
+    warnings: int = 0
 
 
 def _camel(snake: str) -> str:
     return "".join(part.capitalize() for part in snake.split("_"))
 
 
-def _previous_rows(spark: "SparkSession", lake: Lake, table: str) -> int | None:
-    path = lake.path("ops", "quality_results")
-    if not lake.exists(path):
+def _previous_rows(lake: Lake, table: str) -> int | None:
+    from pyspark.sql import functions as F
+
+    if not lake.exists("ops.quality_results"):
         return None
-    row = spark.sql(f"""SELECT observed FROM delta.`{path}` WHERE table_name = '{table}'
-                        AND expectation_type = 'volume_vs_previous' ORDER BY evaluated_at DESC LIMIT 1""").first()
+    row = (lake.read("ops.quality_results")
+           .where(f"table_name = '{table}' AND expectation_type = 'volume_vs_previous'")
+           .orderBy(F.desc("evaluated_at")).select("observed").first())
     return int(row.observed) if row and row.observed and row.observed.isdigit() else None
 
 
-def expand(spark: "SparkSession", lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None):
+def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None):
     """GE expectation objects for a suite, and the batch with the helper columns they read."""
     import great_expectations.expectations as gxe
     from pyspark.sql import functions as F
@@ -137,7 +115,7 @@ def expand(spark: "SparkSession", lake: Lake, suite: Suite, df: "DataFrame", end
         meta = {"severity": e.severity, "rapport_index": i}
         kw = dict(e.kwargs)
         if e.type == "volume_vs_previous":
-            prev = _previous_rows(spark, lake, suite.table)
+            prev = _previous_rows(lake, suite.table)
             low = 0 if prev is None else math.ceil(prev * (1 - float(kw["max_drop"])))
             out.append(gxe.ExpectTableRowCountToBeBetween(min_value=low, meta=meta))
         elif e.type == "freshness":
@@ -153,7 +131,7 @@ def expand(spark: "SparkSession", lake: Lake, suite: Suite, df: "DataFrame", end
         elif e.type == "referential":
             layer, table, column = kw["references"].split(".")
             helper = f"_missing__{i}"
-            ref = lake.read(spark, lake.path(layer, table)).select(F.col(column).alias("_ref_key")).distinct()
+            ref = lake.read_or_empty(f"{layer}.{table}").select(F.col(column).alias("_ref_key")).distinct()
             df = (df.join(ref, df[kw["column"]] == ref["_ref_key"], "left")
                   .withColumn(helper, F.when(F.col("_ref_key").isNull(), F.col(kw["column"]).cast("string")))
                   .drop("_ref_key"))
@@ -185,18 +163,40 @@ def context(lake: Lake):
     return ctx
 
 
-def validate(spark: "SparkSession", cfg: Config, suite: Suite, start=None, end=None, ctx=None) -> SuiteResult:
+def _source_of(table: str) -> str | None:
+    layer, name = table.split(".", 1)
+    if layer == "bronze":
+        return name
+    return next((s.name for s in SOURCES if table in s.silver), None)
+
+
+def _not_applicable(lake: Lake, cfg: Config, suite: Suite) -> str | None:
+    """Why a suite whose table does not exist does not apply, or None when the missing table is a failure."""
+    source = _source_of(suite.table)
+    if source is not None and source in cfg.required_sources():
+        return None
+    if lake.exists("ops.quality_gates") and lake.read("ops.quality_gates").where(
+            f"table_name = '{suite.table}' AND status <> '{NOT_APPLICABLE}'").limit(1).count():
+        return None  # it existed before: gone is a failure
+    return f"{suite.table} does not exist: {'its source ' + source if source else 'its sources'} never landed"
+
+
+def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | None = None, ctx=None) -> SuiteResult:
     import great_expectations as gx
 
-    lake = Lake(cfg)
-    path = lake.path(suite.layer, suite.name)
-    if not lake.exists(path):
-        missing = [Outcome(e, False, error=f"table {suite.table} does not exist") for e in suite.expectations]
+    window = window or Window()
+    lake = Lake(cfg, spark)
+    if not lake.exists(suite.table):
+        why = _not_applicable(lake, cfg, suite)
+        if why:
+            return SuiteResult(suite, 0, [], not_applicable=why)
+        missing = [Outcome(e, False, error=f"table {suite.table} does not exist (it existed before, or its source is "
+                                           "required by RAPPORT_SOURCES)") for e in suite.expectations]
         return SuiteResult(suite, 0, missing)
-    df = lake.read(spark, path)
+    df = lake.read(suite.table)
     if suite.scope == "window":
-        df = df.where(window_sql(start, end))
-    df, expectations = expand(spark, lake, suite, df, end)
+        df = df.where(window.sql())
+    df, expectations = expand(lake, suite, df, window.end)
     ctx = ctx or context(lake)
     name = suite.table.replace(".", "_")
     source = ctx.data_sources.add_or_update_spark("rapport")
@@ -228,23 +228,19 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, start=None, end=N
     return SuiteResult(suite, rows, [outcomes[i] for i in range(len(suite.expectations))])
 
 
-def record(spark: "SparkSession", lake: Lake, results: list[SuiteResult], layer: str, run_id: str, window: tuple,
-           passed: bool) -> None:
+def record(lake: Lake, results: list[SuiteResult], layer: str, run_id: str, window: Window) -> None:
     now = datetime.now(timezone.utc)
     rows = [(run_id, r.suite.table, o.expectation.type, json.dumps(o.expectation.kwargs, default=str, sort_keys=True),
              o.expectation.severity, o.success, o.observed, o.unexpected_count,
              json.dumps(o.sample, default=str) if o.sample else None, o.error, r.rows, now)
             for r in results for o in r.outcomes]
-    schema = ("run_id string, table_name string, expectation_type string, kwargs string, severity string, "
-              "success boolean, observed string, unexpected_count long, sample string, error string, rows long, "
-              "evaluated_at timestamp")
     if rows:
-        lake.append(spark.createDataFrame(rows, schema), lake.path("ops", "quality_results"))
-    gate_row = [(layer, run_id, window[0] or "", window[1] or "", passed,
-                 sum(len(r.outcomes) for r in results), sum(len(r.critical_failures) for r in results), now)]
-    lake.append(spark.createDataFrame(gate_row, "layer string, run_id string, window_start string, window_end string, "
-                                                "passed boolean, evaluated long, critical_failures long, checked_at timestamp"),
-                lake.path("ops", "quality_gates"))
+        lake.append("ops.quality_results", lake.frame("ops.quality_results", rows))
+    verdicts = [(layer, r.suite.table, run_id, window.start_text, window.end_text, r.status,
+                 sum(1 for o in r.outcomes if o.error != "not evaluated"), len(r.suite.expectations),
+                 len(r.critical_failures), now) for r in results]
+    if verdicts:
+        lake.append("ops.quality_gates", lake.frame("ops.quality_gates", verdicts))
 
 
 def describe_failures(results: list[SuiteResult]) -> str:
@@ -258,49 +254,36 @@ def describe_failures(results: list[SuiteResult]) -> str:
     return "\n".join(lines)
 
 
-def gate(spark: "SparkSession", cfg: Config, layer: str, start: datetime | None = None, end: datetime | None = None,
-         run_id: str | None = None, suites_dir: Path = SUITES_DIR, tables: list[str] | None = None) -> list[SuiteResult]:
-    """Validate every suite of ``layer`` (or only those of ``tables``, the ones a run built); raise
-    ``QualityGateError`` if a critical expectation failed."""
-    from jobs.bronze.ingest import new_run_id
-
-    lake = Lake(cfg)
-    run_id = run_id or new_run_id(f"quality-{layer}")
+def run(spark: "SparkSession", cfg: Config, window: Window, *, layer: str, tables: list[str] | None = None,
+        run_id: str | None = None, suites_dir: Path = SUITES_DIR) -> GateReport:
+    """The ``gate.<layer>`` step: validate every suite of ``layer`` (or only those of ``tables``, the ones a run
+    built), record every table's verdict for the window, raise ``QualityGateError`` if a critical expectation
+    failed."""
+    lake = Lake(cfg, spark)
+    report_ = GateReport(f"gate.{layer}", run_id or str(RunId.new(f"gate-{layer}")), window, layer)
     suites = [s for s in load_suites(layer, suites_dir) if tables is None or s.table in tables]
     ctx = context(lake)
-    results = [validate(spark, cfg, s, start, end, ctx) for s in suites]
+    results = [validate(spark, cfg, s, window, ctx) for s in suites]
     configured = sum(len(s.expectations) for s in suites)
     evaluated = sum(1 for r in results for o in r.outcomes if o.error != "not evaluated")
-    passed = not any(r.critical_failures for r in results) and evaluated == configured
-    window = (start.isoformat() if start else None, end.isoformat() if end else None)
-    record(spark, lake, results, layer, run_id, window, passed)
-    report.write(docs_index(cfg).parent, results, layer, run_id, passed)
+    not_applicable = [r.suite.table for r in results if r.not_applicable]
+    skipped = sum(len(r.suite.expectations) for r in results if r.not_applicable)
+    report_.passed = not any(r.critical_failures for r in results) and evaluated + skipped == configured
+    report_.expectations, report_.not_applicable = evaluated, not_applicable
+    record(lake, results, layer, report_.run_id, window)
+    report.write(docs_index(cfg).parent, results, layer, report_.run_id, report_.passed)
     warnings = [(r.suite.table, o.expectation.label) for r in results for o in r.outcomes
                 if not o.success and o.expectation.severity == "warning"]
+    report_.warnings = len(warnings)
     for table, label in warnings:
         log.warning("quality warning on %s: %s", table, label)
-    if not passed:
+    if not report_.passed:
         detail = describe_failures(results) or f"  only {evaluated} of {configured} expectations were evaluated"
         raise QualityGateError(
-            f"the {layer} quality gate failed (run {run_id}); the next layer will not be built from this data:\n{detail}\n"
-            f"See ops.quality_results and the Data Docs (`rapport quality docs`)."
+            f"the {layer} quality gate failed for landing window {window} (run {report_.run_id}); the next layer will "
+            f"not be built from this window:\n{detail}\nSee ops.quality_results and the Data Docs (`rapport quality docs`)."
         )
-    return results
-
-
-def require_passed(spark: "SparkSession", cfg: Config, layer: str) -> None:
-    """Refuse to promote from ``layer`` when its latest gate failed (no gate run yet is not a failure)."""
-    lake = Lake(cfg)
-    path = lake.path("ops", "quality_gates")
-    if not lake.exists(path):
-        return
-    last = spark.sql(f"SELECT passed, run_id FROM delta.`{path}` WHERE layer = '{layer}' "
-                     "ORDER BY checked_at DESC LIMIT 1").first()
-    if last is not None and not last.passed:
-        raise QualityGateError(
-            f"the latest {layer} quality gate (run {last.run_id}) failed, so nothing is promoted from {layer}. "
-            f"Fix the data, then run `rapport quality validate --layer {layer}` (see ops.quality_results)."
-        )
+    return report_
 
 
 def docs_index(cfg: Config) -> Path:

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 PAGE = "rapport-quality.html"
 STYLE = """body{font-family:system-ui,sans-serif;margin:2rem;color:#222}table{border-collapse:collapse;margin:1rem 0}
 td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:top}th{background:#f3f3f3}
-.ok{color:#176f2c;font-weight:600}.fail{color:#b00020;font-weight:600}.warn{color:#a15c00;font-weight:600}
+.ok{color:#176f2c;font-weight:600}.na{color:#555;font-style:italic}.fail{color:#b00020;font-weight:600}.warn{color:#a15c00;font-weight:600}
 code{font-size:.85em}"""
 
 
@@ -38,6 +38,8 @@ def write(docs: Path, results: list["SuiteResult"], layer: str, run_id: str, pas
     for r in results:
         failed = [o for o in r.outcomes if not o.success]
         status = ("fail", "FAILED") if r.critical_failures else (("warn", "warnings") if failed else ("ok", "passed"))
+        if r.not_applicable:
+            status = ("na", "not applicable")
         page = _latest_validation_page(docs, r.suite.table.replace(".", "_"))
         link = f'<a href="{html.escape(page)}">details</a>' if page else ""
         problems = "".join(
@@ -45,8 +47,11 @@ def write(docs: Path, results: list["SuiteResult"], layer: str, run_id: str, pas
             f"<code>{html.escape(o.expectation.label)}</code>: "
             f"{html.escape(o.error or (str(o.unexpected_count) + ' rows' if o.unexpected_count is not None else 'observed ' + str(o.observed)))}"
             f"{(' — e.g. ' + html.escape(', '.join(map(str, o.sample)))) if o.sample else ''}</li>" for o in failed)
+        if r.not_applicable:
+            problems = f"<li>{html.escape(r.not_applicable)}</li>"
         rows.append(f"<tr><td>{html.escape(r.suite.table)}</td><td class='{status[0]}'>{status[1]}</td><td>{r.rows:,}</td>"
-                    f"<td>{len(r.outcomes) - len(failed)} / {len(r.outcomes)}</td><td><ul>{problems}</ul></td><td>{link}</td></tr>")
+                    f"<td>{len(r.outcomes) - len(failed)} / {len(r.suite.expectations)}</td><td><ul>{problems}</ul></td>"
+                    f"<td>{link}</td></tr>")
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     verdict = "<span class='ok'>passed</span>" if passed else "<span class='fail'>FAILED: nothing is promoted from it</span>"
     (sections_dir / f"{layer}.html").write_text(

@@ -13,26 +13,15 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Sequence
 
 from jobs.lake import Lake
+from jobs.pipeline.window import Window
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame
 
 LINEAGE = ("source_file", "line_number", "landing_dt", "landing_hour")
 FUTURE_TOLERANCE_SECONDS = 3600  # an event may claim to be at most this far ahead of its arrival
 # Values trackers send for "no id"; they never identify anybody.
 JUNK_IDS = ("", "0", "-1", "null", "none", "nil", "undefined", "anonymous", "unknown", "guest", "nan", "n/a", "test")
-
-
-def window_sql(start: datetime | None, end: datetime | None) -> str:
-    """SQL condition on (landing_dt, landing_hour) for landing hours in ``[start, end)``."""
-    parts = []
-    if start is not None:
-        d, h = start.date().isoformat(), start.hour
-        parts.append(f"(landing_dt > DATE'{d}' OR (landing_dt = DATE'{d}' AND landing_hour >= {h}))")
-    if end is not None:
-        d, h = end.date().isoformat(), end.hour
-        parts.append(f"(landing_dt < DATE'{d}' OR (landing_dt = DATE'{d}' AND landing_hour < {h}))")
-    return " AND ".join(parts) or "TRUE"
 
 
 def hmac_sql(column_sql: str, key: str) -> str:
@@ -56,11 +45,10 @@ def clean_id(column_sql: str) -> str:
     return f"CASE WHEN lower(trim({column_sql})) IN ({junk}) THEN NULL ELSE {column_sql} END"
 
 
-def bronze_window(spark: "SparkSession", lake: Lake, source: str, start, end) -> "DataFrame | None":
-    path = lake.path("bronze", source)
-    if not lake.exists(path):
+def bronze_window(lake: Lake, source: str, window: Window) -> "DataFrame | None":
+    if not lake.exists(f"bronze.{source}"):
         return None
-    return lake.read(spark, path).where(window_sql(start, end))
+    return lake.read(f"bronze.{source}").where(window.sql())
 
 
 def first_failure(checks: Sequence[tuple[str, str, str]]) -> tuple["Column", "Column"]:
@@ -107,24 +95,10 @@ def classify_duplicates(batch: "DataFrame", existing: "DataFrame | None", keys: 
             .drop("_rank", "_first_fp", "_first_at", "_ex_fp", "_ex_at"))
 
 
-def merge_by_lineage(spark: "SparkSession", lake: Lake, df: "DataFrame", path: str, partition_by: Sequence[str],
-                     extra_keys: Sequence[str] = ()) -> None:
-    """Append the rows whose (extra keys, file, line) are not in the table yet: idempotent inserts.
-
-    A left-anti join and an append, not ``MERGE … WHEN NOT MATCHED THEN INSERT *``: on Sail 0.7
-    that MERGE rejected a complete row of ops/quarantine as violating NOT NULL (seen on a
-    social quarantine row, windowed refine of day 3; reproduced, not understood).
-    """
-    keys = [*extra_keys, "source_file", "line_number", "landing_dt"]
-    if lake.exists(path):
-        df = df.join(lake.read(spark, path).select(*keys).distinct(), keys, "left_anti")
-    lake.append(df, path, partition_by)
-
-
 QUARANTINE_CHUNK = 10_000  # rows per write: a local relation must stay under the 128 MB gRPC message limit
 
 
-def quarantine(spark: "SparkSession", lake: Lake, source: str, rows: "DataFrame", run_id: str, now: datetime) -> None:
+def quarantine(lake: Lake, source: str, rows: "DataFrame", run_id: str, now: datetime) -> None:
     """Silver-layer quarantine rows (reason, detail, raw ``value`` + lineage) into ops/quarantine, idempotently.
 
     The rows are collected and written back from the client. Sail 0.7 computed a filtered
@@ -134,23 +108,17 @@ def quarantine(spark: "SparkSession", lake: Lake, source: str, rows: "DataFrame"
     """
     from pyspark.sql import functions as F
 
-    from schemas.lake import QUARANTINE
-
-    path = lake.path("ops", "quarantine")
-    lake.ensure(spark, path, QUARANTINE, ["source"])
     out = rows.select(F.lit(source).alias("source"), F.lit("silver").alias("layer"), "reason", "detail",
                       F.col("value").alias("raw"), "source_file", "line_number", "landing_dt", "landing_hour",
                       F.lit(run_id).alias("run_id"), F.lit(now).cast("timestamp").alias("quarantined_at"))
     local = out.collect()
-    schema = lake.read(spark, path).select(*out.columns).schema
     for i in range(0, len(local), QUARANTINE_CHUNK):
-        chunk = spark.createDataFrame([tuple(r) for r in local[i : i + QUARANTINE_CHUNK]], schema)
-        merge_by_lineage(spark, lake, chunk, path, ["source"], extra_keys=("source", "layer"))
+        lake.append_new("ops.quarantine", lake.frame("ops.quarantine", [tuple(r) for r in local[i : i + QUARANTINE_CHUNK]]))
 
 
-def record_duplicates(spark: "SparkSession", lake: Lake, source: str, rows: "DataFrame", key_sql: str, run_id: str) -> None:
+def record_duplicates(lake: Lake, source: str, rows: "DataFrame", key_sql: str, run_id: str) -> None:
     from pyspark.sql import functions as F
 
     out = rows.select(F.lit(source).alias("source"), F.expr(key_sql).alias("event_key"), "duplicate_of",
                       "source_file", "line_number", "landing_dt", "landing_hour", F.lit(run_id).alias("run_id"))
-    merge_by_lineage(spark, lake, out, lake.path("ops", "duplicates"), ["source"], extra_keys=("source",))
+    lake.append_new("ops.duplicates", out)

@@ -21,11 +21,16 @@ Contract
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from jobs.config import Config
 from jobs.lake import Lake
-from jobs.silver.common import window_sql
+from jobs.pipeline.report import Report
+from jobs.pipeline.run_id import RunId
+from jobs.pipeline.window import Window
+from jobs.storage import remove_tree
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -108,17 +113,10 @@ def crm_nodes(customers: "DataFrame", extract_time: datetime) -> "DataFrame":
                             F.lit(extract_time).cast("timestamp").alias("first_seen")).where("identifier IS NOT NULL")
 
 
-def _upsert_min(spark: "SparkSession", lake: Lake, df: "DataFrame", path: str, keys: tuple[str, ...]) -> None:
+def _upsert_min(lake: Lake, df: "DataFrame", name: str, keys: tuple[str, ...]) -> None:
     """Insert new rows; for known keys keep the earliest ``first_seen``."""
     grouped = df.groupBy(*keys).agg({"first_seen": "min"}).withColumnRenamed("min(first_seen)", "first_seen")
-    if not lake.exists(path):
-        lake.append(grouped, path)
-        return
-    grouped.createOrReplaceTempView("_identity_incoming")
-    on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-    spark.sql(f"""MERGE INTO delta.`{path}` t USING _identity_incoming s ON {on}
-                  WHEN MATCHED AND s.first_seen < t.first_seen THEN UPDATE SET first_seen = s.first_seen
-                  WHEN NOT MATCHED THEN INSERT *""")
+    lake.merge(name, grouped, when="s.first_seen < t.first_seen", update=("first_seen",))
 
 
 def shared_identifiers(edges: "DataFrame", max_links: int) -> "DataFrame":
@@ -136,7 +134,7 @@ def shared_identifiers(edges: "DataFrame", max_links: int) -> "DataFrame":
             .where(f"linked > {max_links}"))
 
 
-def components(spark: "SparkSession", nodes: "DataFrame", edges: "DataFrame", checkpoint) -> "DataFrame":
+def components(nodes: "DataFrame", edges: "DataFrame", checkpoint) -> "DataFrame":
     """(identifier, label): label is the smallest ``rank`` in the identifier's connected component.
 
     ``nodes`` has (identifier, rank) with ranks unique; label propagation runs until nothing changes.
@@ -165,60 +163,76 @@ def key_of(label_sql: str) -> str:
     return f"concat('ck_', substr(sha2(substr({label_sql}, {RANK_PREFIX + 1}), 256), 1, 16))"
 
 
-def run(spark: "SparkSession", lake: Lake, start, end, run_id: str, now: datetime, checkpoint,
-        max_links: int = DEFAULT_MAX_LINKS) -> dict:
-    """Fold the window's silver rows into the identity graph and rebuild ``identity_map``."""
+@dataclass
+class IdentityReport(Report):
+    identifiers: int = 0
+    customers: int = 0
+    merges: int = 0
+    shared: int = 0
+
+
+def run(spark: "SparkSession", cfg: Config, window: Window, *, run_id: str | None = None) -> IdentityReport:
+    """Fold the window's silver rows into the identity graph and rebuild ``silver.identity_map``."""
+    lake = Lake(cfg, spark)
+    report = IdentityReport("refine.identity", run_id or str(RunId.new("refine-identity")), window)
+    try:
+        _run(lake, window, report, cfg.identity_max_links)
+    finally:
+        remove_tree(cfg, lake.staging(report.run_id))
+    return report
+
+
+def _run(lake: Lake, window: Window, report: IdentityReport, max_links: int) -> None:
     from pyspark.sql import functions as F
 
-    where = window_sql(start, end)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+
+    def checkpoint(df: "DataFrame", name: str) -> "DataFrame":
+        return lake.checkpoint(df, report.run_id, name)
+
     new_edges = []
     node_rows = []
     for table, extract in (("clickstream_events", edges_from_clickstream), ("order_status_history", edges_from_orders),
                            ("social_interactions", edges_from_social)):
-        path = lake.path("silver", table)
-        if lake.exists(path):
-            rows = lake.read(spark, path).where(where)
+        if lake.exists(f"silver.{table}"):
+            rows = lake.read(f"silver.{table}").where(window.sql())
             new_edges.append(extract(rows))
             if table == "clickstream_events":  # visitors who never log in are prospects, with keys of their own
                 node_rows.append(rows.where("NOT is_bot").selectExpr(f"{_ident('anon', 'anonymous_id')} AS identifier",
                                                                      "received_at AS first_seen")
                                  .where("identifier IS NOT NULL"))
-    crm_path = lake.path("silver", "crm_customers")
-    if lake.exists(crm_path):
-        crm = lake.read(spark, crm_path)
-        row = lake.read(spark, lake.path("bronze", "customers")).selectExpr(
-            "min(struct(landing_dt, landing_hour)) AS m").first().m
+    if lake.exists("silver.crm_customers") and lake.exists("bronze.customers"):
+        crm = lake.read("silver.crm_customers")
+        row = lake.read("bronze.customers").selectExpr("min(struct(landing_dt, landing_hour)) AS m").first().m
         if row is not None:  # an empty CRM extract links nobody
             first = datetime(row[0].year, row[0].month, row[0].day, row[1], tzinfo=timezone.utc)  # its landing hour
             new_edges.append(edges_from_crm(crm, first))
             node_rows.append(crm_nodes(crm, first))
     if not new_edges:
-        return {"identifiers": 0, "customers": 0, "merges": 0, "shared": 0}
+        return
     edges = new_edges[0]
     for e in new_edges[1:]:
         edges = edges.unionByName(e)
     edges = checkpoint(edges, "new-edges")
-    edges_path, nodes_path = lake.path("silver", "identity_edges"), lake.path("silver", "identity_nodes")
-    _upsert_min(spark, lake, edges, edges_path, ("a", "b", "via"))
+    _upsert_min(lake, edges, "silver.identity_edges", ("a", "b", "via"))
     ends = edges.selectExpr("a AS identifier", "first_seen").unionByName(edges.selectExpr("b AS identifier", "first_seen"))
     for n in node_rows:
         ends = ends.unionByName(n)
-    _upsert_min(spark, lake, ends, nodes_path, ("identifier",))
+    _upsert_min(lake, ends, "silver.identity_nodes", ("identifier",))
 
-    all_edges = lake.read(spark, edges_path)
+    all_edges = lake.read("silver.identity_edges")
     shared = checkpoint(shared_identifiers(all_edges, max_links), "shared")
     usable = (all_edges.join(shared.withColumnRenamed("identifier", "a"), "a", "left_anti")
               .join(shared.withColumnRenamed("identifier", "b"), "b", "left_anti"))
-    map_path = lake.path("silver", "identity_map")
-    previous = lake.read(spark, map_path) if lake.exists(map_path) else None
-    nodes = lake.read(spark, nodes_path)
+    previous = lake.read("silver.identity_map") if lake.exists("silver.identity_map") else None
+    nodes = lake.read("silver.identity_nodes")
     anchors = previous.where("is_anchor").select("identifier", F.lit(0).alias("_prior")) if previous is not None else None
     ranked = nodes.join(anchors, "identifier", "left") if anchors is not None else nodes.withColumn("_prior", F.lit(None))
     # rank: prior anchors first, then earliest arrival, then the identifier itself; the identifier closes the string
     ranked = ranked.select("identifier", "first_seen", F.concat(
         F.when(F.col("_prior").isNotNull(), "0").otherwise("1"), F.lit("|"),
         F.lpad(F.unix_millis("first_seen").cast("string"), 15, "0"), F.lit("|"), "identifier").alias("rank"))
-    labels = components(spark, ranked.select("identifier", "rank"), usable, checkpoint)
+    labels = components(ranked.select("identifier", "rank"), usable, checkpoint)
     identity = (ranked.join(labels, "identifier")
                 .join(shared.select("identifier", F.lit(True).alias("_shared")), "identifier", "left")
                 .select("identifier", F.expr("substring_index(identifier, ':', 1)").alias("id_type"),
@@ -226,17 +240,15 @@ def run(spark: "SparkSession", lake: Lake, start, end, run_id: str, now: datetim
                         (F.col("rank") == F.col("label")).alias("is_anchor"),
                         F.coalesce("_shared", F.lit(False)).alias("is_shared")))
     identity = checkpoint(identity, "identity")
-    merges = 0
     if previous is not None:
-        merges = _record_merges(spark, lake, previous, identity, all_edges, run_id, now)
-    identity.write.format("delta").mode("overwrite").save(map_path)
-    shared.withColumn("reported_at", F.lit(now).cast("timestamp")).write.format("delta").mode("overwrite").save(
-        lake.path("silver", "identity_shared"))
+        report.merges = _record_merges(lake, previous, identity, all_edges, report.run_id, now)
+    lake.snapshot("silver.identity_map", identity)
+    lake.snapshot("silver.identity_shared", shared.withColumn("reported_at", F.lit(now).cast("timestamp")))
     counts = identity.selectExpr("count(*) AS n", "count(DISTINCT customer_key) AS k").first()
-    return {"identifiers": counts.n, "customers": counts.k, "merges": merges, "shared": shared.count()}
+    report.identifiers, report.customers, report.shared = counts.n, counts.k, shared.count()
 
 
-def _record_merges(spark: "SparkSession", lake: Lake, previous: "DataFrame", current: "DataFrame", edges: "DataFrame",
+def _record_merges(lake: Lake, previous: "DataFrame", current: "DataFrame", edges: "DataFrame",
                    run_id: str, now: datetime) -> int:
     """Keys that stopped being used: merged into a survivor (with the link types that joined them) or split."""
     from pyspark.sql import functions as F
@@ -258,5 +270,5 @@ def _record_merges(spark: "SparkSession", lake: Lake, previous: "DataFrame", cur
     rows = rows.where("retired_key IS NOT NULL")
     n = rows.count()
     if n:
-        lake.append(rows, lake.path("silver", "identity_merges"))
+        lake.append("silver.identity_merges", rows)
     return n

@@ -8,9 +8,15 @@ key are quarantined.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
+from jobs.config import Config
 from jobs.lake import Lake
+from jobs.pipeline.report import Report
+from jobs.pipeline.run_id import RunId
+from jobs.pipeline.window import Window
 from jobs.silver.common import first_failure, hmac_sql, quarantine
 from schemas import reference as schema
 
@@ -49,26 +55,40 @@ def conform(name: str, parsed: "DataFrame", pii_key: str) -> "DataFrame":
     return parsed.select("j.*")
 
 
-def run(spark: "SparkSession", lake: Lake, name: str, pii_key: str, run_id: str, now) -> int:
-    """Replace ``silver/<table>`` with the newest landed snapshot; returns its row count (0 if none landed)."""
-    from pyspark.sql import Window
+@dataclass
+class ReferenceReport(Report):
+    rows: dict[str, int] = field(default_factory=dict)  # silver table -> rows of the newest extract
+
+
+def run(spark: "SparkSession", cfg: Config, window: Window, *, run_id: str | None = None) -> ReferenceReport:
+    """Replace each reference table with its newest landed extract (absent extracts are skipped)."""
+    lake = Lake(cfg, spark)
+    report = ReferenceReport("refine.reference", run_id or str(RunId.new("refine-reference")), window)
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    pii_key = cfg.require_pii_key()
+    for name in TABLES:
+        if lake.exists(f"bronze.{name}"):
+            report.rows[TABLES[name]] = _refresh(lake, name, pii_key, report.run_id, now)
+    return report
+
+
+def _refresh(lake: Lake, name: str, pii_key: str, run_id: str, now: datetime) -> int:
+    """Replace ``silver.<table>`` with the newest landed snapshot; returns its row count."""
+    from pyspark.sql import Window as W
     from pyspark.sql import functions as F
 
-    path = lake.path("bronze", name)
-    if not lake.exists(path):
+    bronze = lake.read(f"bronze.{name}")
+    hour = F.concat_ws(" ", "landing_dt", F.lpad(F.col("landing_hour").cast("string"), 2, "0"))
+    latest = bronze.select(F.max(hour).alias("m")).first().m
+    if latest is None:
         return 0
-    bronze = lake.read(spark, path)
-    latest = bronze.select(F.max(F.concat_ws(" ", "landing_dt", F.lpad(F.col("landing_hour").cast("string"), 2, "0")))
-                           .alias("m")).first().m
-    snap = bronze.where(F.concat_ws(" ", "landing_dt", F.lpad(F.col("landing_hour").cast("string"), 2, "0")) == latest)
-    parsed = snap.withColumn("j", F.from_json("value", schema.SCHEMAS[name]))
+    parsed = bronze.where(hour == latest).withColumn("j", F.from_json("value", schema.SCHEMAS[name]))
     missing = " OR ".join(f"coalesce(trim(cast(j.{k} AS STRING)), '') = ''" for k in KEYS[name])
     reason, detail = first_failure([("missing_ids", missing, f"'{'/'.join(KEYS[name])} is missing'")])
     parsed = parsed.withColumn("reason", reason).withColumn("detail", detail)
-    quarantine(spark, lake, name, parsed.where("reason IS NOT NULL"), run_id, now)
+    quarantine(lake, name, parsed.where("reason IS NOT NULL"), run_id, now)
     valid = parsed.where("reason IS NULL")
-    w = Window.partitionBy(*[F.col(f"j.{k}") for k in KEYS[name]]).orderBy("source_file", "line_number")
+    w = W.partitionBy(*[F.col(f"j.{k}") for k in KEYS[name]]).orderBy("source_file", "line_number")
     valid = valid.withColumn("_n", F.row_number().over(w)).where("_n = 1")
-    conform(name, valid, pii_key).write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
-        lake.path("silver", TABLES[name]))
-    return lake.read(spark, lake.path("silver", TABLES[name])).count()
+    lake.snapshot(f"silver.{TABLES[name]}", conform(name, valid, pii_key))
+    return lake.read(f"silver.{TABLES[name]}").count()

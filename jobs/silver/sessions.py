@@ -12,10 +12,15 @@ Contract
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
+from jobs.config import Config
 from jobs.lake import Lake
+from jobs.pipeline.report import Report
+from jobs.pipeline.run_id import RunId
+from jobs.pipeline.window import Window
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -73,18 +78,27 @@ def sessionize(events: "DataFrame") -> "DataFrame":
     )
 
 
-def run(spark: "SparkSession", lake: Lake, touched: list[date]) -> int:
-    """Recompute sessions for the dates new events touched; returns how many sessions those dates hold."""
-    events_path = lake.path("silver", "clickstream_events")
-    if not touched or not lake.exists(events_path):
-        return 0
+@dataclass
+class SessionsReport(Report):
+    dates: list[date] = field(default_factory=list)
+    sessions: int = 0
+
+
+def run(spark: "SparkSession", cfg: Config, window: Window, *, run_id: str | None = None) -> SessionsReport:
+    """Recompute the sessions of the dates the window's events touched (one day either side, for sessions
+    that cross midnight) and replace those dates."""
+    lake = Lake(cfg, spark)
+    report = SessionsReport("refine.sessions", run_id or str(RunId.new("refine-sessions")), window)
+    if not lake.exists("silver.clickstream_events"):
+        return report
+    events = lake.read("silver.clickstream_events")
+    touched = sorted(r.event_date for r in events.where(window.sql()).select("event_date").distinct().collect()
+                     if r.event_date is not None)  # a listing of dates
+    if not touched:
+        return report
     lo, hi = min(touched) - timedelta(days=1), max(touched)
-    events = lake.read(spark, events_path).where(
-        f"event_date BETWEEN DATE'{lo - timedelta(days=1)}' AND DATE'{hi + timedelta(days=1)}'")
-    sessions = sessionize(events).where(f"session_date BETWEEN DATE'{lo}' AND DATE'{hi}'")
-    path = lake.path("silver", "sessions")
-    writer = sessions.write.format("delta").mode("overwrite").partitionBy("session_date")
-    if lake.exists(path):
-        writer = writer.option("replaceWhere", f"session_date BETWEEN DATE'{lo}' AND DATE'{hi}'")
-    writer.save(path)
-    return lake.read(spark, path).where(f"session_date BETWEEN DATE'{lo}' AND DATE'{hi}'").count()
+    around = events.where(f"event_date BETWEEN DATE'{lo - timedelta(days=1)}' AND DATE'{hi + timedelta(days=1)}'")
+    where = f"session_date BETWEEN DATE'{lo}' AND DATE'{hi}'"
+    lake.replace_partitions("silver.sessions", sessionize(around).where(where), where)
+    report.dates, report.sessions = touched, lake.read("silver.sessions").where(where).count()
+    return report

@@ -75,7 +75,7 @@ def test_the_dag_chain_builds_gold_through_airflow(spark, landing, tmp_path, mon
     ingest_and_refine(spark, direct)
     curate.run(spark, direct, full=True)
     for table in ("customer_timeline", "customer_relationship", "daily_product_trends", "campaign_performance"):
-        assert table_rows(spark, Lake(cfg).path("gold", table)) == table_rows(spark, Lake(direct).path("gold", table)), table
+        assert table_rows(spark, Lake(cfg).path(f"gold.{table}")) == table_rows(spark, Lake(direct).path(f"gold.{table}")), table
 
 
 @pytest.mark.integration

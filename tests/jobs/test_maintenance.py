@@ -20,7 +20,7 @@ def test_maintenance_compacts_every_table_without_changing_rows_and_clears_aband
     cfg, _, _ = refined
     shutil.copytree(Lake(cfg).root, tmp_path / "lake")
     cfg = dataclasses.replace(cfg, lake_root=str(tmp_path / "lake"))
-    lake = Lake(cfg)
+    lake = Lake(cfg, spark)
     staging = tmp_path / "lake" / "_staging"
     abandoned, running = "export-20260101T000000-0123abcd", new_run_id("export")
     for run_id in (abandoned, running):
@@ -28,7 +28,7 @@ def test_maintenance_compacts_every_table_without_changing_rows_and_clears_aband
         (staging / run_id / "interactions" / "part-0.parquet").write_bytes(b"x")
     (staging / "not-a-run").mkdir()
 
-    path = lake.path("silver", "clickstream_events")
+    path = lake.path("silver.clickstream_events")
     before = table_rows(spark, path)
     summary = maintenance.run(cfg)
     assert summary["tables"] == len(existing_tables(cfg)) > 10

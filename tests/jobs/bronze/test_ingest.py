@@ -37,26 +37,26 @@ def test_bronze_and_quarantine_match_the_manifest(spark, ingested, source):
     assert r.files_taken == s["files"] and r.lines == readable
     assert r.quarantined == {"malformed_json": s["bad"]["malformed_json"],
                              "corrupt_gzip_member": s["truncated_gzip"]["members"]}
-    assert lake.read(spark, lake.path("bronze", source)).count() == readable - s["bad"]["malformed_json"]
-    q = lake.read(spark, lake.path("ops", "quarantine")).where(f"source = '{source}'")
+    assert lake.read(f"bronze.{source}").count() == readable - s["bad"]["malformed_json"]
+    q = lake.read("ops.quarantine").where(f"source = '{source}'")
     by_reason = {row.reason: row.n for row in q.groupBy("reason").count().withColumnRenamed("count", "n").collect()}
     assert by_reason == r.quarantined
     # a quarantined line says where it came from, exactly
     sample = q.where("reason = 'malformed_json'").first()
     assert sample.raw and sample.source_file.startswith(f"{source}/dt=") and sample.line_number >= 1
-    log = lake.read(spark, lake.path("ops", "ingest_log")).where(f"source = '{source}'")
+    log = lake.read("ops.ingest_log").where(f"source = '{source}'")
     assert log.count() == s["files"]
     assert log.selectExpr("sum(lines + corrupt_members) = sum(bronze_rows + quarantined) AS ok").first().ok
 
 
 def test_rerunning_takes_nothing_and_changes_nothing(spark, ingested):
     cfg, _, _ = ingested
-    lake = Lake(cfg)
-    before = {s: lake.version(lake.path("bronze", s)) for s in SOURCES}
+    lake = Lake(cfg, spark)
+    before = {s: lake.version(lake.path(f"bronze.{s}")) for s in SOURCES}
     for s in SOURCES:
         again = ingest.run(spark, cfg, s, progress=False)
         assert again.files_taken == 0 and again.files_skipped > 0
-    assert {s: lake.version(lake.path("bronze", s)) for s in SOURCES} == before
+    assert {s: lake.version(lake.path(f"bronze.{s}")) for s in SOURCES} == before
 
 
 def test_day_by_day_gives_the_same_bronze_as_one_run(spark, ingested, small_landing, tmp_path):
@@ -66,20 +66,20 @@ def test_day_by_day_gives_the_same_bronze_as_one_run(spark, ingested, small_land
     for d in range(last_day):
         ingest.run(spark, daily, "orders", START + timedelta(days=d), START + timedelta(days=d + 1), progress=False)
     ingest.run(spark, daily, "orders", START + timedelta(days=last_day), None, progress=False)
-    assert rows(spark, Lake(daily).path("bronze", "orders")) == rows(spark, Lake(cfg).path("bronze", "orders"))
+    assert rows(spark, Lake(daily).path("bronze.orders")) == rows(spark, Lake(cfg).path("bronze.orders"))
 
 
 def test_a_run_that_died_before_logging_is_cleaned_up(spark, ingested, tmp_path):
     cfg, _, _ = ingested
     crashed = Config(lake_root=str(tmp_path / "lake"), landing_root=cfg.landing_root)
-    lake = Lake(crashed)
+    lake = Lake(crashed, spark)
     ingest.run(spark, crashed, "social", progress=False)
-    expected = rows(spark, lake.path("bronze", "social"))
-    shutil.rmtree(lake.path("ops", "ingest_log"))  # as if the log write never happened
+    expected = rows(spark, lake.path("bronze.social"))
+    shutil.rmtree(lake.path("ops.ingest_log"))  # as if the log write never happened
     report = ingest.run(spark, crashed, "social", progress=False)
     assert report.recovered_rows == len(expected)
-    assert rows(spark, lake.path("bronze", "social")) == expected
-    q = lake.read(spark, lake.path("ops", "quarantine")).where("source = 'social'")
+    assert rows(spark, lake.path("bronze.social")) == expected
+    q = lake.read("ops.quarantine").where("source = 'social'")
     assert q.count() == q.dropDuplicates(["source_file", "line_number"]).count()
 
 
@@ -94,8 +94,8 @@ def test_a_replaced_landing_file_is_taken_again_without_duplicates(spark, small_
     target.write_bytes(target.read_bytes() + target.read_bytes())  # the collector rewrote it, twice as long
     report = ingest.run(spark, cfg, "orders", progress=False)
     assert report.files_taken == 1 and report.recovered_rows > 0
-    lake = Lake(cfg)
-    in_file = lake.read(spark, lake.path("bronze", "orders")).where(f"source_file = '{rel}'")
+    lake = Lake(cfg, spark)
+    in_file = lake.read("bronze.orders").where(f"source_file = '{rel}'")
     assert in_file.count() == in_file.dropDuplicates(["line_number"]).count() == 2 * report.recovered_rows
 
 

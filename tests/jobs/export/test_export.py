@@ -63,7 +63,7 @@ def test_a_complete_snapshot_verifies_and_holds_what_gold_says(spark, target):
     cfg, client = target
     report = export.run(spark, cfg, ALL, progress=lambda m: None)
     assert set(report.published) == set(ALL)
-    lake = Lake(cfg)
+    lake = Lake(cfg, spark)
     for name, uri in report.published.items():
         result = verify(client, uri)
         assert result.ok, result.problems
@@ -76,11 +76,11 @@ def test_a_complete_snapshot_verifies_and_holds_what_gold_says(spark, target):
             assert version == lake.version(lake.path(layer, table))
 
     features = rows_of(objects(client, report.published["customer_features"]))
-    relationship = lake.read(spark, lake.path("gold", "customer_relationship"))
+    relationship = lake.read("gold.customer_relationship")
     assert sorted(r["customer_key"] for r in features) == sorted(r.customer_key for r in relationship.collect())
 
     timelines = rows_of(objects(client, report.published["timelines"]))
-    timeline = lake.read(spark, lake.path("gold", "customer_timeline"))
+    timeline = lake.read("gold.customer_timeline")
     assert sum(len(t["events"]) for t in timelines) == timeline.count()
     assert all([e["seq"] for e in t["events"]] == list(range(1, len(t["events"]) + 1)) for t in timelines)
 
@@ -91,15 +91,15 @@ def test_interaction_weights_follow_the_documented_decay(spark, target):
     report = export.run(spark, cfg, ("interactions",), progress=lambda m: None)
     got = {(r["customer_key"], r["product_id"]): r for r in rows_of(objects(client, report.published["interactions"]))}
 
-    lake = Lake(cfg)
+    lake = Lake(cfg, spark)
     weights, half_life = cfg.interaction_weights(), cfg.export_half_life_days
-    as_of = lake.read(spark, lake.path("gold", "customer_relationship")).agg({"as_of": "max"}).first()[0]
+    as_of = lake.read("gold.customer_relationship").agg({"as_of": "max"}).first()[0]
     kept = defaultdict(set)
-    for line in lake.read(spark, lake.path("silver", "order_lines")).collect():
+    for line in lake.read("silver.order_lines").collect():
         if line.status not in ("cancelled", "refunded") and line.product_id:
             kept[str(line.order_id)].add(line.product_id)
     expected = defaultdict(lambda: [0.0, 0, 0])
-    for row in lake.read(spark, lake.path("gold", "customer_timeline")).collect():
+    for row in lake.read("gold.customer_timeline").collect():
         signals = []
         if row.event_type in ("order_placed", "store_purchase"):
             signals = [("purchase", p) for p in kept.get(row.order_id, ())]

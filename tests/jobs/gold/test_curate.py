@@ -39,23 +39,23 @@ def maya(spark, tmp_path_factory):
     cfg = Config(lake_root=str(root / "lake"), landing_root=str(landing), pii_key=PII_KEY)
     ingest_and_refine(spark, cfg)
     curate.run(spark, cfg, full=True)
-    lake = Lake(cfg)
-    key = lake.read(spark, lake.path("silver", "identity_map")).where("identifier = 'crm:C7'").first().customer_key
+    lake = Lake(cfg, spark)
+    key = lake.read("silver.identity_map").where("identifier = 'crm:C7'").first().customer_key
     return cfg, key
 
 
 def test_one_timeline_in_order_with_milestones_and_stage(spark, maya):
     cfg, key = maya
-    lake = Lake(cfg)
-    rows = lake.read(spark, lake.path("gold", "customer_timeline")).where(f"customer_key = '{key}'").orderBy("seq").collect()
+    lake = Lake(cfg, spark)
+    rows = lake.read("gold.customer_timeline").where(f"customer_key = '{key}'").orderBy("seq").collect()
     assert [(r.seq, r.channel, r.platform, r.event_type) for r in rows] == [
         (1, "web", None, "visit"), (2, "web", None, "product_view"), (3, "social", "instagram", "like"),
         (4, "store", None, "store_purchase")]
     assert [r.milestone for r in rows] == ["first_visit", None, "first_social_touch", "first_purchase"]
     assert rows[3].order_id == "4242" and "at store 1001" in rows[3].summary
-    everyone = lake.read(spark, lake.path("gold", "customer_timeline")).select("customer_key").distinct().count()
+    everyone = lake.read("gold.customer_timeline").select("customer_key").distinct().count()
     assert everyone == 1  # web, social and store were stitched into one customer
-    p = lake.read(spark, lake.path("gold", "customer_relationship")).where(f"customer_key = '{key}'").first()
+    p = lake.read("gold.customer_relationship").where(f"customer_key = '{key}'").first()
     assert (p.lifecycle_stage, p.acquisition_channel, p.kept_orders, float(p.revenue)) == ("customer", "web", 1, 10.0)
     assert p.preferred_platform == "instagram" and p.engagement_by_platform == {"instagram": 1}
     assert p.social_influenced_orders == 1 and p.first_purchase_at.date() == (T0 + timedelta(days=2)).date()
@@ -74,9 +74,9 @@ def test_rapport_timeline_prints_it_for_a_person(maya):
 
 def test_every_silver_interaction_of_a_customer_is_on_exactly_one_timeline_row(spark, refined):
     cfg, _, _ = refined
-    lake = Lake(cfg)
+    lake = Lake(cfg, spark)
     for name in ("clickstream_events", "social_interactions", "order_status_history", "sessions", "identity_map"):
-        lake.read(spark, lake.path("silver", name)).createOrReplaceTempView(name)
+        lake.read(f"silver.{name}").createOrReplaceTempView(name)
     expected = {r.t: r.n for r in spark.sql("""
         WITH ids AS (SELECT identifier FROM identity_map WHERE NOT is_shared)
         SELECT 'clickstream_events' AS t, count(*) AS n FROM clickstream_events e JOIN ids
@@ -90,7 +90,7 @@ def test_every_silver_interaction_of_a_customer_is_on_exactly_one_timeline_row(s
         UNION ALL SELECT 'sessions', count(*) FROM sessions v JOIN ids
           ON ids.identifier = CASE WHEN v.user_id IS NOT NULL THEN concat('user:', v.user_id) ELSE concat('anon:', v.anonymous_id) END
     """).collect()}
-    tl = lake.read(spark, lake.path("gold", "customer_timeline"))
+    tl = lake.read("gold.customer_timeline")
     got = {r.source_table: r["count"] for r in tl.groupBy("source_table").count().collect()}
     assert got == expected and all(n > 0 for n in got.values())
     assert tl.select("source_table", "source_key").distinct().count() == tl.count()
@@ -101,7 +101,7 @@ def test_every_silver_interaction_of_a_customer_is_on_exactly_one_timeline_row(s
 def test_incremental_day_by_day_equals_a_full_rebuild(spark, refined, daily):
     cfg, _, _ = refined
     for table in GOLD:
-        assert table_rows(spark, Lake(daily).path("gold", table)) == table_rows(spark, Lake(cfg).path("gold", table)), table
+        assert table_rows(spark, Lake(daily).path(f"gold.{table}")) == table_rows(spark, Lake(cfg).path(f"gold.{table}")), table
 
 
 def test_gold_tables_answer_by_name_and_from_duckdb(spark, refined):
@@ -117,7 +117,7 @@ def test_gold_tables_answer_by_name_and_from_duckdb(spark, refined):
         "SELECT lifecycle_stage, count(*) AS n FROM gold.customer_relationship GROUP BY 1").collect()}
     assert {"prospect", "engaged", "customer", "advocate"} <= set(stages)
     # the README's recipe: delta-rs hands the same files to DuckDB
-    relationship = DeltaTable(Lake(cfg).path("gold", "customer_relationship")).to_pyarrow_dataset()  # noqa: F841 (DuckDB reads it by name)
+    relationship = DeltaTable(Lake(cfg).path("gold.customer_relationship")).to_pyarrow_dataset()  # noqa: F841 (DuckDB reads it by name)
     got = dict(duckdb.sql("SELECT lifecycle_stage, count(*) FROM relationship GROUP BY 1").fetchall())
     assert got == stages
 
@@ -131,7 +131,7 @@ def test_the_documented_columns_are_the_tables_columns(spark, refined):
     docs = yaml.safe_load((REPO_ROOT / "schemas" / "gold.yaml").read_text())
     assert set(docs) == set(GOLD)
     for table, doc in docs.items():
-        columns = Lake(cfg).read(spark, Lake(cfg).path("gold", table)).columns
+        columns = Lake(cfg).read(spark, Lake(cfg).path(f"gold.{table}")).columns
         assert set(doc["columns"]) == set(columns), table
         assert set(doc["key"]) <= set(columns)
 
@@ -159,11 +159,11 @@ def test_a_session_that_changes_hands_leaves_its_old_customer(spark, tmp_path):
     for lo in (day, day + timedelta(days=1)):
         ingest_and_refine(spark, cfg, lo, lo + timedelta(days=1))
         curate.run(spark, cfg, lo, lo + timedelta(days=1))
-    lake = Lake(cfg)
-    visits = lake.read(spark, lake.path("gold", "customer_timeline")).where("event_type = 'visit'").collect()
+    lake = Lake(cfg, spark)
+    visits = lake.read("gold.customer_timeline").where("event_type = 'visit'").collect()
     assert sorted(v.identifier for v in visits) == ["user:B", "user:C"]  # the evening session once, on B's timeline
     full = Config(lake_root=str(tmp_path / "full"), landing_root=str(landing), pii_key=PII_KEY)
     ingest_and_refine(spark, full)
     curate.run(spark, full, full=True)
     for table in ("customer_timeline", "customer_relationship"):
-        assert table_rows(spark, lake.path("gold", table)) == table_rows(spark, Lake(full).path("gold", table)), table
+        assert table_rows(spark, lake.path(f"gold.{table}")) == table_rows(spark, Lake(full).path(f"gold.{table}")), table

@@ -35,7 +35,7 @@ def inject(spark, lake, layer, table, **changes):
 
 
 def results(spark, lake):
-    return lake.read(spark, lake.path("ops", "quality_results"))
+    return lake.read("ops.quality_results")
 
 
 def test_clean_data_passes_every_gate_and_every_expectation_is_counted(spark, lake_copy):
@@ -43,7 +43,7 @@ def test_clean_data_passes_every_gate_and_every_expectation_is_counted(spark, la
     for layer in ("bronze", "silver", "gold"):
         out = gate.gate(spark, cfg, layer)
         assert sum(len(r.outcomes) for r in out) == sum(len(s.expectations) for s in gate.load_suites(layer))
-    gates = {r.layer: r for r in lake.read(spark, lake.path("ops", "quality_gates")).collect()}
+    gates = {r.layer: r for r in lake.read("ops.quality_gates").collect()}
     assert all(g.passed and g.critical_failures == 0 for g in gates.values()) and set(gates) == {"bronze", "silver", "gold"}
     configured = sum(len(s.expectations) for s in gate.load_suites())
     assert results(spark, lake).count() == configured
@@ -96,7 +96,7 @@ def test_a_timeline_row_without_a_customer_blocks_gold(spark, lake_copy):
 def test_a_volume_drop_against_the_previous_run_is_caught(spark, lake_copy):
     cfg, lake = lake_copy
     gate.gate(spark, cfg, "gold")  # remembers today's volumes
-    path = lake.path("gold", "customer_relationship")
+    path = lake.path("gold.customer_relationship")
     spark.sql(f"DELETE FROM delta.`{path}` WHERE customer_key > 'ck_3'")
     with pytest.raises(QualityGateError, match=r"gold.customer_relationship: volume_vs_previous\(max_drop=0.5\)"):
         gate.gate(spark, cfg, "gold")
@@ -132,12 +132,12 @@ def test_rapport_curate_refuses_to_build_gold_after_a_failed_silver_gate(spark, 
     inject(spark, lake, "silver", "orders")  # a duplicate order id
     with pytest.raises(QualityGateError):
         gate.gate(spark, cfg, "silver")
-    before = lake.version(lake.path("gold", "customer_timeline"))
+    before = lake.version("gold.customer_timeline")
     env = {"PATH": "/usr/bin:/bin", "RAPPORT_LAKE_ROOT": cfg.lake_root, "RAPPORT_PII_KEY": cfg.pii_key}
     proc = subprocess.run([sys.executable, "-m", "jobs.cli", "curate"], capture_output=True, text=True, env=env,
                           timeout=300)
     assert proc.returncode == 1 and "nothing is promoted from silver" in proc.stderr, proc.stderr
-    assert lake.version(lake.path("gold", "customer_timeline")) == before  # gold untouched
+    assert lake.version("gold.customer_timeline") == before  # gold untouched
 
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -49,8 +49,8 @@ def world(spark, tmp_path_factory):
 
 
 def keys(spark, cfg) -> dict[str, str]:
-    lake = Lake(cfg)
-    return {r.identifier: r.customer_key for r in lake.read(spark, lake.path("silver", "identity_map")).collect()}
+    lake = Lake(cfg, spark)
+    return {r.identifier: r.customer_key for r in lake.read("silver.identity_map").collect()}
 
 
 def h(spark, kind: str, value: str) -> str:
@@ -71,8 +71,8 @@ def test_two_customers_merge_and_the_merge_is_recorded(world):
     assert len(b_first) == 1 and len(b_guest) == 1 and b_first != b_guest
     merged = {after[i] for i in ("anon:B1", "user:U2", "anon:B2", "order:9001", h(spark, "email", "e2@x.com"))}
     assert merged == b_first  # B1 arrived first, so its key survives
-    lake = Lake(cfg)
-    m = lake.read(spark, lake.path("silver", "identity_merges")).collect()
+    lake = Lake(cfg, spark)
+    m = lake.read("silver.identity_merges").collect()
     assert [(r.retired_key, r.survivor_key, r.action) for r in m] == [(b_guest.pop(), b_first.pop(), "merge")]
     assert "login" in m[0].why and m[0].merged_at is not None
 
@@ -94,8 +94,8 @@ def test_a_social_only_customer_has_a_key_of_their_own(world):
 def test_a_shared_device_does_not_merge_its_users_and_is_reported(world):
     spark, cfg, _, k = world
     assert len({k[f"user:U{n}"] for n in (3, 4, 5, 6)}) == 4
-    lake = Lake(cfg)
-    shared = lake.read(spark, lake.path("silver", "identity_shared")).collect()
+    lake = Lake(cfg, spark)
+    shared = lake.read("silver.identity_shared").collect()
     assert [(r.identifier, r.linked) for r in shared] == [("anon:KIOSK", 4)]
 
 
@@ -120,8 +120,8 @@ def test_no_false_merges_on_generated_people(spark, refined, small_landing):
         F.array(F.concat(F.lit("user:"), "user_id"), F.concat(F.lit("crm:"), "customer_id"),
                 F.concat(F.lit("email:"), F.expr(hmac_sql("email", PII_KEY))))
     )).alias("identifier")).where("identifier IS NOT NULL")
-    lake = Lake(cfg)
-    im = lake.read(spark, lake.path("silver", "identity_map")).where("NOT is_shared")
+    lake = Lake(cfg, spark)
+    im = lake.read("silver.identity_map").where("NOT is_shared")
     people_per_key = ids.join(im, "identifier").groupBy("customer_key").agg(F.countDistinct("person").alias("people"))
     assert people_per_key.count() > 1000
     assert people_per_key.where("people > 1").count() == 0

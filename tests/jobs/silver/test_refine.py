@@ -37,26 +37,26 @@ def test_silver_quarantine_and_duplicates_match_the_manifest(refined, source):
 
 def test_audit_records_a_balanced_row_per_source(spark, refined):
     cfg, _, _ = refined
-    lake = Lake(cfg)
-    audit = {r.source: r for r in lake.read(spark, lake.path("ops", "audit")).collect()}
+    lake = Lake(cfg, spark)
+    audit = {r.source: r for r in lake.read("ops.audit").collect()}
     assert set(audit) == set(ingest.SOURCES)
     assert all(a.balanced and a.landed == a.silver_rows + a.quarantined + a.duplicates for a in audit.values())
 
 
 def test_an_id_conflict_says_where_the_first_copy_is(spark, refined):
     cfg, _, _ = refined
-    lake = Lake(cfg)
-    row = lake.read(spark, lake.path("ops", "quarantine")).where("reason = 'id_conflict'").first()
+    lake = Lake(cfg, spark)
+    row = lake.read("ops.quarantine").where("reason = 'id_conflict'").first()
     first_file, first_line = row.detail.split(" first seen at ")[1].split(" ")[0].rsplit(":", 1)
-    original = lake.read(spark, lake.path("silver", "clickstream_events")).where(
+    original = lake.read("silver.clickstream_events").where(
         f"source_file = '{first_file}' AND line_number = {first_line}").first()
     assert original is not None and original.message_id == json.loads(row.raw)["messageId"]
 
 
 def test_rerunning_leaves_every_table_identical(spark, refined):
     cfg, _, _ = refined
-    lake = Lake(cfg)
-    paths = [lake.path("silver", t) for t in SILVER] + [lake.path("ops", t) for t in ("quarantine", "duplicates")]
+    lake = Lake(cfg, spark)
+    paths = [lake.path(f"silver.{t}") for t in SILVER] + [lake.path(f"ops.{t}") for t in ("quarantine", "duplicates")]
     before = {p: table_rows(spark, p) for p in paths}
     again = ingest_and_refine(spark, cfg)
     assert all(again[s].new_rows == 0 and again[s].balanced for s in ingest.SOURCES)
@@ -67,9 +67,9 @@ def test_day_by_day_gives_the_same_silver_as_one_run(spark, refined, daily):
     cfg, _, _ = refined
     for table in ("clickstream_events", "social_interactions", "order_status_history", "orders", "order_lines",
                   "identity_map", "identity_edges", "identity_nodes", "sessions"):
-        assert table_rows(spark, Lake(daily).path("silver", table)) == table_rows(spark, Lake(cfg).path("silver", table)), table
+        assert table_rows(spark, Lake(daily).path(f"silver.{table}")) == table_rows(spark, Lake(cfg).path(f"silver.{table}")), table
     for table in ("quarantine", "duplicates"):
-        assert table_rows(spark, Lake(daily).path("ops", table)) == table_rows(spark, Lake(cfg).path("ops", table)), table
+        assert table_rows(spark, Lake(daily).path(f"ops.{table}")) == table_rows(spark, Lake(cfg).path(f"ops.{table}")), table
 
 
 def test_no_raw_pii_in_silver(spark, refined, small_landing):
@@ -80,9 +80,9 @@ def test_no_raw_pii_in_silver(spark, refined, small_landing):
     secrets = {t["email"] for t in truth if t.get("email")} | {t["phone"] for t in truth if t.get("phone")}
     secrets |= {a["handle"].lstrip("@") for t in truth for a in t.get("social_accounts", [])}
     secrets |= {a["platform_user_id"] for t in truth for a in t.get("social_accounts", []) if len(a["platform_user_id"]) > 8}
-    lake = Lake(cfg)
+    lake = Lake(cfg, spark)
     for table in SILVER:
-        df = lake.read(spark, lake.path("silver", table))
+        df = lake.read(f"silver.{table}")
         text = "\n".join(r[0] for r in df.selectExpr("to_json(struct(*))").collect())
         assert not re.search(r"[\w.+-]+@[\w-]+\.[a-z]{2,}", text), table  # no email address
         assert not re.search(r"\b\d{1,3}\.\d{1,3}\.\d{1,3}\.(?!0\b)\d{1,3}\b", text), table  # no full IPv4
@@ -95,12 +95,12 @@ def test_hashes_are_keyed_and_join_across_sources(spark, refined):
     import hmac
 
     cfg, _, _ = refined
-    lake = Lake(cfg)
-    crm = lake.read(spark, lake.path("silver", "crm_customers"))
+    lake = Lake(cfg, spark)
+    crm = lake.read("silver.crm_customers")
     linked = crm.selectExpr("explode(social_accounts) AS a").selectExpr("a.actor_id_hash AS h")
-    social = lake.read(spark, lake.path("silver", "social_interactions")).select("actor_id_hash")
+    social = lake.read("silver.social_interactions").select("actor_id_hash")
     assert linked.join(social, linked.h == social.actor_id_hash).count() > 0  # CRM links reach social actors
-    orders = lake.read(spark, lake.path("silver", "orders")).where("email_hash IS NOT NULL").select("email_hash")
+    orders = lake.read("silver.orders").where("email_hash IS NOT NULL").select("email_hash")
     assert orders.join(crm, "email_hash").count() > 0
     assert hmac.new(PII_KEY.encode(), b"a@b.co", hashlib.sha256).hexdigest() == spark.sql(
         f"SELECT {__import__('jobs.silver.common', fromlist=['x']).hmac_sql(repr('A@B.co '), PII_KEY)} AS h").first().h
@@ -108,27 +108,27 @@ def test_hashes_are_keyed_and_join_across_sources(spark, refined):
 
 def test_order_state_is_the_newest_update_whatever_the_arrival_order(spark, refined):
     cfg, _, _ = refined
-    lake = Lake(cfg)
+    lake = Lake(cfg, spark)
     from pyspark.sql import functions as F
 
-    history = lake.read(spark, lake.path("silver", "order_status_history"))
+    history = lake.read("silver.order_status_history")
     newest = history.groupBy("order_id").agg(
         F.expr("max_by(status, updated_at)").alias("newest_status"), F.max("updated_at").alias("newest_at"),
         F.expr("max_by(received_at, updated_at) < max(received_at)").alias("overtaken"))
-    current = lake.read(spark, lake.path("silver", "orders")).select("order_id", "status", "updated_at")
+    current = lake.read("silver.orders").select("order_id", "status", "updated_at")
     rows = newest.join(current.select("order_id", F.col("status").alias("cur"), F.col("updated_at").alias("cur_at")),
                        "order_id")
     assert rows.count() == current.count() == history.select("order_id").distinct().count()
     assert rows.where("cur <> newest_status OR cur_at <> newest_at").count() == 0
     assert rows.where("overtaken").count() > 0  # some orders had an older delivery arrive last, and it did not win
-    lines = lake.read(spark, lake.path("silver", "order_lines"))
+    lines = lake.read("silver.order_lines")
     assert lines.select("order_id").distinct().count() == current.count()
 
 
 def test_late_events_land_in_their_own_date(spark, refined):
     cfg, manifest, _ = refined
-    lake = Lake(cfg)
-    ev = lake.read(spark, lake.path("silver", "clickstream_events"))
+    lake = Lake(cfg, spark)
+    ev = lake.read("silver.clickstream_events")
     late = ev.where("received_at - event_time >= INTERVAL 1 DAY")
     assert late.count() == manifest["sources"]["clickstream"]["late_arrivals"]
     assert late.where("event_date < landing_dt AND event_date = to_date(event_time)").count() == late.count()
@@ -142,15 +142,15 @@ def test_a_window_that_does_not_balance_fails_loudly(spark, refined, tmp_path):
     cfg, _, _ = refined
     copy = Config(lake_root=str(tmp_path / "lake"), landing_root=cfg.landing_root, pii_key=PII_KEY)
     shutil.copytree(Lake(cfg).root, Lake(copy).root)
-    lake = Lake(copy)
+    lake = Lake(copy, spark)
     from pyspark.sql import functions as F
 
     # tamper: a duplicate that no landed line accounts for
-    dups = lake.read(spark, lake.path("ops", "duplicates")).where("source = 'social'").limit(1)
-    lake.append(dups.withColumn("source_file", F.concat("source_file", F.lit("-ghost"))), lake.path("ops", "duplicates"))
+    dups = lake.read("ops.duplicates").where("source = 'social'").limit(1)
+    lake.append(dups.withColumn("source_file", F.concat("source_file", F.lit("-ghost"))), lake.path("ops.duplicates"))
     with pytest.raises(ReconciliationError, match="lines landed but silver"):
         refine.run(spark, copy, "social")
-    audit = lake.read(spark, lake.path("ops", "audit")).where("source = 'social'").first()
+    audit = lake.read("ops.audit").where("source = 'social'").first()
     assert audit.balanced is False
 
 

@@ -31,4 +31,4 @@ def test_remote_engine_builds_the_same_silver(spark, served_engine, tmp_path):
         assert remote_reports[source].balanced
         assert remote_reports[source].silver_rows == local_reports[source].silver_rows > 0
     for table in TABLES:
-        assert table_rows(spark, Lake(remote).path("silver", table)) == table_rows(spark, Lake(embedded).path("silver", table)), table
+        assert table_rows(spark, Lake(remote).path(f"silver.{table}")) == table_rows(spark, Lake(embedded).path(f"silver.{table}")), table

@@ -45,9 +45,9 @@ def test_cuts_and_conversions(spark):
 
 def test_sessions_on_generated_data_cover_every_human_event(spark, refined):
     cfg, _, _ = refined
-    lake = Lake(cfg)
-    events = lake.read(spark, lake.path("silver", "clickstream_events")).where("NOT is_bot AND anonymous_id IS NOT NULL")
-    sessions = lake.read(spark, lake.path("silver", "sessions"))
+    lake = Lake(cfg, spark)
+    events = lake.read("silver.clickstream_events").where("NOT is_bot AND anonymous_id IS NOT NULL")
+    sessions = lake.read("silver.sessions")
     assert sessions.selectExpr("sum(events)").first()[0] == events.count()
     assert sessions.where("converted").count() > 0
     assert sessions.where("duration_seconds > 86400 OR duration_seconds < 0").count() == 0

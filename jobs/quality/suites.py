@@ -1,0 +1,67 @@
+"""The quality suites, as data: one YAML per table in ``quality/suites`` (plain Python: DAG files may read it).
+
+A suite names its table, its scope (``window``: rows that landed in the run's window; ``table``:
+all rows) and its expectations, each with a ``severity`` (critical blocks promotion, warning is
+recorded). Any Great Expectations expectation can be named by its snake_case type; Rapport adds
+``volume_vs_previous``, ``freshness``, ``no_future_events`` and ``referential``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SUITES_DIR = Path(__file__).resolve().parents[2] / "quality" / "suites"
+SEVERITIES = ("critical", "warning")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    type: str
+    kwargs: dict[str, Any]
+    severity: str
+
+    @property
+    def label(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.kwargs.items())
+        return f"{self.type}({args})"
+
+
+@dataclass(frozen=True)
+class Suite:
+    table: str  # layer.name
+    scope: str
+    expectations: tuple[Expectation, ...]
+
+    @property
+    def layer(self) -> str:
+        return self.table.split(".", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.table.split(".", 1)[1]
+
+
+def load_suites(layer: str | None = None, directory: Path = SUITES_DIR) -> list[Suite]:
+    suites = []
+    for path in sorted(directory.glob("*.yaml")):
+        raw = yaml.safe_load(path.read_text())
+        items = []
+        for e in raw["expectations"]:
+            e = dict(e)
+            severity = e.pop("severity", None)
+            if severity not in SEVERITIES:
+                raise ValueError(f"{path.name}: {e.get('type')} has severity {severity!r}; use critical or warning")
+            items.append(Expectation(e.pop("type"), e, severity))
+        suite = Suite(raw["table"], raw.get("scope", "table"), tuple(items))
+        if layer is None or suite.layer == layer:
+            suites.append(suite)
+    return suites
+
+
+def suite_tables(layer: str, directory: Path = SUITES_DIR) -> list[str]:
+    """The tables a layer's gate validates."""
+    return [s.table for s in load_suites(layer, directory)]
