@@ -48,9 +48,11 @@ SETTINGS = (
     Setting("pii_key", "RAPPORT_PII_KEY", "key for hashing emails, phones and handles (HMAC-SHA256)", secret=True),
     Setting("engine", "RAPPORT_ENGINE", "embedded (Sail in-process), spark-local (JVM Spark from the pyspark wheel) or remote"),
     Setting("spark_remote", "SPARK_REMOTE", "Spark Connect URL of an existing server, e.g. sc://spark-host:15002"),
-    Setting("sources", "RAPPORT_SOURCES",
+    Setting("required", "RAPPORT_SOURCES",
             "sources that must be present, comma-separated (e.g. clickstream,orders): a required source that has "
             "never landed fails the quality gates; any other source may be absent, and absent means empty"),
+    Setting("quality_suites", "RAPPORT_QUALITY_SUITES",
+            "folder of the quality suites (one YAML per table); default quality/suites of this checkout"),
     Setting("late_days", "RAPPORT_LATE_DAYS", "how many days late an event may arrive and still be merged into its date"),
     Setting("identity_max_links", "RAPPORT_IDENTITY_MAX_LINKS",
             "how many users, emails or CRM ids one device or phone may link before it counts as shared (a kiosk)"),
@@ -81,7 +83,8 @@ class Config:
     pii_key: str | None = field(default=None, repr=False)
     engine: str = "embedded"
     spark_remote: str | None = None
-    sources: str = ""
+    required: str = ""
+    quality_suites: str | None = None
     late_days: int = 7
     identity_max_links: int = 1
     s3_endpoint_url: str | None = None
@@ -126,8 +129,8 @@ class Config:
                 values[name] = _parse_int(name, values[name], sources[name], minimum=minimum)
         if isinstance(values.get("export_weights"), Mapping):  # the YAML file may give a mapping
             values["export_weights"] = ",".join(f"{k}={v}" for k, v in values["export_weights"].items())
-        if isinstance(values.get("sources"), (list, tuple)):  # the YAML file may give a list
-            values["sources"] = ",".join(values["sources"])
+        if isinstance(values.get("required"), (list, tuple)):  # the YAML file may give a list
+            values["required"] = ",".join(values["required"])
 
         cfg = cls(**values, sources=sources)
         cfg.validate()
@@ -161,15 +164,26 @@ class Config:
             raise self.error("export_format", f"must be one of {', '.join(EXPORT_FORMATS)}")
         self.interaction_weights()
         self.required_sources()
+        self.suites_dir()
+
+    def suites_dir(self) -> Path:
+        """Where the quality suites are: RAPPORT_QUALITY_SUITES, else quality/suites."""
+        if not self.quality_suites:
+            return REPO_ROOT / "quality" / "suites"
+        path = Path(self.quality_suites)
+        if not path.is_dir():
+            raise self.error("quality_suites", "is not a folder; point it at a folder of suite YAML files "
+                             "(start from a copy of quality/suites)")
+        return path
 
     def required_sources(self) -> tuple[str, ...]:
         """The sources RAPPORT_SOURCES declares required (none by default: any subset works)."""
         from jobs.pipeline.sources import SOURCE_NAMES
 
-        names = tuple(n.strip() for n in str(self.sources or "").split(",") if n.strip())
+        names = tuple(n.strip() for n in str(self.required or "").split(",") if n.strip())
         unknown = [n for n in names if n not in SOURCE_NAMES]
         if unknown:
-            raise self.error("sources", f"names unknown source(s) {', '.join(unknown)}; sources are "
+            raise self.error("required", f"names unknown source(s) {', '.join(unknown)}; sources are "
                              f"{', '.join(SOURCE_NAMES)}")
         return names
 

@@ -77,13 +77,22 @@ def run_task(name: str, context: dict, **options) -> dict[str, Any]:
 
         raise AirflowSkipException("RAPPORT_EXPORT_URI is not set, so there is nowhere to publish exports: set it to "
                                    "s3://bucket/prefix (and the aws_default connection or AWS settings) to enable them")
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from jobs.pipeline.guards import PromotionRefused, ReconciliationError
+    from jobs.quality.gate import QualityGateError
+
     window = Window.from_airflow(context)
     engine = cfg.spark_remote if cfg.engine == "remote" else cfg.engine
-    with spark_session(cfg) as spark:
-        if name.startswith("check:"):
-            runner.check(spark, cfg, name.split(":", 1)[1], window)
-            return {**window.to_extra(), "engine": engine, "checked": name.split(":", 1)[1]}
-        report = runner.run_step(spark, cfg, name, window, **options)
+    try:
+        with spark_session(cfg) as spark:
+            if name.startswith("check:"):
+                runner.check(spark, cfg, name.split(":", 1)[1], window)
+                return {**window.to_extra(), "engine": engine, "checked": name.split(":", 1)[1]}
+            report = runner.run_step(spark, cfg, name, window, **options)
+    except (PromotionRefused, QualityGateError, ReconciliationError) as exc:
+        # the data decides these, not chance: a retry would say the same, so fail now
+        raise AirflowFailException(str(exc)) from exc
     return {**report.summary(), "engine": engine}
 
 

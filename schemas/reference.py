@@ -3,7 +3,6 @@
 from pyspark.sql.types import ArrayType, DoubleType, StringType, StructField, StructType
 
 SOURCE = "reference"
-DATASETS = ("customers", "products", "campaigns", "campaign_posts")
 
 
 def _s(name: str, dtype=None) -> StructField:

@@ -26,13 +26,12 @@ def spark():
 @pytest.fixture(scope="session")
 def refined(spark, small_landing, tmp_path_factory):
     """The small landing zone ingested, refined and curated (full) once: (config, manifest, refine reports)."""
-    from jobs.gold import curate
-    from tests.lakes import PII_KEY, ingest_and_refine
+    from tests.lakes import PII_KEY, curate, ingest_and_refine
 
     landing, manifest = small_landing
     cfg = Config(lake_root=str(tmp_path_factory.mktemp("lake")), landing_root=str(landing), pii_key=PII_KEY)
     reports = ingest_and_refine(spark, cfg)
-    curate.run(spark, cfg, full=True)
+    curate(spark, cfg, full=True)
     return cfg, manifest, reports
 
 

@@ -134,11 +134,11 @@ def cmd_quality_validate(args: argparse.Namespace) -> int:
     from jobs.quality.suites import load_suites
 
     cfg = Config.load()
-    suites = load_suites()
+    suites = load_suites(directory=cfg.suites_dir())
     if args.table:
         suites = [s for s in suites if s.table == args.table]
         if not suites:
-            known = ", ".join(s.table for s in load_suites())
+            known = ", ".join(s.table for s in load_suites(directory=cfg.suites_dir()))
             print(f"rapport: error: no suite for {args.table}; suites exist for {known}", file=sys.stderr)
             return EXIT_USER_ERROR
     elif args.layer:

@@ -32,8 +32,8 @@ from jobs.generate.population import (
     STORES, USER_AGENTS, Device, Person, crm_record, make_catalogue, make_person, truth_record, uid,
 )
 from jobs.generate.social import interaction
+from jobs.pipeline.sources import EVENT_SOURCES as SOURCES, REFERENCE_SOURCES, source as source_of
 
-SOURCES = ("clickstream", "social", "orders")
 GENERATOR_VERSION = 1
 # Share of activity per hour of day (UTC): quiet nights, a lunch bump, a busy evening.
 HOUR_WEIGHTS = (0.3, 0.2, 0.15, 0.1, 0.1, 0.15, 0.3, 0.5, 0.7, 0.8, 0.9, 1.0,
@@ -193,7 +193,7 @@ def _run_shards(params: Params, out: Path, workers: int, on_progress: Callable[[
 
 def reference_dir(params: Params, name: str) -> str:
     """Reference extracts land like events, as of the first day of the window (hour 00)."""
-    return f"reference/{name}/dt={params.start.isoformat()}/hour=00"
+    return f"{source_of(name).landing}/dt={params.start.isoformat()}/hour=00"
 
 
 def _catalogue_files(params: Params, out: Path) -> list[dict]:
@@ -230,8 +230,9 @@ def build_manifest(params: Params, results: list[dict], catalogue_files: list[di
             raise AssertionError(f"{source}: {entry['lines']} lines written but {accounted} accounted for")
         sources[source] = entry
     reference = {}
-    for f in catalogue_files + [f for r in results for f in r["files"] if f["path"].startswith("reference/")]:
-        name = f["path"].split("/")[1]
+    prefixes = {source_of(name).landing + "/": name for name in REFERENCE_SOURCES}
+    for f in catalogue_files + [f for r in results for f in r["files"] if f["path"].startswith(tuple(prefixes))]:
+        name = next(n for p, n in prefixes.items() if f["path"].startswith(p))
         ref = reference.setdefault(name, {"files": 0, "lines": 0})
         ref["files"] += 1
         ref["lines"] += f["lines"]

@@ -31,7 +31,7 @@ TRENDING_MIN_VOLUME = 10  # and enough volume that the growth means something
 ATTRIBUTION_DAYS = 7
 
 
-def _with_growth(daily: "DataFrame", key: str, measure: str) -> "DataFrame":
+def with_growth(daily: "DataFrame", key: str, measure: str) -> "DataFrame":
     """Add <measure>_7d, <measure>_prev_7d, growth_7d, trending and trend_rank over a date-complete frame."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -81,7 +81,7 @@ def product_trends(lake: Lake, lo: date | None, hi: date | None) -> "DataFrame":
     base_lo = None if lo is None else lo - timedelta(days=13)
     daily = product_daily(lake, base_lo, hi)
     products = lake.read_or_empty("silver.products").select("product_id", "title", "category")
-    out = _with_growth(daily, "product_id", "views").join(products, "product_id", "left")
+    out = with_growth(daily, "product_id", "views").join(products, "product_id", "left")
     out = out.withColumn("cart_rate", F.when(F.col("views") > 0, F.round(F.col("carts") / F.col("views"), 4))).withColumn(
         "conversion_rate", F.when(F.col("views") > 0, F.round(F.col("orders") / F.col("views"), 4)))
     return out if lo is None else out.where(f"date BETWEEN DATE'{lo}' AND DATE'{hi}'")
@@ -106,7 +106,7 @@ def platform_trends(lake: Lake, lo: date | None, hi: date | None) -> "DataFrame"
               .groupBy(F.col("session_date").alias("date"), "platform")
               .agg(F.count("*").alias("visits"), F.sum(F.col("converted").cast("int")).alias("converted_visits")))
     daily = inter.join(visits, ["date", "platform"], "full").na.fill(0)
-    out = _with_growth(daily, "platform", "interactions").withColumn(
+    out = with_growth(daily, "platform", "interactions").withColumn(
         "visit_conversion_rate", F.when(F.col("visits") > 0, F.round(F.col("converted_visits") / F.col("visits"), 4)))
     return out if lo is None else out.where(f"date BETWEEN DATE'{lo}' AND DATE'{hi}'")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Iterable
 
 from jobs.pipeline.sources import EVENT_SOURCES
@@ -76,7 +76,7 @@ def spans(hours: list[datetime]) -> str:
             start = prev = h
     if start is not None:
         out.append((start, prev + HOUR))
-    text = [f"{a:%Y-%m-%d %H:00} .. {b:%H:00}" if a.date() == (b - timedelta(seconds=1)).date()
+    text = [f"{a:%Y-%m-%d %H:00} .. {b:%H:00}" if a.date() == b.date()
             else f"{a:%Y-%m-%d %H:00} .. {b:%Y-%m-%d %H:00}" for a, b in out[:5]]
     return ", ".join(text) + (f" and {len(out) - 5} more" if len(out) > 5 else "")
 

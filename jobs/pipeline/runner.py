@@ -82,7 +82,7 @@ def check(spark: "SparkSession", cfg: "Config", stage_name: str, window: Window)
     for requirement in stage(stage_name).requires:
         if requirement.startswith("gate:"):
             layer = requirement.split(":", 1)[1]
-            guards.require_gate(spark, lake, layer, window, suite_tables(layer), stage_name)
+            guards.require_gate(spark, lake, layer, window, suite_tables(layer, cfg.suites_dir()), stage_name)
         elif requirement == "reconciled":
             guards.require_reconciled(spark, lake, window, stage_name)
         else:  # pragma: no cover - the declarations are checked by a test
@@ -111,7 +111,7 @@ def run_stage(spark: "SparkSession", cfg: "Config", stage_name: str, window: Win
         result.reports[name] = run_step(spark, cfg, name, window, child(name.split(".")[-1]), **options)
     if gate and st.gate is not None:
         written = {t for name in names for t in step(name).writes}
-        tables = [t for t in suite_tables(st.gate.split(".", 1)[1]) if t in written]
+        tables = [t for t in suite_tables(st.gate.split(".", 1)[1], cfg.suites_dir()) if t in written]
         if tables:
             result.gate = run_step(spark, cfg, st.gate, window, child("gate"), tables=tables)
     return result

@@ -37,7 +37,7 @@ from jobs.pipeline.run_id import RunId
 from jobs.pipeline.sources import SOURCES
 from jobs.pipeline.window import Window
 from jobs.quality import report
-from jobs.quality.suites import SUITES_DIR, Expectation, Suite, load_suites
+from jobs.quality.suites import Expectation, Suite, load_suites
 from jobs.storage import is_s3
 
 if TYPE_CHECKING:
@@ -255,13 +255,13 @@ def describe_failures(results: list[SuiteResult]) -> str:
 
 
 def run(spark: "SparkSession", cfg: Config, window: Window, *, layer: str, tables: list[str] | None = None,
-        run_id: str | None = None, suites_dir: Path = SUITES_DIR) -> GateReport:
+        run_id: str | None = None, suites_dir: Path | None = None) -> GateReport:
     """The ``gate.<layer>`` step: validate every suite of ``layer`` (or only those of ``tables``, the ones a run
     built), record every table's verdict for the window, raise ``QualityGateError`` if a critical expectation
     failed."""
     lake = Lake(cfg, spark)
     report_ = GateReport(f"gate.{layer}", run_id or str(RunId.new(f"gate-{layer}")), window, layer)
-    suites = [s for s in load_suites(layer, suites_dir) if tables is None or s.table in tables]
+    suites = [s for s in load_suites(layer, suites_dir or cfg.suites_dir()) if tables is None or s.table in tables]
     ctx = context(lake)
     results = [validate(spark, cfg, s, window, ctx) for s in suites]
     configured = sum(len(s.expectations) for s in suites)

@@ -240,6 +240,7 @@ def _run(lake: Lake, window: Window, report: IdentityReport, max_links: int) -> 
                         (F.col("rank") == F.col("label")).alias("is_anchor"),
                         F.coalesce("_shared", F.lit(False)).alias("is_shared")))
     identity = checkpoint(identity, "identity")
+    lake.ensure("silver.identity_merges")  # exists, even before the first merge
     if previous is not None:
         report.merges = _record_merges(lake, previous, identity, all_edges, report.run_id, now)
     lake.snapshot("silver.identity_map", identity)

@@ -6,16 +6,15 @@ import json
 import sqlite3
 import subprocess
 import sys
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
 from jobs.airflow_local import airflow_env, run_chain
 from jobs.config import Config
 from jobs.generate import Params, generate
-from jobs.gold import curate
 from jobs.lake import Lake
-from tests.lakes import PII_KEY, ingest_and_refine, table_rows
+from tests.lakes import PII_KEY, curate, ingest_and_refine, table_rows
 
 PARSE = """
 import json, sys, time
@@ -73,12 +72,52 @@ def test_the_dag_chain_builds_gold_through_airflow(spark, landing, tmp_path, mon
     assert runs == {"rapport_ingest": "success", "rapport_refine": "success", "rapport_curate": "success"} and gates == 3
     direct = Config(lake_root=str(tmp_path / "direct"), landing_root=str(landing), pii_key=PII_KEY)
     ingest_and_refine(spark, direct)
-    curate.run(spark, direct, full=True)
+    curate(spark, direct, full=True)
     for table in ("customer_timeline", "customer_relationship", "daily_product_trends", "campaign_performance"):
         assert table_rows(spark, Lake(cfg).path(f"gold.{table}")) == table_rows(spark, Lake(direct).path(f"gold.{table}")), table
 
 
 @pytest.mark.integration
+def test_a_failed_bronze_gate_stops_refine_for_its_window_and_a_later_passing_window_does_not_unblock_it(
+        spark, landing, tmp_path, monkeypatch):
+    """Day 1 holds a line the (test's) bronze suite forbids; day 2 is clean. Through Airflow's dag.test()."""
+    import gzip
+    import shutil
+
+    from jobs.config import REPO_ROOT
+
+    mine = tmp_path / "landing"
+    shutil.copytree(landing, mine)
+    poisoned = mine / "clickstream" / "dt=2026-11-01" / "hour=12" / "part-poison.json.gz"
+    poisoned.write_bytes(gzip.compress(b'{"type": "page", "messageId": "POISON-1", "anonymousId": "a"}\n'))
+    suites = tmp_path / "suites"
+    shutil.copytree(REPO_ROOT / "quality" / "suites", suites)
+    with open(suites / "bronze_clickstream.yaml", "a") as f:
+        f.write("  - {type: expect_column_values_to_not_match_regex, column: value, regex: POISON, severity: critical}\n")
+    cfg = _env_config(monkeypatch, str(tmp_path / "lake"), mine)
+    monkeypatch.setenv("RAPPORT_QUALITY_SUITES", str(suites))
+    home, day1, day2 = tmp_path / "airflow", ("2026-11-01T00:00", "2026-11-02T00:00"), ("2026-11-02T00:00", "2026-11-03T00:00")
+    date = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+    assert run_chain(home, date, day1, dags=("rapport_ingest",), strict=False)["rapport_ingest"] == "failed"
+    refused = run_chain(home, date, day1, dags=("rapport_refine",), strict=False)
+    assert refused["rapport_refine"] == "failed"
+    log = open(refused["log"]).read()
+    # the gate judged the whole day-1 window it ran for: every landed hour of it stays blocked
+    assert "bronze.clickstream: the bronze gate failed on landing hours 2026-11-01 00:00 .." in log
+    with sqlite3.connect(home / "airflow.db") as db:
+        states = dict(db.execute("SELECT task_id, state FROM task_instance WHERE dag_id = 'rapport_refine'").fetchall())
+    assert states["check"] == "failed" and states["refine_clickstream"] == "upstream_failed"
+    assert not Lake(cfg).exists("silver.clickstream_events")  # nothing was built from the failed window
+
+    assert set(run_chain(home, date + timedelta(days=1), day2).values()) == {"success"}  # a clean day passes
+    again = run_chain(home, date + timedelta(days=1), (day1[0], day2[1]), dags=("rapport_refine",), strict=False)
+    assert again["rapport_refine"] == "failed"  # the later pass un-blocked nothing of day 1
+    assert "bronze.clickstream: the bronze gate failed on landing hours 2026-11-01 00:00 .." in open(again["log"]).read()
+
+
+@pytest.mark.integration
+@pytest.mark.slow
 def test_a_three_day_backfill_gives_the_same_tables_as_one_run(spark, landing, tmp_path, monkeypatch):
     home = tmp_path / "airflow"
     daily = _env_config(monkeypatch, str(tmp_path / "daily"), landing)
@@ -91,7 +130,8 @@ def test_a_three_day_backfill_gives_the_same_tables_as_one_run(spark, landing, t
     for layer, table in (("silver", "clickstream_events"), ("silver", "orders"), ("silver", "identity_map"),
                          ("gold", "customer_timeline"), ("gold", "customer_relationship"),
                          ("gold", "daily_product_trends")):
-        assert table_rows(spark, Lake(daily).path(layer, table)) == table_rows(spark, Lake(once).path(layer, table)), table
+        assert table_rows(spark, Lake(daily).path(f"{layer}.{table}")) == \
+            table_rows(spark, Lake(once).path(f"{layer}.{table}")), table
 
 
 @pytest.mark.integration
@@ -103,7 +143,7 @@ def test_the_export_dag_publishes_through_the_airflow_connections(spark, landing
 
     cfg = _env_config(monkeypatch, str(tmp_path / "lake"), landing)
     ingest_and_refine(spark, cfg)
-    curate.run(spark, cfg, full=True)
+    curate(spark, cfg, full=True)
     s3, bucket = s3_config
     url, _ = served_engine
     host, port = url.removeprefix("sc://").rsplit(":", 1)

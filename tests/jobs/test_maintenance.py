@@ -1,4 +1,5 @@
-"""Weekly maintenance on a copy of a real lake: tables keep their rows, abandoned staging goes, live staging stays."""
+"""Maintenance on a copy of a real lake: every registered table compacted and vacuumed, rows unchanged;
+abandoned staging goes, live staging stays."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import shutil
 import pytest
 
 from jobs import maintenance
-from jobs.bronze.ingest import new_run_id
-from jobs.catalog import existing_tables
 from jobs.lake import Lake
+from jobs.pipeline.run_id import RunId
 from tests.lakes import table_rows
 
 pytestmark = pytest.mark.integration
+MANY = ("bronze.clickstream", "silver.clickstream_events", "gold.customer_timeline", "ops.quarantine")
 
 
 def test_maintenance_compacts_every_table_without_changing_rows_and_clears_abandoned_staging(spark, refined, tmp_path):
@@ -22,16 +23,24 @@ def test_maintenance_compacts_every_table_without_changing_rows_and_clears_aband
     cfg = dataclasses.replace(cfg, lake_root=str(tmp_path / "lake"))
     lake = Lake(cfg, spark)
     staging = tmp_path / "lake" / "_staging"
-    abandoned, running = "export-20260101T000000-0123abcd", new_run_id("export")
+    abandoned, running = "export-20260101T000000-0123abcd", str(RunId.new("export"))
     for run_id in (abandoned, running):
         (staging / run_id / "interactions").mkdir(parents=True)
         (staging / run_id / "interactions" / "part-0.parquet").write_bytes(b"x")
     (staging / "not-a-run").mkdir()
+    from deltalake import write_deltalake
 
-    path = lake.path("silver.clickstream_events")
-    before = table_rows(spark, path)
-    summary = maintenance.run(cfg)
-    assert summary["tables"] == len(existing_tables(cfg)) > 10
-    assert summary["staging_removed"] == 1
+    for name in MANY:  # many small files in one table of each layer: the same rows, rewritten in eight appends
+        rows = lake.delta_table(name).to_pyarrow_table()
+        size = rows.num_rows // 8 + 1
+        for i in range(8):
+            write_deltalake(lake.path(name), rows.slice(i * size, size), mode="overwrite" if i == 0 else "append")
+    before = {name: (table_rows(spark, lake.path(name)), len(lake.delta_table(name).file_uris())) for name in MANY}
+
+    report = maintenance.run(spark, cfg)
+    assert set(report.per_table) == {t.qualified for t in lake.existing()} and report.tables > 25
+    assert report.staging_removed == 1
     assert not (staging / abandoned).exists() and (staging / running).exists() and (staging / "not-a-run").exists()
-    assert table_rows(spark, path) == before
+    for name, (rows, files) in before.items():
+        assert table_rows(spark, lake.path(name)) == rows, name
+        assert len(lake.delta_table(name).file_uris()) < files, name

@@ -10,11 +10,16 @@ import pytest
 from jobs.bronze import ingest
 from jobs.config import Config
 from jobs.lake import Lake
+from jobs.pipeline.sources import EVENT_SOURCES as SOURCES
+from jobs.pipeline.window import Window
 from tests.conftest import SMALL
 
 pytestmark = pytest.mark.integration
-SOURCES = ingest.SOURCES
 START = datetime(2026, 11, 1, tzinfo=timezone.utc)
+
+
+def take(spark, cfg, source, start=None, end=None):
+    return ingest.run(spark, cfg, Window(start, end), source=source, progress=False)
 
 
 def rows(spark, path, cols=("source_file", "line_number", "value")):
@@ -25,14 +30,14 @@ def rows(spark, path, cols=("source_file", "line_number", "value")):
 def ingested(spark, small_landing, tmp_path_factory):
     landing, manifest = small_landing
     cfg = Config(lake_root=str(tmp_path_factory.mktemp("lake")), landing_root=str(landing))
-    reports = {s: ingest.run(spark, cfg, s, progress=False) for s in SOURCES}
+    reports = {s: take(spark, cfg, s) for s in SOURCES}
     return cfg, manifest, reports
 
 
 @pytest.mark.parametrize("source", SOURCES)
 def test_bronze_and_quarantine_match_the_manifest(spark, ingested, source):
     cfg, manifest, reports = ingested
-    lake, s, r = Lake(cfg), manifest["sources"][source], reports[source]
+    lake, s, r = Lake(cfg, spark), manifest["sources"][source], reports[source]
     readable = s["lines"] - s["truncated_gzip"]["lines"]
     assert r.files_taken == s["files"] and r.lines == readable
     assert r.quarantined == {"malformed_json": s["bad"]["malformed_json"],
@@ -52,11 +57,11 @@ def test_bronze_and_quarantine_match_the_manifest(spark, ingested, source):
 def test_rerunning_takes_nothing_and_changes_nothing(spark, ingested):
     cfg, _, _ = ingested
     lake = Lake(cfg, spark)
-    before = {s: lake.version(lake.path(f"bronze.{s}")) for s in SOURCES}
+    before = {s: lake.version(f"bronze.{s}") for s in SOURCES}
     for s in SOURCES:
-        again = ingest.run(spark, cfg, s, progress=False)
+        again = take(spark, cfg, s)
         assert again.files_taken == 0 and again.files_skipped > 0
-    assert {s: lake.version(lake.path(f"bronze.{s}")) for s in SOURCES} == before
+    assert {s: lake.version(f"bronze.{s}") for s in SOURCES} == before
 
 
 def test_day_by_day_gives_the_same_bronze_as_one_run(spark, ingested, small_landing, tmp_path):
@@ -64,8 +69,8 @@ def test_day_by_day_gives_the_same_bronze_as_one_run(spark, ingested, small_land
     daily = Config(lake_root=str(tmp_path / "lake"), landing_root=cfg.landing_root)
     last_day = SMALL["days"] + 8  # late arrivals and duplicates land days after the window
     for d in range(last_day):
-        ingest.run(spark, daily, "orders", START + timedelta(days=d), START + timedelta(days=d + 1), progress=False)
-    ingest.run(spark, daily, "orders", START + timedelta(days=last_day), None, progress=False)
+        take(spark, daily, "orders", START + timedelta(days=d), START + timedelta(days=d + 1))
+    take(spark, daily, "orders", START + timedelta(days=last_day), None)
     assert rows(spark, Lake(daily).path("bronze.orders")) == rows(spark, Lake(cfg).path("bronze.orders"))
 
 
@@ -73,10 +78,10 @@ def test_a_run_that_died_before_logging_is_cleaned_up(spark, ingested, tmp_path)
     cfg, _, _ = ingested
     crashed = Config(lake_root=str(tmp_path / "lake"), landing_root=cfg.landing_root)
     lake = Lake(crashed, spark)
-    ingest.run(spark, crashed, "social", progress=False)
+    take(spark, crashed, "social")
     expected = rows(spark, lake.path("bronze.social"))
     shutil.rmtree(lake.path("ops.ingest_log"))  # as if the log write never happened
-    report = ingest.run(spark, crashed, "social", progress=False)
+    report = take(spark, crashed, "social")
     assert report.recovered_rows == len(expected)
     assert rows(spark, lake.path("bronze.social")) == expected
     q = lake.read("ops.quarantine").where("source = 'social'")
@@ -88,11 +93,11 @@ def test_a_replaced_landing_file_is_taken_again_without_duplicates(spark, small_
     copy = tmp_path / "landing"
     shutil.copytree(landing / "orders", copy / "orders")
     cfg = Config(lake_root=str(tmp_path / "lake"), landing_root=str(copy))
-    ingest.run(spark, cfg, "orders", progress=False)
+    take(spark, cfg, "orders")
     target = sorted((copy / "orders").rglob("*.json.gz"))[3]
     rel = target.relative_to(copy).as_posix()
     target.write_bytes(target.read_bytes() + target.read_bytes())  # the collector rewrote it, twice as long
-    report = ingest.run(spark, cfg, "orders", progress=False)
+    report = take(spark, cfg, "orders")
     assert report.files_taken == 1 and report.recovered_rows > 0
     lake = Lake(cfg, spark)
     in_file = lake.read("bronze.orders").where(f"source_file = '{rel}'")
@@ -122,12 +127,12 @@ def test_ingests_a_landing_zone_on_s3_once(spark, small_landing, s3_config, tmp_
     for path in sorted((landing / "orders").rglob("*.json.gz")):
         client.upload_file(str(path), bucket, f"landing/{path.relative_to(landing).as_posix()}")
     cfg = dataclasses.replace(cfg, landing_root=f"s3://{bucket}/landing", lake_root=str(tmp_path / "lake"))
-    report = ingest.run(spark, cfg, "orders", progress=False)
+    report = take(spark, cfg, "orders")
     s = manifest["sources"]["orders"]
     assert report.files_taken == s["files"]
     assert report.bronze_rows == s["lines"] - s["truncated_gzip"]["lines"] - s["bad"]["malformed_json"]
     assert report.quarantined["corrupt_gzip_member"] == s["truncated_gzip"]["members"]
-    assert ingest.run(spark, cfg, "orders", progress=False).files_taken == 0  # ETags already logged
+    assert take(spark, cfg, "orders").files_taken == 0  # ETags already logged
     key = f"landing/{sorted((landing / 'orders').rglob('*.json.gz'))[0].relative_to(landing).as_posix()}"
     client.put_object(Bucket=bucket, Key=key, Body=b"")  # replaced upstream: a new ETag
-    assert ingest.run(spark, cfg, "orders", progress=False).files_taken == 1
+    assert take(spark, cfg, "orders").files_taken == 1

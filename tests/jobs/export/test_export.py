@@ -18,11 +18,18 @@ from pathlib import Path
 
 import pytest
 
-from jobs.export import run as export
 from jobs.export.snapshot import MANIFEST, SUCCESS, FileToPublish, SnapshotStore, verify
 from jobs.lake import Lake
 from jobs.storage import s3_client
+from jobs.pipeline.runner import run_stage
+from jobs.pipeline.window import Window
 from tests.s3proxy import S3Proxy
+
+
+def publish(spark, cfg, datasets, **options):
+    """The export stage (its gold-gate check included), quietly."""
+    options.setdefault("progress", lambda m: None)
+    return run_stage(spark, cfg, "export", Window(), datasets=datasets, **options).reports["export"]
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
@@ -61,7 +68,7 @@ def rows_of(files: dict[str, bytes]) -> list[dict]:
 
 def test_a_complete_snapshot_verifies_and_holds_what_gold_says(spark, target):
     cfg, client = target
-    report = export.run(spark, cfg, ALL, progress=lambda m: None)
+    report = publish(spark, cfg, ALL)
     assert set(report.published) == set(ALL)
     lake = Lake(cfg, spark)
     for name, uri in report.published.items():
@@ -72,8 +79,7 @@ def test_a_complete_snapshot_verifies_and_holds_what_gold_says(spark, target):
         manifest = json.loads(files[MANIFEST])
         assert manifest["rows"] == result.rows == report.rows[name] > 0
         for source, version in manifest["sources"].items():
-            layer, table = source.split(".")
-            assert version == lake.version(lake.path(layer, table))
+            assert version == lake.version(source)
 
     features = rows_of(objects(client, report.published["customer_features"]))
     relationship = lake.read("gold.customer_relationship")
@@ -88,7 +94,7 @@ def test_a_complete_snapshot_verifies_and_holds_what_gold_says(spark, target):
 def test_interaction_weights_follow_the_documented_decay(spark, target):
     """Recompute the interactions export in plain Python from gold and the order lines."""
     cfg, client = target
-    report = export.run(spark, cfg, ("interactions",), progress=lambda m: None)
+    report = publish(spark, cfg, ("interactions",))
     got = {(r["customer_key"], r["product_id"]): r for r in rows_of(objects(client, report.published["interactions"]))}
 
     lake = Lake(cfg, spark)
@@ -141,7 +147,7 @@ def test_no_export_holds_an_email_phone_ip_or_social_handle(spark, target, refin
     _, manifest, _ = refined
     pii = _pii(Path(cfg.landing_root))
     assert len(pii) > 1000 and any("@" in v for v in pii) and any(v.count(".") == 3 for v in pii)
-    report = export.run(spark, cfg, ALL, progress=lambda m: None)
+    report = publish(spark, cfg, ALL)
     for name, uri in report.published.items():
         rows = rows_of(objects(client, uri))
         text = json.dumps(rows, default=str)
@@ -161,7 +167,7 @@ def test_retention_deletes_only_old_snapshots(spark, target):
     unrelated = ["recs/README.txt", "recs/customer_features/notes.txt", "other/customer_features/x"]
     for key in (abandoned, in_progress, *unrelated):
         client.put_object(Bucket=bucket, Key=key, Body=b"x")
-    published = [export.run(spark, cfg, ("customer_features",), force=True, progress=lambda m: None)
+    published = [publish(spark, cfg, ("customer_features",), force=True)
                  .published["customer_features"] for _ in range(3)]
     left = store.snapshots("customer_features")
     assert [s.prefix for s in left if s.complete] == [u.split(f"{bucket}/", 1)[1] for u in published[1:]]
@@ -174,15 +180,15 @@ def test_retention_deletes_only_old_snapshots(spark, target):
 
 def test_an_unchanged_gold_is_not_published_twice(spark, target):
     cfg, client = target
-    first = export.run(spark, cfg, ("customer_features",), progress=lambda m: None)
-    again = export.run(spark, cfg, ("customer_features",), progress=lambda m: None)
+    first = publish(spark, cfg, ("customer_features",))
+    again = publish(spark, cfg, ("customer_features",))
     assert again.published == {} and again.unchanged == first.published
     assert len(SnapshotStore(client, cfg.export_uri).snapshots("customer_features")) == 1
 
 
 def test_a_publish_killed_midway_leaves_no_manifest_and_the_previous_snapshot_stands(spark, target):
     cfg, client = target
-    previous = export.run(spark, cfg, ("interactions",), progress=lambda m: None).published["interactions"]
+    previous = publish(spark, cfg, ("interactions",)).published["interactions"]
     # freeze the next publish right after its first data file reached S3, then kill it
     first_part = []
 
@@ -214,7 +220,7 @@ def test_a_publish_killed_midway_leaves_no_manifest_and_the_previous_snapshot_st
     assert verify(client, previous).ok
     assert not verify(client, store.uri(snapshots[-1].prefix)).ok
     # the next publish prunes the abandoned one
-    newest = export.run(spark, cfg, ("interactions",), force=True, progress=lambda m: None).published["interactions"]
+    newest = publish(spark, cfg, ("interactions",), force=True).published["interactions"]
     assert [s.id for s in store.snapshots("interactions")] == [snapshots[0].id, newest.rstrip("/").rsplit("=", 1)[1]]
 
 
@@ -224,7 +230,7 @@ def test_a_failed_publish_removes_what_it_uploaded(spark, target):
     staging = set(Path(Lake(cfg).root, "_staging").glob("export-*"))
     with S3Proxy(cfg.s3_endpoint_url, lambda method, path, n: 500 if path.endswith(MANIFEST) else None) as proxy:
         with pytest.raises(Exception, match="InternalError"):
-            export.run(spark, dataclasses.replace(cfg, s3_endpoint_url=proxy.url), ("customer_features",),
+            publish(spark, dataclasses.replace(cfg, s3_endpoint_url=proxy.url), ("customer_features",),
                        progress=lambda m: None)
     assert SnapshotStore(client, cfg.export_uri).snapshots("customer_features") == []
     assert set(Path(Lake(cfg).root, "_staging").glob("export-*")) == staging  # its staging removed too
@@ -233,7 +239,7 @@ def test_a_failed_publish_removes_what_it_uploaded(spark, target):
 def test_throttling_and_server_errors_are_retried(spark, target):
     cfg, client = target
     with S3Proxy(cfg.s3_endpoint_url, lambda method, path, n: (503, 500)[n % 2] if n % 3 == 1 else None) as proxy:
-        report = export.run(spark, dataclasses.replace(cfg, s3_endpoint_url=proxy.url), ("interactions", "customer_features"),
+        report = publish(spark, dataclasses.replace(cfg, s3_endpoint_url=proxy.url), ("interactions", "customer_features"),
                             progress=lambda m: None)
         assert proxy.injected() >= 3
     assert all(verify(client, uri).ok for uri in report.published.values())
@@ -262,6 +268,7 @@ def test_large_files_upload_in_parts_and_verify(s3_config, tmp_path):
 
 
 def test_export_refuses_after_a_failed_gold_gate(spark, target, tmp_path):
+    from jobs.pipeline.guards import PromotionRefused
     from jobs.quality import gate
     from jobs.quality.gate import QualityGateError
     from tests.jobs.quality.test_gate import inject
@@ -269,11 +276,12 @@ def test_export_refuses_after_a_failed_gold_gate(spark, target, tmp_path):
     cfg, client = target
     shutil.copytree(Lake(cfg).root, tmp_path / "lake")
     cfg = dataclasses.replace(cfg, lake_root=str(tmp_path / "lake"))
-    inject(spark, Lake(cfg), "gold", "customer_timeline", customer_key="'ck_ghost'", seq="999999", source_key="'ghost'")
+    inject(spark, Lake(cfg, spark), "gold", "customer_timeline", customer_key="'ck_ghost'", seq="999999",
+           source_key="'ghost'")
     with pytest.raises(QualityGateError):
-        gate.gate(spark, cfg, "gold")
-    with pytest.raises(QualityGateError, match="nothing is promoted from gold"):
-        export.run(spark, cfg, ALL, progress=lambda m: None)
+        gate.run(spark, cfg, Window(), layer="gold")
+    with pytest.raises(PromotionRefused, match="gold.customer_timeline: the gold gate failed"):
+        publish(spark, cfg, ALL)
     assert "Contents" not in client.list_objects_v2(Bucket=SnapshotStore(client, cfg.export_uri).bucket)
 
 

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from jobs.pipeline.sources import EVENT_SOURCES as SOURCES
+
 from jobs.generate import GeneratorError, Params, generate
 from tests.conftest import SMALL
 from tests.jobs.generate import oracle
 
 pytestmark = pytest.mark.integration
-SOURCES = ("clickstream", "social", "orders")
 
 
 def digest_tree(root: Path) -> dict[str, str]:

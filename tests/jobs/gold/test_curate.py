@@ -9,10 +9,9 @@ from datetime import timedelta
 import pytest
 
 from jobs.config import Config
-from jobs.gold import curate
 from jobs.lake import Lake
 from tests.handmade import T0, land, order, seg, social
-from tests.lakes import PII_KEY, ingest_and_refine, table_rows
+from tests.lakes import PII_KEY, curate, ingest_and_refine, table_rows
 
 pytestmark = pytest.mark.integration
 GOLD = ("customer_timeline", "customer_facts", "customer_relationship", "daily_product_trends",
@@ -38,7 +37,7 @@ def maya(spark, tmp_path_factory):
     land(landing, "orders", T0 + timedelta(days=2), [order(4242, "Maya@X.com", T0 + timedelta(days=2), "pos", 1001)])
     cfg = Config(lake_root=str(root / "lake"), landing_root=str(landing), pii_key=PII_KEY)
     ingest_and_refine(spark, cfg)
-    curate.run(spark, cfg, full=True)
+    curate(spark, cfg, full=True)
     lake = Lake(cfg, spark)
     key = lake.read("silver.identity_map").where("identifier = 'crm:C7'").first().customer_key
     return cfg, key
@@ -122,20 +121,6 @@ def test_gold_tables_answer_by_name_and_from_duckdb(spark, refined):
     assert got == stages
 
 
-def test_the_documented_columns_are_the_tables_columns(spark, refined):
-    import yaml
-
-    from jobs.config import REPO_ROOT
-
-    cfg, _, _ = refined
-    docs = yaml.safe_load((REPO_ROOT / "schemas" / "gold.yaml").read_text())
-    assert set(docs) == set(GOLD)
-    for table, doc in docs.items():
-        columns = Lake(cfg).read(spark, Lake(cfg).path(f"gold.{table}")).columns
-        assert set(doc["columns"]) == set(columns), table
-        assert set(doc["key"]) <= set(columns)
-
-
 def test_a_session_that_changes_hands_leaves_its_old_customer(spark, tmp_path):
     """A shared computer (C used it in the morning): A browses at 23:35; B logs in on it minutes later, landing
     after midnight. The session
@@ -157,13 +142,13 @@ def test_a_session_that_changes_hands_leaves_its_old_customer(spark, tmp_path):
     land(landing, "social", day.replace(hour=9), [social("instagram", "9", "@someone", day.replace(hour=9))])
     cfg = Config(lake_root=str(tmp_path / "lake"), landing_root=str(landing), pii_key=PII_KEY)
     for lo in (day, day + timedelta(days=1)):
-        ingest_and_refine(spark, cfg, lo, lo + timedelta(days=1))
-        curate.run(spark, cfg, lo, lo + timedelta(days=1))
+        ingest_and_refine(spark, cfg, lo, lo + timedelta(days=1), gates=False)
+        curate(spark, cfg, lo, lo + timedelta(days=1), gates=False)
     lake = Lake(cfg, spark)
     visits = lake.read("gold.customer_timeline").where("event_type = 'visit'").collect()
     assert sorted(v.identifier for v in visits) == ["user:B", "user:C"]  # the evening session once, on B's timeline
     full = Config(lake_root=str(tmp_path / "full"), landing_root=str(landing), pii_key=PII_KEY)
-    ingest_and_refine(spark, full)
-    curate.run(spark, full, full=True)
+    ingest_and_refine(spark, full, gates=False)
+    curate(spark, full, gates=False, full=True)
     for table in ("customer_timeline", "customer_relationship"):
         assert table_rows(spark, lake.path(f"gold.{table}")) == table_rows(spark, Lake(full).path(f"gold.{table}")), table

@@ -9,8 +9,12 @@ import shutil
 import pytest
 
 from jobs.lake import Lake
+from jobs.pipeline import runner
+from jobs.pipeline.guards import PromotionRefused
+from jobs.pipeline.window import Window
 from jobs.quality import gate
 from jobs.quality.gate import QualityGateError
+from jobs.quality.suites import load_suites
 
 pytestmark = pytest.mark.integration
 
@@ -20,34 +24,53 @@ def lake_copy(spark, refined, tmp_path):
     cfg, _, _ = refined
     shutil.copytree(Lake(cfg).root, tmp_path / "lake")
     copy = dataclasses.replace(cfg, lake_root=str(tmp_path / "lake"))
-    return copy, Lake(copy)
+    return copy, Lake(copy, spark)
+
+
+def validate(spark, cfg, layer, **kw):
+    return gate.run(spark, cfg, Window(), layer=layer, **kw)
+
+
+def promotable(spark, cfg, stage):
+    runner.check(spark, cfg, stage, Window())
 
 
 def inject(spark, lake, layer, table, **changes):
     """Append a copy of one existing row with some columns changed: one violation, nothing else."""
     from pyspark.sql import functions as F
 
-    df = lake.read(spark, lake.path(layer, table))
+    from deltalake import write_deltalake
+
+    df = lake.read(f"{layer}.{table}")
     row = df.limit(1)
     for column, value in changes.items():
         row = row.withColumn(column, F.expr(value).cast(df.schema[column].dataType))
-    lake.append(row.select(*df.columns), lake.path(layer, table))
+    # written around the jobs on purpose (delta-rs, not Lake): a violation no job would make
+    write_deltalake(lake.path(f"{layer}.{table}"), row.select(*df.columns).toArrow(), mode="append")
 
 
-def results(spark, lake):
-    return lake.read("ops.quality_results")
+def results(spark, lake, run_id=None):
+    """The results of one gate run (the latest if not named)."""
+    from pyspark.sql import functions as F
+
+    df = lake.read("ops.quality_results")
+    run_id = run_id or df.orderBy(F.desc("evaluated_at")).first().run_id
+    return df.where(f"run_id = '{run_id}'")
 
 
 def test_clean_data_passes_every_gate_and_every_expectation_is_counted(spark, lake_copy):
     cfg, lake = lake_copy
+    runs = []
     for layer in ("bronze", "silver", "gold"):
-        out = gate.gate(spark, cfg, layer)
-        assert sum(len(r.outcomes) for r in out) == sum(len(s.expectations) for s in gate.load_suites(layer))
-    gates = {r.layer: r for r in lake.read("ops.quality_gates").collect()}
-    assert all(g.passed and g.critical_failures == 0 for g in gates.values()) and set(gates) == {"bronze", "silver", "gold"}
-    configured = sum(len(s.expectations) for s in gate.load_suites())
-    assert results(spark, lake).count() == configured
-    gate.require_passed(spark, cfg, "silver")  # no error: promotion allowed
+        out = validate(spark, cfg, layer)
+        assert out.passed and out.expectations == sum(len(s.expectations) for s in load_suites(layer))
+        runs.append(out.run_id)
+    gates = lake.read("ops.quality_gates").where(f"run_id IN ({', '.join(repr(r) for r in runs)})").collect()
+    assert {g.table_name for g in gates} == {s.table for s in load_suites()}
+    assert all(g.status == "passed" and g.critical_failures == 0 and g.evaluated == g.configured for g in gates)
+    configured = sum(len(s.expectations) for s in load_suites())
+    assert sum(results(spark, lake, r).count() for r in runs) == configured
+    promotable(spark, cfg, "curate")  # no error: promotion allowed
 
 
 @pytest.mark.parametrize("table, changes, expectation, sample", [
@@ -61,14 +84,14 @@ def test_a_critical_violation_stops_promotion_with_a_clear_message(spark, lake_c
     cfg, lake = lake_copy
     inject(spark, lake, "silver", table, **changes)
     with pytest.raises(QualityGateError) as err:
-        gate.gate(spark, cfg, "silver")
+        validate(spark, cfg, "silver")
     message = str(err.value)
     assert f"silver.{table}: {expectation}" in message and "the next layer will not be built" in message
     if sample:
         assert sample in message
     assert "1 of " in message or "rows failed" in message or "observed" in message
-    with pytest.raises(QualityGateError, match="nothing is promoted from silver"):
-        gate.require_passed(spark, cfg, "silver")
+    with pytest.raises(PromotionRefused, match=f"silver.{table}: the silver gate failed"):
+        promotable(spark, cfg, "curate")
     failed = results(spark, lake).where("NOT success AND severity = 'critical'").collect()
     assert len(failed) == 1 and failed[0].table_name == f"silver.{table}"
 
@@ -76,30 +99,29 @@ def test_a_critical_violation_stops_promotion_with_a_clear_message(spark, lake_c
 def test_a_warning_is_recorded_and_the_run_goes_on(spark, lake_copy):
     cfg, lake = lake_copy
     inject(spark, lake, "silver", "clickstream_events", message_id="'r9'", rating="9")
-    gate.gate(spark, cfg, "silver")  # no exception
+    validate(spark, cfg, "silver")  # no exception
     warned = results(spark, lake).where("NOT success").collect()
     assert [(w.table_name, w.severity, w.expectation_type, w.unexpected_count) for w in warned] == [
         ("silver.clickstream_events", "warning", "expect_column_values_to_be_between", 1)]
     assert json.loads(warned[0].sample) == [9]
-    gate.require_passed(spark, cfg, "silver")
+    promotable(spark, cfg, "curate")
 
 
 def test_a_timeline_row_without_a_customer_blocks_gold(spark, lake_copy):
     cfg, lake = lake_copy
     inject(spark, lake, "gold", "customer_timeline", customer_key="'ck_ghost'", seq="999999", source_key="'ghost'")
     with pytest.raises(QualityGateError, match=r"referential\(column=customer_key.*1 of \d+ rows failed; sample values \['ck_ghost'\]"):
-        gate.gate(spark, cfg, "gold")
-    with pytest.raises(QualityGateError, match="nothing is promoted from gold"):
-        gate.require_passed(spark, cfg, "gold")  # exports call this before publishing
+        validate(spark, cfg, "gold")
+    with pytest.raises(PromotionRefused, match="gold.customer_timeline: the gold gate failed"):
+        promotable(spark, cfg, "export")  # exports check this before publishing
 
 
 def test_a_volume_drop_against_the_previous_run_is_caught(spark, lake_copy):
     cfg, lake = lake_copy
-    gate.gate(spark, cfg, "gold")  # remembers today's volumes
-    path = lake.path("gold.customer_relationship")
-    spark.sql(f"DELETE FROM delta.`{path}` WHERE customer_key > 'ck_3'")
+    validate(spark, cfg, "gold")  # remembers today's volumes
+    lake.delta_table("gold.customer_relationship").delete("customer_key > 'ck_3'")
     with pytest.raises(QualityGateError, match=r"gold.customer_relationship: volume_vs_previous\(max_drop=0.5\)"):
-        gate.gate(spark, cfg, "gold")
+        validate(spark, cfg, "gold")
 
 
 def test_an_expectation_that_cannot_be_evaluated_fails_the_gate(spark, lake_copy, tmp_path):
@@ -111,12 +133,12 @@ def test_an_expectation_that_cannot_be_evaluated_fails_the_gate(spark, lake_copy
         "  - {type: expect_column_values_to_not_be_null, column: order_id, severity: critical}\n"
         "  - {type: expect_column_values_to_not_be_null, column: no_such_column, severity: critical}\n")
     with pytest.raises(QualityGateError, match="no_such_column"):
-        gate.gate(spark, cfg, "silver", suites_dir=suites)
+        validate(spark, cfg, "silver", suites_dir=suites)
 
 
 def test_data_docs_are_built_under_the_lake(spark, lake_copy):
     cfg, _ = lake_copy
-    gate.gate(spark, cfg, "gold")
+    validate(spark, cfg, "gold")
     index = gate.docs_index(cfg)
     page = index.read_text()
     assert "gold gate: <span class='ok'>passed</span>" in page and "gold.customer_timeline" in page
@@ -131,12 +153,13 @@ def test_rapport_curate_refuses_to_build_gold_after_a_failed_silver_gate(spark, 
     cfg, lake = lake_copy
     inject(spark, lake, "silver", "orders")  # a duplicate order id
     with pytest.raises(QualityGateError):
-        gate.gate(spark, cfg, "silver")
+        validate(spark, cfg, "silver")
     before = lake.version("gold.customer_timeline")
     env = {"PATH": "/usr/bin:/bin", "RAPPORT_LAKE_ROOT": cfg.lake_root, "RAPPORT_PII_KEY": cfg.pii_key}
     proc = subprocess.run([sys.executable, "-m", "jobs.cli", "curate"], capture_output=True, text=True, env=env,
                           timeout=300)
-    assert proc.returncode == 1 and "nothing is promoted from silver" in proc.stderr, proc.stderr
+    assert proc.returncode == 1 and "curate will not build from landing window" in proc.stderr, proc.stderr
+    assert "silver.orders: the silver gate failed" in proc.stderr and "rapport quality validate --layer silver" in proc.stderr
     assert lake.version("gold.customer_timeline") == before  # gold untouched
 
 
@@ -151,7 +174,7 @@ def test_data_docs_render_in_headless_chromium(spark, lake_copy, tmp_path):
     cfg, _ = lake_copy
     with pytest.raises(QualityGateError):  # a failure makes the page worth reading
         inject(spark, lake_copy[1], "silver", "orders")
-        gate.gate(spark, cfg, "silver")
+        validate(spark, cfg, "silver")
     index = gate.docs_index(cfg)
     profile = tmp_path / "chromium-profile"
     dom = subprocess.run(["chromium", *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", index.as_uri()],

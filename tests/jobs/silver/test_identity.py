@@ -109,10 +109,7 @@ def test_no_false_merges_on_generated_people(spark, refined, small_landing):
     """Against the generator's truth: a customer key never holds identifiers of two different people."""
     from pyspark.sql import functions as F
 
-    from jobs.silver.refine import run_identity
-
     cfg, _, _ = refined
-    run_identity(spark, cfg)
     landing, _ = small_landing
     truth = spark.read.json(str(landing / "_truth" / "persons")).where("person IS NOT NULL")
     ids = truth.select("person", F.explode(F.array_union(

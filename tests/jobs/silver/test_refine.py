@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from jobs.bronze import ingest
-from jobs.bronze.ingest import ReconciliationError
 from jobs.config import Config, ConfigError
 from jobs.lake import Lake
+from jobs.pipeline.guards import ReconciliationError
+from jobs.pipeline.sources import EVENT_SOURCES
+from jobs.pipeline.window import Window
 from jobs.silver import refine
 from tests.lakes import PII_KEY, ingest_and_refine, table_rows
 
@@ -21,7 +22,7 @@ SILVER = ("clickstream_events", "social_interactions", "order_status_history", "
           "crm_customers", "products", "campaigns", "campaign_posts", "identity_map", "identity_edges", "identity_nodes", "sessions")
 
 
-@pytest.mark.parametrize("source", ingest.SOURCES)
+@pytest.mark.parametrize("source", EVENT_SOURCES)
 def test_silver_quarantine_and_duplicates_match_the_manifest(refined, source):
     _, manifest, reports = refined
     s, r = manifest["sources"][source], reports[source]
@@ -39,7 +40,7 @@ def test_audit_records_a_balanced_row_per_source(spark, refined):
     cfg, _, _ = refined
     lake = Lake(cfg, spark)
     audit = {r.source: r for r in lake.read("ops.audit").collect()}
-    assert set(audit) == set(ingest.SOURCES)
+    assert set(audit) == set(EVENT_SOURCES)
     assert all(a.balanced and a.landed == a.silver_rows + a.quarantined + a.duplicates for a in audit.values())
 
 
@@ -59,7 +60,7 @@ def test_rerunning_leaves_every_table_identical(spark, refined):
     paths = [lake.path(f"silver.{t}") for t in SILVER] + [lake.path(f"ops.{t}") for t in ("quarantine", "duplicates")]
     before = {p: table_rows(spark, p) for p in paths}
     again = ingest_and_refine(spark, cfg)
-    assert all(again[s].new_rows == 0 and again[s].balanced for s in ingest.SOURCES)
+    assert all(again[s].new_rows == 0 and again[s].balanced for s in EVENT_SOURCES)
     assert {p: table_rows(spark, p) for p in paths} == before
 
 
@@ -147,14 +148,19 @@ def test_a_window_that_does_not_balance_fails_loudly(spark, refined, tmp_path):
 
     # tamper: a duplicate that no landed line accounts for
     dups = lake.read("ops.duplicates").where("source = 'social'").limit(1)
-    lake.append(dups.withColumn("source_file", F.concat("source_file", F.lit("-ghost"))), lake.path("ops.duplicates"))
+    lake.append_new("ops.duplicates", dups.withColumn("source_file", F.concat("source_file", F.lit("-ghost"))))
     with pytest.raises(ReconciliationError, match="lines landed but silver"):
-        refine.run(spark, copy, "social")
+        refine.run(spark, copy, Window(), source="social")
     audit = lake.read("ops.audit").where("source = 'social'").first()
     assert audit.balanced is False
+    from jobs.pipeline import runner
+    from jobs.pipeline.guards import PromotionRefused
+
+    with pytest.raises(PromotionRefused, match=r"curate will not build(.|\n)*social: refine did not reconcile landing hours"):
+        runner.check(spark, copy, "curate", Window())  # a failed reconciliation stops curate, not only the gate
 
 
 def test_refine_needs_the_pii_key(spark, refined):
     cfg, _, _ = refined
     with pytest.raises(ConfigError, match="RAPPORT_PII_KEY"):
-        refine.run(spark, Config(lake_root=cfg.lake_root, landing_root=cfg.landing_root), "orders")
+        refine.run(spark, Config(lake_root=cfg.lake_root, landing_root=cfg.landing_root), Window(), source="orders")
