@@ -15,7 +15,7 @@ from jobs.orchestration import DEFAULT_ARGS, stage_tasks
      default_args=DEFAULT_ARGS, tags=["rapport", "bronze"], doc_md=__doc__)
 def rapport_ingest():
     stage_tasks("ingest", ("ingest.clickstream", "ingest.social", "ingest.orders", "ingest.customers",
-                           "ingest.products", "ingest.campaigns", "ingest.campaign_posts"))
+                           "ingest.products", "ingest.campaigns", "ingest.campaign_posts", "ingest.survey"))
 
 
 rapport_ingest()

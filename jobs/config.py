@@ -51,8 +51,16 @@ SETTINGS = (
     Setting("required", "RAPPORT_SOURCES",
             "sources that must be present, comma-separated (e.g. clickstream,orders): a required source that has "
             "never landed fails the quality gates; any other source may be absent, and absent means empty"),
+    Setting("landing_layouts", "RAPPORT_LANDING_LAYOUTS",
+            "layout of each source's landing folder, as source=layout pairs separated by commas "
+            "(layouts: rapport, segment-s3, rudderstack-s3; default rapport)"),
+    Setting("landing_paths", "RAPPORT_LANDING_PATHS",
+            "where a source's files are when not in <landing root>/<source>, as source=folder pairs separated by "
+            "commas (a folder, s3://bucket/prefix, or a path under the landing root)"),
     Setting("quality_suites", "RAPPORT_QUALITY_SUITES",
             "folder of the quality suites (one YAML per table); default quality/suites of this checkout"),
+    Setting("earliest_event", "RAPPORT_EARLIEST_EVENT",
+            "the earliest date an event may claim (YYYY-MM-DD); earlier times are quarantined as bad_timestamp"),
     Setting("late_days", "RAPPORT_LATE_DAYS", "how many days late an event may arrive and still be merged into its date"),
     Setting("identity_max_links", "RAPPORT_IDENTITY_MAX_LINKS",
             "how many users, emails or CRM ids one device or phone may link before it counts as shared (a kiosk)"),
@@ -84,7 +92,10 @@ class Config:
     engine: str = "embedded"
     spark_remote: str | None = None
     required: str = ""
+    landing_layouts: str = ""
+    landing_paths: str = ""
     quality_suites: str | None = None
+    earliest_event: str = "2000-01-01"
     late_days: int = 7
     identity_max_links: int = 1
     s3_endpoint_url: str | None = None
@@ -129,6 +140,9 @@ class Config:
                 values[name] = _parse_int(name, values[name], sources[name], minimum=minimum)
         if isinstance(values.get("export_weights"), Mapping):  # the YAML file may give a mapping
             values["export_weights"] = ",".join(f"{k}={v}" for k, v in values["export_weights"].items())
+        for name in ("landing_layouts", "landing_paths"):  # the YAML file may give mappings
+            if isinstance(values.get(name), Mapping):
+                values[name] = ",".join(f"{k}={v}" for k, v in values[name].items())
         if isinstance(values.get("required"), (list, tuple)):  # the YAML file may give a list
             values["required"] = ",".join(values["required"])
 
@@ -165,6 +179,9 @@ class Config:
         self.interaction_weights()
         self.required_sources()
         self.suites_dir()
+        self.landing_layouts_map()
+        self.landing_paths_map()
+        self.earliest()
 
     def suites_dir(self) -> Path:
         """Where the quality suites are: RAPPORT_QUALITY_SUITES, else quality/suites."""
@@ -175,6 +192,44 @@ class Config:
             raise self.error("quality_suites", "is not a folder; point it at a folder of suite YAML files "
                              "(start from a copy of quality/suites)")
         return path
+
+    def _pairs(self, name: str) -> dict[str, str]:
+        from jobs.pipeline.sources import SOURCE_NAMES
+
+        out = {}
+        for pair in filter(None, (p.strip() for p in str(getattr(self, name) or "").split(","))):
+            key, sep, value = pair.partition("=")
+            if not sep or key.strip() not in SOURCE_NAMES or not value.strip():
+                raise self.error(name, f"has {pair!r}; write source=value pairs separated by commas, with sources "
+                                       f"among {', '.join(SOURCE_NAMES)}")
+            out[key.strip()] = value.strip()
+        return out
+
+    def landing_layouts_map(self) -> dict[str, str]:
+        """Source -> landing layout, for the sources whose layout is not ``rapport``."""
+        from jobs.bronze.landing import LAYOUTS
+
+        layouts = self._pairs("landing_layouts")
+        bad = {k: v for k, v in layouts.items() if v not in LAYOUTS}
+        if bad:
+            raise self.error("landing_layouts", f"names unknown layout(s) {bad}; layouts are {', '.join(LAYOUTS)}")
+        return layouts
+
+    def landing_paths_map(self) -> dict[str, str]:
+        """Source -> folder, for the sources whose files are not under ``<landing root>/<source>``."""
+        return self._pairs("landing_paths")
+
+    def earliest(self):
+        """RAPPORT_EARLIEST_EVENT as a date."""
+        from datetime import date
+
+        try:
+            value = date.fromisoformat(str(self.earliest_event))
+        except ValueError:
+            value = None
+        if value is None or value.year < 1900:
+            raise self.error("earliest_event", "must be a date YYYY-MM-DD in 1900 or later")
+        return value
 
     def required_sources(self) -> tuple[str, ...]:
         """The sources RAPPORT_SOURCES declares required (none by default: any subset works)."""

@@ -88,6 +88,22 @@ class EmbeddedServer:
             self.stop()
 
 
+def configure_storage(cfg: Config) -> None:
+    """Give an engine that runs in this process (embedded Sail) the S3 settings of the configuration.
+
+    Sail reads S3 endpoint and credentials from the standard AWS environment variables when it first
+    reaches a bucket. A remote engine keeps its own settings: configure them where it runs.
+    """
+    if cfg.engine != "embedded":
+        return
+    values = {"AWS_ENDPOINT": cfg.s3_endpoint_url, "AWS_ACCESS_KEY_ID": cfg.aws_access_key_id,
+              "AWS_SECRET_ACCESS_KEY": cfg.aws_secret_access_key, "AWS_REGION": cfg.s3_region,
+              "AWS_ALLOW_HTTP": "true" if (cfg.s3_endpoint_url or "").startswith("http://") else None}
+    for name, value in values.items():
+        if value:
+            os.environ[name] = value
+
+
 def _build(url: str) -> "SparkSession":
     from pyspark.sql import SparkSession
 
@@ -160,6 +176,7 @@ def open_session(cfg: Config | None = None) -> tuple["SparkSession", EmbeddedSer
         # Keep the JVM on loopback; otherwise it binds to the first network interface.
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         return _build("local[*]"), None
+    configure_storage(cfg)
     server = EmbeddedServer().start()
     try:
         return _build(server.url), server

@@ -1,16 +1,13 @@
-"""Files outside Delta: listing and reading landing files, and staging Parquet, on a folder or S3.
+"""Files outside Delta, on a folder or S3: listings (names, sizes, versions), staging folders, clients.
 
-Landing files are ``<landing_root>/<source>/dt=YYYY-MM-DD/hour=HH/<name>``. Each has a
-``version`` (modification time in ns locally, the ETag on S3) so that ingestion can
-tell a file it already took from a file that was replaced.
+A listed file has a ``version`` (modification time in ns locally, the ETag on S3) so that ingestion
+can tell a file it already took from a file that changed since.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 from urllib.parse import urlparse
@@ -20,22 +17,12 @@ from jobs.config import Config
 if TYPE_CHECKING:
     import pyarrow.fs
 
-    from jobs.pipeline.window import Window
-
-PARTITION = re.compile(r"dt=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/[^/]+$")
-
-
 @dataclass(frozen=True)
-class LandingFile:
-    uri: str  # where to read it: a local path or s3://bucket/key
-    rel: str  # relative to the landing root: source/dt=.../hour=.../name
+class StoredObject:
+    uri: str  # a local path or s3://bucket/key
+    key: str  # relative to the folder that was listed, with "/" separators
     size: int
-    version: str
-    hour: datetime  # the landing (arrival) hour, UTC
-
-    @property
-    def dt(self):
-        return self.hour.date()
+    version: str  # modification time in ns locally, the ETag on S3
 
 
 def is_s3(uri: str) -> bool:
@@ -61,57 +48,31 @@ def s3_client(cfg: Config):
     )
 
 
-def _hour_of(rel: str) -> datetime | None:
-    m = PARTITION.search(rel)
-    if not m:
-        return None
-    return datetime.strptime(f"{m.group(1)} {m.group(2)}", "%Y-%m-%d %H").replace(tzinfo=timezone.utc)
-
-
-class Landing:
-    """The landing zone of one configuration."""
-
-    def __init__(self, cfg: Config):
-        self.cfg = cfg
-        self.root = cfg.landing_root.rstrip("/") if is_s3(cfg.landing_root) else local_root(cfg.landing_root)
-
-    def list(self, source: str, window: "Window | None" = None) -> list[LandingFile]:
-        """Files of ``source`` whose landing hour is in the window, in path order."""
-        files = self._list_s3(source) if is_s3(self.root) else self._list_local(source)
-        return sorted((f for f in files if window is None or window.contains(f.hour)), key=lambda f: f.rel)
-
-    def _list_local(self, source: str) -> Iterator[LandingFile]:
-        base = Path(self.root) / source
-        if not base.is_dir():
-            return
-        for day in sorted(base.glob("dt=*")):
-            for path in sorted(day.glob("hour=*/*")):
-                if not path.is_file() or path.name.startswith((".", "_")):
-                    continue
-                rel = path.relative_to(self.root).as_posix()
-                hour = _hour_of(rel)
-                if hour is not None:
-                    st = path.stat()
-                    yield LandingFile(str(path), rel, st.st_size, str(st.st_mtime_ns), hour)
-
-    def _list_s3(self, source: str) -> Iterator[LandingFile]:
-        parsed = urlparse(self.root)
+def list_objects(cfg: Config, base: str) -> Iterator[StoredObject]:
+    """Every file under a folder or S3 prefix, recursively: a listing (names, sizes, versions), no contents."""
+    if is_s3(base):
+        parsed = urlparse(base)
         bucket, prefix = parsed.netloc, parsed.path.strip("/")
-        client = s3_client(self.cfg)
-        base = f"{prefix}/{source}/" if prefix else f"{source}/"
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=base):
+        start = f"{prefix}/" if prefix else ""
+        for page in s3_client(cfg).get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=start):
             for obj in page.get("Contents", []):
-                rel = obj["Key"][len(prefix) + 1 :] if prefix else obj["Key"]
-                hour = _hour_of(rel)
-                if hour is not None and not rel.rsplit("/", 1)[-1].startswith((".", "_")):
-                    yield LandingFile(f"s3://{bucket}/{obj['Key']}", rel, obj["Size"], obj["ETag"].strip('"'), hour)
-
-    def read(self, f: LandingFile) -> bytes:
-        if is_s3(f.uri):
-            parsed = urlparse(f.uri)
-            return s3_client(self.cfg).get_object(Bucket=parsed.netloc, Key=parsed.path.lstrip("/"))["Body"].read()
-        with open(f.uri, "rb") as fh:
-            return fh.read()
+                if obj["Key"].endswith("/"):
+                    continue
+                yield StoredObject(f"s3://{bucket}/{obj['Key']}", obj["Key"][len(start):], obj["Size"],
+                                   obj["ETag"].strip('"'))
+        return
+    root = Path(local_root(base))
+    if not root.is_dir():
+        return
+    for folder, dirs, names in os.walk(root):
+        dirs.sort()
+        for name in sorted(names):
+            path = Path(folder) / name
+            try:
+                st = path.stat()
+            except OSError:  # removed while listing
+                continue
+            yield StoredObject(str(path), path.relative_to(root).as_posix(), st.st_size, str(st.st_mtime_ns))
 
 
 def arrow_filesystem(cfg: Config, uri: str) -> tuple["pyarrow.fs.FileSystem", str]:

@@ -12,7 +12,7 @@ from schemas.vocabulary import (
 )
 
 __all__ = ["CHANNELS", "CURRENCIES", "EVENT", "FINANCIAL_STATUSES", "FULFILLMENT_STATUSES", "LINE_ITEM", "ORDER",
-           "SOURCE", "TOPICS"]
+           "ROOT", "SOURCE", "TOPICS"]
 
 SOURCE = "orders"
 
@@ -40,6 +40,11 @@ ORDER = StructType(
     ]
 )
 
-EVENT = StructType(
-    [_s("topic"), _s("webhook_id"), _s("triggered_at"), _s("received_at"), _s("shop_domain"), _s("api_version"), _s("order", ORDER)]
-)
+# Rapport's delivery envelope, as its collector lands a Shopify webhook: the headers, and the order object as it
+# came in ``body``. The generator's older envelope carries it in ``order``.
+ENVELOPE = [_s("source"), _s("topic"), _s("webhook_id"), _s("event_id"), _s("triggered_at"), _s("received_at"),
+            _s("shop_domain"), _s("api_version"), _s("body", ORDER), _s("order", ORDER)]
+EVENT = StructType(ENVELOPE)
+# What a line may be: an envelope, or a bare order object (an Admin API export, a webhook body saved without its
+# headers). Both sets of fields are read; refine takes ``body``, then ``order``, then the root.
+ROOT = StructType([*ENVELOPE, *ORDER.fields])

@@ -50,7 +50,10 @@ WITH web AS (
             || CASE WHEN product_id IS NOT NULL THEN ' ' || product_id ELSE '' END
             || CASE WHEN rating IS NOT NULL THEN ', ' || rating || ' stars' ELSE '' END,
         product_id, campaign_id, NULL::VARCHAR, NULL::VARCHAR, 'social_interactions', platform || ':' || event_id
-    FROM read_parquet('{silver}/social_interactions/**/*.parquet', hive_partitioning = false)
+    FROM read_parquet('{silver}/social_interactions/**/*.parquet', hive_partitioning = false) s
+    LEFT JOIN (SELECT DISTINCT ON (platform, post_id) platform AS p_platform, post_id, campaign_id
+               FROM read_parquet('{silver}/campaign_posts/**/*.parquet', hive_partitioning = false)) p
+      ON s.platform = p.p_platform AND s.target_id = p.post_id AND s.target_type = 'post'
 ), history AS (
     SELECT *, row_number() OVER (PARTITION BY order_id ORDER BY updated_at, webhook_id) AS i
     FROM (SELECT *, row_number() OVER (PARTITION BY order_id, status ORDER BY updated_at, webhook_id) AS n

@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 PEERS = ("embedded", "jvm", "duckdb")
 # the silver tables the gold timeline and relationship stage reads (what curate reads, less its trends and campaigns)
-SILVER = ("clickstream_events", "sessions", "social_interactions", "order_status_history", "identity_map", "orders")
+SILVER = ("clickstream_events", "sessions", "social_interactions", "order_status_history", "identity_map", "orders",
+          "campaign_posts")
 SQL = Path(__file__).with_name("gold.duckdb.sql")
 # what each table is compared on (customer_bucket is Spark's xxhash64, a layout aid the DuckDB peer does not make)
 KEYS = {"customer_timeline": ("customer_key", "seq"), "customer_relationship": ("customer_key",)}

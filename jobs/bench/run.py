@@ -131,12 +131,12 @@ def _pipeline(landing: Path, lake: Path, s3: str | None, tag: str, start=None, e
     from jobs.pipeline.sources import EVENT_SOURCES, SOURCES
     from jobs.pipeline.steps import stage
     from jobs.pipeline.window import Window
-    from jobs.storage import Landing
+    from jobs.bronze.landing import Landing
 
     cfg = _config(landing, lake, s3, tag)
     window = Window(start, end)
     stages = {s: Stage() for s in PIPELINE_STAGES}
-    landed = sum(f.size for s in SOURCES for f in Landing(cfg).list(s.landing, window))
+    landed = sum(f.size for s in SOURCES for f in Landing(cfg).list(s.name, window))
     with spark_session(cfg) as spark:
         spark.range(1).collect()
 

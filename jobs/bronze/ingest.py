@@ -1,15 +1,20 @@
-"""Bronze ingest: landing files → ``bronze/<source>`` (raw, append-only, replayable).
+"""Bronze ingest: a source's landing files → ``bronze.<source>`` (raw, append-only, replayable).
 
 Contract
-- Input: landing files of one source whose landing hour is in ``[start, end)``.
-- Output: one bronze row per readable line that is a JSON object (raw ``value``,
-  ``source_file``, ``line_number``, landing date/hour, ``run_id``, ``ingested_at``),
-  partitioned by ``landing_dt``; malformed lines and unreadable gzip members go to
-  ``ops/quarantine`` with a reason; one ``ops/ingest_log`` row per file taken.
-- Idempotent per file: a file whose (path, size, version) is in the ingest log is
-  skipped. Rows left by a run that died before logging are deleted before the same
-  files are taken again, so nothing is ever duplicated.
-- Reconciled: lines read + damaged members = bronze rows + quarantined, or the run fails.
+- Input: the files of one source that fall in the window (``jobs.bronze.landing``: the source's folder and
+  layout). The engine reads them (``binaryFile``) and decodes them (``mapInArrow`` over
+  ``jobs.bronze.decode``): this process lists, counts and commands, and no landing byte passes through it.
+- Output: one bronze row per record that is a JSON object (raw ``value``, lineage ``source_file`` and
+  ``line_number``, landing date and hour, ``run_id``, ``ingested_at``), partitioned by ``landing_dt``.
+  Everything else goes to ``ops.quarantine`` with a reason and its raw text or bytes: never dropped,
+  never rewritten. One ``ops.ingest_log`` row per file version taken; files that are not read are listed
+  in ``ops.landing_unrecognised`` with why.
+- Idempotent per file version: a file whose (path, size, version) is in the ingest log is skipped. A file
+  that changed after it was taken is taken again as a new version with its own lineage
+  (``<path>@v2``), and refine dedupes across versions by event id (the earliest arrival wins; other content
+  is an ``id_conflict``). Rows left by a run that died before logging are deleted before the same file
+  versions are taken again, so nothing is ever duplicated.
+- Reconciled per file: records decoded = bronze rows + quarantined, or the run fails and logs nothing.
 """
 
 from __future__ import annotations
@@ -17,26 +22,25 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
-from jobs.bronze.decode import decode
+from jobs.bronze.decode import OUTPUT_SCHEMA, decode_batches
+from jobs.bronze.landing import Landing, LandingFile, Unrecognised, content_hour
 from jobs.config import Config
 from jobs.lake import Lake, in_list
 from jobs.pipeline.guards import ReconciliationError
 from jobs.pipeline.report import Report
 from jobs.pipeline.run_id import RunId
-from jobs.pipeline.sources import source as source_of
 from jobs.pipeline.window import Window
-from jobs.storage import Landing, LandingFile, arrow_filesystem, remove_tree
+from jobs.storage import remove_tree
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
-STAGE_ROWS = 200_000  # rows per staged Parquet file
-MALFORMED = "json_object_keys(value) IS NULL"  # invalid JSON, or JSON that is not an object
-STAGED_SCHEMA = ("value string, source_file string, line_number bigint, landing_dt date, landing_hour int, "
-                 "reason string, detail string")
+NOT_AN_OBJECT = "json_object_keys(value) IS NULL"  # what the engine says of a record that looked like an object
+FILES_PER_READ = 2_000  # files per engine read (a plan names every path)
 
 
 @dataclass
@@ -45,7 +49,10 @@ class IngestReport(Report):
     files_found: int = 0
     files_skipped: int = 0
     files_taken: int = 0
-    lines: int = 0
+    files_changed: int = 0  # taken again because they changed after an earlier version was taken
+    files_waiting: int = 0  # content-dated files of a later hour, or files that changed while being read
+    files_unrecognised: int = 0
+    lines: int = 0  # records decoded
     blank_lines: int = 0
     corrupt_members: int = 0
     bronze_rows: int = 0
@@ -54,76 +61,72 @@ class IngestReport(Report):
 
     @property
     def landed(self) -> int:
-        return self.lines + self.corrupt_members
+        return self.lines
+
+
+@dataclass(frozen=True)
+class Take:
+    """A file version to take: the file, its version number and the name it carries in lineage."""
+
+    file: LandingFile
+    file_version: int
+    lineage: str
+
+
+def engine_path(uri: str) -> str:
+    """A file's path without scheme, bucket or leading ``/``: how Sail's ``binaryFile`` source reports it
+    (``tmp/x/a.json.gz`` for ``/tmp/x/a.json.gz``, ``key`` for ``s3://bucket/key``); both sides are compared so."""
+    if "://" in uri:
+        rest = uri.split("://", 1)[1]
+        return (rest.split("/", 1)[1] if "/" in rest else "") if not uri.startswith("file://") else rest.lstrip("/")
+    return uri.lstrip("/")
 
 
 def split(staged: "DataFrame") -> tuple["DataFrame", "DataFrame"]:
-    """Staged rows → (bronze rows, quarantine rows without run columns). Pure."""
+    """Decoded records → (bronze rows, quarantine rows without the run columns). Pure."""
     from pyspark.sql import functions as F
 
-    readable = staged.where(F.col("reason").isNull())
-    bronze = readable.where(f"NOT ({MALFORMED})").select("value", "source_file", "line_number", "landing_dt",
-                                                          "landing_hour")
-    bad = staged.where(F.col("reason").isNotNull() | F.expr(MALFORMED)).select(
+    records = staged.where("kind = 'record'")
+    bad = F.col("reason").isNotNull() | F.expr(NOT_AN_OBJECT)
+    bronze = records.where(~bad).select("value", "source_file", "line_number", "landing_dt", "landing_hour")
+    quarantine = records.where(bad).select(
         F.coalesce("reason", F.lit("malformed_json")).alias("reason"),
-        F.coalesce("detail", F.lit("line is not a JSON object")).alias("detail"),
-        F.col("value").alias("raw"), "source_file", "line_number", "landing_dt", "landing_hour",
-    )
-    return bronze, bad
-def _stage(cfg: Config, landing: Landing, files: list[LandingFile], stage_uri: str, progress) -> dict[str, dict]:
-    """Decode files on the client and write them as Parquet for the engine. Returns per-file counts."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+        F.coalesce("detail", F.lit("not a JSON object (the engine's JSON parser could not read it)")).alias("detail"),
+        F.col("value").alias("raw"), "raw_bytes", "source_file", "line_number", "landing_dt", "landing_hour")
+    return bronze, quarantine
 
-    fs, base = arrow_filesystem(cfg, stage_uri)
-    schema = pa.schema([
-        ("value", pa.string()), ("source_file", pa.string()), ("line_number", pa.int64()),
-        ("landing_dt", pa.date32()), ("landing_hour", pa.int32()), ("reason", pa.string()), ("detail", pa.string()),
-    ])
-    columns: dict[str, list] = {name: [] for name in schema.names}
-    counts: dict[str, dict] = {}
-    part = 0
 
-    def flush() -> None:
-        nonlocal part
-        if columns["value"] or columns["reason"]:
-            table = pa.table(columns, schema=schema)
-            pq.write_table(table, f"{base}/part-{part:05d}.parquet", filesystem=fs)
-            part += 1
-            for values in columns.values():
-                values.clear()
+def _versions(lake: Lake, source: str) -> dict[str, list[tuple[int, str, int]]]:
+    """Per path, the (size, version, file version) already taken: a listing of the ingest log."""
+    if not lake.exists("ops.ingest_log"):
+        return {}
+    out: dict[str, list] = {}
+    for r in (lake.read("ops.ingest_log").where(f"source = '{source}'")
+              .select("path", "size", "version", "file_version").collect()):
+        out.setdefault(r.path, []).append((r.size, r.version, r.file_version))
+    return out
 
+
+def plan(files: list[LandingFile], taken: dict[str, list[tuple[int, str, int]]]) -> tuple[list[Take], int, int]:
+    """Which file versions to take, (takes, already taken, changed since taken). Pure."""
+    takes, skipped, changed = [], 0, 0
     for f in files:
-        d = decode(landing.read(f), gzipped=f.rel.endswith(".gz"))
-        n = len(d.lines)
-        columns["value"].extend(d.lines)
-        columns["line_number"].extend(d.numbers)
-        columns["reason"].extend([None] * n)
-        columns["detail"].extend([None] * n)
-        for c in d.corrupt:
-            columns["value"].append(c.partial)
-            columns["line_number"].append(c.line_number)
-            columns["reason"].append("corrupt_gzip_member")
-            columns["detail"].append(c.detail)
-        total = n + len(d.corrupt)
-        columns["source_file"].extend([f.rel] * total)
-        columns["landing_dt"].extend([f.dt] * total)
-        columns["landing_hour"].extend([f.hour.hour] * total)
-        counts[f.rel] = {"lines": n, "blank_lines": d.blank_lines, "corrupt_members": len(d.corrupt)}
-        if len(columns["value"]) >= STAGE_ROWS:
-            flush()
-        progress.update(1)
-    flush()
-    return counts
+        seen = taken.get(f.rel, [])
+        if any(size == f.size and version == f.version for size, version, _ in seen):
+            skipped += 1
+            continue
+        n = max((v for _, _, v in seen), default=0) + 1
+        changed += n > 1
+        takes.append(Take(f, n, f.rel if n == 1 else f"{f.rel}@v{n}"))
+    return takes, skipped, changed
 
 
-def _remove_unlogged_rows(lake: Lake, source: str, files: list[LandingFile]) -> int:
-    """Delete rows that a run which died before logging left for these files; returns how many."""
+def _remove_unlogged_rows(lake: Lake, source: str, takes: list[Take]) -> int:
+    """Delete rows that a run which died before logging left for these file versions; returns how many."""
     removed = 0
-    dts = in_list(sorted({f.dt.isoformat() for f in files}))
-    for i in range(0, len(files), 500):
-        paths = in_list(f.rel for f in files[i : i + 500])
-        where = f"landing_dt IN ({dts}) AND source_file IN ({paths})"
+    for i in range(0, len(takes), 500):
+        names = in_list(t.lineage for t in takes[i : i + 500])
+        where = f"source_file IN ({names})"
         if lake.exists(f"bronze.{source}"):
             found = lake.read(f"bronze.{source}").where(where).count()
             if found:
@@ -135,78 +138,143 @@ def _remove_unlogged_rows(lake: Lake, source: str, files: list[LandingFile]) -> 
     return removed
 
 
-def taken_files(lake: Lake, source: str) -> set[tuple[str, int, str]]:
-    """(path, size, version) of every file of the source already in the ingest log: a listing."""
-    if not lake.exists("ops.ingest_log"):
-        return set()
-    rows = lake.read("ops.ingest_log").where(f"source = '{source}'").select("path", "size", "version").collect()
-    return {(r.path, r.size, r.version) for r in rows}
+def record_unrecognised(lake: Lake, found: list[Unrecognised], run_id: str) -> None:
+    """List files that are not read in ops.landing_unrecognised (once per path and version)."""
+    if not found:
+        return
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    rows = [(u.source, u.rel, u.size, u.version, u.reason, run_id, now) for u in found]
+    lake.append_new("ops.landing_unrecognised", lake.frame("ops.landing_unrecognised", rows))
+
+
+def _decode(spark: "SparkSession", lake: Lake, takes: list[Take], run_id: str) -> "DataFrame":
+    """The engine reads and decodes the files; the records, with their lineage, staged as Parquet."""
+    from pyspark.sql import functions as F
+
+    meta = spark.createDataFrame(
+        [(engine_path(t.file.uri), t.lineage) for t in takes], "file string, source_file string")
+    parts = []
+    for i in range(0, len(takes), FILES_PER_READ):
+        uris = [t.file.uri for t in takes[i : i + FILES_PER_READ]]
+        # Sail 0.7 splits a file into byte ranges for parallelism and binaryFile then reads the whole file once per
+        # range (docs/sail-gaps.md): keep one row per path
+        raw = spark.read.format("binaryFile").load(uris).dropDuplicates(["path"])
+        parts.append(raw.mapInArrow(decode_batches, OUTPUT_SCHEMA))
+    decoded = parts[0]
+    for p in parts[1:]:
+        decoded = decoded.unionByName(p)
+    decoded = decoded.withColumn("file", F.regexp_replace(
+        F.regexp_replace("file", "^file://", ""), "^[a-z0-9]+://[^/]*/|^/+", ""))
+    return lake.checkpoint(decoded.join(meta, "file"), run_id, "decoded")
 
 
 def run(spark: "SparkSession", cfg: Config, window: Window, *, source: str, run_id: str | None = None,
         progress: bool | None = None) -> IngestReport:
     from pyspark.sql import functions as F
-    from tqdm import tqdm
 
-    prefix = source_of(source).landing
     lake, landing = Lake(cfg, spark), Landing(cfg)
     report = IngestReport(f"ingest.{source}", run_id or str(RunId.new(f"ingest-{source}")), window, source)
-    found = landing.list(prefix, window)
-    done = taken_files(lake, source)
-    todo = [f for f in found if (f.rel, f.size, f.version) not in done]
-    report.files_found, report.files_skipped, report.files_taken = len(found), len(found) - len(todo), len(todo)
-    if not todo:
+    files, unrecognised = landing.scan(source)
+    report.files_unrecognised = len(unrecognised)
+    record_unrecognised(lake, unrecognised, report.run_id)
+    found = [f for f in files if f.may_fall_in(window)]
+    takes, report.files_skipped, report.files_changed = plan(found, _versions(lake, source))
+    report.files_found = len(found)
+    if not takes:
         log.info("%s: nothing new in %d landing files", source, len(found))
         return report
-
-    report.recovered_rows = _remove_unlogged_rows(lake, source, todo)
-    stage_uri = lake.staging(report.run_id)
+    report.recovered_rows = _remove_unlogged_rows(lake, source, takes)
     ingested_at = datetime.now(timezone.utc).replace(microsecond=0)
     try:
-        with tqdm(total=len(todo), unit=" files", desc=f"ingest {source}", disable=None if progress is None
-                  else not progress) as bar:
-            counts = _stage(cfg, landing, todo, stage_uri, bar)
-        staged = spark.read.schema(STAGED_SCHEMA).parquet(stage_uri)
-        bronze, bad = split(staged)
-        run_cols = [F.lit(report.run_id).alias("run_id"), F.lit(ingested_at).cast("timestamp")]
+        staged = _decode(spark, lake, takes, report.run_id)
+        stats = {r.source_file: r for r in staged.groupBy("source_file").agg(  # one row per file: counts
+            F.max(F.when(F.col("kind") == "file", F.col("bytes_read"))).alias("bytes_read"),
+            F.max(F.when(F.col("kind") == "file", F.col("blank_lines"))).alias("blank_lines"),
+            F.max(F.when(F.col("kind") == "file", F.col("encoding"))).alias("encoding"),
+            F.sum(F.when(F.col("kind") == "record", 1).otherwise(0)).alias("records"),
+            F.sum(F.when(F.col("reason") == "corrupt_gzip_member", 1).otherwise(0)).alias("corrupt"),
+            F.max(F.expr("CASE WHEN kind = 'record' AND reason IS NULL THEN "
+                         "try_cast(get_json_object(value, '$.receivedAt') AS TIMESTAMP) END")).alias("newest"),
+        ).collect()}
+        hours, kept = {}, []
+        empty = {"bytes_read": 0, "blank_lines": 0, "encoding": "empty", "records": 0, "corrupt": 0, "newest": None}
+        for t in takes:
+            s = stats.get(t.lineage)
+            if s is None and t.file.size == 0:  # the engine yields no row for an empty file: nothing to lose
+                s = stats[t.lineage] = SimpleNamespace(**empty)
+            if s is None or s.bytes_read != t.file.size:  # changed (or vanished) since it was listed
+                report.files_waiting += 1
+                log.warning("%s changed while it was being read; it is taken on a later run", t.file.rel)
+                continue
+            if t.file.hour is not None:
+                hour = t.file.hour
+            else:
+                hour, waits = content_hour(s.newest, t.file, window)
+                if waits:
+                    report.files_waiting += 1
+                    continue
+            hours[t.lineage] = hour
+            kept.append(t)
+        report.files_taken = len(kept)
+        if not kept:
+            return report
+        placed = spark.createDataFrame([(n, h.date(), h.hour) for n, h in hours.items()],
+                                       "source_file string, landing_dt date, landing_hour int")
+        bronze, bad = split(staged.join(placed, "source_file"))
+        run_cols = (F.lit(report.run_id).alias("run_id"), F.lit(ingested_at).cast("timestamp"))
         lake.append("ops.quarantine", bad.select(
-            F.lit(source).alias("source"), F.lit("bronze").alias("layer"), "reason", "detail", "raw", "source_file",
-            "line_number", "landing_dt", "landing_hour", run_cols[0], run_cols[1].alias("quarantined_at")))
+            F.lit(source).alias("source"), F.lit("bronze").alias("layer"), "reason", "detail", "raw", "raw_bytes",
+            "source_file", "line_number", "landing_dt", "landing_hour", run_cols[0], run_cols[1].alias("quarantined_at")))
         lake.append(f"bronze.{source}", bronze.select("*", run_cols[0], run_cols[1].alias("ingested_at")))
-        written = {
-            (r.source_file, r.kind): r.n
-            for r in spark.sql(f"""
-                SELECT source_file, 'bronze' AS kind, count(*) AS n FROM delta.`{lake.path(f'bronze.{source}')}`
-                WHERE run_id = '{report.run_id}' GROUP BY source_file
-                UNION ALL
-                SELECT source_file, reason AS kind, count(*) AS n FROM delta.`{lake.path('ops.quarantine')}`
-                WHERE run_id = '{report.run_id}' GROUP BY source_file, reason""").collect()
-        }
+        written: dict[tuple[str, str], int] = {}
+        for name, kind in ((f"bronze.{source}", "'bronze'"), ("ops.quarantine", "reason")):
+            for r in (lake.read(name).where(f"run_id = '{report.run_id}'")
+                      .groupBy("source_file", F.expr(kind).alias("kind")).count().collect()):
+                written[(r.source_file, r.kind)] = r["count"]
         log_rows = []
-        for f in todo:
-            c = counts[f.rel]
-            b = written.get((f.rel, "bronze"), 0)
-            q = sum(n for (path, kind), n in written.items() if path == f.rel and kind != "bronze")
-            log_rows.append((source, f.rel, f.size, f.version, f.dt, f.hour.hour, c["lines"], c["blank_lines"],
-                             c["corrupt_members"], b, q, report.run_id, ingested_at))
-            report.lines += c["lines"]
-            report.blank_lines += c["blank_lines"]
-            report.corrupt_members += c["corrupt_members"]
+        for t in kept:
+            s, hour = stats[t.lineage], hours[t.lineage]
+            b = written.get((t.lineage, "bronze"), 0)
+            q = sum(n for (name, kind), n in written.items() if name == t.lineage and kind != "bronze")
+            if s.records != b + q:
+                raise ReconciliationError(
+                    f"{source} run {report.run_id}: {t.file.rel} decoded into {s.records} records but {b} bronze rows "
+                    f"+ {q} quarantined were written. Nothing was logged, so the next run retakes the file; report "
+                    "this with the run id.")
+            log_rows.append((source, t.file.rel, t.lineage, t.file_version, t.file.size, t.file.version, hour.date(),
+                             hour.hour, s.encoding, s.records, s.blank_lines or 0, s.corrupt, b, q, report.run_id,
+                             ingested_at))
+            report.lines += s.records
+            report.blank_lines += s.blank_lines or 0
+            report.corrupt_members += s.corrupt
             report.bronze_rows += b
         for (_, kind), n in written.items():
             if kind != "bronze":
                 report.quarantined[kind] = report.quarantined.get(kind, 0) + n
-        quarantined = sum(report.quarantined.values())
-        if report.landed != report.bronze_rows + quarantined:
-            raise ReconciliationError(
-                f"{source} run {report.run_id}: read {report.lines} lines + {report.corrupt_members} damaged members "
-                f"= {report.landed}, but wrote {report.bronze_rows} bronze rows + {quarantined} quarantined. Nothing "
-                "was logged, so the next run retakes these files; report this with the run id."
-            )
         lake.append("ops.ingest_log", lake.frame("ops.ingest_log", log_rows))
+        if report.files_changed:
+            log.warning("%s: %d file(s) changed after they were taken; the new versions were taken as new files "
+                        "(ops.ingest_log.file_version > 1) and refine dedupes them by event id", source,
+                        report.files_changed)
     finally:
-        remove_tree(cfg, stage_uri)
-    log.info("%s: %d files, %d lines -> %d bronze rows, quarantined %s", source, report.files_taken, report.lines,
+        remove_tree(cfg, lake.staging(report.run_id))
+    log.info("%s: %d files, %d records -> %d bronze rows, quarantined %s", source, report.files_taken, report.lines,
              report.bronze_rows, report.quarantined)
     return report
 
+
+@dataclass
+class SurveyReport(Report):
+    unrecognised: int = 0
+
+
+def survey(spark: "SparkSession", cfg: Config, window: Window, *, run_id: str | None = None) -> SurveyReport:
+    """The ``ingest.survey`` step: files under the landing root in no source's folder, listed in
+    ``ops.landing_unrecognised`` so none goes unseen."""
+    lake = Lake(cfg, spark)
+    report = SurveyReport("ingest.survey", run_id or str(RunId.new("ingest-survey")), window)
+    found = Landing(cfg).survey()
+    report.unrecognised = len(found)
+    record_unrecognised(lake, found, report.run_id)
+    lake.ensure("ops.landing_unrecognised")
+    return report

@@ -81,8 +81,22 @@ def session_rows(sessions: "DataFrame") -> "DataFrame":
     )
 
 
-def social_rows(interactions: "DataFrame") -> "DataFrame":
-    return interactions.selectExpr(
+def with_campaigns(interactions: "DataFrame", posts: "DataFrame | None") -> "DataFrame":
+    """Interactions with ``campaign_id``: the campaign of the retailer's post they target, from the newest
+    campaign posts extract (so an extract that landed after the interactions still attributes them). Pure."""
+    from pyspark.sql import functions as F
+
+    if posts is None:
+        return interactions.withColumn("campaign_id", F.lit(None).cast("string"))
+    p = posts.select(F.col("platform").alias("_pp"), F.col("post_id").alias("_pid"), "campaign_id").dropDuplicates(
+        ["_pp", "_pid"])
+    joined = interactions.join(p, (interactions.platform == p._pp) & (interactions.target_id == p._pid)
+                               & (interactions.target_type == "post"), "left")
+    return joined.drop("_pp", "_pid")
+
+
+def social_rows(interactions: "DataFrame", posts: "DataFrame | None" = None) -> "DataFrame":
+    return with_campaigns(interactions, posts).selectExpr(
         "concat('social:', actor_id_hash) AS identifier", "occurred_at", "'social' AS channel", "platform",
         "interaction_type AS event_type",
         "concat(initcap(replace(interaction_type, '_', ' ')), ' on ', initcap(platform), ': ', coalesce(target_type, '?'), "
@@ -124,7 +138,9 @@ SOURCES = (("clickstream_events", web_rows), ("sessions", session_rows), ("socia
 
 def rows_from(tables: dict[str, "DataFrame"]) -> "DataFrame":
     """All interactions in the given silver tables (by name; missing ones are skipped), not yet attributed. Pure."""
-    parts = [to_rows(tables[name]) for name, to_rows in SOURCES if name in tables]
+    posts = tables.get("campaign_posts")
+    parts = [social_rows(tables[name], posts) if name == "social_interactions" else to_rows(tables[name])
+             for name, to_rows in SOURCES if name in tables]
     out = parts[0]
     for p in parts[1:]:
         out = out.unionByName(p)
@@ -134,7 +150,8 @@ def rows_from(tables: dict[str, "DataFrame"]) -> "DataFrame":
 def interactions(lake: Lake) -> "DataFrame":
     """All interactions from silver with the identifier they are attributed to (not yet to a customer);
     a silver table that does not exist (its source never landed) contributes none."""
-    return rows_from({name: lake.read_or_empty(f"silver.{name}") for name, _ in SOURCES})
+    return rows_from({name: lake.read_or_empty(f"silver.{name}") for name in (*(n for n, _ in SOURCES),
+                                                                             "campaign_posts")})
 
 
 def attribute(rows: "DataFrame", identity: "DataFrame") -> "DataFrame":

@@ -126,7 +126,9 @@ def campaign_performance(lake: Lake, timeline: "DataFrame") -> "DataFrame":
     grid = grid.select("campaign_id", "platform", F.coalesce("utm_campaign", "_utm").alias("utm_campaign"),
                        F.coalesce("campaign_message", "_msg").alias("campaign_message"),
                        F.coalesce("scheduled", F.lit(False)).alias("scheduled"), "post_message_id", "published_at")
-    social = lake.read_or_empty("silver.social_interactions").where("campaign_id IS NOT NULL")
+    from jobs.gold.timeline import with_campaigns
+
+    social = with_campaigns(lake.read_or_empty("silver.social_interactions"), posts).where("campaign_id IS NOT NULL")
     drew = social.groupBy("campaign_id", "platform").agg(
         F.count("*").alias("interactions"), F.countDistinct("actor_id_hash").alias("unique_actors"),
         F.max("occurred_at").alias("last_interaction_at"))

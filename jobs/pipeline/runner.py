@@ -56,7 +56,10 @@ def record(spark: "SparkSession", cfg: "Config", name: str, run_id: str, window:
 def run_step(spark: "SparkSession", cfg: "Config", name: str, window: Window, run_id: str | None = None,
              **options) -> Report:
     """Run one registered step for a window and record it in ops.runs (failures too, then re-raised)."""
+    from jobs.engine import configure_storage
+
     s = step(name)
+    configure_storage(cfg)
     run_id = run_id or str(RunId.new(name.replace(".", "-")))
     started, clock = datetime.now(timezone.utc), time.perf_counter()
     log.info("%s for landing window %s (run %s)", name, window, run_id)

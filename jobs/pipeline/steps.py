@@ -63,7 +63,7 @@ _QUARANTINE = ("ops.quarantine",)
 
 def _ingest(source: str) -> Step:
     return Step(f"ingest.{source}", "jobs.bronze.ingest:run",
-                reads=(), writes=(f"bronze.{source}", *_QUARANTINE, "ops.ingest_log"),
+                reads=(), writes=(f"bronze.{source}", *_QUARANTINE, "ops.ingest_log", "ops.landing_unrecognised"),
                 doc=f"new landing files of {source} into bronze (idempotent per file)",
                 params=(("source", source),))
 
@@ -88,12 +88,14 @@ _GOLD = ("gold.customer_timeline", "gold.customer_facts", "gold.customer_relatio
 
 STEPS: dict[str, Step] = {s.name: s for s in (
     *(_ingest(s.name) for s in SOURCES),
+    Step("ingest.survey", "jobs.bronze.ingest:survey", reads=(), writes=("ops.landing_unrecognised",),
+         doc="files under the landing root in no source's folder, listed so none goes unseen"),
     _gate("bronze", tuple(f"bronze.{s}" for s in EVENT_SOURCES)),
     Step("refine.reference", "jobs.silver.reference:run", reads=tuple(f"bronze.{s}" for s in REFERENCE_SOURCES),
          writes=("silver.crm_customers", "silver.products", "silver.campaigns", "silver.campaign_posts", *_QUARANTINE),
          doc="the newest landed extract of each reference data set, PII hashed"),
     _refine("clickstream", (), ("silver.clickstream_events",)),
-    _refine("social", ("silver.campaign_posts",), ("silver.social_interactions",)),
+    _refine("social", (), ("silver.social_interactions",)),
     _refine("orders", (), ("silver.order_status_history", "silver.orders", "silver.order_lines")),
     Step("refine.identity", "jobs.silver.identity:run",
          reads=(*_SILVER_EVENTS, "silver.crm_customers", "bronze.customers"),
@@ -118,7 +120,7 @@ STEPS: dict[str, Step] = {s.name: s for s in (
 )}
 
 STAGES: dict[str, Stage] = {s.name: s for s in (
-    Stage("ingest", tuple(f"ingest.{s.name}" for s in SOURCES), "gate.bronze", (), "rapport.bronze",
+    Stage("ingest", (*(f"ingest.{s.name}" for s in SOURCES), "ingest.survey"), "gate.bronze", (), "rapport.bronze",
           "landing files into bronze, then the bronze gate"),
     Stage("refine", ("refine.reference", *(f"refine.{s}" for s in EVENT_SOURCES), "refine.identity", "refine.sessions"),
           "gate.silver", ("gate:bronze",), "rapport.silver",

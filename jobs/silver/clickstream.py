@@ -1,13 +1,18 @@
-"""Silver clickstream: bronze Segment events → ``silver/clickstream_events``.
+"""Silver clickstream: bronze Segment events → ``silver.clickstream_events``.
 
 Contract
 - Key: ``message_id`` (Segment's messageId). One row per event; exact duplicates
   dropped, same id with other content quarantined as ``id_conflict``. Transport
   fields (``sentAt``, ``receivedAt``) are not part of the content.
 - ``event_time`` is corrected for device clock skew as Segment does:
-  ``receivedAt − (sentAt − timestamp)``. All four times are kept.
-- No raw PII: emails and phones from ``identify`` traits are HMAC-hashed, IPs are cut to
-  /24, user ids that are junk values (``0``, ``null``, ``anonymous`` …) become null.
+  ``receivedAt − (sentAt − timestamp)``. All four times are kept. Every time is range-checked where
+  it is parsed: ``receivedAt`` must be after ``RAPPORT_EARLIEST_EVENT`` and no later than a day after its
+  file arrived, the corrected time after ``RAPPORT_EARLIEST_EVENT``; no arithmetic runs on a time outside
+  1900-2200, so no line can overflow a date.
+- No raw PII: emails and phones from ``identify`` traits are HMAC-hashed; ids that hold an email become a
+  keyed pseudonym; free text (paths, titles, referrers, search queries, user agents, UTM values) is
+  scrubbed (``jobs.privacy.scrub``); URLs keep only UTM and product parameters; IPs are cut to /24 (v4)
+  or /48 (v6) by parsing them; user ids that are junk values (``0``, ``null``, ``anonymous`` …) become null.
 - Known bots are flagged (``is_bot``) and kept out of sessions, not dropped.
 """
 
@@ -15,47 +20,60 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobs.silver.common import FUTURE_TOLERANCE_SECONDS, clean_id, first_failure, hmac_sql
+from jobs.privacy.scrub import ip_network_sql, pseudonym_sql, scrub_sql, url_sql
+from jobs.silver.common import (
+    FUTURE_TOLERANCE_SECONDS, clean_id, first_failure, hmac_sql, long_ids, not_object, sane_sql, time_checks,
+)
 from schemas import clickstream as schema
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
+    from jobs.config import Config
+
 TABLE = "clickstream_events"
 KEYS = ("message_id",)
 BOT_PATTERN = r"(?i)(bot|crawl|spider|slurp|ahrefs|semrush|facebookexternalhit|headless|python-requests|curl/)"
-# IPv4 to its /24, IPv6 to its /48: enough for geography, not enough to find a household
-TRUNCATED_IP = (r"CASE WHEN j.context.ip LIKE '%:%' THEN concat(substring_index(j.context.ip, ':', 3), '::') "
-                r"ELSE regexp_replace(j.context.ip, '\\.[0-9]+$', '.0') END")
 NUMERIC_PROPERTIES = ("price", "quantity", "total", "revenue", "rating")
+LIMITS = {"price": 1e9, "quantity": 1e6, "total": 1e10, "revenue": 1e10, "rating": 5}  # plausible maxima
 
 
-def parse(bronze: "DataFrame", pii_key: str, late_days: int) -> "DataFrame":
+def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
     """Typed columns plus ``reason``/``detail`` (null when valid), ``fingerprint`` and ``arrival_ts``. Pure."""
     from pyspark.sql import functions as F
 
+    pii_key, late_days, earliest = cfg.require_pii_key(), cfg.late_days, cfg.earliest()
     df = bronze.withColumn("j", F.from_json("value", schema.EVENT))
     ts = {name: f"try_cast(j.{name} AS TIMESTAMP)" for name in ("timestamp", "sentAt", "receivedAt")}
-    event_time = (f"CASE WHEN j.sentAt IS NULL THEN {ts['timestamp']} ELSE timestamp_millis(unix_millis({ts['receivedAt']})"
+    computable = " AND ".join(sane_sql(ts[n]) for n in ts)
+    event_time = (f"CASE WHEN {ts['timestamp']} IS NULL OR NOT {sane_sql(ts['timestamp'])} OR "
+                  f"NOT {sane_sql(ts['receivedAt'])} THEN NULL WHEN j.sentAt IS NULL OR NOT ({computable}) "
+                  f"THEN {ts['timestamp']} ELSE timestamp_millis(unix_millis({ts['receivedAt']})"
                   f" - (unix_millis({ts['sentAt']}) - unix_millis({ts['timestamp']}))) END")
     wrong = " OR ".join(
-        f"(get_json_object(value, '$.properties.{p}') IS NOT NULL AND j.properties.{p} IS NULL)" for p in NUMERIC_PROPERTIES
-    )
+        f"(get_json_object(value, '$.properties.{p}') IS NOT NULL AND (j.properties.{p} IS NULL OR "
+        f"isnan(j.properties.{p}) OR j.properties.{p} < 0 OR j.properties.{p} > {LIMITS[p]}))" for p in NUMERIC_PROPERTIES)
     wrong_detail = "concat_ws('; ', " + ", ".join(
-        f"CASE WHEN get_json_object(value, '$.properties.{p}') IS NOT NULL AND j.properties.{p} IS NULL "
-        f"THEN concat('properties.{p} is not a number: ', get_json_object(value, '$.properties.{p}')) END"
+        f"CASE WHEN get_json_object(value, '$.properties.{p}') IS NOT NULL AND (j.properties.{p} IS NULL OR "
+        f"isnan(j.properties.{p}) OR j.properties.{p} < 0 OR j.properties.{p} > {LIMITS[p]}) "
+        f"THEN concat('properties.{p} is not a number from 0 to {LIMITS[p]:g}: ', "
+        f"substr(get_json_object(value, '$.properties.{p}'), 1, 40)) END"
         for p in NUMERIC_PROPERTIES) + ")"
     bad_ts = " OR ".join(f"(j.{n} IS NOT NULL AND {ts[n]} IS NULL)" for n in ts) + " OR j.timestamp IS NULL OR j.receivedAt IS NULL"
     reason, detail = first_failure([
         ("missing_ids", "coalesce(trim(j.messageId), '') = ''", "'messageId is missing'"),
         ("missing_ids", f"coalesce(trim(j.anonymousId), '') = '' AND {clean_id('j.userId')} IS NULL",
          "'neither anonymousId nor a usable userId'"),
+        long_ids("j.messageId", "j.anonymousId", "j.userId", "j.properties.product_id", "j.properties.order_id"),
+        not_object("properties"), not_object("context"), not_object("traits"), not_object("context.page"),
         ("wrong_types", wrong, wrong_detail),
         ("bad_timestamp", bad_ts,
-         "concat('unparseable or missing time: timestamp=', coalesce(j.timestamp, 'null'), ', sentAt=', "
-         "coalesce(j.sentAt, 'null'), ', receivedAt=', coalesce(j.receivedAt, 'null'))"),
+         "concat('unparseable or missing time: timestamp=', coalesce(substr(j.timestamp, 1, 40), 'null'), ', sentAt=', "
+         "coalesce(substr(j.sentAt, 1, 40), 'null'), ', receivedAt=', coalesce(substr(j.receivedAt, 1, 40), 'null'))"),
+        *time_checks("receivedAt", ts["receivedAt"], earliest, arrival=True),
+        *time_checks("the corrected event time", event_time, earliest, arrival=False),
         ("unknown_event_type", "j.type NOT IN ('page', 'track', 'identify') OR j.type IS NULL",
-         "concat('type ', coalesce(j.type, 'null'), ' is not page, track or identify')"),
+         "concat('type ', coalesce(substr(j.type, 1, 40), 'null'), ' is not page, track or identify')"),
         ("future_timestamp", f"{event_time} > {ts['receivedAt']} + INTERVAL {FUTURE_TOLERANCE_SECONDS} SECONDS",
          f"concat('event time ', cast({event_time} AS STRING), ' is after its arrival ', j.receivedAt)"),
         ("too_late", f"{event_time} < {ts['receivedAt']} - INTERVAL {late_days} DAYS",
@@ -66,50 +84,53 @@ def parse(bronze: "DataFrame", pii_key: str, late_days: int) -> "DataFrame":
               f"WHEN {ua} RLIKE '(?i)(ipad|tablet)' THEN 'tablet' WHEN {ua} RLIKE '(?i)(mobile|iphone|android)' THEN 'mobile' "
               f"ELSE 'desktop' END")
     page_url = "coalesce(j.context.page.url, j.properties.url)"
+    referrer = "nullif(coalesce(j.context.page.referrer, j.properties.referrer), '')"
+
+    def pseudonym(column_sql: str) -> str:
+        return pseudonym_sql(column_sql, lambda c: hmac_sql(c, pii_key))
+
     return df.select(
         "value", "source_file", "line_number", "landing_dt", "landing_hour", "ingested_at",
         reason.alias("reason"), detail.alias("detail"),
-        F.expr("j.messageId").alias("message_id"),
+        F.expr(pseudonym("j.messageId")).alias("message_id"),
         F.expr("j.type").alias("type"),
-        F.expr("coalesce(j.event, j.name)").alias("event"),
-        F.expr("nullif(trim(j.anonymousId), '')").alias("anonymous_id"),
-        F.expr(clean_id("j.userId")).alias("user_id"),
+        F.expr(scrub_sql("coalesce(j.event, j.name)")).alias("event"),
+        F.expr(pseudonym("nullif(trim(j.anonymousId), '')")).alias("anonymous_id"),
+        F.expr(pseudonym(clean_id("j.userId"))).alias("user_id"),
         F.expr(f"j.userId IS NOT NULL AND {clean_id('j.userId')} IS NULL").alias("user_id_junk"),
         F.expr(event_time).alias("event_time"),
         F.expr(f"to_date({event_time})").alias("event_date"),
-        F.expr(ts["timestamp"]).alias("device_timestamp"),
-        F.expr(ts["sentAt"]).alias("sent_at"),
+        F.expr(f"CASE WHEN {sane_sql(ts['timestamp'])} THEN {ts['timestamp']} END").alias("device_timestamp"),
+        F.expr(f"CASE WHEN {sane_sql(ts['sentAt'])} THEN {ts['sentAt']} END").alias("sent_at"),
         F.expr(ts["receivedAt"]).alias("received_at"),
         F.expr(ts["receivedAt"]).alias("arrival_ts"),
-        F.expr("coalesce(j.context.page.path, j.properties.path)").alias("page_path"),
-        F.expr(f"regexp_replace({page_url}, '[?#].*$', '')").alias("page_url"),
-        F.expr("coalesce(j.context.page.title, j.properties.title)").alias("page_title"),
-        F.expr("nullif(coalesce(j.context.page.referrer, j.properties.referrer), '')").alias("referrer"),
-        F.expr("parse_url(nullif(coalesce(j.context.page.referrer, j.properties.referrer), ''), 'HOST')").alias("referrer_host"),
-        F.expr("j.context.campaign.name").alias("utm_campaign"),
-        F.expr("j.context.campaign.source").alias("utm_source"),
-        F.expr("j.context.campaign.medium").alias("utm_medium"),
-        F.expr("j.context.campaign.content").alias("utm_content"),
-        F.expr("j.properties.product_id").alias("product_id"),
-        F.expr("j.properties.sku").alias("sku"),
-        F.expr("j.properties.category").alias("category"),
+        F.expr(scrub_sql("regexp_replace(coalesce(j.context.page.path, j.properties.path), '[?#].*$', '')")).alias("page_path"),
+        F.expr(url_sql(f"regexp_replace({page_url}, '[?#].*$', '')")).alias("page_url"),
+        F.expr(scrub_sql("coalesce(j.context.page.title, j.properties.title)")).alias("page_title"),
+        F.expr(url_sql(referrer)).alias("referrer"),
+        F.expr(f"parse_url({referrer}, 'HOST')").alias("referrer_host"),
+        *[F.expr(scrub_sql(f"j.context.campaign.{k}")).alias(f"utm_{'campaign' if k == 'name' else k}")
+          for k in ("name", "source", "medium", "content")],
+        F.expr(pseudonym("j.properties.product_id")).alias("product_id"),
+        F.expr(pseudonym("j.properties.sku")).alias("sku"),
+        F.expr(scrub_sql("j.properties.category")).alias("category"),
         F.expr("j.properties.price").alias("price"),
         F.expr("j.properties.quantity").alias("quantity"),
-        F.expr("j.properties.order_id").alias("order_id"),
+        F.expr(pseudonym("j.properties.order_id")).alias("order_id"),
         F.expr("coalesce(j.properties.revenue, j.properties.total)").alias("revenue"),
-        F.expr("j.properties.coupon").alias("coupon"),
-        F.expr("j.properties.query").alias("search_query"),
-        F.expr("j.properties.share_via").alias("share_via"),
+        F.expr(scrub_sql("j.properties.coupon")).alias("coupon"),
+        F.expr(scrub_sql("j.properties.query")).alias("search_query"),
+        F.expr(scrub_sql("j.properties.share_via")).alias("share_via"),
         F.expr("j.properties.rating").alias("rating"),
-        F.expr("j.properties.method").alias("login_method"),
+        F.expr(scrub_sql("j.properties.method")).alias("login_method"),
         F.expr(hmac_sql("concat(lower(j.properties.method), ':', j.properties.provider_user_id)", pii_key)).alias(
             "login_provider_user_hash"),  # hashed as social_interactions hashes actor ids, so they join
         F.expr(hmac_sql("j.traits.email", pii_key)).alias("email_hash"),
         F.expr(hmac_sql("j.traits.phone", pii_key)).alias("phone_hash"),
         F.expr(device).alias("device_class"),
         F.expr(f"{ua} RLIKE '{BOT_PATTERN}'").alias("is_bot"),
-        F.expr("j.context.userAgent").alias("user_agent"),
-        F.expr(TRUNCATED_IP).alias("ip_truncated"),
-        F.expr("j.context.library.name").alias("library"),
+        F.expr(scrub_sql("j.context.userAgent")).alias("user_agent"),
+        F.expr(ip_network_sql("j.context.ip")).alias("ip_truncated"),
+        F.expr(scrub_sql("j.context.library.name")).alias("library"),
         F.expr("sha2(regexp_replace(value, '\"(sentAt|receivedAt)\":\"[^\"]*\",?', ''), 256)").alias("fingerprint"),
     )

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 LINEAGE = ("source_file", "line_number", "landing_dt", "landing_hour")
 FUTURE_TOLERANCE_SECONDS = 3600  # an event may claim to be at most this far ahead of its arrival
+ARRIVAL_SLACK_DAYS = 1  # a delivery time may be at most this far after its file's landing hour
+SANE_YEARS = (1900, 2200)  # times outside are not computed with at all (no arithmetic can overflow)
+MAX_ID_LENGTH = 512
 # Values trackers send for "no id"; they never identify anybody.
 JUNK_IDS = ("", "0", "-1", "null", "none", "nil", "undefined", "anonymous", "unknown", "guest", "nan", "n/a", "test")
 
@@ -37,6 +40,43 @@ def hmac_sql(column_sql: str, key: str) -> str:
     value = f"cast(lower(trim({column_sql})) AS BINARY)"
     inner = f"unhex(sha2(concat(X'{ipad}', {value}), 256))"
     return f"CASE WHEN {column_sql} IS NULL OR trim({column_sql}) = '' THEN NULL ELSE sha2(concat(X'{opad}', {inner}), 256) END"
+
+
+def arrival_sql() -> str:
+    """The end of a row's landing hour: when its file had arrived at the latest."""
+    return "timestamp_seconds(unix_seconds(CAST(landing_dt AS TIMESTAMP)) + (landing_hour + 1) * 3600)"
+
+
+def sane_sql(ts_sql: str) -> str:
+    """SQL: the time is within years Rapport computes with (so no date arithmetic on it can overflow)."""
+    lo, hi = SANE_YEARS
+    return f"({ts_sql} >= TIMESTAMP'{lo}-01-01 00:00:00' AND {ts_sql} < TIMESTAMP'{hi}-01-01 00:00:00')"
+
+
+def time_checks(name: str, ts_sql: str, earliest, arrival: bool) -> list[tuple[str, str, str]]:
+    """Quarantine checks for one parsed time: outside computable years or before RAPPORT_EARLIEST_EVENT is a
+    bad_timestamp; for a delivery time (``arrival``), later than its file's arrival (+1 day) is in the future."""
+    checks = [("bad_timestamp", f"{ts_sql} IS NOT NULL AND NOT {sane_sql(ts_sql)}",
+               f"concat('{name} ', cast({ts_sql} AS STRING), ' is outside any plausible time')"),
+              ("bad_timestamp", f"{ts_sql} < TIMESTAMP'{earliest} 00:00:00'",
+               f"concat('{name} ', cast({ts_sql} AS STRING), ' is before {earliest} (RAPPORT_EARLIEST_EVENT)')")]
+    if arrival:
+        checks.append(("future_timestamp", f"{ts_sql} > {arrival_sql()} + INTERVAL {ARRIVAL_SLACK_DAYS} DAYS",
+                       f"concat('{name} ', cast({ts_sql} AS STRING), ' is after its file arrived')"))
+    return checks
+
+
+def long_ids(*columns_sql: str) -> tuple[str, str, str]:
+    """A wrong_types check: an id longer than MAX_ID_LENGTH characters."""
+    cond = " OR ".join(f"length({c}) > {MAX_ID_LENGTH}" for c in columns_sql)
+    return ("wrong_types", cond, f"'an id is longer than {MAX_ID_LENGTH} characters'")
+
+
+def not_object(path: str) -> tuple[str, str, str]:
+    """A wrong_types check: a field that must be a JSON object holds something else."""
+    got = f"get_json_object(value, '$.{path}')"
+    return ("wrong_types", f"{got} IS NOT NULL AND NOT ltrim({got}) LIKE '{{%'",
+            f"concat('{path} is not an object: ', substr({got}, 1, 40))")
 
 
 def clean_id(column_sql: str) -> str:
@@ -109,8 +149,9 @@ def quarantine(lake: Lake, source: str, rows: "DataFrame", run_id: str, now: dat
     from pyspark.sql import functions as F
 
     out = rows.select(F.lit(source).alias("source"), F.lit("silver").alias("layer"), "reason", "detail",
-                      F.col("value").alias("raw"), "source_file", "line_number", "landing_dt", "landing_hour",
-                      F.lit(run_id).alias("run_id"), F.lit(now).cast("timestamp").alias("quarantined_at"))
+                      F.col("value").alias("raw"), F.lit(None).cast("binary").alias("raw_bytes"), "source_file",
+                      "line_number", "landing_dt", "landing_hour", F.lit(run_id).alias("run_id"),
+                      F.lit(now).cast("timestamp").alias("quarantined_at"))
     local = out.collect()
     for i in range(0, len(local), QUARANTINE_CHUNK):
         lake.append_new("ops.quarantine", lake.frame("ops.quarantine", [tuple(r) for r in local[i : i + QUARANTINE_CHUNK]]))

@@ -14,81 +14,109 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobs.silver.common import FUTURE_TOLERANCE_SECONDS, first_failure, hmac_sql
+from jobs.privacy.scrub import pseudonym_sql, scrub_sql
+from jobs.silver.common import FUTURE_TOLERANCE_SECONDS, first_failure, hmac_sql, long_ids, not_object, time_checks
 from schemas import orders as schema
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
+    from jobs.config import Config
+
 TABLE = "order_status_history"
 KEYS = ("webhook_id",)
 AMOUNTS = ("total_price", "subtotal_price", "total_tax", "total_discounts")
+MAX_AMOUNT = 1_000_000_000
 
 
 def _channel_sql() -> str:
     cases = " ".join(f"WHEN '{k}' THEN '{v}'" for k, v in schema.CHANNELS.items())
-    return f"CASE lower(j.order.source_name) {cases} ELSE 'web' END"
+    return f"CASE lower(o.source_name) {cases} ELSE 'web' END"
 
 
-def parse(bronze: "DataFrame", pii_key: str, late_days: int) -> "DataFrame":
+def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
+    """Typed deliveries of every form plus ``reason``/``detail``, ``fingerprint`` and ``arrival_ts``. Pure."""
     from pyspark.sql import functions as F
 
-    df = bronze.withColumn("j", F.from_json("value", schema.EVENT))
-    updated, received = "try_cast(j.order.updated_at AS TIMESTAMP)", "try_cast(j.received_at AS TIMESTAMP)"
-    dec = {a: f"try_cast(j.order.{a} AS DECIMAL(18,2))" for a in AMOUNTS}
-    bad_amount = " OR ".join(f"(j.order.{a} IS NOT NULL AND {dec[a]} IS NULL)" for a in AMOUNTS)
+    pii_key, late_days, earliest = cfg.require_pii_key(), cfg.late_days, cfg.earliest()
+    root = F.struct(*[F.col(f"j.{f.name}").alias(f.name) for f in schema.ORDER.fields])
+    df = (bronze.withColumn("j", F.from_json("value", schema.ROOT))
+          .withColumn("o", F.coalesce(F.col("j.body"), F.col("j.order"), root))
+          .withColumn("form", F.expr("CASE WHEN j.body IS NOT NULL THEN 'webhook' WHEN j.order IS NOT NULL "
+                                     "THEN 'envelope' ELSE 'order' END")))
+    raw_id = ("coalesce(get_json_object(value, '$.body.id'), get_json_object(value, '$.order.id'), "
+              "get_json_object(value, '$.id'))")
+    order_id = f"try_cast(regexp_extract({raw_id}, '^(gid://shopify/Order/)?([0-9]{{1,19}})$', 2) AS BIGINT)"
+    updated, created = "try_cast(o.updated_at AS TIMESTAMP)", "try_cast(o.created_at AS TIMESTAMP)"
+    received = "try_cast(coalesce(j.received_at, j.triggered_at) AS TIMESTAMP)"
+    dec = {a: f"try_cast(o.{a} AS DECIMAL(18,2))" for a in AMOUNTS}
+    bad_amount = " OR ".join(f"(o.{a} IS NOT NULL AND ({dec[a]} IS NULL OR {dec[a]} > {MAX_AMOUNT}))" for a in AMOUNTS)
     negative = " OR ".join(f"{dec[a]} < 0" for a in AMOUNTS) + \
-        " OR exists(j.order.line_items, li -> try_cast(li.price AS DECIMAL(18,2)) < 0)"
+        " OR exists(o.line_items, li -> try_cast(li.price AS DECIMAL(18,2)) < 0)"
     reason, detail = first_failure([
-        ("missing_ids", "j.order.id IS NULL OR coalesce(trim(j.webhook_id), '') = ''",
-         "CASE WHEN j.order.id IS NULL THEN 'order.id is missing' ELSE 'webhook_id is missing' END"),
-        ("wrong_types", "exists(j.order.line_items, li -> li.quantity IS NULL) OR " + bad_amount,
-         "'a line item quantity is not a whole number, or an amount is not a decimal'"),
-        ("bad_timestamp", f"{updated} IS NULL OR {received} IS NULL OR try_cast(j.order.created_at AS TIMESTAMP) IS NULL",
-         "concat('unparseable or missing time: updated_at=', coalesce(j.order.updated_at, 'null'), ', received_at=', "
-         "coalesce(j.received_at, 'null'))"),
-        ("negative_amount", negative, "concat('negative amount: total_price=', j.order.total_price)"),
+        ("missing_ids", f"{order_id} IS NULL",
+         f"CASE WHEN {raw_id} IS NULL THEN 'the order has no id' ELSE concat('order id ', substr({raw_id}, 1, 40), "
+         "' is not a whole number (or a Shopify order gid)') END"),
+        long_ids("j.webhook_id", "j.event_id"),
+        not_object("body"), not_object("order"),
+        ("wrong_types", "exists(o.line_items, li -> li.quantity IS NULL OR li.quantity < 0 OR li.quantity > 1000000) "
+                        "OR " + bad_amount,
+         "'a line item quantity is not a whole number from 0 to 1000000, or an amount is not a decimal up to 1e9'"),
+        ("bad_timestamp", f"{updated} IS NULL OR {created} IS NULL OR "
+                          f"(coalesce(j.received_at, j.triggered_at) IS NOT NULL AND {received} IS NULL)",
+         "concat('unparseable or missing time: created_at=', coalesce(substr(o.created_at, 1, 40), 'null'), "
+         "', updated_at=', coalesce(substr(o.updated_at, 1, 40), 'null'))"),
+        *time_checks("received_at", received, earliest, arrival=True),
+        *time_checks("updated_at", updated, earliest, arrival=True),
+        *time_checks("created_at", created, earliest, arrival=True),
+        ("negative_amount", negative, "concat('negative amount: total_price=', substr(o.total_price, 1, 40))"),
         ("future_timestamp", f"{updated} > {received} + INTERVAL {FUTURE_TOLERANCE_SECONDS} SECONDS",
-         "concat('updated_at ', j.order.updated_at, ' is after delivery ', j.received_at)"),
+         "concat('updated_at ', o.updated_at, ' is after delivery ', coalesce(j.received_at, j.triggered_at))"),
         ("too_late", f"{updated} < {received} - INTERVAL {late_days} DAYS",
          f"concat('delivered more than {late_days} days after the update (RAPPORT_LATE_DAYS)')"),
     ])
-    status = ("CASE WHEN j.order.cancelled_at IS NOT NULL THEN 'cancelled' "
-              "WHEN j.order.financial_status IN ('refunded', 'partially_refunded') THEN j.order.financial_status "
-              "WHEN j.order.fulfillment_status = 'fulfilled' THEN 'fulfilled' "
-              "ELSE coalesce(j.order.financial_status, 'pending') END")
+    status = ("CASE WHEN o.cancelled_at IS NOT NULL THEN 'cancelled' "
+              "WHEN o.financial_status IN ('refunded', 'partially_refunded') THEN o.financial_status "
+              "WHEN o.fulfillment_status = 'fulfilled' THEN 'fulfilled' "
+              "ELSE coalesce(o.financial_status, 'pending') END")
+
+    def pseudonym(column_sql: str) -> str:
+        return pseudonym_sql(column_sql, lambda c: hmac_sql(c, pii_key))
+
+    delivery = (f"coalesce({pseudonym('j.webhook_id')}, concat(cast({order_id} AS STRING), '@', "
+                f"date_format({updated}, \"yyyy-MM-dd'T'HH:mm:ss.SSS'Z'\")))")
     return df.select(
         "value", "source_file", "line_number", "landing_dt", "landing_hour", "ingested_at",
         reason.alias("reason"), detail.alias("detail"),
-        F.expr("j.webhook_id").alias("webhook_id"),
-        F.expr("j.topic").alias("topic"),
-        F.expr("j.order.id").alias("order_id"),
-        F.expr("j.order.name").alias("order_name"),
-        F.expr(hmac_sql("j.order.email", pii_key)).alias("email_hash"),
-        F.expr(hmac_sql("j.order.phone", pii_key)).alias("phone_hash"),
-        F.expr("j.order.customer.id").alias("shop_customer_id"),
-        F.expr("try_cast(j.order.created_at AS TIMESTAMP)").alias("created_at"),
+        F.expr(delivery).alias("webhook_id"),
+        F.expr("substr(j.topic, 1, 64)").alias("topic"),
+        F.expr(order_id).alias("order_id"),
+        F.expr(scrub_sql("o.name")).alias("order_name"),
+        F.expr(hmac_sql("o.email", pii_key)).alias("email_hash"),
+        F.expr(hmac_sql("o.phone", pii_key)).alias("phone_hash"),
+        F.expr("o.customer.id").alias("shop_customer_id"),
+        F.expr(created).alias("created_at"),
         F.expr(updated).alias("updated_at"),
         F.expr(f"to_date({updated})").alias("event_date"),
-        F.expr("try_cast(j.order.cancelled_at AS TIMESTAMP)").alias("cancelled_at"),
-        F.expr("j.order.cancel_reason").alias("cancel_reason"),
-        F.expr("j.order.financial_status").alias("financial_status"),
-        F.expr("j.order.fulfillment_status").alias("fulfillment_status"),
+        F.expr("try_cast(o.cancelled_at AS TIMESTAMP)").alias("cancelled_at"),
+        F.expr(scrub_sql("o.cancel_reason")).alias("cancel_reason"),
+        F.expr("substr(o.financial_status, 1, 64)").alias("financial_status"),
+        F.expr("substr(o.fulfillment_status, 1, 64)").alias("fulfillment_status"),
         F.expr(status).alias("status"),
-        F.expr("j.order.currency").alias("currency"),
+        F.expr("substr(o.currency, 1, 8)").alias("currency"),
         *[F.expr(dec[a]).alias(a) for a in AMOUNTS],
-        F.expr("j.order.source_name").alias("source_name"),
+        F.expr("substr(o.source_name, 1, 64)").alias("source_name"),
         F.expr(_channel_sql()).alias("channel"),
-        F.expr("j.order.location_id").alias("location_id"),
-        F.expr("transform(j.order.discount_codes, d -> d.code)").alias("discount_codes"),
-        F.expr("parse_url(concat('https://shop', j.order.landing_site), 'QUERY', 'utm_campaign')").alias("utm_campaign"),
-        F.expr("parse_url(j.order.referring_site, 'HOST')").alias("referring_host"),
-        F.expr("transform(j.order.line_items, li -> named_struct('line_id', li.id, 'product_id', li.product_id, "
-               "'sku', li.sku, 'title', li.title, 'quantity', li.quantity, "
+        F.expr("o.location_id").alias("location_id"),
+        F.expr(f"transform(o.discount_codes, d -> {scrub_sql('d.code')})").alias("discount_codes"),
+        F.expr(scrub_sql("parse_url(concat('https://shop', o.landing_site), 'QUERY', 'utm_campaign')")).alias("utm_campaign"),
+        F.expr("parse_url(o.referring_site, 'HOST')").alias("referring_host"),
+        F.expr(f"transform(o.line_items, li -> named_struct('line_id', li.id, 'product_id', {pseudonym('li.product_id')}, "
+               f"'sku', {pseudonym('li.sku')}, 'title', {scrub_sql('li.title')}, 'quantity', li.quantity, "
                "'price', try_cast(li.price AS DECIMAL(18,2))))").alias("line_items"),
-        F.expr(received).alias("received_at"),
-        F.expr(received).alias("arrival_ts"),
-        F.expr("sha2(value, 256)").alias("fingerprint"),
+        F.expr(f"coalesce({received}, {updated})").alias("received_at"),
+        F.expr(f"coalesce({received}, {updated})").alias("arrival_ts"),
+        F.expr("sha2(to_json(o), 256)").alias("fingerprint"),
     )
 
 

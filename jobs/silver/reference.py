@@ -67,7 +67,10 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, run_id: str | Non
     now = datetime.now(timezone.utc).replace(microsecond=0)
     pii_key = cfg.require_pii_key()
     for name in TABLES:
-        if lake.exists(f"bronze.{name}"):
+        if not lake.exists(f"bronze.{name}"):
+            continue
+        landed = lake.read(f"bronze.{name}").where(window.sql()).limit(1).count()
+        if landed or not lake.exists(f"silver.{TABLES[name]}"):  # a new extract, or none refined yet
             report.rows[TABLES[name]] = _refresh(lake, name, pii_key, report.run_id, now)
     return report
 

@@ -47,11 +47,15 @@ class RefineReport(Report):
     new_rows: int = 0
     duplicates: int = 0
     quarantined: dict[str, int] = field(default_factory=dict)
+    suppressed: int = 0  # events of people who asked not to be tracked, dropped (ops.privacy_requests)
+    files: int = 0
+    bronze_consistent: bool = True
     touched_dates: list[date] = field(default_factory=list)  # event dates that received new rows
 
     @property
     def balanced(self) -> bool:
-        return self.landed == self.silver_rows + sum(self.quarantined.values()) + self.duplicates
+        return self.bronze_consistent and \
+            self.landed == self.silver_rows + sum(self.quarantined.values()) + self.duplicates + self.suppressed
 
 
 def _dates_sql(dates: list[date], column: str = "event_date") -> str:
@@ -77,32 +81,48 @@ def _refine_orders(lake: Lake, new: "DataFrame") -> None:
 
 
 def audit(lake: Lake, report: RefineReport, window: Window) -> None:
-    """Count the window from the tables themselves, record it in ops.audit, fail if it does not balance."""
+    """Count the window from the files and the tables, record it in ops.audit, fail if it does not balance.
+
+    ``landed`` is counted from the files taken (``ops.ingest_log``), not from bronze: records decoded =
+    bronze rows + unreadable ones quarantined at ingest, and bronze rows = silver rows + quarantined at
+    refine + duplicates dropped (+ events of suppressed people dropped)."""
+    from pyspark.sql import functions as F
+
     source, where = report.source, window.sql()
 
     def count(name: str, extra: str = "TRUE") -> int:
         return lake.read(name).where(f"{where} AND {extra}").count() if lake.exists(name) else 0
 
+    files = lake.read("ops.ingest_log").where(f"{where} AND source = '{source}'") if lake.exists("ops.ingest_log") \
+        else None
+    taken = files.agg(F.count(F.lit(1)).alias("n"), F.sum("lines").alias("lines")).first() if files is not None else None
+    report.files = taken.n if taken else 0
+    report.landed = (taken.lines or 0) if taken else 0
     report.bronze_rows = count(f"bronze.{source}")
-    report.landed = report.bronze_rows + count("ops.quarantine", f"source = '{source}' AND layer = 'bronze'")
     report.silver_rows = count(f"silver.{MODULES[source].TABLE}")
     report.duplicates = count("ops.duplicates", f"source = '{source}'")
-    report.quarantined = {}
+    report.quarantined, bronze_quarantined = {}, 0
     if lake.exists("ops.quarantine"):
-        for r in (lake.read("ops.quarantine").where(f"{where} AND source = '{source}'").groupBy("reason").count()
-                  .collect()):
-            report.quarantined[r.reason] = r["count"]
-    row = [(source, window.start_text, window.end_text, report.run_id, report.landed, report.bronze_rows,
+        for r in (lake.read("ops.quarantine").where(f"{where} AND source = '{source}'").groupBy("reason", "layer")
+                  .count().collect()):
+            report.quarantined[r.reason] = report.quarantined.get(r.reason, 0) + r["count"]
+            bronze_quarantined += r["count"] if r.layer == "bronze" else 0
+    report.bronze_consistent = report.landed == report.bronze_rows + bronze_quarantined
+    row = [(source, window.start_text, window.end_text, report.run_id, report.files, report.landed, report.bronze_rows,
             report.silver_rows, sum(report.quarantined.values()), report.quarantined, report.duplicates,
-            report.balanced, datetime.now(timezone.utc))]
+            report.suppressed, report.balanced, datetime.now(timezone.utc))]
     lake.merge("ops.audit", lake.frame("ops.audit", row))
     if not report.balanced:
         q = sum(report.quarantined.values())
+        bronze = "" if report.bronze_consistent else (
+            f" Bronze does not match the files either: {report.bronze_rows} rows + {bronze_quarantined} quarantined at "
+            "ingest.")
         raise ReconciliationError(
-            f"{source} {window}: {report.landed} lines landed but silver {report.silver_rows}"
-            f" + quarantined {q} + duplicates {report.duplicates} = {report.silver_rows + q + report.duplicates}. "
-            f"Rows were lost or double-counted; see ops.audit (run {report.run_id}). Curate and export refuse this "
-            "window until a refine of it reconciles."
+            f"{source} {window}: {report.landed} records landed (ops.ingest_log) but silver {report.silver_rows}"
+            f" + quarantined {q} + duplicates {report.duplicates} + suppressed {report.suppressed} = "
+            f"{report.silver_rows + q + report.duplicates + report.suppressed}.{bronze} Rows were lost or "
+            f"double-counted; see ops.audit (run {report.run_id}). Curate and export refuse this window until a refine "
+            "of it reconciles."
         )
 
 
@@ -111,7 +131,7 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, source: str, run_
 
     if source not in MODULES:
         raise ValueError(f"unknown event source {source!r}; sources are {', '.join(MODULES)}")
-    pii_key = cfg.require_pii_key()
+    cfg.require_pii_key()
     lake, module = Lake(cfg, spark), MODULES[source]
     run_id = run_id or str(RunId.new(f"refine-{source}"))
     now = datetime.now(timezone.utc).replace(microsecond=0)
@@ -119,12 +139,7 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, source: str, run_
     try:
         bronze = bronze_window(lake, source, window)
         if bronze is not None:
-            if source == "social":
-                parsed = module.parse(bronze, pii_key, cfg.late_days,
-                                      lake.read("silver.campaign_posts") if lake.exists("silver.campaign_posts") else None)
-            else:
-                parsed = module.parse(bronze, pii_key, cfg.late_days)
-            parsed = lake.checkpoint(parsed, run_id, "parsed")
+            parsed = lake.checkpoint(module.parse(bronze, cfg), run_id, "parsed")
             quarantine(lake, source, parsed.where("reason IS NOT NULL"), run_id, now)
             valid = parsed.where("reason IS NULL")
             dates = sorted(r.event_date for r in valid.select("event_date").distinct().collect() if r.event_date)

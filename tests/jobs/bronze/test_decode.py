@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 
 import pytest
@@ -16,35 +17,80 @@ def member(*lines: str) -> bytes:
     return c.compress(("\n".join(lines) + "\n").encode()) + c.flush()
 
 
+def j(text: str) -> str:
+    """A JSON object line that carries ``text``."""
+    return json.dumps({"l": text})
+
+
 def test_reads_every_member_and_numbers_lines_across_them():
-    d = decode(member("a", "b") + member("c"), gzipped=True)
-    assert d.lines == ["a", "b", "c"] and d.numbers == [1, 2, 3] and not d.corrupt
+    d = decode(member(j("a"), j("b")) + member(j("c")), gzipped=True)
+    assert d.lines == [j("a"), j("b"), j("c")] and d.numbers == [1, 2, 3] and not d.corrupt
 
 
 def test_truncated_last_member_is_recorded_and_the_rest_kept():
-    last = member("x" * 50, "y" * 50)
-    d = decode(member("a", "b") + last[: len(last) // 2], gzipped=True)
-    assert d.lines == ["a", "b"]
+    last = member(j("x" * 50), j("y" * 50))
+    d = decode(member(j("a"), j("b")) + last[: len(last) // 2], gzipped=True)
+    assert d.lines == [j("a"), j("b")]
     assert len(d.corrupt) == 1 and d.corrupt[0].line_number == 3
     assert "truncated" in d.corrupt[0].detail
 
 
 def test_corrupt_member_in_the_middle_resynchronises_on_the_next_header():
-    bad = bytearray(member("lost line " * 20))
+    bad = bytearray(member(j("lost line " * 20)))
     bad[20:40] = b"\x00" * 20  # scribble over the deflate data, keep the header
-    d = decode(member("a") + bytes(bad) + member("b", "c"), gzipped=True)
-    assert d.lines == ["a", "b", "c"]
+    d = decode(member(j("a")) + bytes(bad) + member(j("b"), j("c")), gzipped=True)
+    assert d.lines == [j("a"), j("b"), j("c")]
     assert len(d.corrupt) == 1 and "corrupt" in d.corrupt[0].detail
     assert d.numbers == [1, 3, 4]  # the damaged member took number 2
 
 
 def test_blank_lines_crlf_and_unicode_line_separators():
-    text = 'one\r\n\n  \n{"t":"a\u2028b"}\n'
+    text = '{"o": 1}\r\n\n  \n{"t":"a\u2028b"}\n'
     d = decode(text.encode(), gzipped=False)
-    assert d.lines == ["one", '{"t":"a\u2028b"}'] and d.blank_lines == 2
+    assert d.lines == ['{"o": 1}', '{"t":"a\u2028b"}'] and d.blank_lines == 2
 
 
-def test_invalid_utf8_is_replaced_not_fatal():
+def test_invalid_utf8_is_kept_as_bytes_not_rewritten():
     c = zlib.compressobj(6, zlib.DEFLATED, 31)
-    raw = c.compress(b"caf\xe9\n") + c.flush()
-    assert decode(raw, gzipped=True).lines == ["caf\ufffd"]
+    raw = c.compress(b'{"a": "caf\xe9"}\n{"b": 1}\n') + c.flush()
+    d = decode(raw)
+    assert d.lines == ['{"b": 1}']
+    (bad,) = [r for r in d.records if r.reason]
+    assert (bad.reason, bad.raw_bytes, bad.value, bad.line_number) == ("not_utf8", b'{"a": "caf\xe9"}', None, 1)
+
+
+def test_gzip_is_decided_by_the_bytes_not_the_name():
+    text = b'{"a": 1}\n{"b": 2}\n'
+    assert decode(text).lines == decode(member('{"a": 1}', '{"b": 2}')).lines == ['{"a": 1}', '{"b": 2}']
+
+
+def test_a_byte_order_mark_is_removed_not_quarantined():
+    assert decode(b'\xef\xbb\xbf{"a": 1}\n').lines == ['{"a": 1}']
+    assert decode(member('\ufeff{"a": 1}')).lines == ['{"a": 1}']
+
+
+@pytest.mark.parametrize("line, reason", [
+    ("[1, 2]", "json_array"), ("42", "json_scalar"), ('"text"', "json_scalar"), ("null", "json_scalar"),
+    ("NaN", "json_nonstandard"), ('{"price": Infinity}', "json_nonstandard"), ("plain text", "malformed_json"),
+    ("[" * 5000 + "]" * 5000, "json_too_deep"), ('{"a": ' + "[" * 100 + "]" * 100 + "}", "json_too_deep"),
+])
+def test_each_shape_of_not_an_object_has_its_own_reason(line, reason):
+    (r,) = decode((line + "\n").encode()).records
+    assert r.reason == reason and r.value == line and r.detail
+
+
+def test_a_rest_page_becomes_one_record_per_order_with_its_exact_text():
+    import json
+
+    page = json.dumps({"orders": [{"id": 2**60 + 1, "note": "a, ]"}, {"id": 2}]}, indent=2)
+    d = decode(member(page))
+    assert [json.loads(v)["id"] for v in d.lines] == [2**60 + 1, 2] and d.numbers == [1, 2]
+    assert d.lines[0] in page  # the element's own bytes, not a re-serialisation
+    assert decode(b'[{"a": 1},\n {"b": 2}]').lines == ['{"a": 1}', '{"b": 2}']
+
+
+def test_a_damaged_member_keeps_its_bytes():
+    last = member(j("x" * 50), j("y" * 50))
+    d = decode(member(j("a")) + last[: len(last) // 2])
+    (bad,) = d.corrupt
+    assert bad.raw_bytes == last[: len(last) // 2]
