@@ -191,6 +191,23 @@ class Lake:
             WHEN NOT MATCHED THEN INSERT *""")
         self._session().catalog.dropTempView(view)
 
+    def refresh(self, name: "str | Table", df: "DataFrame", on: Iterable[str], columns: Iterable[str]) -> None:
+        """Set ``columns`` of the rows matching ``df`` on ``on`` to ``df``'s values (attributes that changed
+        upstream, such as a product's title); no row is added or removed."""
+        t = table(name)
+        if not self.exists(t):
+            return
+        on, columns = list(on), list(columns)
+        view = f"_refresh_{uuid.uuid4().hex[:12]}"
+        schema = {f.name: f.dataType for f in t.schema().fields}
+        from pyspark.sql import functions as F
+
+        df.select(*[F.col(c).cast(schema[c]).alias(c) for c in (*on, *columns)]).createOrReplaceTempView(view)
+        self._session().sql(f"""
+            MERGE INTO delta.`{self.path(t)}` t USING {view} s ON {' AND '.join(f't.{c} = s.{c}' for c in on)}
+            WHEN MATCHED THEN UPDATE SET {', '.join(f't.{c} = s.{c}' for c in columns)}""")
+        self._session().catalog.dropTempView(view)
+
     def replace_keys(self, name: "str | Table", rows: "DataFrame", touched: "DataFrame | None", key: str,
                      match_on: Iterable[str] | None = None) -> None:
         """Make the table's rows for the ``touched`` keys exactly ``rows``, in one MERGE: update what matches on

@@ -2,7 +2,9 @@
 
 Real exports from those tools land the same way as Rapport's generated data.
 ``timestamp`` is the device clock at the event, ``sentAt`` the device clock when
-the batch was sent, ``receivedAt`` the collector's clock on arrival.
+the batch was sent, ``receivedAt`` the collector's clock on arrival. In Segment's and
+RudderStack's archives the device time is ``originalTimestamp`` and ``timestamp`` is already
+corrected; refine takes ``originalTimestamp`` as the device time when it is there.
 """
 
 from pyspark.sql.types import ArrayType, DoubleType, LongType, StringType, StructField, StructType
@@ -62,6 +64,6 @@ EVENT = StructType(
     [
         _s("type"), _s("messageId"), _s("anonymousId"), _s("userId"), _s("event"), _s("name"),
         _s("properties", PROPERTIES), _s("traits", TRAITS), _s("context", CONTEXT),
-        _s("timestamp"), _s("sentAt"), _s("receivedAt"),
+        _s("timestamp"), _s("originalTimestamp"), _s("sentAt"), _s("receivedAt"),
     ]
 )

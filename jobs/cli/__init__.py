@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dup-rate", type=float, default=0.005, help="share of records duplicated (default 0.005)")
     g.add_argument("--shard-size", type=int, default=10_000, help="persons per shard and output part (default 10000)")
     g.add_argument("--workers", type=int, help="processes to use (default: cores, at most one per shard)")
+    g.add_argument("--late-reference", action="append", default=[], metavar="EXTRACT=DAYS",
+                   help="land a reference extract DAYS days late, after the events it describes (repeatable), "
+                        "e.g. campaign_posts=3")
     g.add_argument("--overwrite", action="store_true", help="replace data generated earlier in --out")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.set_defaults(func=cmd_generate)

@@ -17,8 +17,13 @@ from jobs.config import Config
 def cmd_generate(args: argparse.Namespace) -> int:
     from jobs.generate import Params, generate
 
+    late = []
+    for item in args.late_reference:
+        name, _, days = item.partition("=")
+        late.append((name.strip(), int(days) if days.strip().isdigit() else -1))
     params = Params(customers=args.customers, days=args.days, start=args.start, seed=args.seed,
-                    bad_rate=args.bad_rate, dup_rate=args.dup_rate, shard_size=args.shard_size)
+                    bad_rate=args.bad_rate, dup_rate=args.dup_rate, shard_size=args.shard_size,
+                    late_reference=tuple(late))
     out = args.out or Config.load().landing_root
     manifest = generate(params, out, workers=args.workers, overwrite=args.overwrite,
                         progress=False if args.no_progress else None)

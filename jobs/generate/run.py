@@ -61,6 +61,7 @@ class Params:
     bad_rate: float = 0.01
     dup_rate: float = 0.005
     shard_size: int = 10_000
+    late_reference: tuple[tuple[str, int], ...] = ()  # (extract, days): land that extract so many days late
 
     def validate(self) -> None:
         if self.customers < 1:
@@ -72,6 +73,10 @@ class Params:
                 raise GeneratorError(f"--{name.replace('_', '-')} {getattr(self, name)}: must be in [0, 0.5)")
         if self.shard_size < 100:
             raise GeneratorError(f"--shard-size {self.shard_size}: must be at least 100")
+        for name, days in self.late_reference:
+            if name not in REFERENCE_SOURCES or days < 0:
+                raise GeneratorError(f"--late-reference {name}={days}: name one of {', '.join(REFERENCE_SOURCES)} "
+                                     "and a number of days >= 0")
 
     @property
     def shards(self) -> list[tuple[int, int, int]]:
@@ -192,8 +197,10 @@ def _run_shards(params: Params, out: Path, workers: int, on_progress: Callable[[
 
 
 def reference_dir(params: Params, name: str) -> str:
-    """Reference extracts land like events, as of the first day of the window (hour 00)."""
-    return f"{source_of(name).landing}/dt={params.start.isoformat()}/hour=00"
+    """Reference extracts land like events, at hour 00 of the first day of the window, or days later when the
+    extract is to land late (``late_reference``: the events it describes arrive before it)."""
+    late = dict(params.late_reference).get(name, 0)
+    return f"{source_of(name).landing}/dt={(params.start + timedelta(days=late)).isoformat()}/hour=00"
 
 
 def _catalogue_files(params: Params, out: Path) -> list[dict]:

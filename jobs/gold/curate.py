@@ -34,8 +34,13 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+REFERENCE = {"silver.campaign_posts": ("platform", "post_id", "campaign_id"),
+             "silver.products": ("product_id", "title", "category")}
+
+
 @dataclass
 class CurateReport(Report):
+    reference_versions: dict[str, int] = field(default_factory=dict)  # what the next run compares against
     full: bool = False
     customers_rebuilt: int = 0
     timeline_rows: int = 0
@@ -97,6 +102,49 @@ def _recut_sessions(lake: Lake, identity: "DataFrame", where: str) -> "DataFrame
     return changed.where("built_key IS NOT NULL").select(F.col("built_key").alias("customer_key")).unionByName(new_keys)
 
 
+def _previous_reference_versions(lake: Lake) -> dict[str, int] | None:
+    """The reference table versions the last successful curate was built from (ops.runs), if known."""
+    import json
+
+    from pyspark.sql import functions as F
+
+    if not lake.exists("ops.runs"):
+        return None
+    row = (lake.read("ops.runs").where("step = 'curate' AND status = 'succeeded'").orderBy(F.desc("finished_at"))
+           .select("counts").first())
+    return json.loads(row.counts).get("reference_versions") if row and row.counts else None
+
+
+def _changed(lake: Lake, name: str, previous: dict[str, int] | None) -> "DataFrame | None":
+    """Rows of a reference table that differ from the version the last curate used (both sides); None if none
+    can have changed. A version no longer readable (vacuumed) counts as everything changed."""
+    columns = REFERENCE[name]
+    current = lake.version(name)
+    before = (previous or {}).get(name)
+    if current is None or (previous is not None and before == current):
+        return None
+    now = lake.read(name).select(*columns)
+    if before is None or before < 0:
+        return now
+    try:
+        then = lake.read(name, version=before).select(*columns)
+        then.limit(1).count()
+    except Exception:  # that version was vacuumed: treat every row as changed
+        return now
+    return now.exceptAll(then).unionByName(then.exceptAll(now))
+
+
+def _keys_of_changed_posts(lake: Lake, identity: "DataFrame", posts: "DataFrame") -> "DataFrame":
+    """Customers with an interaction on a post whose campaign changed (an extract that landed late, or anew)."""
+    from pyspark.sql import functions as F
+
+    changed = posts.select(F.col("platform").alias("_pp"), F.col("post_id").alias("_pid")).distinct()
+    social = lake.read_or_empty("silver.social_interactions").where("target_type = 'post'")
+    hit = social.join(changed, (social.platform == changed._pp) & (social.target_id == changed._pid))
+    return (hit.select(F.concat(F.lit("social:"), "actor_id_hash").alias("identifier")).distinct()
+            .join(identity.where("NOT is_shared"), "identifier").select("customer_key"))
+
+
 def _touched_dates(lake: Lake, window: Window) -> list[date]:
     where = window.sql()
     dates: set[date] = set()
@@ -127,8 +175,13 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
     full = report.full
     identity = lake.read_or_empty("silver.identity_map")
     rows = timeline.attribute(timeline.interactions(lake), identity)
+    previous = _previous_reference_versions(lake)
+    report.reference_versions = {name: v for name in REFERENCE if (v := lake.version(name)) is not None}
     keys = None if full or not lake.exists("gold.customer_timeline") else _touched_keys(lake, identity, window)
     if keys is not None:
+        posts = _changed(lake, "silver.campaign_posts", previous)
+        if posts is not None:  # late or changed campaign posts re-attribute the interactions on them
+            keys = keys.unionByName(_keys_of_changed_posts(lake, identity, posts)).distinct()
         # fixed now: evaluated after the timeline is rewritten, it would no longer see the keys that moved
         keys = lake.checkpoint(keys, report.run_id, "touched-keys")
         rows = rows.join(keys, "customer_key")
@@ -155,6 +208,12 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
         where = None if lo is None else f"date BETWEEN DATE'{lo}' AND DATE'{hi}'"
         lake.replace_partitions("gold.daily_product_trends", trends.product_trends(lake, lo, hi), where)
         lake.replace_partitions("gold.daily_platform_engagement", trends.platform_trends(lake, lo, hi), where)
+    products = None if full or keys is None else _changed(lake, "silver.products", previous)
+    if products is not None:  # a catalogue that changed (or landed late) names the products of every day
+        ids = products.select("product_id").distinct()
+        current = lake.read_or_empty("silver.products").select("product_id", "title", "category")
+        lake.refresh("gold.daily_product_trends", ids.join(current, "product_id", "left"), ["product_id"],
+                     ["title", "category"])
     lake.snapshot("gold.campaign_performance", trends.campaign_performance(lake, tl))
 
     report.timeline_rows = tl.count()

@@ -44,7 +44,9 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
 
     pii_key, late_days, earliest = cfg.require_pii_key(), cfg.late_days, cfg.earliest()
     df = bronze.withColumn("j", F.from_json("value", schema.EVENT))
-    ts = {name: f"try_cast(j.{name} AS TIMESTAMP)" for name in ("timestamp", "sentAt", "receivedAt")}
+    # the device's time: originalTimestamp in Segment's and RudderStack's archives (their timestamp is corrected)
+    ts = {name: f"try_cast(j.{name} AS TIMESTAMP)" for name in ("sentAt", "receivedAt")}
+    ts = {"timestamp": "try_cast(coalesce(j.originalTimestamp, j.timestamp) AS TIMESTAMP)", **ts}
     computable = " AND ".join(sane_sql(ts[n]) for n in ts)
     event_time = (f"CASE WHEN {ts['timestamp']} IS NULL OR NOT {sane_sql(ts['timestamp'])} OR "
                   f"NOT {sane_sql(ts['receivedAt'])} THEN NULL WHEN j.sentAt IS NULL OR NOT ({computable}) "
@@ -59,7 +61,9 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
         f"THEN concat('properties.{p} is not a number from 0 to {LIMITS[p]:g}: ', "
         f"substr(get_json_object(value, '$.properties.{p}'), 1, 40)) END"
         for p in NUMERIC_PROPERTIES) + ")"
-    bad_ts = " OR ".join(f"(j.{n} IS NOT NULL AND {ts[n]} IS NULL)" for n in ts) + " OR j.timestamp IS NULL OR j.receivedAt IS NULL"
+    bad_ts = (" OR ".join(f"({raw} IS NOT NULL AND {ts[n]} IS NULL)" for n, raw in (
+        ("timestamp", "coalesce(j.originalTimestamp, j.timestamp)"), ("sentAt", "j.sentAt"), ("receivedAt", "j.receivedAt")))
+        + " OR coalesce(j.originalTimestamp, j.timestamp) IS NULL OR j.receivedAt IS NULL")
     reason, detail = first_failure([
         ("missing_ids", "coalesce(trim(j.messageId), '') = ''", "'messageId is missing'"),
         ("missing_ids", f"coalesce(trim(j.anonymousId), '') = '' AND {clean_id('j.userId')} IS NULL",

@@ -149,7 +149,7 @@ def test_a_window_that_does_not_balance_fails_loudly(spark, refined, tmp_path):
     # tamper: a duplicate that no landed line accounts for
     dups = lake.read("ops.duplicates").where("source = 'social'").limit(1)
     lake.append_new("ops.duplicates", dups.withColumn("source_file", F.concat("source_file", F.lit("-ghost"))))
-    with pytest.raises(ReconciliationError, match="lines landed but silver"):
+    with pytest.raises(ReconciliationError, match="records landed .ops.ingest_log. but silver"):
         refine.run(spark, copy, Window(), source="social")
     audit = lake.read("ops.audit").where("source = 'social'").first()
     assert audit.balanced is False
