@@ -106,7 +106,7 @@ def place(layout: str, parts: list[str]) -> tuple[datetime | None, date | None, 
         if day_part is None or len(parts) > 4:
             return None, None, "outside the segment-s3 layout: expected [<source-id>/]<received day, epoch ms>/<file>.gz"
         day = datetime.fromtimestamp(int(day_part) / 1000, tz=timezone.utc)
-        if (day.hour, day.minute, day.second) != (0, 0, 0):
+        if int(day_part) % 86_400_000:
             return None, None, f"{day_part} is not a UTC midnight in epoch milliseconds (Segment's received day)"
         hour = _from_epoch(name)
         if hour is not None and hour.date() != day.date():
