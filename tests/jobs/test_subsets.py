@@ -56,8 +56,8 @@ def test_an_orders_only_retailer_gets_order_timelines_relationships_rfm_and_expo
                                  "order_refunded", "order_pending"}
     rel = lake.read("gold.customer_relationship")
     assert rel.where("rfm_segment IS NOT NULL").count() > 100
-    both = "sum(kept_orders) AS orders, sum(revenue) AS revenue"
-    assert rel.selectExpr(both).first() == Lake(full, spark).read("gold.customer_relationship").selectExpr(both).first()
+    both = ("sum(kept_orders) AS orders", "sum(revenue) AS revenue")
+    assert rel.selectExpr(*both).first() == Lake(full, spark).read("gold.customer_relationship").selectExpr(*both).first()
     sold = ("date", "product_id", "orders", "units", "revenue")
     assert values(spark, cfg, "gold.daily_product_trends", sold, "orders > 0") == \
         values(spark, full, "gold.daily_product_trends", sold, "orders > 0")
