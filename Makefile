@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test test-all bench airflow clean
+.PHONY: install demo demo-orders test test-all bench airflow clean
 
 $(STAMP): setup.cfg pyproject.toml infra/constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,9 @@ install: $(STAMP)  ## create .venv and install Rapport with its pinned stack
 
 demo: $(STAMP)  ## generate a small data set and run the pipeline end to end on the embedded engine
 	$(BIN)/rapport demo
+
+demo-orders: $(STAMP)  ## the demo as an orders-only retailer: a Shopify Admin API export, nothing else
+	$(BIN)/rapport demo --orders-only --workdir demo-orders
 
 test: $(STAMP)  ## the test suite (slow tests excluded)
 	$(BIN)/python -m pytest
@@ -32,4 +35,4 @@ airflow: $(STAMP)  ## Airflow UI on http://localhost:8080 with Rapport's DAGs; t
 	AIRFLOW__CORE__LOAD_EXAMPLES=False PYTHONPATH=$(CURDIR) $(BIN)/airflow standalone
 
 clean:
-	rm -rf demo .bench .pytest_cache build *.egg-info
+	rm -rf demo demo-orders .bench .pytest_cache build *.egg-info

@@ -15,8 +15,8 @@ from datetime import date, timedelta
 
 from jobs.cli.common import EXIT_USER_ERROR, _counts, _date, _moment, _positive, _sources, _window_args
 from jobs.cli.operations import cmd_bench, cmd_config_show, cmd_engine_check, cmd_engine_serve
-from jobs.cli.pipeline import (cmd_curate, cmd_demo, cmd_generate, cmd_ingest, cmd_quality_docs, cmd_quality_validate,
-                               cmd_refine)
+from jobs.cli.pipeline import (cmd_curate, cmd_demo, cmd_generate, cmd_ingest, cmd_landing_check, cmd_quality_docs,
+                               cmd_quality_validate, cmd_refine)
 from jobs.cli.serving import cmd_export, cmd_export_list, cmd_export_verify, cmd_sql, cmd_timeline
 from jobs.config import ConfigError
 
@@ -55,6 +55,16 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--source", type=_sources, default=_sources("all"), help="clickstream, social, orders, a reference data set, reference or all (default)")
     _window_args(i, run_id=True)
     i.set_defaults(func=cmd_ingest)
+
+    lc = sub.add_parser("landing", help="inspect a landing root before the first run (writes nothing)")
+    lsub = lc.add_subparsers(dest="landing_command", required=True, metavar="LANDING_COMMAND")
+    chk = lsub.add_parser("check", help="per source: layout, files, dates, how a sample parses, what would not be read",
+                          description="Read a sample of each source's files as ingest and refine would, without "
+                                      "writing anything. Exit 1 when a source RAPPORT_SOURCES requires (or, if it "
+                                      "requires none, every source) has nothing readable.")
+    chk.add_argument("--source", type=_sources, default=_sources("all"), help="a source, reference or all (default)")
+    chk.add_argument("--sample", type=_positive, default=20, help="files per source the engine reads (default 20)")
+    chk.set_defaults(func=cmd_landing_check)
 
     r = sub.add_parser("refine", help="bronze to silver: validate, deduplicate, conform, stitch identities, sessions",
                        description="Refine the bronze rows that landed in the window into silver tables, then rebuild "
@@ -155,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--days", type=_positive, default=14, help="days to simulate (default 14)")
     d.add_argument("--start", type=_date, default=date(2026, 11, 1), help="first day (default 2026-11-01)")
     d.add_argument("--workdir", default="demo", help="folder for landing/ and lake/ (default ./demo)")
+    d.add_argument("--orders-only", action="store_true",
+                   help="an orders-only retailer: only a Shopify Admin API export of orders lands; prints the "
+                        "relationship table it gets")
     d.set_defaults(func=cmd_demo)
     return parser
 

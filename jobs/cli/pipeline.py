@@ -80,6 +80,41 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_landing_check(args: argparse.Namespace) -> int:
+    from jobs.bronze.check import check, survey
+    from jobs.engine import spark_session
+
+    cfg = Config.load()
+    with spark_session(cfg) as spark:
+        checks = check(spark, cfg, list(args.source), args.sample)
+    print(f"Landing root {cfg.landing_root} (nothing was written):")
+    rows = [(c.source, c.layout, f"{c.files:,}", f"{c.bytes / 2**20:,.1f}", f"{c.first_day or '-'} .. {c.last_day or '-'}",
+             f"{c.sampled_files}", f"{c.readable:,} / {c.records:,}", f"{sum(c.unrecognised.values()):,}") for c in checks]
+    print(_table(rows, ("source", "layout", "files", "MB", "arrival days", "sampled files", "readable records",
+                        "files not read")))
+    for c in checks:
+        for reason, n in c.reasons.most_common(5):
+            print(f"\n{c.source}: {n:,} sampled records would be quarantined as {reason}, e.g.")
+            for example in c.examples.get(reason, []):
+                print(f"    {example}")
+        for reason, n in c.unrecognised.most_common():
+            print(f"\n{c.source}: {n:,} files will not be read: {reason}, e.g. " + ", ".join(
+                c.unrecognised_examples.get(reason, [])))
+    stray = survey(cfg)
+    for reason, n in stray.most_common():
+        print(f"\n{n:,} files under the landing root will not be read: {reason}")
+    required = cfg.required_sources()
+    empty = [c.source for c in checks if not c.has_readable and (not required or c.source in required)]
+    if required and empty:
+        print(f"\nrapport: required source(s) with nothing readable: {', '.join(empty)} (RAPPORT_SOURCES)", file=sys.stderr)
+        return 1
+    if not any(c.has_readable for c in checks):
+        print("\nrapport: nothing readable in any source; check RAPPORT_LANDING_ROOT, RAPPORT_LANDING_PATHS and "
+              "RAPPORT_LANDING_LAYOUTS", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_refine(args: argparse.Namespace) -> int:
     from jobs.engine import spark_session
     from jobs.pipeline.runner import run_stage

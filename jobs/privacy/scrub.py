@@ -22,7 +22,7 @@ PATTERNS: tuple[tuple[str, str, bool], ...] = (
     ("<ip>", r"(^|[^0-9A-Fa-f:])([0-9A-Fa-f]{1,4}:){3,7}[0-9A-Fa-f]{1,4}", True),
     ("<ip>", r"(^|[^0-9A-Za-z/.])[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}", True),
     ("<card>", r"(^|[^0-9])[0-9]([ -]?[0-9]){12,18}", True),
-    ("<phone>", r"(^|[^0-9A-Za-z/.])\+?[0-9][0-9 ().-]{7,}[0-9]", True),
+    ("<phone>", r"(^|[^0-9A-Za-z/.])\+?[0-9]([ ().-]{0,2}[0-9]){8,14}", True),  # 9 to 15 digits: not a date
     ("<handle>", r"(^|[^A-Za-z0-9_.@])@[A-Za-z0-9_.]{2,30}", True),
 )
 # query parameters a URL keeps in silver: campaign attribution and product references, nothing about a person
