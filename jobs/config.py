@@ -64,6 +64,8 @@ SETTINGS = (
     Setting("late_days", "RAPPORT_LATE_DAYS", "how many days late an event may arrive and still be merged into its date"),
     Setting("identity_max_links", "RAPPORT_IDENTITY_MAX_LINKS",
             "how many users, emails or CRM ids one device or phone may link before it counts as shared (a kiosk)"),
+    Setting("sql_role", "RAPPORT_SQL_ROLE",
+            "what `rapport sql` may read: analyst (silver, gold, ops without raw personal data) or engineer (all)"),
     Setting("s3_endpoint_url", "RAPPORT_S3_ENDPOINT_URL", "S3 API endpoint (leave empty for AWS)"),
     Setting("s3_region", "RAPPORT_S3_REGION", "S3 region"),
     Setting("s3_max_attempts", "RAPPORT_S3_MAX_ATTEMPTS",
@@ -98,6 +100,7 @@ class Config:
     earliest_event: str = "2000-01-01"
     late_days: int = 7
     identity_max_links: int = 1
+    sql_role: str = "analyst"
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
     s3_max_attempts: int = 8
@@ -174,6 +177,8 @@ class Config:
             parsed = urlparse(self.export_uri)
             if parsed.scheme != "s3" or not parsed.netloc:
                 raise self.error("export_uri", "must look like s3://bucket/prefix")
+        if self.sql_role not in ("analyst", "engineer"):
+            raise self.error("sql_role", "must be analyst or engineer")
         if self.export_format not in EXPORT_FORMATS:
             raise self.error("export_format", f"must be one of {', '.join(EXPORT_FORMATS)}")
         self.interaction_weights()
@@ -297,6 +302,42 @@ class Config:
                 shown = "" if value is None else str(value)
             rows.append((setting.env, shown, self.sources.get(setting.name, "default")))
         return rows
+
+    def check_root(self, name: str, write: bool) -> None:
+        """Refuse a lake or landing root that cannot be used: a file where a folder belongs, a folder that does
+        not exist (landing) or cannot be written (lake), a bucket that does not exist or cannot be reached."""
+        from jobs.storage import is_s3, local_root
+
+        value = getattr(self, name)
+        if is_s3(value):
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            from jobs.storage import s3_client
+
+            bucket = urlparse(value).netloc
+            try:
+                s3_client(self).head_bucket(Bucket=bucket)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                raise self.error(name, f"bucket {bucket} {'does not exist' if code in ('404', 'NoSuchBucket') else 'cannot be read (' + code + ')'}; create it or check the S3 credentials and RAPPORT_S3_ENDPOINT_URL") from None
+            except BotoCoreError as exc:
+                raise self.error(name, f"S3 cannot be reached ({exc}); check RAPPORT_S3_ENDPOINT_URL and the network") from None
+            return
+        path = Path(local_root(value))
+        if path.exists() and not path.is_dir():
+            raise self.error(name, "is a file, not a folder; point it at a folder or at s3://bucket/prefix")
+        if not write:
+            if not path.exists():
+                raise self.error(name, "does not exist; point it at the folder the sources land in")
+            return
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            probe = path / f".rapport-write-check-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise self.error(name, f"cannot be written ({exc.strerror or exc}); point it at a folder Rapport may "
+                                   "write to") from None
 
     def _check_root(self, name: str) -> None:
         value = getattr(self, name)

@@ -80,10 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     cu.add_argument("--as-of", type=_date, help="date for recency and lifecycle (default: day after the newest event)")
     cu.set_defaults(func=cmd_curate)
 
-    q = sub.add_parser("sql", help="run a SQL query on the lake's tables (gold.*, silver.*, ops.*)",
-                       description="Tables are registered by name: gold.customer_timeline, gold.customer_relationship, "
+    q = sub.add_parser("sql", help="run a read-only SQL query on the lake's tables (gold.*, silver.*, ops.*)",
+                       description="One read-only query (SELECT, WITH, set operations); writes are refused. Tables are "
+                                   "registered by name: gold.customer_timeline, gold.customer_relationship, "
                                    "gold.daily_product_trends, gold.daily_platform_engagement, gold.campaign_performance, "
-                                   "silver.*, ops.audit, ops.quarantine …")
+                                   "silver.*, ops.audit … Bronze and ops.quarantine hold raw personal data: they need "
+                                   "--role engineer.")
+    q.add_argument("--role", choices=("analyst", "engineer"),
+                   help="analyst (default, RAPPORT_SQL_ROLE): silver, gold and ops without raw data; engineer: all")
     q.add_argument("query", help='for example "SELECT * FROM gold.customer_relationship LIMIT 5"')
     q.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format (default table)")
     q.add_argument("--limit", type=int, default=1000, help="rows to print at most (default 1000; 0 for all)")

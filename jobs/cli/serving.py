@@ -10,56 +10,45 @@ from jobs.cli.common import EXIT_USER_ERROR, _table, print_rows
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
-    from jobs import catalog
     from jobs.engine import spark_session
+    from jobs.serving import query
 
     cfg = Config.load()
+    role = args.role or cfg.sql_role
+    try:
+        query.check(args.query, role)  # refuse before starting anything
+    except query.QueryRefused as exc:
+        print(f"rapport: refused: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
     with spark_session(cfg) as spark:
-        names = catalog.register(spark, cfg)
-        if not names:
-            print(f"rapport: error: no tables under {cfg.lake_root} yet; run `rapport ingest`, `rapport refine` and "
-                  "`rapport curate` first (or check RAPPORT_LAKE_ROOT).", file=sys.stderr)
-            return EXIT_USER_ERROR
         try:
-            df = spark.sql(args.query)
-            rows = [tuple(r) for r in df.limit(args.limit).collect()] if args.limit else [tuple(r) for r in df.collect()]
+            columns, rows = query.run(spark, cfg, args.query, role, args.limit)
+        except query.QueryRefused as exc:
+            print(f"rapport: refused: {exc}", file=sys.stderr)
+            return EXIT_USER_ERROR
         except Exception as exc:  # a person's query: show the engine's message, not a traceback
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            print(f"rapport: query failed: {first}\nTables: {', '.join(names)}", file=sys.stderr)
+            print(f"rapport: query failed: {first}\nTables: {', '.join(query.readable(role))}", file=sys.stderr)
             return EXIT_USER_ERROR
-        print_rows(df.columns, rows, args.format)
+        print_rows(columns, rows, args.format)
     return 0
 
 
 def cmd_timeline(args: argparse.Namespace) -> int:
-    from jobs import catalog
     from jobs.engine import spark_session
-    from jobs.gold.timeline import bucket_sql
-    from jobs.silver.common import hmac_sql
+    from jobs.serving.timeline import NotACustomer, customer_key, profile_and_events
 
     cfg = Config.load()
     with spark_session(cfg) as spark:
-        catalog.register(spark, cfg)
-        who = args.customer.strip()
-        if "@" in who:
-            key = cfg.require_pii_key()
-            row = spark.sql(f"SELECT customer_key FROM silver.identity_map WHERE identifier = "
-                            f"concat('email:', {hmac_sql(repr(who), key)})").first()
-            if row is None:
-                print(f"rapport: no customer has the email {who} (it is matched by its hash, case-insensitive)",
-                      file=sys.stderr)
-                return EXIT_USER_ERROR
-            who = row.customer_key
-        profile = spark.sql(f"SELECT * FROM gold.customer_relationship WHERE customer_key = '{who}'").first()
-        if profile is None:
-            print(f"rapport: no customer {who!r}; pass a customer_key (ck_…) or an email address", file=sys.stderr)
+        try:
+            key = customer_key(spark, cfg, args.customer)
+            profile, events = profile_and_events(spark, cfg, key)
+        except NotACustomer as exc:
+            print(f"rapport: {exc}", file=sys.stderr)
             return EXIT_USER_ERROR
-        rows = spark.sql(f"""SELECT seq, occurred_at, channel, coalesce(platform, '') AS platform, event_type,
-                                    coalesce(milestone, '') AS milestone, summary
-                             FROM gold.customer_timeline
-                             WHERE customer_bucket = {bucket_sql(repr(who))} AND customer_key = '{who}'
-                             ORDER BY seq LIMIT {args.limit}""")
-        print(f"Customer {who}: {profile.lifecycle_stage}, {profile.interactions} interactions, {profile.kept_orders} "
+        rows = events.selectExpr("seq", "occurred_at", "channel", "coalesce(platform, '') AS platform", "event_type",
+                                 "coalesce(milestone, '') AS milestone", "summary").limit(args.limit)
+        print(f"Customer {key}: {profile.lifecycle_stage}, {profile.interactions} interactions, {profile.kept_orders} "
               f"orders ({profile.revenue}), first seen {profile.first_seen:%Y-%m-%d} via {profile.acquisition_channel}"
               + (f"/{profile.acquisition_platform}" if profile.acquisition_platform else "")
               + (f", prefers {profile.preferred_platform}" if profile.preferred_platform else ""))

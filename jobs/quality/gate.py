@@ -160,7 +160,36 @@ def context(lake: Lake):
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)}}
     if "rapport" not in ctx.get_config().data_docs_sites:
         ctx.add_data_docs_site(site_name="rapport", site_config=site)
+    if "local_site" in ctx.get_config().data_docs_sites:  # only the site whose pages Rapport masks
+        ctx.delete_data_docs_site("local_site")
     return ctx
+
+
+def _mask(suite: Suite, results) -> None:
+    """Mask the values a validation result shows: hidden for raw, hashed and free-text columns, scrubbed of
+    emails, phones, IPs, card numbers and handles for the others (``jobs.privacy.scrub.mask``)."""
+    from jobs.pipeline.tables import UnknownTableError, table
+    from jobs.privacy.scrub import mask
+
+    try:
+        t = table(suite.table)
+        classes = {c.name: c.pii for c in t.columns}
+    except UnknownTableError:
+        classes = {}
+    for r in results:
+        e = suite.expectations[r.expectation_config.meta["rapport_index"]]
+        cls = classes.get(e.kwargs.get("column", ""), "none")
+        res = r.result or {}
+        for name in ("partial_unexpected_list", "unexpected_list"):
+            if isinstance(res.get(name), list):
+                res[name] = [mask(v, cls) for v in res[name]]
+        if isinstance(res.get("partial_unexpected_counts"), list):
+            res["partial_unexpected_counts"] = [{**c, "value": mask(c.get("value"), cls)} if isinstance(c, dict) else c
+                                                for c in res["partial_unexpected_counts"]]
+        if cls != "none" and "observed_value" in res and isinstance(res["observed_value"], str):
+            res["observed_value"] = mask(res["observed_value"], cls)
+        if "details" in res and isinstance(res["details"], dict) and "partial_unexpected_counts" in res["details"]:
+            res["details"] = {k: v for k, v in res["details"].items() if k != "partial_unexpected_counts"}
 
 
 def _source_of(table: str) -> str | None:
@@ -206,10 +235,14 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
     gx_suite = ctx.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=expectations))
     vd = ctx.validation_definitions.add_or_update(gx.ValidationDefinition(name=name, data=batch_def, suite=gx_suite))
     checkpoint = ctx.checkpoints.add_or_update(gx.Checkpoint(
-        name=name, validation_definitions=[vd], actions=[gx.checkpoint.UpdateDataDocsAction(name="docs")],
+        name=name, validation_definitions=[vd], actions=[],
         result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}))
     run = checkpoint.run(batch_parameters={"dataframe": df})
-    results = next(iter(run.run_results.values())).results
+    key, validation = next(iter(run.run_results.items()))
+    results = validation.results
+    _mask(suite, results)  # before anything is stored or rendered: no raw personal data in samples or Data Docs
+    ctx.validation_results_store.set(key, validation)
+    ctx.build_data_docs(site_names=["rapport"], resource_identifiers=[key])
     rows = df.count()
     outcomes: dict[int, Outcome] = {}
     for r in results:
