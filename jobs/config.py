@@ -66,6 +66,10 @@ SETTINGS = (
             "how many users, emails or CRM ids one device or phone may link before it counts as shared (a kiosk)"),
     Setting("sql_role", "RAPPORT_SQL_ROLE",
             "what `rapport sql` may read: analyst (silver, gold, ops without raw personal data) or engineer (all)"),
+    Setting("lease_wait_seconds", "RAPPORT_LEASE_WAIT_SECONDS",
+            "how long a run waits for another run writing the same lake to finish before it gives up"),
+    Setting("lease_ttl_seconds", "RAPPORT_LEASE_TTL_SECONDS",
+            "after how long a lake lease whose holder never released it (a killed run) is taken over"),
     Setting("s3_endpoint_url", "RAPPORT_S3_ENDPOINT_URL", "S3 API endpoint (leave empty for AWS)"),
     Setting("s3_region", "RAPPORT_S3_REGION", "S3 region"),
     Setting("s3_max_attempts", "RAPPORT_S3_MAX_ATTEMPTS",
@@ -101,6 +105,8 @@ class Config:
     late_days: int = 7
     identity_max_links: int = 1
     sql_role: str = "analyst"
+    lease_wait_seconds: int = 3600
+    lease_ttl_seconds: int = 21600
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
     s3_max_attempts: int = 8
@@ -138,6 +144,7 @@ class Config:
             sources["engine"] = sources["spark_remote"]
 
         for name, minimum in (("late_days", 0), ("identity_max_links", 1), ("s3_max_attempts", 1), ("export_keep", 1),
+                              ("lease_wait_seconds", 0), ("lease_ttl_seconds", 60),
                               ("export_half_life_days", 1), ("export_multipart_mb", 5)):
             if name in values:
                 values[name] = _parse_int(name, values[name], sources[name], minimum=minimum)

@@ -22,6 +22,21 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 STAGING = "_staging"
+# A test hook: with RAPPORT_CRASH_AFTER_WRITES=N the process kills itself (SIGKILL) right after its N-th table
+# write, to prove that a run killed at any point loses and duplicates nothing once it is run again.
+_writes = 0
+
+
+def _wrote() -> None:
+    global _writes
+    limit = os.environ.get("RAPPORT_CRASH_AFTER_WRITES")
+    if not limit:
+        return
+    _writes += 1
+    if _writes >= int(limit):
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
 MAKER = {"bronze": "rapport ingest", "silver": "rapport refine", "gold": "rapport curate"}
 
 
@@ -155,6 +170,7 @@ class Lake:
         self._check(t, "append", "append_new")
         self.ensure(t)
         self._writer(t, df, "append").save(self.path(t))
+        _wrote()
 
     def append_new(self, name: "str | Table", df: "DataFrame", keys: Iterable[str] | None = None,
                    scope: str | None = None) -> None:
@@ -169,6 +185,7 @@ class Lake:
             df = df.join(existing.select(*keys).distinct(), keys, "left_anti")
         self.ensure(t)
         self._writer(t, df, "append").save(self.path(t))
+        _wrote()
 
     def merge(self, name: "str | Table", df: "DataFrame", when: str | None = None, update: Iterable[str] | None = None,
               on: Iterable[str] | None = None) -> None:
@@ -179,6 +196,7 @@ class Lake:
         rows = self.conform(t, df)
         if not self.exists(t):
             self._writer(t, rows, "append").save(self.path(t))
+            _wrote()
             return
         on = list(on or t.key)
         view = f"_merge_{uuid.uuid4().hex[:12]}"
@@ -190,6 +208,7 @@ class Lake:
             WHEN MATCHED{f' AND ({when})' if when else ''} THEN UPDATE SET {setting}
             WHEN NOT MATCHED THEN INSERT *""")
         self._session().catalog.dropTempView(view)
+        _wrote()
 
     def refresh(self, name: "str | Table", df: "DataFrame", on: Iterable[str], columns: Iterable[str]) -> None:
         """Set ``columns`` of the rows matching ``df`` on ``on`` to ``df``'s values (attributes that changed
@@ -207,6 +226,7 @@ class Lake:
             MERGE INTO delta.`{self.path(t)}` t USING {view} s ON {' AND '.join(f't.{c} = s.{c}' for c in on)}
             WHEN MATCHED THEN UPDATE SET {', '.join(f't.{c} = s.{c}' for c in columns)}""")
         self._session().catalog.dropTempView(view)
+        _wrote()
 
     def replace_keys(self, name: "str | Table", rows: "DataFrame", touched: "DataFrame | None", key: str,
                      match_on: Iterable[str] | None = None) -> None:
@@ -220,6 +240,7 @@ class Lake:
         rows = self.conform(t, rows)
         if touched is None or not self.exists(t):
             self._writer(t, rows, "overwrite").option("overwriteSchema", "true").save(self.path(t))
+            _wrote()
             return
         match_on = list(match_on or t.key)
         existing = self.read(t).join(touched.select(key).distinct(), key).select(*match_on)
@@ -237,6 +258,7 @@ class Lake:
             WHEN NOT MATCHED AND s._op = 'upsert' THEN INSERT ({', '.join(cols)}) VALUES ({', '.join(f's.{c}' for c in cols)})
         """)
         self._session().catalog.dropTempView(view)
+        _wrote()
 
     def replace_partitions(self, name: "str | Table", df: "DataFrame", where: str | None) -> None:
         """Replace the rows matching ``where`` (a condition on partition columns) with ``df``; None replaces all."""
@@ -246,18 +268,21 @@ class Lake:
         if where is not None and self.exists(t):
             writer = writer.option("replaceWhere", where)
         writer.save(self.path(t))
+        _wrote()
 
     def snapshot(self, name: "str | Table", df: "DataFrame") -> None:
         """The table becomes ``df``."""
         t = table(name)
         self._check(t, "snapshot", "replace_partitions", "replace_keys")
         self._writer(t, df, "overwrite").option("overwriteSchema", "true").save(self.path(t))
+        _wrote()
 
     def delete(self, name: "str | Table", where: str) -> None:
         """Delete the rows matching ``where`` (recovery of a killed run, erasure, retention)."""
         t = table(name)
         if self.exists(t):
             self._session().sql(f"DELETE FROM delta.`{self.path(t)}` WHERE {where}")
+            _wrote()
 
     # ---- scratch
     def checkpoint(self, df: "DataFrame", run_id: str, name: str) -> "DataFrame":

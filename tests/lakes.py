@@ -8,7 +8,7 @@ from jobs.pipeline.runner import run_stage
 from jobs.pipeline.window import Window
 
 PII_KEY = "test-key-0123456789abcdef"
-RUN_COLUMNS = {"run_id", "ingested_at", "quarantined_at", "audited_at"}
+RUN_COLUMNS = {"run_id", "ingested_at", "quarantined_at", "audited_at", "found_at", "reported_at", "merged_at", "recorded_at"}
 
 
 def ingest_and_refine(spark, cfg, start=None, end=None, gates: bool = True) -> dict:

@@ -182,8 +182,13 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
         posts = _changed(lake, "silver.campaign_posts", previous)
         if posts is not None:  # late or changed campaign posts re-attribute the interactions on them
             keys = keys.unionByName(_keys_of_changed_posts(lake, identity, posts)).distinct()
+        if lake.exists("ops.curate_intents"):  # what a run killed half-way set out to rebuild
+            keys = keys.unionByName(lake.read("ops.curate_intents").select("customer_key")).distinct()
         # fixed now: evaluated after the timeline is rewritten, it would no longer see the keys that moved
         keys = lake.checkpoint(keys, report.run_id, "touched-keys")
+        # the intent, recorded before any gold write: a run killed from here on leaves it to the next run
+        lake.append("ops.curate_intents", keys.select("customer_key", F.lit(report.run_id).alias("run_id"),
+                                                      F.current_timestamp().alias("recorded_at")))
         rows = rows.join(keys, "customer_key")
     built = lake.checkpoint(timeline.sequence(rows), report.run_id, "timeline")
     timeline.write(lake, built, keys)
@@ -218,3 +223,5 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
 
     report.timeline_rows = tl.count()
     report.customers = lake.read("gold.customer_relationship").count()
+    if lake.exists("ops.curate_intents"):
+        lake.delete("ops.curate_intents", "TRUE")  # every gold table holds what the intents asked for

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable
 
-from jobs.pipeline import guards
+from jobs.pipeline import guards, lease
 from jobs.pipeline.report import Report
 from jobs.pipeline.run_id import RunId
 from jobs.pipeline.sources import SOURCES as STEPS_OF_SOURCES
@@ -65,7 +65,8 @@ def run_step(spark: "SparkSession", cfg: "Config", name: str, window: Window, ru
     started, clock = datetime.now(timezone.utc), time.perf_counter()
     log.info("%s for landing window %s (run %s)", name, window, run_id)
     try:
-        report = s(spark, cfg, window, run_id=run_id, **options_for(name, options))
+        with lease.hold(cfg, f"{name} {run_id}"):
+            report = s(spark, cfg, window, run_id=run_id, **options_for(name, options))
     except Exception as exc:
         try:
             record(spark, cfg, name, run_id, window, "failed", None, f"{type(exc).__name__}: {exc}"[:4000], started)
@@ -111,16 +112,17 @@ def run_stage(spark: "SparkSession", cfg: "Config", stage_name: str, window: Win
         return str(base.child(part)) if base is not None else f"{run_id}-{part}"
 
     result = StageResult(stage_name, window, str(base) if base is not None else run_id)
-    if checks:
-        check(spark, cfg, stage_name, window)
-    names = [s for s in st.steps if only is None or s in set(only)]
-    for name in names:
-        result.reports[name] = run_step(spark, cfg, name, window, child(name.split(".")[-1]), **options)
-    if gate and st.gate is not None:
-        written = {t for name in names for t in step(name).writes}
-        tables = [t for t in suite_tables(st.gate.split(".", 1)[1], cfg.suites_dir()) if t in written]
-        if tables:
-            result.gate = run_step(spark, cfg, st.gate, window, child("gate"), tables=tables)
+    with lease.hold(cfg, f"{stage_name} {result.run_id}"):  # checks, steps and gate see one state of the lake
+        if checks:
+            check(spark, cfg, stage_name, window)
+        names = [s for s in st.steps if only is None or s in set(only)]
+        for name in names:
+            result.reports[name] = run_step(spark, cfg, name, window, child(name.split(".")[-1]), **options)
+        if gate and st.gate is not None:
+            written = {t for name in names for t in step(name).writes}
+            tables = [t for t in suite_tables(st.gate.split(".", 1)[1], cfg.suites_dir()) if t in written]
+            if tables:
+                result.gate = run_step(spark, cfg, st.gate, window, child("gate"), tables=tables)
     return result
 
 

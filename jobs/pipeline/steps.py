@@ -109,7 +109,7 @@ STEPS: dict[str, Step] = {s.name: s for s in (
     Step("curate", "jobs.gold.curate:run",
          reads=(*_SILVER_EVENTS, "silver.sessions", "silver.identity_map", "silver.orders", "silver.order_lines",
                 "silver.products", "silver.campaigns", "silver.campaign_posts"),
-         writes=_GOLD, doc="silver into gold for the customers and days the window touched"),
+         writes=(*_GOLD, "ops.curate_intents"), doc="silver into gold for the customers and days the window touched"),
     _gate("gold", ("gold.customer_timeline", "gold.customer_relationship", "gold.daily_product_trends",
                    "gold.daily_platform_engagement", "gold.campaign_performance")),
     Step("export", "jobs.export.run:run", reads=("gold.customer_timeline", "gold.customer_relationship",

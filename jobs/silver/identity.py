@@ -270,6 +270,6 @@ def _record_merges(lake: Lake, previous: "DataFrame", current: "DataFrame", edge
                     "identifiers", F.lit(run_id).alias("run_id"), F.lit(now).cast("timestamp").alias("merged_at")))
     rows = rows.where("retired_key IS NOT NULL")
     n = rows.count()
-    if n:
-        lake.append("silver.identity_merges", rows)
+    if n:  # by key, so a run killed after this write and run again records each merge once
+        lake.append_new("silver.identity_merges", rows)
     return n

@@ -107,6 +107,7 @@ def audit(lake: Lake, report: RefineReport, window: Window) -> None:
                   .count().collect()):
             report.quarantined[r.reason] = report.quarantined.get(r.reason, 0) + r["count"]
             bronze_quarantined += r["count"] if r.layer == "bronze" else 0
+    report.quarantined = dict(sorted(report.quarantined.items()))  # a deterministic map, whatever the engine's order
     report.bronze_consistent = report.landed == report.bronze_rows + bronze_quarantined
     row = [(source, window.start_text, window.end_text, report.run_id, report.files, report.landed, report.bronze_rows,
             report.silver_rows, sum(report.quarantined.values()), report.quarantined, report.duplicates,

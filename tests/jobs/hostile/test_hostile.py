@@ -151,3 +151,33 @@ def test_mistakes_get_one_clear_line(tmp_path):
     wrong = run("ingest", RAPPORT_LAKE_ROOT=str(afile))
     assert wrong.returncode == 2 and "RAPPORT_LAKE_ROOT" in wrong.stderr and "is a file" in wrong.stderr
     assert len(wrong.stderr.strip().splitlines()) == 1
+
+
+def test_a_file_replaced_in_place_is_a_new_version_deduped_by_event_id(spark, tmp_path):
+    """Same size, other content: taken as version 2; its unchanged lines are duplicates, its changed line an id
+    conflict; every window still reconciles and gold is built."""
+    import gzip
+
+    from jobs.config import Config
+    from jobs.pipeline.runner import run_pipeline
+    from tests.handmade import T0, land, seg
+
+    landing = tmp_path / "landing"
+    events = [seg(f"dev-{i}", None, T0) for i in range(5)]
+    land(landing, "clickstream", T0, events)
+    cfg = Config(lake_root=str(tmp_path / "lake"), landing_root=str(landing), pii_key=PII_KEY)
+    run_pipeline(spark, cfg, Window(), stages=("ingest", "refine", "curate"))
+    path = next((landing / "clickstream").rglob("*.json.gz"))
+    lines = gzip.decompress(path.read_bytes()).decode().splitlines()
+    changed = lines[2].replace('"Product Viewed"', '"Product Viewer"')  # one letter: same size, other content
+    assert len(changed) == len(lines[2])
+    body = gzip.compress(("\n".join(lines[:2] + [changed] + lines[3:]) + "\n").encode(), mtime=0)
+    path.write_bytes(body)
+    results = run_pipeline(spark, cfg, Window(), stages=("ingest", "refine", "curate"))
+    ingest, refine = results["ingest"].reports["ingest.clickstream"], results["refine"].reports["refine.clickstream"]
+    assert (ingest.files_taken, ingest.files_changed) == (1, 1)
+    assert refine.balanced and refine.duplicates == 4 and refine.quarantined.get("id_conflict") == 1
+    lake = Lake(cfg, spark)
+    assert lake.read("silver.clickstream_events").count() == 5  # the first version's content stands
+    assert lake.read("ops.quarantine").where("reason = 'id_conflict'").first().source_file.endswith("@v2")
+    assert results["curate"].gate.passed
