@@ -89,6 +89,9 @@ class Lake:
 
         return [t for t in tables(layer) if self.exists(t)]
 
+    def table_key(self, name: "str | Table") -> list[str]:
+        return list(table(name).key)
+
     def version(self, name: "str | Table") -> int | None:
         if not self.exists(name):
             return None
@@ -150,9 +153,10 @@ class Lake:
         writer = self.conform(t, df).write.format("delta").mode(mode)
         if t.partitioned_by:
             writer = writer.partitionBy(*t.partitioned_by)
-        if not t.stats:  # keep raw personal data out of the Delta log's min/max statistics
+        if any(c.pii != "none" for c in t.columns):  # no personal data in the Delta log's min/max statistics
             allowed = [c.name for c in t.columns if c.pii == "none" and c.name not in t.partitioned_by]
-            writer = writer.option("delta.dataSkippingStatsColumns", ",".join(allowed))
+            writer = writer.option("delta.dataSkippingStatsColumns", ",".join(allowed)) if allowed else \
+                writer.option("delta.dataSkippingNumIndexedCols", "0")
         return writer
 
     def ensure(self, name: "str | Table") -> None:
@@ -275,6 +279,20 @@ class Lake:
         t = table(name)
         self._check(t, "snapshot", "replace_partitions", "replace_keys")
         self._writer(t, df, "overwrite").option("overwriteSchema", "true").save(self.path(t))
+        _wrote()
+
+    def delete_keys(self, name: "str | Table", keys: "DataFrame", on: Iterable[str]) -> None:
+        """Delete the rows matching ``keys`` on ``on``. A MERGE, so the commit records the join condition, never
+        the values (an erasure names no person in the Delta log)."""
+        t = table(name)
+        if not self.exists(t):
+            return
+        on = list(on)
+        view = f"_delete_{uuid.uuid4().hex[:12]}"
+        keys.select(*on).distinct().createOrReplaceTempView(view)
+        self._session().sql(f"""MERGE INTO delta.`{self.path(t)}` t USING {view} s
+                                ON {' AND '.join(f't.{c} <=> s.{c}' for c in on)} WHEN MATCHED THEN DELETE""")
+        self._session().catalog.dropTempView(view)
         _wrote()
 
     def delete(self, name: "str | Table", where: str) -> None:

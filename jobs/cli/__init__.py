@@ -17,6 +17,7 @@ from jobs.cli.common import EXIT_USER_ERROR, _counts, _date, _moment, _positive,
 from jobs.cli.operations import cmd_bench, cmd_config_show, cmd_engine_check, cmd_engine_serve
 from jobs.cli.pipeline import (cmd_curate, cmd_demo, cmd_generate, cmd_ingest, cmd_landing_check, cmd_quality_docs,
                                cmd_quality_validate, cmd_refine)
+from jobs.cli.privacy import cmd_privacy, cmd_privacy_list, cmd_privacy_verify
 from jobs.cli.serving import cmd_export, cmd_export_list, cmd_export_verify, cmd_sql, cmd_timeline
 from jobs.config import ConfigError
 
@@ -110,6 +111,31 @@ def build_parser() -> argparse.ArgumentParser:
     qd = qsub.add_parser("docs", help="say where the Data Docs site is (build it if missing)")
     qd.set_defaults(func=cmd_quality_docs)
 
+    pv = sub.add_parser("privacy", help="erase or suppress a person, with proof (GDPR/CCPA)",
+                        description="Requests are recorded in ops.privacy_requests with the person's identifiers as "
+                                    "keyed hashes only, then processed at once (or by the rapport_privacy DAG with "
+                                    "--later). Nothing raw is stored, logged or printed.")
+    psub = pv.add_subparsers(dest="privacy_command", required=True, metavar="PRIVACY_COMMAND")
+    for name, text in (("erase", "remove a person from every table, version, quarantine row and export, then prove it"),
+                       ("suppress", "drop a person's future events on arrival"),
+                       ("unsuppress", "take a person off the suppression list")):
+        pc = psub.add_parser(name, help=text)
+        pc.add_argument("--email", action="append", default=[], help="an email of the person (repeatable)")
+        pc.add_argument("--phone", action="append", default=[], help="a phone number (repeatable)")
+        pc.add_argument("--social", action="append", default=[], metavar="PLATFORM:HANDLE", help="a social handle")
+        pc.add_argument("--customer-key", action="append", default=[], help="a customer key, ck_… (repeatable)")
+        pc.add_argument("--reason", help="why (kept, scrubbed of personal data)")
+        pc.add_argument("--later", action="store_true", help="only record it; the rapport_privacy DAG processes it")
+        if name == "erase":
+            pc.add_argument("--allow-return", action="store_true",
+                            help="do not suppress: the person's later events are collected again")
+        pc.set_defaults(func=cmd_privacy, kind=name)
+    pver = psub.add_parser("verify", help="scan every file of the lake and the exports for a request's person again")
+    pver.add_argument("request_id")
+    pver.set_defaults(func=cmd_privacy_verify)
+    plist = psub.add_parser("list", help="every request and its status")
+    plist.set_defaults(func=cmd_privacy_list)
+
     e = sub.add_parser("engine", help="run or check the Spark Connect engine")
     esub = e.add_subparsers(dest="engine_command", required=True, metavar="ENGINE_COMMAND")
     serve = esub.add_parser("serve", help="run a Sail Spark Connect server for other processes (SPARK_REMOTE)")
@@ -183,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     from jobs.lake import MissingTableError
     from jobs.pipeline.guards import PromotionRefused, ReconciliationError
     from jobs.pipeline.window import WindowError
+    from jobs.privacy.person import RequestError
     from jobs.quality.gate import QualityGateError
 
     parser = build_parser()
@@ -191,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (ConfigError, GeneratorError, EngineError, MissingTableError, ExportError, WindowError) as exc:
+    except (ConfigError, GeneratorError, EngineError, MissingTableError, ExportError, WindowError, RequestError) as exc:
         print(f"rapport: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except PromotionRefused as exc:

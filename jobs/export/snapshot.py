@@ -163,10 +163,14 @@ class SnapshotStore:
         newest = complete[-1].id if complete else None
         doomed = [s for s in snapshots if s.id not in kept and (s.complete or (newest is not None and s.id < newest))]
         for s in doomed:
-            first = [s.prefix + n for n in (SUCCESS, MANIFEST) if n in s.names]
-            self._delete(first)
-            self._delete([k for k in self._keys(s.prefix) if k not in first])
+            self.remove(s)
         return [s.id for s in doomed]
+
+    def remove(self, snapshot: Snapshot) -> None:
+        """Delete a snapshot: ``_SUCCESS`` first, then the manifest, then the data, so no reader trusts it meanwhile."""
+        first = [snapshot.prefix + n for n in (SUCCESS, MANIFEST) if n in snapshot.names]
+        self._delete(first)
+        self._delete([k for k in self._keys(snapshot.prefix) if k not in first])
 
     def _keys(self, prefix: str) -> Iterable[str]:
         for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):

@@ -70,7 +70,8 @@ def _ingest(source: str) -> Step:
 
 def _refine(source: str, reads: tuple[str, ...], writes: tuple[str, ...]) -> Step:
     return Step(f"refine.{source}", "jobs.silver.refine:run", reads=(f"bronze.{source}", *reads),
-                writes=(*writes, *_QUARANTINE, "ops.duplicates", "ops.audit"),
+                writes=(*writes, *_QUARANTINE, "ops.duplicates", "ops.audit", "ops.suppressed_lines",
+                        f"bronze.{source}"),  # a suppressed person's raw lines are deleted
                 doc=f"bronze {source} into silver: typed, validated, deduplicated, PII hashed; reconciled in ops.audit",
                 params=(("source", source),))
 
@@ -115,6 +116,9 @@ STEPS: dict[str, Step] = {s.name: s for s in (
     Step("export", "jobs.export.run:run", reads=("gold.customer_timeline", "gold.customer_relationship",
                                                   "silver.order_lines"), writes=(),
          doc="gold to verifiable S3 snapshots for recommendation services (RAPPORT_EXPORT_URI)"),
+    Step("privacy", "jobs.privacy.requests:process", reads=("ops.privacy_requests",),
+         writes=("ops.privacy_requests", "ops.suppressions", "ops.erased_lines"),
+         doc="pending privacy requests, in order: erase everywhere with proof, suppress, unsuppress"),
     Step("maintenance", "jobs.maintenance:run", reads=(), writes=(),
          doc="compaction and vacuum of every registered table; staging of killed runs removed"),
 )}

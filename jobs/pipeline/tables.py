@@ -19,6 +19,9 @@ Personal-data classes (``pii``), the map of where a person can be:
   identifier  a pseudonymous id that links rows to one person (device, user, order, customer key)
   free_text   text a person typed or a URL: scrubbed of emails, phones, IPs and card numbers before silver
   none        everything not listed
+
+No column of a class other than ``none`` gets min/max statistics in the Delta log, so the log never holds
+personal data (not even a customer key), and an erasure leaves nothing behind in it.
 """
 
 from __future__ import annotations
@@ -61,7 +64,6 @@ class Table:
     partitioned_by: tuple[str, ...]
     write: str
     columns: tuple[Column, ...]
-    stats: bool = True  # False: no column statistics in the Delta log (raw personal data)
     lineage: bool = False  # rows carry source_file/line_number/landing_dt/landing_hour
     meta: Mapping[str, object] = field(default_factory=dict, compare=False)
 
@@ -110,7 +112,7 @@ def _load_layer(layer: str) -> list[Table]:
         if d.get("write") not in WRITE_MODES:
             raise ValueError(f"schemas/{layer}.yaml: {name} has write mode {d.get('write')!r}; use one of {WRITE_MODES}")
         out.append(Table(layer, name, d.get("grain", ""), tuple(d.get("key", ())), tuple(d.get("partitioned_by") or ()),
-                         d["write"], columns, bool(d.get("stats", True)), bool(d.get("lineage", False)),
+                         d["write"], columns, bool(d.get("lineage", False)),
                          {k: v for k, v in d.items() if k not in ("columns", "pii")}))
     return out
 

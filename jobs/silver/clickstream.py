@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from jobs.privacy.scrub import ip_network_sql, pseudonym_sql, scrub_sql, url_sql
 from jobs.silver.common import (
-    FUTURE_TOLERANCE_SECONDS, clean_id, first_failure, hmac_sql, long_ids, not_object, sane_sql, time_checks,
+    FUTURE_TOLERANCE_SECONDS, clean_id, first_failure, hmac_sql, long_ids, not_object, phone_sql, sane_sql, time_checks,
 )
 from schemas import clickstream as schema
 
@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 TABLE = "clickstream_events"
 KEYS = ("message_id",)
+# the identifiers of a row, as silver.identity_map names them (what a suppression matches)
+IDENTIFIERS = ("concat('anon:', anonymous_id)", "concat('user:', user_id)", "concat('email:', email_hash)",
+               "concat('phone:', phone_hash)", "concat('social:', login_provider_user_hash)", "concat('order:', order_id)")
 BOT_PATTERN = r"(?i)(bot|crawl|spider|slurp|ahrefs|semrush|facebookexternalhit|headless|python-requests|curl/)"
 NUMERIC_PROPERTIES = ("price", "quantity", "total", "revenue", "rating")
 LIMITS = {"price": 1e9, "quantity": 1e6, "total": 1e10, "revenue": 1e10, "rating": 5}  # plausible maxima
@@ -130,7 +133,7 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
         F.expr(hmac_sql("concat(lower(j.properties.method), ':', j.properties.provider_user_id)", pii_key)).alias(
             "login_provider_user_hash"),  # hashed as social_interactions hashes actor ids, so they join
         F.expr(hmac_sql("j.traits.email", pii_key)).alias("email_hash"),
-        F.expr(hmac_sql("j.traits.phone", pii_key)).alias("phone_hash"),
+        F.expr(hmac_sql(phone_sql("j.traits.phone"), pii_key)).alias("phone_hash"),
         F.expr(device).alias("device_class"),
         F.expr(f"{ua} RLIKE '{BOT_PATTERN}'").alias("is_bot"),
         F.expr(scrub_sql("j.context.userAgent")).alias("user_agent"),

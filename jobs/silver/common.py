@@ -79,6 +79,12 @@ def not_object(path: str) -> tuple[str, str, str]:
             f"concat('{path} is not an object: ', substr({got}, 1, 40))")
 
 
+def phone_sql(column_sql: str) -> str:
+    """A phone number as it is hashed: its digits and a leading +, so '+44 20 7946 0958' and '+442079460958'
+    are the same person."""
+    return f"nullif(regexp_replace({column_sql}, '[^0-9+]', ''), '')"
+
+
 def clean_id(column_sql: str) -> str:
     """An identifier, or NULL when it is one of the junk values trackers send."""
     junk = ", ".join(f"'{j}'" for j in JUNK_IDS)

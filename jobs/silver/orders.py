@@ -15,7 +15,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from jobs.privacy.scrub import pseudonym_sql, scrub_sql
-from jobs.silver.common import FUTURE_TOLERANCE_SECONDS, first_failure, hmac_sql, long_ids, not_object, time_checks
+from jobs.silver.common import (
+    FUTURE_TOLERANCE_SECONDS, first_failure, hmac_sql, long_ids, not_object, phone_sql, time_checks,
+)
 from schemas import orders as schema
 
 if TYPE_CHECKING:
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
 
 TABLE = "order_status_history"
 KEYS = ("webhook_id",)
+# the identifiers of a row, as silver.identity_map names them (what a suppression matches)
+IDENTIFIERS = ("concat('order:', cast(order_id AS STRING))", "concat('email:', email_hash)", "concat('phone:', phone_hash)",
+               "concat('shop:', cast(shop_customer_id AS STRING))")
 AMOUNTS = ("total_price", "subtotal_price", "total_tax", "total_discounts")
 MAX_AMOUNT = 1_000_000_000
 
@@ -93,7 +98,7 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
         F.expr(order_id).alias("order_id"),
         F.expr(scrub_sql("o.name")).alias("order_name"),
         F.expr(hmac_sql("o.email", pii_key)).alias("email_hash"),
-        F.expr(hmac_sql("o.phone", pii_key)).alias("phone_hash"),
+        F.expr(hmac_sql(phone_sql("o.phone"), pii_key)).alias("phone_hash"),
         F.expr("o.customer.id").alias("shop_customer_id"),
         F.expr(created).alias("created_at"),
         F.expr(updated).alias("updated_at"),

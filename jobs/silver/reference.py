@@ -17,7 +17,7 @@ from jobs.lake import Lake
 from jobs.pipeline.report import Report
 from jobs.pipeline.run_id import RunId
 from jobs.pipeline.window import Window
-from jobs.silver.common import first_failure, hmac_sql, quarantine
+from jobs.silver.common import first_failure, hmac_sql, phone_sql, quarantine
 from schemas import reference as schema
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def conform(name: str, parsed: "DataFrame", pii_key: str) -> "DataFrame":
         return parsed.select(
             F.expr("j.customer_id").alias("customer_id"),
             F.expr(hmac_sql("j.email", pii_key)).alias("email_hash"),
-            F.expr(hmac_sql("j.phone", pii_key)).alias("phone_hash"),
+            F.expr(hmac_sql(phone_sql("j.phone"), pii_key)).alias("phone_hash"),
             F.expr("j.country").alias("country"),
             F.expr("j.loyalty_tier").alias("loyalty_tier"),
             F.expr("try_cast(j.created_at AS TIMESTAMP)").alias("created_at"),

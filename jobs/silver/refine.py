@@ -55,7 +55,7 @@ class RefineReport(Report):
     @property
     def balanced(self) -> bool:
         return self.bronze_consistent and \
-            self.landed == self.silver_rows + sum(self.quarantined.values()) + self.duplicates + self.suppressed
+            self.landed == self.silver_rows + sum(self.quarantined.values()) + self.duplicates + self.suppressed + self.erased
 
 
 def _dates_sql(dates: list[date], column: str = "event_date") -> str:
@@ -80,6 +80,30 @@ def _refine_orders(lake: Lake, new: "DataFrame") -> None:
     lake.replace_partitions("silver.order_lines", orders.lines_of(lake.read("silver.orders").where(where)), where)
 
 
+def _drop_suppressed(lake: Lake, source: str, parsed: "DataFrame", run_id: str) -> "DataFrame":
+    """Events of suppressed people: their lineage recorded in ops.suppressed_lines (and counted in the audit), their
+    raw lines deleted from bronze and the bronze files that held them vacuumed at once (zero retention: bronze has
+    no time travel worth a person's data), nothing of them kept anywhere; the other rows go on."""
+    from pyspark.sql import functions as F
+
+    if not lake.exists("ops.suppressions"):
+        return parsed
+    active = lake.read("ops.suppressions").where("active").select("identifier")
+    lineage = ["source_file", "line_number"]
+    ids = F.array(*[F.expr(e) for e in MODULES[source].IDENTIFIERS])
+    hit = (parsed.select(*lineage, "landing_dt", "landing_hour", F.explode(ids).alias("identifier"))
+           .join(active, "identifier").select(*lineage, "landing_dt", "landing_hour").distinct())
+    hit = lake.checkpoint(hit, run_id, "suppressed")
+    if hit.limit(1).count():
+        lake.append_new("ops.suppressed_lines", hit.select(F.lit(source).alias("source"), *lineage, "landing_dt",
+                                                            "landing_hour", F.lit(run_id).alias("run_id")))
+        lake.delete_keys(f"bronze.{source}", hit, lineage)
+        removed = lake.delta_table(f"bronze.{source}").vacuum(retention_hours=0, dry_run=False,
+                                                               enforce_retention_duration=False)
+        log.info("suppressed lines deleted from bronze.%s; %d earlier files vacuumed", source, len(removed))
+    return parsed.join(hit.select(*lineage), lineage, "left_anti")
+
+
 def audit(lake: Lake, report: RefineReport, window: Window) -> None:
     """Count the window from the files and the tables, record it in ops.audit, fail if it does not balance.
 
@@ -101,6 +125,8 @@ def audit(lake: Lake, report: RefineReport, window: Window) -> None:
     report.bronze_rows = count(f"bronze.{source}")
     report.silver_rows = count(f"silver.{MODULES[source].TABLE}")
     report.duplicates = count("ops.duplicates", f"source = '{source}'")
+    report.suppressed = count("ops.suppressed_lines", f"source = '{source}'")
+    report.erased = count("ops.erased_lines", f"source = '{source}'")
     report.quarantined, bronze_quarantined = {}, 0
     if lake.exists("ops.quarantine"):
         for r in (lake.read("ops.quarantine").where(f"{where} AND source = '{source}'").groupBy("reason", "layer")
@@ -108,10 +134,10 @@ def audit(lake: Lake, report: RefineReport, window: Window) -> None:
             report.quarantined[r.reason] = report.quarantined.get(r.reason, 0) + r["count"]
             bronze_quarantined += r["count"] if r.layer == "bronze" else 0
     report.quarantined = dict(sorted(report.quarantined.items()))  # a deterministic map, whatever the engine's order
-    report.bronze_consistent = report.landed == report.bronze_rows + bronze_quarantined
+    report.bronze_consistent = report.landed == report.bronze_rows + bronze_quarantined + report.suppressed + report.erased
     row = [(source, window.start_text, window.end_text, report.run_id, report.files, report.landed, report.bronze_rows,
             report.silver_rows, sum(report.quarantined.values()), report.quarantined, report.duplicates,
-            report.suppressed, report.balanced, datetime.now(timezone.utc))]
+            report.suppressed, report.erased, report.balanced, datetime.now(timezone.utc))]
     lake.merge("ops.audit", lake.frame("ops.audit", row))
     if not report.balanced:
         q = sum(report.quarantined.values())
@@ -120,8 +146,9 @@ def audit(lake: Lake, report: RefineReport, window: Window) -> None:
             "ingest.")
         raise ReconciliationError(
             f"{source} {window}: {report.landed} records landed (ops.ingest_log) but silver {report.silver_rows}"
-            f" + quarantined {q} + duplicates {report.duplicates} + suppressed {report.suppressed} = "
-            f"{report.silver_rows + q + report.duplicates + report.suppressed}.{bronze} Rows were lost or "
+            f" + quarantined {q} + duplicates {report.duplicates} + suppressed {report.suppressed} + erased "
+            f"{report.erased} = {report.silver_rows + q + report.duplicates + report.suppressed + report.erased}.{bronze} "
+            "Rows were lost or "
             f"double-counted; see ops.audit (run {report.run_id}). Curate and export refuse this window until a refine "
             "of it reconciles."
         )
@@ -141,6 +168,7 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, source: str, run_
         bronze = bronze_window(lake, source, window)
         if bronze is not None:
             parsed = lake.checkpoint(module.parse(bronze, cfg), run_id, "parsed")
+            parsed = _drop_suppressed(lake, source, parsed, run_id)
             quarantine(lake, source, parsed.where("reason IS NOT NULL"), run_id, now)
             valid = parsed.where("reason IS NULL")
             dates = sorted(r.event_date for r in valid.select("event_date").distinct().collect() if r.event_date)

@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 TABLE = "social_interactions"
 KEYS = ("platform", "event_id")
+# the identifiers of a row, as silver.identity_map names them (what a suppression matches)
+IDENTIFIERS = ("concat('social:', actor_id_hash)", "concat('handle:', actor_handle_hash)")
 
 
 def _mapping_sql() -> str:
