@@ -66,6 +66,9 @@ SETTINGS = (
             "how many users, emails or CRM ids one device or phone may link before it counts as shared (a kiosk)"),
     Setting("sql_role", "RAPPORT_SQL_ROLE",
             "what `rapport sql` may read: analyst (silver, gold, ops without raw personal data) or engineer (all)"),
+    Setting("raw_retention_days", "RAPPORT_RAW_RETENTION_DAYS",
+            "days raw lines (bronze, quarantine) keep their personal data after their landing date was refined and "
+            "reconciled; then only lineage and counts stay (0 keeps them for ever)"),
     Setting("lease_wait_seconds", "RAPPORT_LEASE_WAIT_SECONDS",
             "how long a run waits for another run writing the same lake to finish before it gives up"),
     Setting("lease_ttl_seconds", "RAPPORT_LEASE_TTL_SECONDS",
@@ -105,6 +108,7 @@ class Config:
     late_days: int = 7
     identity_max_links: int = 1
     sql_role: str = "analyst"
+    raw_retention_days: int = 30
     lease_wait_seconds: int = 3600
     lease_ttl_seconds: int = 21600
     s3_endpoint_url: str | None = None

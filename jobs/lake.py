@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Iterable
 
 from jobs.config import Config
@@ -140,6 +141,8 @@ class Lake:
         from pyspark.sql import functions as F
 
         t = table(name)
+        if "expired_at" in t.column_names and "expired_at" not in df.columns:  # set by retention only, later
+            df = df.withColumn("expired_at", F.lit(None).cast("timestamp"))
         have, want = set(df.columns), set(t.column_names)
         if have != want:
             raise SchemaMismatchError(
@@ -292,6 +295,27 @@ class Lake:
         keys.select(*on).distinct().createOrReplaceTempView(view)
         self._session().sql(f"""MERGE INTO delta.`{self.path(t)}` t USING {view} s
                                 ON {' AND '.join(f't.{c} <=> s.{c}' for c in on)} WHEN MATCHED THEN DELETE""")
+        self._session().catalog.dropTempView(view)
+        _wrote()
+
+    def expire(self, name: "str | Table", where: str, at: datetime) -> None:
+        """Retention: set the raw personal columns (class ``raw``) of the rows matching ``where`` (a condition on
+        partition or lineage columns, never on values) to NULL and stamp ``expired_at``. Rows, keys and lineage
+        stay, so every count still reconciles. One MERGE, whose commit names no value."""
+        t = table(name)
+        raw = t.pii("raw")
+        if not raw or "expired_at" not in t.column_names:
+            raise ValueError(f"{t.qualified} keeps no raw personal data to expire (schemas/{t.layer}.yaml)")
+        if not self.exists(t):
+            return
+        view = f"_expire_{uuid.uuid4().hex[:12]}"
+        key = list(t.key)
+        self.read(t).where(f"({where}) AND expired_at IS NULL").select(*key).createOrReplaceTempView(view)
+        stamp = at.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+        self._session().sql(f"""MERGE INTO delta.`{self.path(t)}` t USING {view} s
+                                ON {' AND '.join(f't.{c} = s.{c}' for c in key)}
+                                WHEN MATCHED THEN UPDATE SET {', '.join(f't.{c} = NULL' for c in raw)},
+                                t.expired_at = TIMESTAMP '{stamp}'""")
         self._session().catalog.dropTempView(view)
         _wrote()
 

@@ -121,11 +121,8 @@ def require_gate(spark: "SparkSession", lake: "Lake", layer: str, window: Window
             f" (or re-run the {layer} stage for that window), and run `rapport {stage} {window.cli_args()}` again.")
 
 
-def require_reconciled(spark: "SparkSession", lake: "Lake", window: Window, stage: str) -> None:
-    """Refuse unless every landed hour of every event source is covered by a balanced refine (ops.audit)."""
-    hours = {s: h for s, h in landed_hours(spark, lake, window).items() if s in EVENT_SOURCES}
-    if not hours:
-        return
+def audit_records(lake: "Lake") -> dict[str, list[tuple[datetime | None, Verdict]]]:
+    """Per event source, every reconciliation (``ops.audit``) with its time: one row per refine window."""
     records: dict[str, list] = {}
     if lake.exists("ops.audit"):
         for r in lake.read("ops.audit").select("source", "window_start", "window_end", "balanced", "run_id",
@@ -133,6 +130,15 @@ def require_reconciled(spark: "SparkSession", lake: "Lake", window: Window, stag
             records.setdefault(r.source, []).append(
                 (r.audited_at, Verdict(bool(r.balanced), r.run_id, Window(parse_moment(r.window_start),
                                                                           parse_moment(r.window_end)))))
+    return records
+
+
+def require_reconciled(spark: "SparkSession", lake: "Lake", window: Window, stage: str) -> None:
+    """Refuse unless every landed hour of every event source is covered by a balanced refine (ops.audit)."""
+    hours = {s: h for s, h in landed_hours(spark, lake, window).items() if s in EVENT_SOURCES}
+    if not hours:
+        return
+    records = audit_records(lake)
     lines = []
     for source, relevant in sorted(hours.items()):
         missing, failed = _problems(relevant, latest_per_hour(relevant, records.get(source, [])))

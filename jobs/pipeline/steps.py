@@ -119,6 +119,10 @@ STEPS: dict[str, Step] = {s.name: s for s in (
     Step("privacy", "jobs.privacy.requests:process", reads=("ops.privacy_requests",),
          writes=("ops.privacy_requests", "ops.suppressions", "ops.erased_lines"),
          doc="pending privacy requests, in order: erase everywhere with proof, suppress, unsuppress"),
+    Step("retention", "jobs.privacy.retention:run",
+         reads=("ops.ingest_log", "ops.audit", "ops.retention"),
+         writes=(*(f"bronze.{s.name}" for s in SOURCES), "ops.quarantine", "ops.retention"),
+         doc="raw values of landing dates refined and reconciled RAPPORT_RAW_RETENTION_DAYS ago dropped; lineage and counts stay"),
     Step("maintenance", "jobs.maintenance:run", reads=(), writes=(),
          doc="compaction and vacuum of every registered table; staging of killed runs removed"),
 )}

@@ -92,9 +92,11 @@ def clean_id(column_sql: str) -> str:
 
 
 def bronze_window(lake: Lake, source: str, window: Window) -> "DataFrame | None":
+    """The window's bronze lines still to parse: lines whose raw value retention dropped were refined (and
+    reconciled) before it could, so their silver rows, quarantine rows and counts stand as they are."""
     if not lake.exists(f"bronze.{source}"):
         return None
-    return lake.read(f"bronze.{source}").where(window.sql())
+    return lake.read(f"bronze.{source}").where(window.sql()).where("expired_at IS NULL")
 
 
 def first_failure(checks: Sequence[tuple[str, str, str]]) -> tuple["Column", "Column"]:
@@ -160,7 +162,7 @@ def quarantine(lake: Lake, source: str, rows: "DataFrame", run_id: str, now: dat
                       F.lit(now).cast("timestamp").alias("quarantined_at"))
     local = out.collect()
     for i in range(0, len(local), QUARANTINE_CHUNK):
-        lake.append_new("ops.quarantine", lake.frame("ops.quarantine", [tuple(r) for r in local[i : i + QUARANTINE_CHUNK]]))
+        lake.append_new("ops.quarantine", lake.frame("ops.quarantine", [(*r, None) for r in local[i : i + QUARANTINE_CHUNK]]))
 
 
 def record_duplicates(lake: Lake, source: str, rows: "DataFrame", key_sql: str, run_id: str) -> None:

@@ -24,7 +24,9 @@ print(json.dumps({
     "errors": {k: str(v) for k, v in bag.import_errors.items()},
     "durations": {s.file: s.duration.total_seconds() for s in bag.dagbag_stats},
     "dags": {d.dag_id: {"tags": sorted(d.tags), "owner": d.owner, "retries": d.default_args.get("retries"),
-                        "max_active_runs": d.max_active_runs, "tasks": len(d.tasks)} for d in bag.dags.values()},
+                        "max_active_runs": d.max_active_runs, "tasks": len(d.tasks),
+                        "edges": sorted([t.task_id, u] for t in d.tasks for u in t.downstream_task_ids)}
+             for d in bag.dags.values()},
     "heavy_imports": sorted(m for m in ("pyspark", "great_expectations", "deltalake", "pysail") if m in sys.modules),
 }))
 """
@@ -39,7 +41,9 @@ def test_dagbag_parses_fast_with_owners_tags_and_retries(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     info = json.loads(proc.stdout.strip().splitlines()[-1])
     assert info["errors"] == {}
-    assert set(info["dags"]) == {"rapport_ingest", "rapport_refine", "rapport_curate", "rapport_export", "rapport_maintenance"}
+    assert set(info["dags"]) == {"rapport_ingest", "rapport_refine", "rapport_curate", "rapport_export",
+                                 "rapport_maintenance", "rapport_privacy"}
+    assert info["dags"]["rapport_privacy"]["edges"] == [["privacy", "retention"]]  # requests first, then retention
     assert all(seconds < 1.0 for seconds in info["durations"].values()), info["durations"]
     for dag_id, d in info["dags"].items():
         assert "rapport" in d["tags"] and d["owner"] == "rapport" and d["retries"] >= 1 and d["max_active_runs"] == 1, dag_id
