@@ -58,7 +58,7 @@ def run_demo(args: argparse.Namespace) -> int:
     os.environ.pop("SPARK_REMOTE", None)
     shutil.rmtree(work / "airflow", ignore_errors=True)
     end = args.start + timedelta(days=args.days + 5)  # a manual run at this date takes everything landed before it
-    with contextlib.ExitStack() as stack:
+    with contextlib.ExitStack() as stack:  # the loopback S3, if any, lives until the erasure republished exports
         exports = _export_target(stack, base)
         chain = ("rapport_ingest", "rapport_refine", "rapport_curate") + (("rapport_export",) if exports else ())
         print(f"\n== 2. the pipeline through Airflow: {' -> '.join(chain)} (dag.test)")
@@ -68,54 +68,58 @@ def run_demo(args: argparse.Namespace) -> int:
         if exports:
             _print_exports(Config.load())
 
-    with spark_session(cfg) as spark:
-        catalog.register(spark, cfg)
-        if args.orders_only:
-            _print_orders_only(spark, cfg)
-            print(f"Demo finished in {time.perf_counter() - started:.1f}s. Landing: {cfg.landing_root}  "
-                  f"Lake: {cfg.lake_root}")
-            return 0
-        print("\nBronze (ops.ingest_log):")
-        spark.sql("""SELECT source, count(*) AS files, sum(lines) AS lines, sum(bronze_rows) AS bronze_rows,
-                            sum(quarantined) AS quarantined FROM ops.ingest_log GROUP BY source ORDER BY source""").show()
-        print("Silver reconciliation (ops.audit): landed = silver + quarantined + duplicates")
-        spark.sql("""SELECT source, landed, silver_rows, quarantined, duplicates, balanced FROM ops.audit
-                     ORDER BY source""").show()
-        audit = {r.source: r.silver_rows for r in spark.sql("SELECT source, silver_rows FROM ops.audit").collect()}
-        checks = [(s, manifest["sources"][s]["valid"], audit.get(s, 0)) for s in EVENT_SOURCES]
-        print("Check against the generator's manifest (valid events -> silver rows): " + ", ".join(
-            f"{s} {want:,} -> {got:,} {'ok' if want == got else 'MISMATCH'}" for s, want, got in checks))
-        print("\nQuality gates (ops.quality_gates):")
-        spark.sql("""SELECT layer, window_end, count(*) AS tables, sum(CASE WHEN status = 'passed' THEN 1 ELSE 0 END) AS passed,
-                            sum(evaluated) AS expectations, sum(critical_failures) AS critical_failures
-                     FROM ops.quality_gates GROUP BY layer, run_id, window_end ORDER BY min(checked_at)""").show()
-        print(f"Quality overview: {gate.docs_index(cfg).as_uri()}")
-        print("\nLifecycle stages:")
-        spark.sql("""SELECT lifecycle_stage, count(*) AS customers, sum(kept_orders) AS orders, sum(revenue) AS revenue
-                     FROM gold.customer_relationship GROUP BY 1 ORDER BY customers DESC""").show(truncate=False)
-        key = spark.sql("""SELECT r.customer_key FROM gold.customer_relationship r
-                           WHERE r.kept_orders > 0 AND r.social_interactions > 0 AND r.visits > 0
-                           ORDER BY r.interactions, r.customer_key LIMIT 1""").first()
-        if key is not None:
-            k = key.customer_key
-            print(f"A sample timeline (rapport timeline {k}):")
-            spark.sql(f"""SELECT seq, date_format(occurred_at, 'yyyy-MM-dd HH:mm') AS at, channel,
-                                 coalesce(platform, '') AS platform, event_type, coalesce(milestone, '') AS milestone, summary
-                          FROM gold.customer_timeline WHERE customer_key = '{k}' ORDER BY seq LIMIT 25""").show(
-                25, truncate=False)
-        last = spark.sql("SELECT max(date) AS d FROM gold.daily_product_trends WHERE trending").first().d
-        print(f"Top trending products on {last} (views over 7 days vs the 7 before):" if last else
-              "No product is trending yet (trends compare 7 days with the 7 before them).")
-        if last:
-            spark.sql(f"""SELECT trend_rank AS `rank`, product_id, title, views_7d, views_prev_7d,
-                                 concat('+', cast(round(100 * growth_7d) AS INT), '%') AS growth, orders, revenue
-                          FROM gold.daily_product_trends WHERE date = DATE'{last}' AND trending
-                          ORDER BY trend_rank LIMIT 5""").show(truncate=False)
-        print("Campaign message consistency (scheduled platforms where the message is missing, stale or silent):")
-        spark.sql("""SELECT campaign_id, consistency, count(*) AS platforms,
-                            array_join(sort_array(collect_list(platform)), ', ') AS on_platforms
-                     FROM gold.campaign_performance GROUP BY 1, 2 ORDER BY 1, 2""").show(truncate=False)
-        ok = all(want == got for _, want, got in checks)
+        cfg = Config.load()  # the environment now names the lake, the landing zone and the exports
+        with spark_session(cfg) as spark:
+            catalog.register(spark, cfg)
+            if args.orders_only:
+                _print_orders_only(spark, cfg)
+                print(f"Demo finished in {time.perf_counter() - started:.1f}s. Landing: {cfg.landing_root}  "
+                      f"Lake: {cfg.lake_root}")
+                return 0
+            print("\nBronze (ops.ingest_log):")
+            spark.sql("""SELECT source, count(*) AS files, sum(lines) AS lines, sum(bronze_rows) AS bronze_rows,
+                                sum(quarantined) AS quarantined FROM ops.ingest_log GROUP BY source ORDER BY source""").show()
+            print("Silver reconciliation (ops.audit): landed = silver + quarantined + duplicates")
+            spark.sql("""SELECT source, landed, silver_rows, quarantined, duplicates, balanced FROM ops.audit
+                         ORDER BY source""").show()
+            audit = {r.source: r.silver_rows for r in spark.sql("SELECT source, silver_rows FROM ops.audit").collect()}
+            checks = [(s, manifest["sources"][s]["valid"], audit.get(s, 0)) for s in EVENT_SOURCES]
+            print("Check against the generator's manifest (valid events -> silver rows): " + ", ".join(
+                f"{s} {want:,} -> {got:,} {'ok' if want == got else 'MISMATCH'}" for s, want, got in checks))
+            print("\nQuality gates (ops.quality_gates):")
+            spark.sql("""SELECT layer, window_end, count(*) AS tables, sum(CASE WHEN status = 'passed' THEN 1 ELSE 0 END) AS passed,
+                                sum(evaluated) AS expectations, sum(critical_failures) AS critical_failures,
+                                min(checked_at) AS first
+                         FROM ops.quality_gates GROUP BY layer, run_id, window_end""").orderBy("first").drop("first").show()
+            print(f"Quality overview: {gate.docs_index(cfg).as_uri()}")
+            print("\nLifecycle stages:")
+            spark.sql("""SELECT lifecycle_stage, count(*) AS customers, sum(kept_orders) AS orders, sum(revenue) AS revenue
+                         FROM gold.customer_relationship GROUP BY 1 ORDER BY customers DESC""").show(truncate=False)
+            key = spark.sql("""SELECT r.customer_key FROM gold.customer_relationship r
+                               WHERE r.kept_orders > 0 AND r.social_interactions > 0 AND r.visits > 0
+                               ORDER BY r.interactions, r.customer_key LIMIT 1""").first()
+            if key is not None:
+                k = key.customer_key
+                print(f"A sample timeline (rapport timeline {k}):")
+                spark.sql(f"""SELECT seq, date_format(occurred_at, 'yyyy-MM-dd HH:mm') AS at, channel,
+                                     coalesce(platform, '') AS platform, event_type, coalesce(milestone, '') AS milestone, summary
+                              FROM gold.customer_timeline WHERE customer_key = '{k}' ORDER BY seq LIMIT 25""").show(
+                    25, truncate=False)
+            last = spark.sql("SELECT max(date) AS d FROM gold.daily_product_trends WHERE trending").first().d
+            print(f"Top trending products on {last} (views over 7 days vs the 7 before):" if last else
+                  "No product is trending yet (trends compare 7 days with the 7 before them).")
+            if last:
+                spark.sql(f"""SELECT trend_rank AS `rank`, product_id, title, views_7d, views_prev_7d,
+                                     concat('+', cast(round(100 * growth_7d) AS INT), '%') AS growth, orders, revenue
+                              FROM gold.daily_product_trends WHERE date = DATE'{last}' AND trending
+                              ORDER BY trend_rank LIMIT 5""").show(truncate=False)
+            print("Campaign message consistency (scheduled platforms where the message is missing, stale or silent):")
+            spark.sql("""SELECT campaign_id, consistency, count(*) AS platforms,
+                                array_join(sort_array(collect_list(platform)), ', ') AS on_platforms
+                         FROM gold.campaign_performance GROUP BY 1, 2 ORDER BY 1, 2""").show(truncate=False)
+            ok = all(want == got for _, want, got in checks)
+            if key is not None:
+                ok = _erase(spark, cfg, key.customer_key) and ok
     print(f"Demo finished in {time.perf_counter() - started:.1f}s. Landing: {cfg.landing_root}  Lake: {cfg.lake_root}")
     return 0 if ok else 1
 
@@ -172,6 +176,35 @@ def _print_orders_only(spark, cfg: Config) -> None:
     print("Best-selling products (gold.daily_product_trends; no catalogue landed, so no titles):")
     spark.sql("""SELECT product_id, sum(orders) AS orders, sum(units) AS units, sum(revenue) AS revenue
                  FROM gold.daily_product_trends GROUP BY 1 ORDER BY revenue DESC LIMIT 5""").show(truncate=False)
+
+
+def _erase(spark, cfg: Config, customer_key: str) -> bool:
+    """The right to erasure on the sample customer: request, erase everywhere, prove it."""
+    import json
+
+    from jobs.lake import Lake
+    from jobs.pipeline.runner import run_step
+    from jobs.pipeline.window import Window
+    from jobs.privacy import requests
+    from jobs.privacy.person import hash_identifiers
+
+    print(f"\n== 3. privacy: the sample customer asks to be forgotten (rapport privacy erase --customer-key {customer_key})")
+    clock = time.perf_counter()
+    rid = requests.record(spark, cfg, "erase", hash_identifiers(spark, cfg, keys=[customer_key]),
+                          "demo: right to erasure")
+    run_step(spark, cfg, "privacy", Window(), request_id=rid)
+    row = requests.get(Lake(cfg, spark), rid)
+    state = json.loads(row["detail"] or "{}")
+    print(f"Request {rid}: {row['status']}; {sum(state.get('rows', {}).values()):,} rows erased from "
+          f"{len(state.get('rows', {}))} tables, {state.get('files_removed', 0):,} old files vacuumed, "
+          f"{len(state.get('snapshots_removed', []))} export snapshots deleted and {len(state.get('snapshots_published', []))} "
+          "published anew; their future events are suppressed.")
+    if state.get("at_source"):
+        print(f"{len(state['at_source'])} landing files still hold them (the source's to delete; Rapport never reads "
+              "them again).")
+    print(f"Erasure proof (every file of the lake and the exports scanned; {time.perf_counter() - clock:.0f}s in all): "
+          f"{row['proof']}")
+    return row["status"] == "verified"
 
 
 def _export_target(stack: contextlib.ExitStack, base: Config) -> str | None:

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 EXCLUDED = ("ops/privacy_requests/", "ops/suppressions/", "_privacy/", "_lease.json")
-PHONE = r"\+?[0-9]([ ().-]{0,2}[0-9]){8,14}"
+NUMBER_RUN = r"\+?[0-9][0-9 ().-]{7,}[0-9]"  # digits and what people write between them, 9 characters or more
 FILES_PER_READ = 2_000
 
 
@@ -61,10 +61,40 @@ def _hmac(key: bytes, value: str) -> str:
 
 
 def scanner(tokens: list[str], emails: list[str], phones: list[str], key: str):
-    """The ``mapInArrow`` function: per file, what of the person it holds (kind, a short fingerprint)."""
-    word = re.compile("|".join(f"(?<![A-Za-z0-9_]){re.escape(t)}(?![A-Za-z0-9_])" for t in tokens)) if tokens else None
-    email_rx, phone_rx = re.compile(EMAIL), re.compile(PHONE)
+    """The ``mapInArrow`` function: per file, what of the person it holds (kind, a short fingerprint).
+
+    Linear in the text: identifiers are found by substring search, then checked as whole words; emails are
+    found from their ``@`` (the scrubber's pattern, tried at every character of a long run of letters and digits,
+    is quadratic in it); every distinct email and phone candidate is hashed once."""
+    words = {t: re.compile(f"(?<![A-Za-z0-9_]){re.escape(t)}(?![A-Za-z0-9_])") for t in tokens}
+    domain_rx, local_rx = re.compile(r"(@|%40)[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"), re.compile(r"[A-Za-z0-9._%+-]{1,64}$")
+    run_rx, piece_rx = re.compile(NUMBER_RUN), re.compile(r"\+?[0-9][0-9().-]*")
     emails_set, phones_set, k = set(emails), set(phones), key.encode()
+
+    def found_emails(text: str) -> set[str]:
+        out = set()
+        for m in domain_rx.finditer(text):
+            local = local_rx.search(text, max(0, m.start() - 64), m.start())
+            if local:
+                out.add(local.group(0) + "@" + m.group(0)[len(m.group(1)):])
+        return out
+
+    def phone_candidates(text: str) -> set[str]:
+        """Every run of consecutive space-separated number groups holding 9 to 15 digits, as it is hashed
+        (digits and a leading +): '+44 20 7946 0958' but also '0958 +44 20 7946 0958 12' yields it."""
+        out = set()
+        for m in run_rx.finditer(text):
+            pieces = [re.sub(r"[^0-9+]", "", p.group(0)) for p in piece_rx.finditer(m.group(0))]
+            for i in range(len(pieces)):
+                joined = ""
+                for piece in pieces[i:]:
+                    joined += piece
+                    digits = len(joined) - joined.count("+")
+                    if digits > 15:
+                        break
+                    if digits >= 9:
+                        out.add(joined)
+        return out
 
     def texts(path: str, content: bytes):
         if path.endswith(".parquet"):
@@ -75,7 +105,11 @@ def scanner(tokens: list[str], emails: list[str], phones: list[str], key: str):
             except Exception:
                 yield content.decode("utf-8", "replace")
                 return
+            import pyarrow.types as pat
+
             for col in t.columns:
+                if pat.is_temporal(col.type) or pat.is_boolean(col.type) or pat.is_floating(col.type):
+                    continue  # holds no identifier, email or phone
                 yield "\n".join("" if v is None else (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
                                 for v in col.to_pylist())
         else:
@@ -95,14 +129,13 @@ def scanner(tokens: list[str], emails: list[str], phones: list[str], key: str):
             for path, content in zip(b.column("path").to_pylist(), b.column("content").to_pylist()):
                 hits = set()
                 for text in texts(path, content or b""):
-                    if word is not None:
-                        hits |= {("identifier", m.group(0)[:10]) for m in word.finditer(text)}
-                    if emails_set:
-                        hits |= {("email", h[:10]) for h in (_hmac(k, m.group(0)) for m in email_rx.finditer(text))
+                    hits |= {("identifier", t[:10]) for t, rx in words.items() if t in text and rx.search(text)}
+                    if emails_set and ("@" in text or "%40" in text):
+                        hits |= {("email", h[:10]) for h in map(lambda e: _hmac(k, e), found_emails(text))
                                  if h in emails_set}
                     if phones_set:
-                        hits |= {("phone", h[:10]) for h in (_hmac(k, re.sub(r"[^0-9+]", "", m.group(0)))
-                                                              for m in phone_rx.finditer(text)) if h in phones_set}
+                        hits |= {("phone", h[:10]) for h in (_hmac(k, c) for c in phone_candidates(text))
+                                 if h in phones_set}
                 for kind, what in sorted(hits):
                     out_path.append(path)
                     out_kind.append(kind)

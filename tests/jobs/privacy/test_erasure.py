@@ -222,3 +222,39 @@ def test_a_request_killed_part_way_completes_on_the_next_run(spark, refined, tmp
     assert hash_identifiers(spark, cfg, [person["email"]])[0] not in {
         r.identifier for r in lake.read("silver.identity_map").collect()}
     logging.getLogger(__name__).info("erased after a kill: %s", report.processed)
+
+
+def test_verify_finds_what_is_left_in_any_file_however_it_is_written(spark, erased):
+    """The proof is only worth something if the scan finds the person: plant them, written differently, and
+    the verification fails, naming each file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cfg, person, key, _, _, _ = erased
+    request_id = json.loads(next((Path(cfg.lake_root) / "_privacy").glob("*/proof.json")).read_text())["request_id"]
+    planted = Path(cfg.lake_root) / "gold" / "customer_timeline"
+    phone = person.get("phone")
+    assert phone
+    spaced = f"{phone[:3]} {phone[3:6]}-{phone[6:]}"  # written as a person would
+    files = {
+        planted / "notes.json.gz": gzip.compress(json.dumps({"note": f"write to {person['email'].upper()}"}).encode()),
+        planted / "_delta_log" / "99999999999999999999.json": json.dumps({"commitInfo": {"k": key}}).encode(),
+    }
+    for path, body in files.items():
+        path.write_bytes(body)
+    pq.write_table(pa.table({"x": [f"call {spaced} now"]}), planted / "part-planted.parquet")
+    env = {**os.environ, "RAPPORT_LAKE_ROOT": cfg.lake_root, "RAPPORT_LANDING_ROOT": cfg.landing_root,
+           "RAPPORT_PII_KEY": PII_KEY, "PYTHONPATH": str(REPO)}
+    env.pop("SPARK_REMOTE", None)
+    try:
+        proc = subprocess.run([sys.executable, "-m", "jobs.cli", "privacy", "verify", request_id], capture_output=True,
+                              text=True, env=env, timeout=900, cwd=REPO)
+    finally:
+        for path in [*files, planted / "part-planted.parquet"]:
+            path.unlink()
+    assert proc.returncode == 1, proc.stdout + proc.stderr[-2000:]
+    found = {line.split(": ", 1)[0].strip().rsplit("/", 1)[-1]: line for line in proc.stdout.splitlines()
+             if line.startswith("  ")}
+    assert "email" in found["notes.json.gz"] and "identifier" in found["99999999999999999999.json"]
+    assert "phone" in found["part-planted.parquet"]
+    assert person["email"] not in proc.stdout and phone not in proc.stdout  # fingerprints, not values
