@@ -73,6 +73,35 @@ SETTINGS = (
             "how long a run waits for another run writing the same lake to finish before it gives up"),
     Setting("lease_ttl_seconds", "RAPPORT_LEASE_TTL_SECONDS",
             "after how long a lake lease whose holder never released it (a killed run) is taken over"),
+    Setting("collector_write_keys", "RAPPORT_COLLECTOR_WRITE_KEYS",
+            "write keys the collector accepts and the site each names: key=site,key2=site2", secret=True),
+    Setting("collector_spool", "RAPPORT_COLLECTOR_SPOOL",
+            "the collector's local folder for open files; default the landing root when it is a folder (with an "
+            "s3:// landing root, closed files are uploaded from here)"),
+    Setting("collector_max_event_kb", "RAPPORT_COLLECTOR_MAX_EVENT_KB", "largest event the collector accepts, in KB"),
+    Setting("collector_max_request_kb", "RAPPORT_COLLECTOR_MAX_REQUEST_KB",
+            "largest request body the collector accepts (after gzip inflation), in KB"),
+    Setting("collector_max_batch", "RAPPORT_COLLECTOR_MAX_BATCH", "most events in one batch request"),
+    Setting("collector_commit_ms", "RAPPORT_COLLECTOR_COMMIT_MS",
+            "how long the collector gathers requests into one write and fsync, at most, in milliseconds"),
+    Setting("collector_queue_events", "RAPPORT_COLLECTOR_QUEUE_EVENTS",
+            "events waiting to be written before the collector answers 503 (backpressure)"),
+    Setting("collector_min_free_mb", "RAPPORT_COLLECTOR_MIN_FREE_MB",
+            "free disk under the spool below which the collector answers 503"),
+    Setting("collector_roll_seconds", "RAPPORT_COLLECTOR_ROLL_SECONDS",
+            "how long a landing file stays open before the collector closes it for ingest (it closes at the hour too)"),
+    Setting("shopify_webhook_secret", "RAPPORT_SHOPIFY_WEBHOOK_SECRET",
+            "the Shopify app's secret, to verify X-Shopify-Hmac-Sha256", secret=True),
+    Setting("meta_app_secret", "RAPPORT_META_APP_SECRET", "the Meta app secret, to verify X-Hub-Signature-256",
+            secret=True),
+    Setting("meta_verify_token", "RAPPORT_META_VERIFY_TOKEN", "the token Meta echoes when it verifies the webhook",
+            secret=True),
+    Setting("x_consumer_secret", "RAPPORT_X_CONSUMER_SECRET",
+            "the X app's consumer secret, for the CRC check and x-twitter-webhooks-signature", secret=True),
+    Setting("tiktok_client_secret", "RAPPORT_TIKTOK_CLIENT_SECRET", "the TikTok app's client secret, to verify "
+            "TikTok-Signature", secret=True),
+    Setting("tiktok_tolerance_seconds", "RAPPORT_TIKTOK_TOLERANCE_SECONDS",
+            "how old a TikTok-Signature timestamp may be before the delivery is refused as a replay"),
     Setting("s3_endpoint_url", "RAPPORT_S3_ENDPOINT_URL", "S3 API endpoint (leave empty for AWS)"),
     Setting("s3_region", "RAPPORT_S3_REGION", "S3 region"),
     Setting("s3_max_attempts", "RAPPORT_S3_MAX_ATTEMPTS",
@@ -111,6 +140,21 @@ class Config:
     raw_retention_days: int = 30
     lease_wait_seconds: int = 3600
     lease_ttl_seconds: int = 21600
+    collector_write_keys: str = field(default="", repr=False)
+    collector_spool: str = ""
+    collector_max_event_kb: int = 32
+    collector_max_request_kb: int = 500
+    collector_max_batch: int = 2500
+    collector_commit_ms: int = 2
+    collector_queue_events: int = 50_000
+    collector_min_free_mb: int = 256
+    collector_roll_seconds: int = 300
+    shopify_webhook_secret: str | None = field(default=None, repr=False)
+    meta_app_secret: str | None = field(default=None, repr=False)
+    meta_verify_token: str | None = field(default=None, repr=False)
+    x_consumer_secret: str | None = field(default=None, repr=False)
+    tiktok_client_secret: str | None = field(default=None, repr=False)
+    tiktok_tolerance_seconds: int = 300
     s3_endpoint_url: str | None = None
     s3_region: str = "us-east-1"
     s3_max_attempts: int = 8
@@ -148,13 +192,17 @@ class Config:
             sources["engine"] = sources["spark_remote"]
 
         for name, minimum in (("late_days", 0), ("identity_max_links", 1), ("s3_max_attempts", 1), ("export_keep", 1),
-                              ("lease_wait_seconds", 0), ("lease_ttl_seconds", 60),
+                              ("lease_wait_seconds", 0), ("lease_ttl_seconds", 60), ("raw_retention_days", 0),
+                              ("collector_max_event_kb", 1), ("collector_max_request_kb", 1), ("collector_max_batch", 1),
+                              ("collector_commit_ms", 0), ("collector_queue_events", 100),
+                              ("collector_min_free_mb", 0), ("collector_roll_seconds", 1),
+                              ("tiktok_tolerance_seconds", 1),
                               ("export_half_life_days", 1), ("export_multipart_mb", 5)):
             if name in values:
                 values[name] = _parse_int(name, values[name], sources[name], minimum=minimum)
         if isinstance(values.get("export_weights"), Mapping):  # the YAML file may give a mapping
             values["export_weights"] = ",".join(f"{k}={v}" for k, v in values["export_weights"].items())
-        for name in ("landing_layouts", "landing_paths"):  # the YAML file may give mappings
+        for name in ("landing_layouts", "landing_paths", "collector_write_keys"):  # the YAML file may give mappings
             if isinstance(values.get(name), Mapping):
                 values[name] = ",".join(f"{k}={v}" for k, v in values[name].items())
         if isinstance(values.get("required"), (list, tuple)):  # the YAML file may give a list
@@ -197,6 +245,7 @@ class Config:
         self.suites_dir()
         self.landing_layouts_map()
         self.landing_paths_map()
+        self.write_keys()
         self.earliest()
 
     def suites_dir(self) -> Path:
@@ -230,6 +279,17 @@ class Config:
         if bad:
             raise self.error("landing_layouts", f"names unknown layout(s) {bad}; layouts are {', '.join(LAYOUTS)}")
         return layouts
+
+    def write_keys(self) -> dict[str, str]:
+        """The collector's write keys -> the site each names (``key=site`` pairs; a key alone names ``default``)."""
+        out = {}
+        for pair in filter(None, (p.strip() for p in str(self.collector_write_keys or "").split(","))):
+            key, _, site = pair.partition("=")
+            if not key.strip():
+                raise self.error("collector_write_keys", "has an empty key; write key=site pairs separated by commas",
+                                 show_value=False)
+            out[key.strip()] = site.strip() or "default"
+        return out
 
     def landing_paths_map(self) -> dict[str, str]:
         """Source -> folder, for the sources whose files are not under ``<landing root>/<source>``."""

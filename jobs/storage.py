@@ -29,6 +29,12 @@ def is_s3(uri: str) -> bool:
     return urlparse(uri).scheme == "s3"
 
 
+def split_s3(uri: str) -> tuple[str, str]:
+    """``s3://bucket/a/b`` -> (``bucket``, ``a/b``)."""
+    parsed = urlparse(uri)
+    return parsed.netloc, parsed.path.strip("/")
+
+
 def local_root(uri: str) -> str:
     """Absolute path of a local root, so a Spark server with another working directory finds it."""
     return str(Path(uri.removeprefix("file://")).resolve())

@@ -1,0 +1,375 @@
+"""The collector's ASGI application (Starlette).
+
+Endpoints (README, "The collector"):
+
+- Segment HTTP Tracking API: ``POST /v1/track|page|screen|identify|group|alias|batch`` and ``/v1/import``,
+  ``/v1/b``. The write key is the Basic-auth username (RudderStack's SDKs, older Segment clients) or
+  ``writeKey`` in the body (segment-analytics-python 2.3 and later); it names a site (RAPPORT_COLLECTOR_WRITE_KEYS).
+- Snowplow tracker protocol: ``POST /com.snowplowanalytics.snowplow/tp2`` and ``GET /i``.
+- Webhooks: ``POST /webhooks/shopify``, ``GET|POST /webhooks/meta``, ``GET|POST /webhooks/x``,
+  ``POST /webhooks/tiktok``, each verified on the raw body before anything is landed.
+- ``GET /health`` (alive), ``GET /ready`` (can write), ``GET /metrics`` (Prometheus).
+
+Every accepted request is answered only after its lines are fsynced (``spool``). Limits are checked before the
+body is read whole, and again after gzip inflation. Logs name the endpoint, status and reason, never a payload,
+a query string or a key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import os
+import time
+import zlib
+from contextlib import asynccontextmanager
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from jobs.collector import records, signatures
+from jobs.collector.metrics import Metrics
+from jobs.collector.records import Refused
+from jobs.collector.spool import Spool, SpoolFull
+from jobs.config import Config
+from jobs.storage import is_s3, local_root
+
+log = logging.getLogger("jobs.collector")
+PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+SINKS = ("disk", "memory")
+
+
+class Collector:
+    """The collector's state: settings, the spool (and shipper), the metrics."""
+
+    def __init__(self, cfg: Config, sink: str = "disk"):
+        if sink not in SINKS:
+            raise ValueError(f"sink must be one of {SINKS}")
+        self.cfg, self.sink = cfg, sink
+        self.keys = cfg.write_keys()
+        self.max_event = cfg.collector_max_event_kb * 1024
+        self.max_request = cfg.collector_max_request_kb * 1024
+        self.max_batch = cfg.collector_max_batch
+        self.metrics = Metrics()
+        target = cfg.landing_root if is_s3(cfg.landing_root) else None
+        spool_dir = cfg.collector_spool or ("./collector-spool" if target else local_root(cfg.landing_root))
+        self.spool_dir = Path(spool_dir).resolve()
+        self.shipper = None
+        if target:
+            from jobs.collector.shipper import Shipper
+
+            self.shipper = Shipper(cfg, self.spool_dir, target, on_shipped=self.metrics.shipped.inc)
+        self.spool = Spool(self.spool_dir, commit_ms=cfg.collector_commit_ms, roll_seconds=cfg.collector_roll_seconds,
+                           max_pending=cfg.collector_queue_events, on_closed=self._closed,
+                           on_commit=self.metrics.commit)
+        self._disk_checked, self._disk_free = 0.0, None
+
+    def _closed(self, path: Path) -> None:
+        self.metrics.files_closed.inc()
+        if self.shipper is not None:
+            self.shipper.ship(path)
+
+    @asynccontextmanager
+    async def lifespan(self, app):
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        recovered = self.spool.open()
+        if self.shipper is not None:
+            self.shipper.start()
+        await self.spool.start()
+        log.info("collector %s writing to %s (%s)%s; %d write key(s); recovered %d file(s), %d torn bytes kept apart",
+                 self.spool.instance, self.spool_dir, self.sink,
+                 f", shipping to {self.cfg.landing_root}" if self.shipper else "", len(self.keys), recovered.files,
+                 recovered.torn_bytes)
+        try:
+            yield
+        finally:
+            await self.spool.stop()
+            if self.shipper is not None:
+                self.shipper.stop()
+            log.info("collector %s stopped; every file closed", self.spool.instance)
+
+    # ---- shared
+    def disk_low(self) -> bool:
+        now = time.monotonic()
+        if now - self._disk_checked > 1.0:
+            st = os.statvfs(self.spool_dir)
+            self._disk_free, self._disk_checked = st.f_bavail * st.f_frsize, now
+        return self._disk_free is not None and self._disk_free < self.cfg.collector_min_free_mb * 1024 * 1024
+
+    async def read(self, request: Request, endpoint: str) -> bytes:
+        """The body, inflated if gzip, within the request limit, refused as soon as it passes it."""
+        limit = self.max_request
+        length = request.headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise Refused(400, "malformed", "Content-Length is not a number")
+            if int(length) > limit:
+                raise Refused(413, "request_too_large", f"the body is {int(length):,} bytes; the limit is "
+                                                        f"{limit // 1024} KB (RAPPORT_COLLECTOR_MAX_REQUEST_KB)")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise Refused(413, "request_too_large", f"the body passes {limit // 1024} KB "
+                                                        "(RAPPORT_COLLECTOR_MAX_REQUEST_KB)")
+            chunks.append(chunk)
+        body = b"".join(chunks)
+        self.metrics.received_bytes.labels(endpoint).inc(size)
+        encoding = request.headers.get("content-encoding", "").strip().lower()
+        if encoding in ("gzip", "x-gzip", "deflate"):
+            d = zlib.decompressobj(47)  # gzip or zlib, by the header
+            try:
+                out = d.decompress(body, limit + 1)
+            except zlib.error:
+                raise Refused(400, "bad_gzip", "the body is not valid gzip") from None
+            if len(out) > limit or d.unconsumed_tail:
+                raise Refused(413, "inflates_too_large", f"the body inflates past {limit // 1024} KB "
+                                                         "(RAPPORT_COLLECTOR_MAX_REQUEST_KB)")
+            if not d.eof:
+                raise Refused(400, "bad_gzip", "the gzip body is cut short")
+            body = out
+        elif encoding not in ("", "identity"):
+            raise Refused(415, "unsupported_encoding", f"Content-Encoding {encoding[:20]!r} is not gzip")
+        return body
+
+    async def land(self, source: str, lines: list[bytes], endpoint: str) -> None:
+        if self.sink == "memory":
+            self.metrics.accepted.labels(source, endpoint).inc(len(lines))
+            return
+        if self.disk_low():
+            raise Refused(503, "disk_low", f"free disk under {self.spool_dir} is below "
+                                           f"{self.cfg.collector_min_free_mb} MB (RAPPORT_COLLECTOR_MIN_FREE_MB)")
+        try:
+            await self.spool.submit(source, lines)
+        except SpoolFull as exc:
+            raise Refused(503, "queue_full", f"busy: {exc}; retry") from None
+        except OSError as exc:
+            raise Refused(503, "write_failed", f"the collector could not write ({type(exc).__name__}); retry") from None
+        self.metrics.accepted.labels(source, endpoint).inc(len(lines))
+
+    @staticmethod
+    def client_ip(request: Request) -> str | None:
+        forwarded = request.headers.get("x-forwarded-for")
+        if forwarded:
+            return forwarded.split(",", 1)[0].strip()[:64]
+        return request.client.host if request.client else None
+
+    def refused(self, exc: Refused, endpoint: str) -> JSONResponse:
+        self.metrics.rejected.labels(exc.reason).inc()
+        log.info("refused %s: %d %s", endpoint, exc.status, exc.reason)
+        headers = {"Retry-After": "1"} if exc.status == 503 else None
+        return JSONResponse({"error": exc.message, "reason": exc.reason}, exc.status, headers=headers)
+
+    @staticmethod
+    def loads(body: bytes):
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise Refused(400, "malformed", "the body is not JSON") from None
+
+    # ---- Segment, RudderStack
+    def write_key(self, request: Request, parsed) -> str:
+        key = None
+        auth = request.headers.get("authorization", "")
+        if auth[:6].lower() == "basic ":
+            try:
+                key = base64.b64decode(auth[6:].strip(), validate=True).decode().split(":", 1)[0]
+            except (binascii.Error, UnicodeDecodeError):
+                raise Refused(401, "bad_auth", "the Authorization header is not Basic base64(writeKey:)") from None
+        if not key and isinstance(parsed, dict) and isinstance(parsed.get("writeKey"), str):
+            key = parsed["writeKey"]
+        if not key:
+            raise Refused(401, "no_write_key", "no write key: send it as the Basic-auth username or as writeKey")
+        site = self.keys.get(key)
+        if site is None:
+            raise Refused(401, "unknown_write_key", "unknown write key")
+        return site
+
+    async def segment(self, request: Request) -> Response:
+        kind = request.path_params["kind"]
+        endpoint = "segment"
+        try:
+            if kind not in records.SEGMENT_TYPES + records.BATCH_PATHS:
+                raise Refused(404, "unknown_path", f"/v1/{kind[:40]} is not a Segment endpoint")
+            parsed = self.loads(await self.read(request, endpoint))
+            site = self.write_key(request, parsed)
+            lines, filled = records.segment(parsed, kind, received_at=records.iso(time.time()), site=site,
+                                            ip=self.client_ip(request), max_event=self.max_event,
+                                            max_batch=self.max_batch)
+            await self.land("clickstream", lines, endpoint)
+        except Refused as exc:
+            return self.refused(exc, endpoint)
+        if filled:
+            self.metrics.filled.inc(filled)
+        return JSONResponse({"success": True})
+
+    # ---- Snowplow
+    async def snowplow_post(self, request: Request) -> Response:
+        endpoint = "snowplow"
+        try:
+            parsed = self.loads(await self.read(request, endpoint))
+            if not isinstance(parsed, dict) or not isinstance(parsed.get("data"), list):
+                raise Refused(400, "malformed", "a Snowplow payload is {\"schema\": ..., \"data\": [events]}")
+            lines = records.snowplow(parsed["data"], received_at=records.iso(time.time()),
+                                     ip=self.client_ip(request), user_agent=request.headers.get("user-agent"),
+                                     max_event=self.max_event, max_batch=self.max_batch)
+            await self.land("clickstream", lines, endpoint)
+        except Refused as exc:
+            return self.refused(exc, endpoint)
+        return PlainTextResponse("ok")
+
+    async def snowplow_get(self, request: Request) -> Response:
+        endpoint = "snowplow"
+        try:
+            query = request.scope.get("query_string", b"")
+            if len(query) > self.max_event:
+                raise Refused(413, "event_too_large", "the query string passes RAPPORT_COLLECTOR_MAX_EVENT_KB")
+            event = dict(parse_qsl(query.decode("utf-8", "replace"), keep_blank_values=True))
+            if not event:
+                raise Refused(400, "malformed", "GET /i carries its event in the query string")
+            lines = records.snowplow([event], received_at=records.iso(time.time()), ip=self.client_ip(request),
+                                     user_agent=request.headers.get("user-agent"), max_event=self.max_event,
+                                     max_batch=self.max_batch)
+            await self.land("clickstream", lines, endpoint)
+        except Refused as exc:
+            return self.refused(exc, endpoint)
+        return Response(PIXEL, media_type="image/gif", headers={"Cache-Control": "no-cache, no-store"})
+
+    # ---- webhooks
+    def secret(self, name: str, endpoint: str) -> str:
+        value = getattr(self.cfg, name)
+        if not value:
+            raise Refused(401, "not_configured", f"{endpoint} webhooks are not configured "
+                                                 f"(RAPPORT_{name.upper()} is not set)")
+        return value
+
+    async def shopify(self, request: Request) -> Response:
+        endpoint = "shopify"
+        try:
+            body = await self.read(request, endpoint)
+            try:
+                signatures.shopify(self.secret("shopify_webhook_secret", endpoint), body,
+                                   request.headers.get("x-shopify-hmac-sha256"))
+            except signatures.SignatureError as exc:
+                raise Refused(401, "bad_signature", str(exc)) from None
+            topic = request.headers.get("x-shopify-topic", "")
+            if not topic.startswith("orders/"):
+                self.metrics.rejected.labels("topic_not_collected").inc()
+                return JSONResponse({"success": True, "landed": False,
+                                     "note": f"topic {topic[:40]!r} is not collected; subscribe to orders/* only"})
+            line = records.shopify(body, dict(request.headers), received_at=records.iso(time.time()),
+                                   max_event=self.max_event)
+            await self.land("orders", [line], endpoint)
+        except Refused as exc:
+            return self.refused(exc, endpoint)
+        return JSONResponse({"success": True})
+
+    async def meta(self, request: Request) -> Response:
+        endpoint = "meta"
+        if request.method == "GET":
+            q = request.query_params
+            token = self.cfg.meta_verify_token
+            if q.get("hub.mode") == "subscribe" and token and q.get("hub.verify_token") == token:
+                return PlainTextResponse(q.get("hub.challenge", ""))
+            return self.refused(Refused(403, "bad_verify_token", "hub.verify_token does not match"), endpoint)
+        try:
+            body = await self.read(request, endpoint)
+            try:
+                signatures.meta(self.secret("meta_app_secret", endpoint), body,
+                                request.headers.get("x-hub-signature-256"))
+            except signatures.SignatureError as exc:
+                raise Refused(401, "bad_signature", str(exc)) from None
+            lines = records.meta(self.loads(body), received_at=records.iso(time.time()), max_event=self.max_event)
+            await self.land("social", lines, endpoint)
+        except Refused as exc:
+            return self.refused(exc, endpoint)
+        return JSONResponse({"success": True})
+
+    async def x(self, request: Request) -> Response:
+        endpoint = "x"
+        try:
+            secret = self.secret("x_consumer_secret", endpoint)
+            if request.method == "GET":
+                token = request.query_params.get("crc_token")
+                if not token:
+                    raise Refused(400, "malformed", "the CRC check needs crc_token")
+                return JSONResponse({"response_token": signatures.x_crc(secret, token)})
+            body = await self.read(request, endpoint)
+            try:
+                signatures.x(secret, body, request.headers.get("x-twitter-webhooks-signature"))
+            except signatures.SignatureError as exc:
+                raise Refused(401, "bad_signature", str(exc)) from None
+            lines = records.x(self.loads(body), received_at=records.iso(time.time()), max_event=self.max_event)
+            await self.land("social", lines, endpoint)
+        except Refused as exc:
+            return self.refused(exc, endpoint)
+        return JSONResponse({"success": True})
+
+    async def tiktok(self, request: Request) -> Response:
+        endpoint = "tiktok"
+        try:
+            body = await self.read(request, endpoint)
+            try:
+                signatures.tiktok(self.secret("tiktok_client_secret", endpoint), body,
+                                  request.headers.get("tiktok-signature"), time.time(),
+                                  self.cfg.tiktok_tolerance_seconds)
+            except signatures.SignatureError as exc:
+                raise Refused(401, "bad_signature", str(exc)) from None
+            line = records.tiktok(self.loads(body), received_at=records.iso(time.time()), max_event=self.max_event)
+            await self.land("social", [line], endpoint)
+        except Refused as exc:
+            return self.refused(exc, endpoint)
+        return JSONResponse({"success": True})
+
+    # ---- operations
+    async def health(self, request: Request) -> Response:
+        return JSONResponse({"status": "alive", "instance": self.spool.instance})
+
+    async def ready(self, request: Request) -> Response:
+        why = []
+        if self.sink == "disk":
+            if self.spool._task is None or self.spool._task.done():
+                why.append("the writer is not running")
+            if not self.spool.healthy:
+                why.append(f"the last write failed: {self.spool.last_error}")
+            if self.disk_low():
+                why.append(f"free disk is below {self.cfg.collector_min_free_mb} MB")
+            if self.spool.pending > 0.9 * self.cfg.collector_queue_events:
+                why.append(f"{self.spool.pending:,} events are waiting")
+        if why:
+            return JSONResponse({"status": "not ready", "why": why}, 503)
+        return JSONResponse({"status": "ready", "instance": self.spool.instance})
+
+    async def metrics_endpoint(self, request: Request) -> Response:
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        self.metrics.queue.set(self.spool.pending)
+        if self.shipper is not None:
+            self.metrics.shipping_backlog.set(self.shipper.backlog)
+        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def create_app(cfg: Config | None = None, sink: str | None = None) -> Starlette:
+    """The ASGI app (``uvicorn --factory jobs.collector.app:create_app``); settings from the environment."""
+    c = Collector(cfg or Config.load(), sink or os.environ.get("RAPPORT_COLLECTOR_SINK", "disk"))
+    routes = [
+        Route("/v1/{kind}", c.segment, methods=["POST"]),
+        Route("/com.snowplowanalytics.snowplow/tp2", c.snowplow_post, methods=["POST"]),
+        Route("/i", c.snowplow_get, methods=["GET"]),
+        Route("/webhooks/shopify", c.shopify, methods=["POST"]),
+        Route("/webhooks/meta", c.meta, methods=["GET", "POST"]),
+        Route("/webhooks/x", c.x, methods=["GET", "POST"]),
+        Route("/webhooks/tiktok", c.tiktok, methods=["POST"]),
+        Route("/health", c.health, methods=["GET"]),
+        Route("/ready", c.ready, methods=["GET"]),
+        Route("/metrics", c.metrics_endpoint, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=c.lifespan)
+    app.state.collector = c
+    return app
