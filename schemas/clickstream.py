@@ -1,4 +1,4 @@
-"""Clickstream events in the Segment / RudderStack spec (page, track, identify).
+"""Clickstream events in the Segment / RudderStack spec (page, screen, track, identify, alias, group).
 
 Real exports from those tools land the same way as Rapport's generated data.
 ``timestamp`` is the device clock at the event, ``sentAt`` the device clock when
@@ -10,7 +10,8 @@ corrected; refine takes ``originalTimestamp`` as the device time when it is ther
 from pyspark.sql.types import ArrayType, DoubleType, LongType, StringType, StructField, StructType
 
 SOURCE = "clickstream"
-TYPES = ("page", "track", "identify")
+# the Segment spec's calls: screen is an app's page view; alias links a previous id to a user; group is kept
+TYPES = ("page", "screen", "track", "identify", "alias", "group")
 
 # Segment e-commerce spec v2 event names, plus the social and account events Rapport tracks.
 TRACK_EVENTS = (
@@ -62,7 +63,8 @@ CONTEXT = StructType(
 
 EVENT = StructType(
     [
-        _s("type"), _s("messageId"), _s("anonymousId"), _s("userId"), _s("event"), _s("name"),
+        _s("type"), _s("messageId"), _s("anonymousId"), _s("userId"), _s("previousId"), _s("groupId"), _s("event"),
+        _s("name"),
         _s("properties", PROPERTIES), _s("traits", TRAITS), _s("context", CONTEXT),
         _s("timestamp"), _s("originalTimestamp"), _s("sentAt"), _s("receivedAt"),
     ]

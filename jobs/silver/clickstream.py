@@ -24,6 +24,7 @@ from jobs.privacy.scrub import ip_network_sql, pseudonym_sql, scrub_sql, url_sql
 from jobs.silver.common import (
     FUTURE_TOLERANCE_SECONDS, clean_id, first_failure, hmac_sql, long_ids, not_object, phone_sql, sane_sql, time_checks,
 )
+from jobs.silver.platforms import snowplow_json
 from schemas import clickstream as schema
 
 if TYPE_CHECKING:
@@ -34,8 +35,8 @@ if TYPE_CHECKING:
 TABLE = "clickstream_events"
 KEYS = ("message_id",)
 # the identifiers of a row, as silver.identity_map names them (what a suppression matches)
-IDENTIFIERS = ("concat('anon:', anonymous_id)", "concat('user:', user_id)", "concat('email:', email_hash)",
-               "concat('phone:', phone_hash)", "concat('social:', login_provider_user_hash)", "concat('order:', order_id)")
+IDENTIFIERS = ("concat('anon:', anonymous_id)", "concat('user:', user_id)", "concat('anon:', previous_id)",
+               "concat('email:', email_hash)", "concat('phone:', phone_hash)", "concat('social:', login_provider_user_hash)", "concat('order:', order_id)")
 BOT_PATTERN = r"(?i)(bot|crawl|spider|slurp|ahrefs|semrush|facebookexternalhit|headless|python-requests|curl/)"
 NUMERIC_PROPERTIES = ("price", "quantity", "total", "revenue", "rating")
 LIMITS = {"price": 1e9, "quantity": 1e6, "total": 1e10, "revenue": 1e10, "rating": 5}  # plausible maxima
@@ -46,7 +47,8 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
     from pyspark.sql import functions as F
 
     pii_key, late_days, earliest = cfg.require_pii_key(), cfg.late_days, cfg.earliest()
-    df = bronze.withColumn("j", F.from_json("value", schema.EVENT))
+    # Snowplow events (through the collector) read as the Segment events they are (jobs.silver.platforms)
+    df = bronze.withColumn("v", snowplow_json("value")).withColumn("j", F.from_json("v", schema.EVENT))
     # the device's time: originalTimestamp in Segment's and RudderStack's archives (their timestamp is corrected)
     ts = {name: f"try_cast(j.{name} AS TIMESTAMP)" for name in ("sentAt", "receivedAt")}
     ts = {"timestamp": "try_cast(coalesce(j.originalTimestamp, j.timestamp) AS TIMESTAMP)", **ts}
@@ -56,13 +58,13 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
                   f"THEN {ts['timestamp']} ELSE timestamp_millis(unix_millis({ts['receivedAt']})"
                   f" - (unix_millis({ts['sentAt']}) - unix_millis({ts['timestamp']}))) END")
     wrong = " OR ".join(
-        f"(get_json_object(value, '$.properties.{p}') IS NOT NULL AND (j.properties.{p} IS NULL OR "
+        f"(get_json_object(v, '$.properties.{p}') IS NOT NULL AND (j.properties.{p} IS NULL OR "
         f"isnan(j.properties.{p}) OR j.properties.{p} < 0 OR j.properties.{p} > {LIMITS[p]}))" for p in NUMERIC_PROPERTIES)
     wrong_detail = "concat_ws('; ', " + ", ".join(
-        f"CASE WHEN get_json_object(value, '$.properties.{p}') IS NOT NULL AND (j.properties.{p} IS NULL OR "
+        f"CASE WHEN get_json_object(v, '$.properties.{p}') IS NOT NULL AND (j.properties.{p} IS NULL OR "
         f"isnan(j.properties.{p}) OR j.properties.{p} < 0 OR j.properties.{p} > {LIMITS[p]}) "
         f"THEN concat('properties.{p} is not a number from 0 to {LIMITS[p]:g}: ', "
-        f"substr(get_json_object(value, '$.properties.{p}'), 1, 40)) END"
+        f"substr(get_json_object(v, '$.properties.{p}'), 1, 40)) END"
         for p in NUMERIC_PROPERTIES) + ")"
     bad_ts = (" OR ".join(f"({raw} IS NOT NULL AND {ts[n]} IS NULL)" for n, raw in (
         ("timestamp", "coalesce(j.originalTimestamp, j.timestamp)"), ("sentAt", "j.sentAt"), ("receivedAt", "j.receivedAt")))
@@ -72,15 +74,15 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
         ("missing_ids", f"coalesce(trim(j.anonymousId), '') = '' AND {clean_id('j.userId')} IS NULL",
          "'neither anonymousId nor a usable userId'"),
         long_ids("j.messageId", "j.anonymousId", "j.userId", "j.properties.product_id", "j.properties.order_id"),
-        not_object("properties"), not_object("context"), not_object("traits"), not_object("context.page"),
+        *(not_object(p, "v") for p in ("properties", "context", "traits", "context.page")),
         ("wrong_types", wrong, wrong_detail),
         ("bad_timestamp", bad_ts,
          "concat('unparseable or missing time: timestamp=', coalesce(substr(j.timestamp, 1, 40), 'null'), ', sentAt=', "
          "coalesce(substr(j.sentAt, 1, 40), 'null'), ', receivedAt=', coalesce(substr(j.receivedAt, 1, 40), 'null'))"),
         *time_checks("receivedAt", ts["receivedAt"], earliest, arrival=True),
         *time_checks("the corrected event time", event_time, earliest, arrival=False),
-        ("unknown_event_type", "j.type NOT IN ('page', 'track', 'identify') OR j.type IS NULL",
-         "concat('type ', coalesce(substr(j.type, 1, 40), 'null'), ' is not page, track or identify')"),
+        ("unknown_event_type", f"j.type NOT IN ({', '.join(repr(t) for t in schema.TYPES)}) OR j.type IS NULL",
+         f"concat('type ', coalesce(substr(j.type, 1, 40), 'null'), ' is not {', '.join(schema.TYPES)}')"),
         ("future_timestamp", f"{event_time} > {ts['receivedAt']} + INTERVAL {FUTURE_TOLERANCE_SECONDS} SECONDS",
          f"concat('event time ', cast({event_time} AS STRING), ' is after its arrival ', j.receivedAt)"),
         ("too_late", f"{event_time} < {ts['receivedAt']} - INTERVAL {late_days} DAYS",
@@ -104,6 +106,7 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
         F.expr(scrub_sql("coalesce(j.event, j.name)")).alias("event"),
         F.expr(pseudonym("nullif(trim(j.anonymousId), '')")).alias("anonymous_id"),
         F.expr(pseudonym(clean_id("j.userId"))).alias("user_id"),
+        F.expr(pseudonym(clean_id("j.previousId"))).alias("previous_id"),
         F.expr(f"j.userId IS NOT NULL AND {clean_id('j.userId')} IS NULL").alias("user_id_junk"),
         F.expr(event_time).alias("event_time"),
         F.expr(f"to_date({event_time})").alias("event_date"),
@@ -113,7 +116,8 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
         F.expr(ts["receivedAt"]).alias("arrival_ts"),
         F.expr(scrub_sql("regexp_replace(coalesce(j.context.page.path, j.properties.path), '[?#].*$', '')")).alias("page_path"),
         F.expr(url_sql(f"regexp_replace({page_url}, '[?#].*$', '')")).alias("page_url"),
-        F.expr(scrub_sql("coalesce(j.context.page.title, j.properties.title)")).alias("page_title"),
+        F.expr(scrub_sql("coalesce(j.context.page.title, j.properties.title, CASE WHEN j.type = 'screen' THEN j.name END)"))
+        .alias("page_title"),
         F.expr(url_sql(referrer)).alias("referrer"),
         F.expr(f"parse_url({referrer}, 'HOST')").alias("referrer_host"),
         *[F.expr(scrub_sql(f"j.context.campaign.{k}")).alias(f"utm_{'campaign' if k == 'name' else k}")
@@ -139,5 +143,5 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
         F.expr(scrub_sql("j.context.userAgent")).alias("user_agent"),
         F.expr(ip_network_sql("j.context.ip")).alias("ip_truncated"),
         F.expr(scrub_sql("j.context.library.name")).alias("library"),
-        F.expr("sha2(regexp_replace(value, '\"(sentAt|receivedAt)\":\"[^\"]*\",?', ''), 256)").alias("fingerprint"),
+        F.expr("sha2(regexp_replace(v, '\"(sentAt|receivedAt)\":\"[^\"]*\",?', ''), 256)").alias("fingerprint"),
     )

@@ -58,6 +58,9 @@ def edges_from_clickstream(events: "DataFrame") -> "DataFrame":
                                                    "'social_login' AS via", "received_at AS first_seen"),
         ev.where("event = 'Order Completed'").selectExpr(f"{who} AS a", f"{_ident('order', 'order_id')} AS b",
                                                          "'checkout' AS via", "received_at AS first_seen"),
+        # alias: the previous id (a device's anonymous id, as Segment's clients send it) is the same person
+        ev.where("type = 'alias'").selectExpr(f"{_ident('anon', 'previous_id')} AS a", f"{user} AS b",
+                                              "'alias' AS via", "received_at AS first_seen"),
     ]
     out = parts[0]
     for p in parts[1:]:

@@ -47,12 +47,12 @@ def sessionize(events: "DataFrame") -> "DataFrame":
     ev = ev.withColumn("_part", F.floor(
         (F.unix_millis("event_time") - F.min(F.unix_millis("event_time")).over(g)) / (MAX_HOURS * 3600 * 1000)))
     order_key = F.struct("event_time", "message_id")
-    pages = F.when(F.col("type") == "page", F.struct("event_time", "message_id", "page_path"))
+    pages = F.when(F.col("type").isin("page", "screen"), F.struct("event_time", "message_id", "page_path"))
     s = ev.groupBy("anonymous_id", "_gap_session", "_part").agg(
         F.min("event_time").alias("session_start"),
         F.max("event_time").alias("session_end"),
         F.count("*").alias("events"),
-        F.sum(F.when(F.col("type") == "page", 1).otherwise(0)).alias("pages"),
+        F.sum(F.when(F.col("type").isin("page", "screen"), 1).otherwise(0)).alias("pages"),
         F.sum(F.when(F.col("event") == "Product Viewed", 1).otherwise(0)).alias("products_viewed"),
         F.min(pages).alias("_landing"),
         F.expr("max_by(user_id, CASE WHEN user_id IS NULL THEN NULL ELSE struct(event_time, message_id) END)").alias("user_id"),

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from jobs.privacy.scrub import pseudonym_sql
 from jobs.silver.common import FUTURE_TOLERANCE_SECONDS, first_failure, hmac_sql, long_ids, not_object, time_checks
+from jobs.silver.platforms import is_webhook_sql, social_json
 from schemas import social as schema
 
 if TYPE_CHECKING:
@@ -41,7 +42,8 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
     from pyspark.sql import functions as F
 
     pii_key, late_days, earliest = cfg.require_pii_key(), cfg.late_days, cfg.earliest()
-    df = bronze.withColumn("j", F.from_json("value", schema.EVENT))
+    # Meta, X and TikTok webhooks (through the collector) read as the social lines they are (jobs.silver.platforms)
+    df = bronze.withColumn("v", social_json("value")).withColumn("j", F.from_json("v", schema.EVENT))
     occurred, collected = "try_cast(j.occurred_at AS TIMESTAMP)", "try_cast(j.collected_at AS TIMESTAMP)"
     platforms = ", ".join(f"'{p}'" for p in schema.PLATFORMS)
     key = "concat(lower(j.platform), ':', lower(j.interaction))"
@@ -50,9 +52,9 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
         ("missing_ids", "coalesce(trim(j.actor.id), '') = '' OR coalesce(trim(j.event_id), '') = ''",
          "CASE WHEN coalesce(trim(j.event_id), '') = '' THEN 'event_id is missing' ELSE 'actor.id is missing' END"),
         long_ids("j.event_id", "j.actor.id", "j.actor.handle", "j.target.id", "j.target.product_id"),
-        not_object("actor"), not_object("target"),
-        ("wrong_types", "get_json_object(value, '$.rating') IS NOT NULL AND j.rating IS NULL",
-         "concat('rating is not a whole number: ', substr(get_json_object(value, '$.rating'), 1, 40))"),
+        not_object("actor", "v"), not_object("target", "v"),
+        ("wrong_types", "get_json_object(v, '$.rating') IS NOT NULL AND j.rating IS NULL",
+         "concat('rating is not a whole number: ', substr(get_json_object(v, '$.rating'), 1, 40))"),
         ("bad_timestamp", f"{occurred} IS NULL OR {collected} IS NULL",
          "concat('unparseable or missing time: occurred_at=', coalesce(substr(j.occurred_at, 1, 40), 'null'), "
          "', collected_at=', coalesce(substr(j.collected_at, 1, 40), 'null'))"),
@@ -92,5 +94,7 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
         F.expr(f"to_date({occurred})").alias("event_date"),
         F.expr(collected).alias("collected_at"),
         F.expr(collected).alias("arrival_ts"),
-        F.expr("sha2(value, 256)").alias("fingerprint"),
+        # a webhook's collected_at is the collector's clock: a redelivery is the same content
+        F.expr(f"CASE WHEN {is_webhook_sql()} THEN sha2(regexp_replace(v, '\"collected_at\":\"[^\"]*\"', ''), 256) "
+               "ELSE sha2(value, 256) END").alias("fingerprint"),
     )
