@@ -74,4 +74,6 @@ class Shipper:
                 self.failures += 1
                 log.warning("upload of %s failed (%s: %s); it stays in the spool and is tried again", path.name,
                             type(exc).__name__, exc)
-                threading.Timer(self.retry_seconds, self._queue.put, args=(path,)).start()
+                retry = threading.Timer(self.retry_seconds, self._queue.put, args=(path,))
+                retry.daemon = True  # a stopping collector leaves it in the spool for the next start
+                retry.start()
