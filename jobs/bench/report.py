@@ -19,6 +19,8 @@ def write(results: "Results", out: Path) -> None:
     (out / "results.json").write_text(json.dumps(data, indent=2, default=str) + "\n")
     (out / "results.md").write_text(markdown(data))
     chart(data, out / "chart.png")
+    if data.get("collector"):
+        collector_chart(data, out / "collector.png")
 
 
 def markdown(r: dict) -> str:
@@ -71,7 +73,49 @@ def markdown(r: dict) -> str:
             lines.append(f"| {d['day']} | {d['events']:,} | " + " | ".join(f"{d['stages'].get(s, 0):.1f}" for s in stages)
                          + f" | {d['seconds']:.1f} | {d['events'] / d['seconds']:,.0f} | {d['lake_bytes'] / MIB:,.0f} |")
         lines.append("")
+    if r.get("collector"):
+        lines += ["## Collector under load", "",
+                  "One uvicorn worker; the load generator (aiohttp) shares the machine's cores with it. `disk`: every "
+                  "request answered after its events are fsynced (group commit); `memory`: nothing kept, so the "
+                  "difference is what durability costs.", "",
+                  "| sink | events per request | clients | events/s | requests/s | p50 ms | p99 ms | 503s |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for c in r["collector"]:
+            lines.append(f"| {c['sink']} | {c['batch']} | {c['concurrency']} | {c['events_per_second']:,} | "
+                         f"{c['requests_per_second']:,} | {c['p50_ms']} | {c['p99_ms']} | {c['busy_503']} |")
+        lines.append("")
     return "\n".join(lines)
+
+
+def collector_chart(r: dict, path: Path) -> None:
+    """Events/s by batch size and clients, durable beside memory; p99 latency on the right."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = r["collector"]
+    cells = sorted({(c["batch"], c["concurrency"]) for c in rows})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 4.8))
+    for i, sink in enumerate(("disk", "memory")):
+        by = {(c["batch"], c["concurrency"]): c for c in rows if c["sink"] == sink}
+        xs = [x + i * 0.4 for x in range(len(cells))]
+        left.bar(xs, [by.get(k, {}).get("events_per_second", 0) for k in cells], 0.4,
+                 label="durable (fsync)" if sink == "disk" else "memory (nothing kept)")
+        right.bar(xs, [by.get(k, {}).get("p99_ms", 0) for k in cells], 0.4, label=sink)
+    labels = [f"{b} x {c}" for b, c in cells]
+    for ax in (left, right):
+        ax.set_xticks([x + 0.2 for x in range(len(cells))], labels, rotation=45, ha="right")
+        ax.set_xlabel("events per request x concurrent clients")
+        ax.legend()
+    left.set_yscale("log")
+    left.set_ylabel("events / s, log scale")
+    left.set_title("Collector throughput")
+    right.set_ylabel("p99 latency, ms (lower is better)")
+    right.set_title("Collector p99 latency")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def chart(r: dict, path: Path) -> None:

@@ -13,6 +13,8 @@ Three parts, on data from the generator (events = landing lines of the three sou
 3. **Incremental cost.** ``incremental_days`` daily batches of about equal size, one after
    another on one lake; each day's time per stage. A day should cost what the first
    did, not grow with the history behind it.
+4. **Collector.** Events/s and latency of ``rapport collect serve`` for batches of 1, 20 and 100 events at 8,
+   32 and 128 concurrent clients, durable and with the memory sink (``jobs.bench.collector``).
 
 Results go to ``<out>/results.json``, ``results.md`` and ``chart.png`` (``jobs.bench.report``).
 """
@@ -49,6 +51,7 @@ class Settings:
     peers: tuple[str, ...] = PEERS
     incremental_days: int = 14
     incremental_events_per_day: int = 50_000
+    collector_seconds: float = 5.0  # per load cell; 0 skips the collector
     out: Path = Path("bench")
     workdir: Path = Path(".bench")
     seed: int = 42
@@ -77,6 +80,7 @@ class Results:
     scales: list[dict] = field(default_factory=list)
     peers: list[dict] = field(default_factory=list)
     incremental: dict = field(default_factory=dict)
+    collector: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)  # a part that failed: what and why (the rest still ran)
     finished_at: str = ""
     total_seconds: float = 0.0
@@ -315,6 +319,16 @@ def run(settings: Settings, progress: Callable[[str], None] = print) -> Results:
                 _failed(results, "incremental", exc, progress)
             if not settings.keep_data:
                 shutil.rmtree(root, ignore_errors=True)
+    if settings.collector_seconds:
+        progress("== collector: batches of 1, 20, 100 at 8, 32, 128 clients, durable and in memory")
+        from jobs.bench import collector
+
+        try:
+            results.collector = collector.run(settings.workdir / "collector", settings.collector_seconds, progress)
+        except Exception as exc:
+            _failed(results, "collector", exc, progress)
+        if not settings.keep_data:
+            shutil.rmtree(settings.workdir / "collector", ignore_errors=True)
     results.finished_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     results.total_seconds = round(time.perf_counter() - started, 1)
     report.write(results, settings.out)

@@ -183,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="engines to race on the gold stage: embedded,jvm,duckdb (default all; empty for none)")
     b.add_argument("--incremental-days", type=int, default=14, help="daily batches to run one after another (default 14; 0 skips)")
     b.add_argument("--incremental-events", type=_positive, default=50_000, help="events per daily batch (default 50000)")
+    b.add_argument("--collector-seconds", type=float, default=5.0,
+                   help="seconds per collector load cell (default 5; 0 skips the collector)")
     b.add_argument("--out", default="bench", help="where results go (default ./bench)")
     b.add_argument("--workdir", default=".bench", help="scratch space for data and lakes (default ./.bench)")
     b.add_argument("--keep-data", action="store_true", help="keep the generated data and lakes in --workdir")

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 def tiny(tmp_path_factory):
     out, work = tmp_path_factory.mktemp("bench-out"), tmp_path_factory.mktemp("bench-work")
     run(Settings(scales=(4000,), repeats=1, days=3, incremental_days=2, incremental_events_per_day=1500, out=out,
-                 workdir=work, keep_data=True), progress=lambda m: None)
+                 workdir=work, keep_data=True, collector_seconds=0.3), progress=lambda m: None)
     return out, work
 
 
@@ -42,6 +42,10 @@ def test_a_tiny_bench_writes_well_formed_results(tiny):
     md = (out / "results.md").read_text()
     assert "| ingest |" in md and "| jvm |" in md and "## Incremental" in md
     assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    cells = r["collector"]
+    assert len(cells) == 18 and {c["sink"] for c in cells} == {"disk", "memory"}
+    assert all(c["events_per_second"] > 0 and c["errors"] == 0 and 0 < c["p50_ms"] <= c["p99_ms"] for c in cells)
+    assert "## Collector under load" in md and (out / "collector.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_the_comparison_finds_a_single_changed_value(tiny, tmp_path):
