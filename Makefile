@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo demo-orders test test-all bench airflow clean
+.PHONY: install demo demo-orders demo-collector collector test test-all bench airflow clean
 
 $(STAMP): setup.cfg pyproject.toml infra/constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,12 @@ install: $(STAMP)  ## create .venv and install Rapport with its pinned stack
 
 demo: $(STAMP)  ## generate a small data set and run the pipeline end to end on the embedded engine
 	$(BIN)/rapport demo
+
+demo-collector: $(STAMP)  ## the demo with its clickstream sent through the collector by segment-analytics-python
+	$(BIN)/rapport demo --via-collector --workdir demo-collector
+
+collector: $(STAMP)  ## the collector on http://127.0.0.1:8088 (RAPPORT_COLLECTOR_WRITE_KEYS=key=site, webhook secrets)
+	$(BIN)/rapport collect serve --host $${COLLECTOR_HOST:-127.0.0.1} --port $${COLLECTOR_PORT:-8088}
 
 demo-orders: $(STAMP)  ## the demo as an orders-only retailer: a Shopify Admin API export, nothing else
 	$(BIN)/rapport demo --orders-only --workdir demo-orders
@@ -35,4 +41,4 @@ airflow: $(STAMP)  ## Airflow UI on http://localhost:8080 with Rapport's DAGs; t
 	AIRFLOW__CORE__LOAD_EXAMPLES=False PYTHONPATH=$(CURDIR) $(BIN)/airflow standalone
 
 clean:
-	rm -rf demo demo-orders .bench .pytest_cache build *.egg-info
+	rm -rf demo demo-orders demo-collector .bench .pytest_cache build *.egg-info

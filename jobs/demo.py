@@ -55,9 +55,12 @@ def run_demo(args: argparse.Namespace) -> int:
 
     os.environ.update(RAPPORT_LAKE_ROOT=cfg.lake_root, RAPPORT_LANDING_ROOT=cfg.landing_root, RAPPORT_PII_KEY=key,
                       RAPPORT_ENGINE="embedded")
+    collected = _via_collector(work, Path(cfg.landing_root), args) if args.via_collector else None
     os.environ.pop("SPARK_REMOTE", None)
     shutil.rmtree(work / "airflow", ignore_errors=True)
     end = args.start + timedelta(days=args.days + 5)  # a manual run at this date takes everything landed before it
+    if collected:  # the collector's files land today
+        end = max(end, datetime.now(timezone.utc).date() + timedelta(days=1))
     with contextlib.ExitStack() as stack:  # the loopback S3, if any, lives until the erasure republished exports
         exports = _export_target(stack, base)
         chain = ("rapport_ingest", "rapport_refine", "rapport_curate") + (("rapport_export",) if exports else ())
@@ -86,6 +89,17 @@ def run_demo(args: argparse.Namespace) -> int:
             checks = [(s, manifest["sources"][s]["valid"], audit.get(s, 0)) for s in EVENT_SOURCES]
             print("Check against the generator's manifest (valid events -> silver rows): " + ", ".join(
                 f"{s} {want:,} -> {got:,} {'ok' if want == got else 'MISMATCH'}" for s, want, got in checks))
+            if collected:
+                took = spark.sql("SELECT count(*) AS files, sum(lines) AS lines FROM ops.ingest_log "
+                                 "WHERE source = 'clickstream'").first()
+                balanced = spark.sql("SELECT balanced FROM ops.audit WHERE source = 'clickstream'").first().balanced
+                print(f"Clickstream through the collector: {collected['accepted']:,} events acknowledged in "
+                      f"{collected['files']} files; ingest took {took.lines:,} lines from {took.files} files; refine "
+                      f"{'balanced' if balanced else 'DID NOT BALANCE'}. (Test events the generator dated in the "
+                      "future of their first arrival are plausible when they arrive weeks later, so silver holds "
+                      "a few more than the generator's valid count.)")
+                checks = [c for c in checks if c[0] != "clickstream"] + [
+                    ("clickstream", collected["accepted"], took.lines if balanced else -1)]
             print("\nQuality gates (ops.quality_gates):")
             spark.sql("""SELECT layer, window_end, count(*) AS tables, sum(CASE WHEN status = 'passed' THEN 1 ELSE 0 END) AS passed,
                                 sum(evaluated) AS expectations, sum(critical_failures) AS critical_failures,
@@ -176,6 +190,51 @@ def _print_orders_only(spark, cfg: Config) -> None:
     print("Best-selling products (gold.daily_product_trends; no catalogue landed, so no titles):")
     spark.sql("""SELECT product_id, sum(orders) AS orders, sum(units) AS units, sum(revenue) AS revenue
                  FROM gold.daily_product_trends GROUP BY 1 ORDER BY revenue DESC LIMIT 5""").show(truncate=False)
+
+
+def _via_collector(work: Path, landing: Path, args: argparse.Namespace) -> dict:
+    """The generated clickstream sent by segment-analytics-python to a collector, which writes the landing files
+    ingest reads; the generated files are set aside."""
+    import re
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from jobs.collector.replay import replay
+
+    generated = work / "generated-clickstream"
+    shutil.rmtree(generated, ignore_errors=True)
+    shutil.move(str(landing / "clickstream"), generated)
+    late = (datetime.now(timezone.utc).date() - args.start).days + 1
+    os.environ["RAPPORT_LATE_DAYS"] = str(max(late, 7))  # history sent today: events as old as the demo's start
+    key = "demo-write-key"
+    env = {**os.environ, "RAPPORT_COLLECTOR_WRITE_KEYS": f"{key}=demo-shop"}
+    print(f"\n== 1b. the clickstream through the collector (segment-analytics-python -> rapport collect serve); "
+          f"RAPPORT_LATE_DAYS={os.environ['RAPPORT_LATE_DAYS']}, since {args.days} days of history arrive today")
+    log = open(work / "collector.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "jobs.cli", "collect", "serve", "--port", "0"], env=env,
+                            stdout=subprocess.PIPE, stderr=log, text=True)
+    try:
+        url = proc.stdout.readline().split("listening on ", 1)[1].split(" ", 1)[0]
+        for _ in range(300):
+            try:
+                if urllib.request.urlopen(f"{url}/ready", timeout=2).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.1)
+        started = time.perf_counter()
+        sent = replay(sorted(generated.rglob("*.gz")), url, key)
+        metrics = urllib.request.urlopen(f"{url}/metrics").read().decode()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=120)
+    accepted = sum(float(m) for m in re.findall(r'^rapport_collector_events_total\{[^}]*\} ([0-9.e+]+)$', metrics, re.M))
+    files = len([p for p in (landing / "clickstream").rglob("*.json.gz")])
+    print(f"Sent {sent.sent:,} events from {sent.files} generated files in {time.perf_counter() - started:.0f}s "
+          f"({sent.unsendable:,} defective lines no library can send were left out; {sent.failed} failed); the "
+          f"collector acknowledged {int(accepted):,} and closed {files} landing files.")
+    return {"accepted": int(accepted), "files": files, "sent": sent.sent}
 
 
 def _erase(spark, cfg: Config, customer_key: str) -> bool:

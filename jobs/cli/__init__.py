@@ -203,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--orders-only", action="store_true",
                    help="an orders-only retailer: only a Shopify Admin API export of orders lands; prints the "
                         "relationship table it gets")
+    d.add_argument("--via-collector", action="store_true",
+                   help="send the generated clickstream through the collector with segment-analytics-python, and "
+                        "ingest what the collector wrote")
     d.set_defaults(func=cmd_demo)
     return parser
 
