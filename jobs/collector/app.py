@@ -69,6 +69,49 @@ class Collector:
                            max_pending=cfg.collector_queue_events, on_closed=self._closed,
                            on_commit=self.metrics.commit)
         self._disk_checked, self._disk_free = 0.0, None
+        self.suppressed_ids: frozenset[str] = frozenset()  # identifiers of people who asked not to be tracked
+
+    # ---- suppression (README, "Privacy and erasure")
+    def load_suppressions(self) -> int:
+        """The active identifiers of ``ops.suppressions`` (as the identity map names them; emails as keyed
+        hashes), read with delta-rs: a small table of hashes and ids."""
+        from jobs.lake import Lake
+
+        try:
+            lake = Lake(self.cfg)
+            if not lake.exists("ops.suppressions"):
+                return 0
+            rows = lake.delta_table("ops.suppressions").to_pyarrow_table(columns=["identifier", "active"]).to_pylist()
+        except Exception as exc:  # the lake is unreachable: keep the last list, say so
+            log.warning("could not read ops.suppressions (%s); keeping the last list", type(exc).__name__)
+            return len(self.suppressed_ids)
+        self.suppressed_ids = frozenset(r["identifier"] for r in rows if r["active"])
+        return len(self.suppressed_ids)
+
+    async def _refresh_suppressions(self) -> None:
+        import asyncio
+
+        while True:
+            await asyncio.sleep(60)
+            await asyncio.to_thread(self.load_suppressions)
+
+    def is_suppressed(self, event: dict) -> bool:
+        ids = self.suppressed_ids
+        if not ids:
+            return False
+        for kind, field_ in (("anon", "anonymousId"), ("user", "userId")):
+            value = event.get(field_)
+            if isinstance(value, str) and f"{kind}:{value}" in ids:
+                return True
+        traits = event.get("traits")
+        email = traits.get("email") if isinstance(traits, dict) else None
+        if isinstance(email, str) and self.cfg.pii_key:
+            import hashlib
+            import hmac as hmac_lib
+
+            digest = hmac_lib.new(self.cfg.pii_key.encode(), email.strip().lower().encode(), hashlib.sha256).hexdigest()
+            return f"email:{digest}" in ids
+        return False
 
     def _closed(self, path: Path) -> None:
         self.metrics.files_closed.inc()
@@ -82,13 +125,18 @@ class Collector:
         if self.shipper is not None:
             self.shipper.start()
         await self.spool.start()
-        log.info("collector %s writing to %s (%s)%s; %d write key(s); recovered %d file(s), %d torn bytes kept apart",
-                 self.spool.instance, self.spool_dir, self.sink,
-                 f", shipping to {self.cfg.landing_root}" if self.shipper else "", len(self.keys), recovered.files,
-                 recovered.torn_bytes)
+        import asyncio
+
+        suppressed = await asyncio.to_thread(self.load_suppressions)  # before the first request is answered
+        refresher = asyncio.create_task(self._refresh_suppressions(), name="rapport-collector-suppressions")
+        log.info("collector %s writing to %s (%s)%s; %d write key(s), %d suppressed identifier(s); recovered %d "
+                 "file(s), %d torn bytes kept apart", self.spool.instance, self.spool_dir, self.sink,
+                 f", shipping to {self.cfg.landing_root}" if self.shipper else "", len(self.keys), suppressed,
+                 recovered.files, recovered.torn_bytes)
         try:
             yield
         finally:
+            refresher.cancel()
             await self.spool.stop()
             if self.shipper is not None:
                 self.shipper.stop()
@@ -199,9 +247,11 @@ class Collector:
                 raise Refused(404, "unknown_path", f"/v1/{kind[:40]} is not a Segment endpoint")
             parsed = self.loads(await self.read(request, endpoint))
             site = self.write_key(request, parsed)
-            lines, filled = records.segment(parsed, kind, received_at=records.iso(time.time()), site=site,
-                                            ip=self.client_ip(request), max_event=self.max_event,
-                                            max_batch=self.max_batch)
+            lines, filled, dropped = records.segment(parsed, kind, received_at=records.iso(time.time()), site=site,
+                                                     ip=self.client_ip(request), max_event=self.max_event,
+                                                     max_batch=self.max_batch, suppressed=self.is_suppressed)
+            if dropped:
+                self.metrics.suppressed.inc(dropped)
             await self.land("clickstream", lines, endpoint)
         except Refused as exc:
             return self.refused(exc, endpoint)
@@ -218,7 +268,8 @@ class Collector:
                 raise Refused(400, "malformed", "a Snowplow payload is {\"schema\": ..., \"data\": [events]}")
             lines = records.snowplow(parsed["data"], received_at=records.iso(time.time()),
                                      ip=self.client_ip(request), user_agent=request.headers.get("user-agent"),
-                                     max_event=self.max_event, max_batch=self.max_batch)
+                                     max_event=self.max_event, max_batch=self.max_batch,
+                                     suppressed=self.is_suppressed)
             await self.land("clickstream", lines, endpoint)
         except Refused as exc:
             return self.refused(exc, endpoint)
@@ -235,7 +286,7 @@ class Collector:
                 raise Refused(400, "malformed", "GET /i carries its event in the query string")
             lines = records.snowplow([event], received_at=records.iso(time.time()), ip=self.client_ip(request),
                                      user_agent=request.headers.get("user-agent"), max_event=self.max_event,
-                                     max_batch=self.max_batch)
+                                     max_batch=self.max_batch, suppressed=self.is_suppressed)
             await self.land("clickstream", lines, endpoint)
         except Refused as exc:
             return self.refused(exc, endpoint)

@@ -21,6 +21,8 @@ class Metrics:
                                       ["endpoint"], registry=r)
         self.written_bytes = Counter("rapport_collector_written_bytes", "gzip bytes written to landing files",
                                      registry=r)
+        self.suppressed = Counter("rapport_collector_suppressed_events",
+                                  "events of people who asked not to be tracked: answered 200, not landed", registry=r)
         self.filled = Counter("rapport_collector_message_ids_filled", "events that came without a messageId",
                               registry=r)
         self.fsync = Histogram("rapport_collector_commit_seconds", "one group commit: write and fsync",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import orjson
 
@@ -45,8 +45,9 @@ def _line(record: Any, index: int, max_event: int) -> bytes:
 
 
 def segment(body: Any, path: str, *, received_at: str, site: str, ip: str | None, max_event: int,
-            max_batch: int) -> tuple[list[bytes], int]:
-    """Segment HTTP API calls -> (lines, how many messageIds were filled)."""
+            max_batch: int, suppressed: Callable[[dict], bool] | None = None) -> tuple[list[bytes], int, int]:
+    """Segment HTTP API calls -> (lines, how many messageIds were filled, how many events of suppressed people
+    were dropped)."""
     if not isinstance(body, dict):
         raise Refused(400, "malformed", "the body is not a JSON object")
     if path in BATCH_PATHS:
@@ -59,10 +60,13 @@ def segment(body: Any, path: str, *, received_at: str, site: str, ip: str | None
         context, sent_at = body.get("context"), body.get("sentAt")
     else:
         events, context, sent_at = [dict(body, type=path)], None, None
-    lines, filled = [], 0
+    lines, filled, dropped = [], 0, 0
     for i, event in enumerate(events):
         if not isinstance(event, dict):
             raise Refused(400, "malformed", f"event {i} is not a JSON object")
+        if suppressed is not None and suppressed(event):
+            dropped += 1
+            continue
         event.pop("writeKey", None)
         event["receivedAt"] = received_at
         if sent_at is not None and "sentAt" not in event:
@@ -79,11 +83,11 @@ def segment(body: Any, path: str, *, received_at: str, site: str, ip: str | None
             filled += 1
         event["rapport"] = extra
         lines.append(_line(event, i, max_event))
-    return lines, filled
+    return lines, filled, dropped
 
 
 def snowplow(events: Iterable[Any], *, received_at: str, ip: str | None, user_agent: str | None,
-             max_event: int, max_batch: int) -> list[bytes]:
+             max_event: int, max_batch: int, suppressed: Callable[[dict], bool] | None = None) -> list[bytes]:
     """Snowplow tracker protocol events (name -> string) in an envelope: ``{"source": "snowplow", "received_at",
     "ip", "user_agent", "payload": {...}}``."""
     events = list(events)
@@ -94,6 +98,8 @@ def snowplow(events: Iterable[Any], *, received_at: str, ip: str | None, user_ag
     for i, event in enumerate(events):
         if not isinstance(event, dict) or not all(isinstance(v, str) for v in event.values()):
             raise Refused(400, "malformed", f"event {i} is not an object of strings (Snowplow's payload_data)")
+        if suppressed is not None and suppressed({"anonymousId": event.get("duid"), "userId": event.get("uid")}):
+            continue
         lines.append(_line({"source": "snowplow", "received_at": received_at, "ip": ip, "user_agent": user_agent,
                             "payload": event}, i, max_event))
     return lines
