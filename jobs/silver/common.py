@@ -143,16 +143,13 @@ def classify_duplicates(batch: "DataFrame", existing: "DataFrame | None", keys: 
             .drop("_rank", "_first_fp", "_first_at", "_ex_fp", "_ex_at"))
 
 
-QUARANTINE_CHUNK = 10_000  # rows per write: a local relation must stay under the 128 MB gRPC message limit
-
-
 def quarantine(lake: Lake, source: str, rows: "DataFrame", run_id: str, now: datetime) -> None:
-    """Silver-layer quarantine rows (reason, detail, raw ``value`` + lineage) into ops/quarantine, idempotently.
+    """Silver-layer quarantine rows (reason, detail, raw ``value`` + lineage) into ops/quarantine, idempotently,
+    on the engine.
 
-    The rows are collected and written back from the client. Sail 0.7 computed a filtered
-    checkpoint with NULLs in ``reason`` inside a write plan while ``collect()`` of the same
-    DataFrame returned the right values (social, windowed refine; reproduced, not understood).
-    Silver quarantine is small (about 1% of lines), so the detour is cheap.
+    Sail 0.7.0 once computed NULL reasons for a filtered checkpoint inside a write plan (social, windowed
+    refine) while ``collect()`` of the same frame was right, and this went through the client. On 0.7.2 the
+    reproduction (``tests/jobs/silver/test_sail_faults.py``) passes, so the rows stay on the engine.
     """
     from pyspark.sql import functions as F
 
@@ -160,9 +157,7 @@ def quarantine(lake: Lake, source: str, rows: "DataFrame", run_id: str, now: dat
                       F.col("value").alias("raw"), F.lit(None).cast("binary").alias("raw_bytes"), "source_file",
                       "line_number", "landing_dt", "landing_hour", F.lit(run_id).alias("run_id"),
                       F.lit(now).cast("timestamp").alias("quarantined_at"))
-    local = out.collect()
-    for i in range(0, len(local), QUARANTINE_CHUNK):
-        lake.append_new("ops.quarantine", lake.frame("ops.quarantine", [(*r, None) for r in local[i : i + QUARANTINE_CHUNK]]))
+    lake.append_new("ops.quarantine", out, scope=f"source = '{source}' AND layer = 'silver'")
 
 
 def record_duplicates(lake: Lake, source: str, rows: "DataFrame", key_sql: str, run_id: str) -> None:
