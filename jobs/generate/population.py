@@ -134,7 +134,7 @@ def make_person(rng: random.Random, index: int, start: date) -> Person:
         return p
     if kind in ("registered", "store_only"):
         p.customer_id = f"C{index:09d}"
-        p.email = f"{p.first}.{p.last}{rng.randint(1, 9999)}@{rng.choice(DOMAINS)}"
+        p.email = f"{p.first}.{p.last}{index}@{rng.choice(DOMAINS)}"  # unique, as an email is
         p.phone = f"+1{rng.randint(200, 999)}{rng.randint(1000000, 9999999)}" if rng.random() < 0.6 else None
         p.signup = (start - timedelta(days=rng.randint(1, 1500))).isoformat()
         p.shopify_customer_id = 6_000_000_000_000 + index
@@ -145,7 +145,8 @@ def make_person(rng: random.Random, index: int, start: date) -> Person:
     n_social = {"registered": 0.9, "prospect": 0.7, "social_only": 2.2, "store_only": 0.2}[kind]
     count = min(len(PLATFORMS), int(n_social) + (rng.random() < n_social % 1))
     for platform in rng.sample(PLATFORMS, count):
-        handle = f"@{p.first}{rng.choice(('', '.', '_'))}{p.last[:rng.randint(1, len(p.last))]}{rng.randint(1, 999)}"
+        # unique per person (the index), as a platform makes it: reuse would be a real merge hazard, not noise
+        handle = f"@{p.first}{rng.choice(('', '.', '_'))}{p.last[:rng.randint(1, len(p.last))]}{index}"
         linked = p.customer_id is not None and rng.random() < 0.5
         p.social.append(SocialAccount(platform, _platform_user_id(rng, platform, handle), handle, linked))
     return p

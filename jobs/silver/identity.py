@@ -124,13 +124,16 @@ def _upsert_min(lake: Lake, df: "DataFrame", name: str, keys: tuple[str, ...]) -
 
 def shared_identifiers(edges: "DataFrame", max_links: int) -> "DataFrame":
     """Weak identifiers (a device, a phone …) linked to more than ``max_links`` distinct accounts of one kind
-    (users, emails or CRM ids): a kiosk or a family device. Pure."""
+    (users, emails or CRM ids): a kiosk or a family device; and a handle linked to more than ``max_links``
+    platform accounts (a handle renamed and taken by someone else). Pure."""
     from pyspark.sql import functions as F
 
     kind = "substring_index({}, ':', 1)"
     both = edges.selectExpr("a AS identifier", "b AS other").unionByName(edges.selectExpr("b AS identifier", "a AS other"))
-    per_kind = (both.where(f"{kind.format('identifier')} IN ({', '.join(repr(k) for k in WEAK)}) AND "
-                           f"{kind.format('other')} IN ({', '.join(repr(k) for k in STRONG)})")
+    weak, strong = ", ".join(repr(k) for k in WEAK), ", ".join(repr(k) for k in STRONG)
+    # a handle names one account per platform: one that links two platform accounts was renamed and reused
+    per_kind = (both.where(f"({kind.format('identifier')} IN ({weak}) AND {kind.format('other')} IN ({strong})) OR "
+                           f"({kind.format('identifier')} = 'handle' AND {kind.format('other')} = 'social')")
                 .groupBy("identifier", F.expr(kind.format("other")).alias("kind"))
                 .agg(F.countDistinct("other").alias("linked")))
     return (per_kind.groupBy("identifier").agg(F.max("linked").alias("linked"))

@@ -37,7 +37,10 @@ def world(spark, tmp_path_factory):
     ])
     land(landing, "orders", T0, [order(9001, "e2@x.com", T0 + timedelta(minutes=4))])
     land(landing, "social", T0, [social("instagram", "111", "@c1", T0 + timedelta(minutes=5)),
-                                 social("tiktok", "222", "@soc", T0 + timedelta(minutes=6))])
+                                 social("tiktok", "222", "@soc", T0 + timedelta(minutes=6)),
+                                 # F: one handle, two X accounts (a handle renamed and taken by someone else)
+                                 social("x", "333", "@nia_ki666", T0 + timedelta(minutes=7)),
+                                 social("x", "444", "@nia_ki666", T0 + timedelta(minutes=8))])
     cfg = Config(lake_root=str(root / "lake"), landing_root=str(landing), pii_key=PII_KEY)
     ingest_and_refine(spark, cfg, None, T0 + timedelta(hours=1))
     first = keys(spark, cfg)
@@ -95,8 +98,13 @@ def test_a_shared_device_does_not_merge_its_users_and_is_reported(world):
     spark, cfg, _, k = world
     assert len({k[f"user:U{n}"] for n in (3, 4, 5, 6)}) == 4
     lake = Lake(cfg, spark)
-    shared = lake.read("silver.identity_shared").collect()
-    assert [(r.identifier, r.linked) for r in shared] == [("anon:KIOSK", 4)]
+    shared = sorted((r.identifier, r.linked) for r in lake.read("silver.identity_shared").collect())
+    assert shared == sorted([("anon:KIOSK", 4), (h(spark, "handle", "x:nia_ki666"), 2)])
+
+
+def test_a_handle_that_joins_two_platform_accounts_merges_neither(world):
+    spark, _, _, k = world
+    assert k[h(spark, "social", "x:333")] != k[h(spark, "social", "x:444")]
 
 
 def test_junk_ids_never_link(world):
