@@ -48,6 +48,10 @@ class EmbeddedServer:
 
     host: str = "127.0.0.1"
     port: int = 0
+    #: Seconds a client session may sit idle before Sail drops it (Sail's default is 900). A server embedded in
+    #: one process serves only that process, which may wait far longer between queries (an Airflow task
+    #: waiting on a subprocess, a test suite): there the session lives as long as the server.
+    idle_timeout_secs: int = 7 * 24 * 3600
     _server: object = field(default=None, repr=False)
 
     def start(self) -> "EmbeddedServer":
@@ -57,6 +61,7 @@ class EmbeddedServer:
             raise EngineError("pysail is not installed; run `make install` (or pip install -e .)") from exc
         # Sail logs through Rust's env_logger; keep it to warnings unless the user asked for more.
         os.environ.setdefault("RUST_LOG", "warn" if log.getEffectiveLevel() <= logging.INFO else "error")
+        os.environ.setdefault("SAIL_SPARK__SESSION_TIMEOUT_SECS", str(self.idle_timeout_secs))
         self._server = SparkConnectServer(ip=self.host, port=self.port)
         self._server.start(background=True)
         self.host, self.port = self._server.listening_address

@@ -67,6 +67,35 @@ def test_the_process_exits_by_itself(tmp_path, mode):
     assert proc.stdout.strip() == "5"
 
 
+IDLE = textwrap.dedent("""
+    import sys, time
+    from pyspark.sql import SparkSession
+    from jobs.engine import EmbeddedServer
+    server = EmbeddedServer(**({"idle_timeout_secs": int(sys.argv[1])} if sys.argv[1] != "default" else {})).start()
+    spark = SparkSession.builder.remote(server.url).create()
+    spark.range(1).count()
+    time.sleep(6)
+    try:
+        print("alive", spark.range(3).count())
+    except Exception as exc:
+        print("dropped", exc)
+    spark.stop()
+    server.stop()
+""")
+
+
+@pytest.mark.parametrize("timeout,outcome", [("2", "dropped"), ("default", "alive")])
+def test_an_embedded_session_outlives_a_long_wait_between_queries(timeout, outcome):
+    """Sail drops a session idle for 15 minutes; a CI run lost its whole shared session that way while a test
+    waited on subprocesses. The embedded server keeps its one process's session for as long as it runs; the
+    short timeout shows the setting reaches the engine."""
+    env = {k: v for k, v in os.environ.items() if k != "SAIL_SPARK__SESSION_TIMEOUT_SECS"}
+    proc = subprocess.run([sys.executable, "-c", IDLE, timeout], capture_output=True, text=True, timeout=120,
+                          cwd=REPO, env={**env, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[0] == outcome, proc.stdout
+
+
 def test_spark_remote_reaches_a_separately_started_server(spark, served_engine, tmp_path):
     url, proc = served_engine
     cfg = Config.load(env={"SPARK_REMOTE": url}, config_file=os.devnull)
