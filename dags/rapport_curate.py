@@ -1,4 +1,5 @@
-"""Silver to gold when the silver gate passed: timelines, relationships, trends, campaigns, then the gold gate.
+"""Silver to gold when the silver gate passed: timelines, relationships, trends, campaigns, then the gold gate;
+once it passed, the marketing report (<lake>/_reports/<date>/index.html).
 
 The check task refuses a window whose silver gate failed or that did not reconcile in ops.audit.
 """
@@ -8,13 +9,14 @@ from datetime import datetime
 from airflow.sdk import dag
 
 from jobs.assets import asset
-from jobs.orchestration import DEFAULT_ARGS, stage_tasks
+from jobs.orchestration import DEFAULT_ARGS, stage_tasks, step_task
 
 
 @dag(dag_id="rapport_curate", schedule=[asset("rapport.silver")], start_date=datetime(2026, 11, 1), catchup=False,
      max_active_runs=1, default_args=DEFAULT_ARGS, tags=["rapport", "gold"], doc_md=__doc__)
 def rapport_curate():
-    stage_tasks("curate", ("curate",))
+    tasks = stage_tasks("curate", ("curate",))
+    tasks["gate.gold"] >> step_task("report")  # only from gold that passed its gate
 
 
 rapport_curate()

@@ -69,6 +69,8 @@ SETTINGS = (
     Setting("raw_retention_days", "RAPPORT_RAW_RETENTION_DAYS",
             "days raw lines (bronze, quarantine) keep their personal data after their landing date was refined and "
             "reconciled; then only lineage and counts stay (0 keeps them for ever)"),
+    Setting("report_currency", "RAPPORT_REPORT_CURRENCY",
+            "the ISO 4217 currency the shop's revenue is in, for amounts in the marketing report (default USD)"),
     Setting("lease_wait_seconds", "RAPPORT_LEASE_WAIT_SECONDS",
             "how long a run waits for another run writing the same lake to finish before it gives up"),
     Setting("lease_ttl_seconds", "RAPPORT_LEASE_TTL_SECONDS",
@@ -138,6 +140,7 @@ class Config:
     identity_max_links: int = 1
     sql_role: str = "analyst"
     raw_retention_days: int = 30
+    report_currency: str = "USD"
     lease_wait_seconds: int = 3600
     lease_ttl_seconds: int = 21600
     collector_write_keys: str = field(default="", repr=False)

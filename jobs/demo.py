@@ -76,6 +76,8 @@ def run_demo(args: argparse.Namespace) -> int:
             catalog.register(spark, cfg)
             if args.orders_only:
                 _print_orders_only(spark, cfg)
+                for line in _print_report(spark, cfg, None):
+                    print(line)
                 print(f"Demo finished in {time.perf_counter() - started:.1f}s. Landing: {cfg.landing_root}  "
                       f"Lake: {cfg.lake_root}")
                 return 0
@@ -110,9 +112,10 @@ def run_demo(args: argparse.Namespace) -> int:
             print("\nLifecycle stages:")
             spark.sql("""SELECT lifecycle_stage, count(*) AS customers, sum(kept_orders) AS orders, sum(revenue) AS revenue
                          FROM gold.customer_relationship GROUP BY 1 ORDER BY customers DESC""").show(truncate=False)
-            key = spark.sql("""SELECT r.customer_key FROM gold.customer_relationship r
-                               WHERE r.kept_orders > 0 AND r.social_interactions > 0 AND r.visits > 0
-                               ORDER BY r.interactions, r.customer_key LIMIT 1""").first()
+            keys = spark.sql("""SELECT r.customer_key FROM gold.customer_relationship r
+                                WHERE r.kept_orders > 0 AND r.social_interactions > 0 AND r.visits > 0
+                                ORDER BY r.interactions, r.customer_key LIMIT 2""").collect()
+            key = keys[0] if keys else None
             if key is not None:
                 k = key.customer_key
                 print(f"A sample timeline (rapport timeline {k}):")
@@ -133,8 +136,11 @@ def run_demo(args: argparse.Namespace) -> int:
                                 array_join(sort_array(collect_list(platform)), ', ') AS on_platforms
                          FROM gold.campaign_performance GROUP BY 1, 2 ORDER BY 1, 2""").show(truncate=False)
             ok = all(want == got for _, want, got in checks)
-            if key is not None:
-                ok = _erase(spark, cfg, key.customer_key) and ok
+            pages = _print_report(spark, cfg, key.customer_key if key is not None else None)
+            if len(keys) > 1:  # another customer than the sample, whose page stays to be opened
+                ok = _erase(spark, cfg, keys[1].customer_key) and ok
+    for line in pages:
+        print(line)
     print(f"Demo finished in {time.perf_counter() - started:.1f}s. Landing: {cfg.landing_root}  Lake: {cfg.lake_root}")
     return 0 if ok else 1
 
@@ -236,6 +242,20 @@ def _via_collector(work: Path, landing: Path, args: argparse.Namespace) -> dict:
           f"({sent.unsendable:,} defective lines no library can send were left out; {sent.failed} failed); the "
           f"collector acknowledged {int(accepted):,} and closed {files} landing files.")
     return {"accepted": int(accepted), "files": files, "sent": sent.sent}
+
+
+def _print_report(spark, cfg: Config, customer_key: str | None) -> list[str]:
+    """Where the marketing report rapport_curate wrote is, and the sample customer's page; the lines to end on."""
+    from jobs.report.build import customer_page, latest
+
+    print("\n== The marketing report (rapport_curate's report task; rapport report [--date D])")
+    found = latest(cfg)
+    lines = [f"Marketing report: {found.as_uri()}" if found else "Marketing report: not built (see rapport_curate)"]
+    if customer_key:
+        lines.append(f"Customer page of the sample customer: {Path(customer_page(spark, cfg, customer_key)).as_uri()}")
+    for line in lines:
+        print(line)
+    return lines
 
 
 def _erase(spark, cfg: Config, customer_key: str) -> bool:

@@ -57,6 +57,37 @@ def small_landing(tmp_path_factory):
     return out, manifest
 
 
+@pytest.fixture(scope="session")
+def maya(spark, tmp_path_factory):
+    """A hand-made customer: (config, customer key). Maya browses the web shop, likes a post on Instagram the next day and buys in a store the day after."""
+    from datetime import timedelta
+
+    from jobs.lake import Lake
+    from tests.handmade import T0, land, order, seg, social
+    from tests.lakes import PII_KEY, curate, ingest_and_refine
+
+    root = tmp_path_factory.mktemp("maya")
+    landing = root / "landing"
+    land(landing, "reference/customers", T0.replace(hour=0), [{"customer_id": "C7", "email": "maya@x.com",
+        "social_accounts": [{"platform": "instagram", "platform_user_id": "777", "handle": "@maya"}]}])
+    land(landing, "reference/products", T0.replace(hour=0), [{"product_id": "P1", "title": "Linen Dress", "category": "dresses"}])
+    land(landing, "reference/campaigns", T0.replace(hour=0), [])
+    land(landing, "reference/campaign_posts", T0.replace(hour=0), [])
+    land(landing, "clickstream", T0, [
+        seg("W7", None, T0, kind="page", event=None),
+        seg("W7", None, T0 + timedelta(minutes=1), props={"product_id": "P1", "price": 59.0}),
+        seg("W7", "U7", T0 + timedelta(minutes=2), kind="identify", event=None, traits={"email": "maya@x.com"}),
+    ])
+    land(landing, "social", T0 + timedelta(days=1), [social("instagram", "777", "@maya", T0 + timedelta(days=1))])
+    land(landing, "orders", T0 + timedelta(days=2), [order(4242, "Maya@X.com", T0 + timedelta(days=2), "pos", 1001)])
+    cfg = Config(lake_root=str(root / "lake"), landing_root=str(landing), pii_key=PII_KEY)
+    ingest_and_refine(spark, cfg)
+    curate(spark, cfg, full=True)
+    lake = Lake(cfg, spark)
+    key = lake.read("silver.identity_map").where("identifier = 'crm:C7'").first().customer_key
+    return cfg, key
+
+
 @pytest.fixture
 def served_engine():
     """`rapport engine serve` in its own process, as a team would run it; yields (sc:// URL, process)."""

@@ -208,7 +208,41 @@ def erase(spark: "SparkSession", cfg: Config, person: Person, request_id: str) -
                 _delete(lake, name, rows, ("customer_key",), erased)
     _rebuild_aggregates(lake, erased.dates)
     _forget_in_quality_records(lake, person, erased)
+    _forget_in_reports(spark, cfg, person, erased)
     return erased
+
+
+def _forget_in_reports(spark: "SparkSession", cfg: Config, person: Person, erased: Erased) -> None:
+    """Report pages that name the person (as a top advocate, or their own customer page), in the lake and the
+    export bucket: customer pages are deleted, reports rebuilt from the gold they are no longer in."""
+    from jobs.report.build import REPORTS
+    from jobs.report.build import run as build_report
+    from jobs.storage import list_objects, s3_client, split_s3
+
+    tokens = _tokens(person)
+    roots = [f"{Lake(cfg).root}/{REPORTS}"] + ([f"{cfg.export_uri.rstrip('/')}/reports"] if cfg.export_uri else [])
+    days: set[date] = set()
+    for root in roots:
+        for obj in list_objects(cfg, root):
+            if is_s3(obj.uri):
+                bucket, key = split_s3(obj.uri)
+                text = s3_client(cfg).get_object(Bucket=bucket, Key=key)["Body"].read().decode("utf-8", "replace")
+            else:
+                text = Path(obj.uri).read_text(errors="replace")
+            if not any(t in text for t in tokens):
+                continue
+            folder = obj.key.split("/", 1)[0]
+            try:
+                days.add(date.fromisoformat(folder))
+            except ValueError:  # a customer page, or a report of no date: removed
+                if is_s3(obj.uri):
+                    s3_client(cfg).delete_object(Bucket=bucket, Key=key)
+                else:
+                    Path(obj.uri).unlink()
+                erased.docs_removed += 1
+    for day in sorted(days):
+        build_report(spark, cfg, day=day)  # rewrites the lake's copy and the bucket's
+        erased.docs_removed += 1
 
 
 def _union(spark: "SparkSession", parts: list["DataFrame"], schema: str) -> "DataFrame":

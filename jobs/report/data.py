@@ -1,0 +1,188 @@
+"""The report's numbers: small aggregates of gold computed by the engine (a few hundred rows at most)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import TYPE_CHECKING
+
+from jobs.lake import Lake
+from schemas.vocabulary import PLATFORMS, PURCHASE_EVENTS
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pyspark.sql import SparkSession
+
+LIFECYCLE = ("prospect", "engaged", "customer", "repeat", "advocate", "at_risk", "lapsed")
+VERDICTS = ("missing", "stale", "silent", "consistent", "unscheduled")
+TREND_DAYS = 28
+WEEKS = 12
+
+
+@dataclass
+class ReportData:
+    as_of: date | None
+    day: date | None  # the report's date: the latest day with trends, or the one asked for
+    trending: "pd.DataFrame"
+    categories: "pd.DataFrame"
+    platforms_daily: "pd.DataFrame"
+    platforms: "pd.DataFrame"
+    campaigns: "pd.DataFrame"
+    lifecycle: "pd.DataFrame"
+    risk_weekly: "pd.DataFrame"
+    cohorts: "pd.DataFrame"
+    advocates: "pd.DataFrame"
+    gates: "pd.DataFrame"
+    quarantine: "pd.DataFrame"
+    totals: dict = field(default_factory=dict)
+    currency: str = "USD"
+
+
+def _pd(df) -> "pd.DataFrame":
+    return df.toPandas()
+
+
+def gather(spark: "SparkSession", lake: Lake, day: date | None = None, currency: str = "USD",
+           until: date | None = None) -> ReportData:
+    """The numbers for ``day``, or for the latest day with product activity (up to ``until``, the last day the
+    run's window reached)."""
+    from pyspark.sql import functions as F
+
+    trends = lake.read_or_empty("gold.daily_product_trends")
+    if day is None:
+        day = (trends.where(F.col("date") <= F.lit(until)) if until else trends).agg(F.max("date")).first()[0]
+    rel = lake.read_or_empty("gold.customer_relationship")
+    as_of = rel.agg(F.max("as_of")).first()[0]
+    since = (day - timedelta(days=TREND_DAYS - 1)) if day else None
+
+    on_day = trends.where(F.col("date") == F.lit(day)) if day else None
+    # the day's top products: trending ones first (by rank), then the most viewed, so a quiet day still shows some
+    trending = _pd(on_day.orderBy(F.desc("trending"), F.asc_nulls_last("trend_rank"), F.desc("views_7d"), "product_id")
+                   .select("trend_rank", "trending", "product_id", "title", "category", "views_7d", "views_prev_7d",
+                           "growth_7d", "carts", "orders", "revenue", "social_mentions", "social_shares")
+                   .limit(10)) if day else None
+    if trending is not None:
+        trending["row"] = range(1, len(trending) + 1)
+    trending_count = on_day.where("trending").count() if day else 0
+    categories = _pd(trends.where(F.col("date").between(F.lit(since), F.lit(day)))
+                     .groupBy("date", F.coalesce("category", F.lit("(no catalogue)")).alias("category"))
+                     .agg(F.sum("views").alias("views"), F.sum("orders").alias("orders"))
+                     .orderBy("date", "category")) if day else None
+
+    eng = lake.read_or_empty("gold.daily_platform_engagement")
+    platforms_daily = _pd(eng.where(F.col("date").between(F.lit(since), F.lit(day)))
+                          .select("date", "platform", "interactions", "visits", "converted_visits")
+                          .orderBy("date", "platform")) if day else None
+    platforms = _pd(eng.where(F.col("date").between(F.lit(since), F.lit(day))).groupBy("platform").agg(
+        F.sum("interactions").alias("interactions"), F.sum("unique_actors").alias("actor_days"),
+        F.sum("visits").alias("visits"), F.sum("converted_visits").alias("converted_visits"))) if day else None
+    platforms = _influenced(spark, lake, platforms, since, day)
+
+    campaigns = _pd(lake.read_or_empty("gold.campaign_performance").select(
+        "campaign_id", "platform", "campaign_message", "post_message_id", "scheduled", "posted", "published_at",
+        "interactions", "site_visits", "orders_within_7d", "consistency").orderBy("campaign_id", "platform"))
+    if as_of is not None and len(campaigns):
+        import pandas as pd
+
+        published = pd.to_datetime(campaigns["published_at"])
+        campaigns["days_live"] = [None if pd.isna(p) or c not in ("consistent", "silent") else
+                                  max(0, (as_of - p.date()).days + 1) for p, c in zip(published, campaigns["consistency"])]
+
+    lifecycle = _pd(rel.groupBy("lifecycle_stage").agg(F.count(F.lit(1)).alias("customers"),
+                                                      F.sum("kept_orders").alias("orders"), F.sum("revenue").alias("revenue")))
+    cohorts = _pd(rel.where("first_purchase_at IS NOT NULL").groupBy(
+        F.date_format("first_purchase_at", "yyyy-MM").alias("cohort"),
+        F.coalesce("acquisition_channel", F.lit("unknown")).alias("channel"),
+        F.coalesce("acquisition_platform", F.lit("")).alias("platform"))
+        .agg(F.count(F.lit(1)).alias("buyers"), F.sum(F.when(F.col("kept_orders") >= 2, 1).otherwise(0)).alias("repeat"))
+        .orderBy("cohort", "channel", "platform"))
+    advocates = _pd(rel.where("advocacy > 0").select(
+        "customer_key", "preferred_platform", "advocacy", "reviews", "shares", "ugc", "kept_orders", "revenue",
+        "lifecycle_stage").orderBy(F.desc("advocacy"), F.desc("revenue"), "customer_key").limit(10))
+    risk = _risk_weekly(spark, lake, as_of)
+    gates, quarantine, totals = _quality(lake)
+    totals.update(customers=int(lifecycle["customers"].sum()) if len(lifecycle) else 0, trending=trending_count)
+    return ReportData(as_of, day, trending, categories, platforms_daily, platforms, campaigns, lifecycle, risk,
+                      cohorts, advocates, gates, quarantine, totals, currency)
+
+
+def _influenced(spark: "SparkSession", lake: Lake, platforms, since: date | None, day: date | None):
+    """Per platform: purchases (web, app, store) within 7 days after a social touch on it, and store purchases
+    among them. Joined on the engine; only the per-platform counts come back."""
+    if day is None or not lake.exists("gold.customer_timeline"):
+        return platforms
+    tl = lake.read("gold.customer_timeline")
+    tl.createOrReplaceTempView("_report_timeline")
+    purchases = ", ".join(repr(e) for e in PURCHASE_EVENTS)
+    rows = spark.sql(f"""
+        WITH buys AS (SELECT customer_key, occurred_at, channel, order_id FROM _report_timeline
+                      WHERE event_type IN ({purchases}) AND occurred_date BETWEEN DATE '{since}' AND DATE '{day}'),
+             touches AS (SELECT customer_key, occurred_at, platform FROM _report_timeline
+                         WHERE channel = 'social' AND occurred_date BETWEEN DATE '{since - timedelta(days=7)}' AND DATE '{day}')
+        SELECT t.platform, count(DISTINCT b.order_id) AS influenced_orders,
+               count(DISTINCT CASE WHEN b.channel = 'store' THEN b.order_id END) AS influenced_store_orders
+        FROM buys b JOIN touches t ON t.customer_key = b.customer_key
+          AND t.occurred_at <= b.occurred_at AND t.occurred_at >= b.occurred_at - INTERVAL 7 DAYS
+        GROUP BY t.platform""").toPandas()
+    spark.catalog.dropTempView("_report_timeline")
+    out = platforms.merge(rows, on="platform", how="outer").fillna(0)
+    order = {p: i for i, p in enumerate(PLATFORMS)}
+    return out.sort_values("platform", key=lambda s: s.map(lambda p: order.get(p, 99))).reset_index(drop=True)
+
+
+def _risk_weekly(spark: "SparkSession", lake: Lake, as_of: date | None):
+    """At-risk and lapsed buyers at each of the last weeks' ends, by the lifecycle rules (jobs.gold.relationship)."""
+    import pandas as pd
+
+    from jobs.gold.relationship import AT_RISK_DAYS, LAPSED_DAYS
+
+    if as_of is None or not lake.exists("gold.customer_timeline"):
+        return pd.DataFrame(columns=["week", "at_risk", "lapsed"])
+    weeks = spark.createDataFrame([(as_of - timedelta(days=7 * i),) for i in range(WEEKS)], "week date")
+    weeks.createOrReplaceTempView("_report_weeks")
+    lake.read("gold.customer_timeline").createOrReplaceTempView("_report_timeline")
+    lake.read("gold.customer_relationship").createOrReplaceTempView("_report_rel")
+    rows = spark.sql(f"""
+        WITH buyers AS (SELECT customer_key, to_date(first_purchase_at) AS first_buy FROM _report_rel
+                        WHERE first_purchase_at IS NOT NULL),
+             last AS (SELECT w.week, b.customer_key, max(t.occurred_date) AS last_seen
+                      FROM _report_weeks w JOIN buyers b ON b.first_buy <= w.week
+                      JOIN _report_timeline t ON t.customer_key = b.customer_key AND t.occurred_date <= w.week
+                      GROUP BY w.week, b.customer_key)
+        SELECT week,
+               sum(CASE WHEN datediff(week, last_seen) > {LAPSED_DAYS} THEN 1 ELSE 0 END) AS lapsed,
+               sum(CASE WHEN datediff(week, last_seen) > {AT_RISK_DAYS} AND datediff(week, last_seen) <= {LAPSED_DAYS}
+                        THEN 1 ELSE 0 END) AS at_risk,
+               count(*) AS buyers
+        FROM last GROUP BY week ORDER BY week""").toPandas()
+    for view in ("_report_weeks", "_report_timeline", "_report_rel"):
+        spark.catalog.dropTempView(view)
+    return rows
+
+
+def _quality(lake: Lake):
+    """The latest gate of each layer (tables passed of those checked) and the quarantined share by reason."""
+    import pandas as pd
+    from pyspark.sql import Window as W
+    from pyspark.sql import functions as F
+
+    gates = pd.DataFrame(columns=["layer", "checked_at", "tables", "passed", "failed", "not_applicable"])
+    if lake.exists("ops.quality_gates"):
+        g = lake.read("ops.quality_gates")
+        latest = g.withColumn("_r", F.row_number().over(W.partitionBy("layer").orderBy(F.desc("checked_at")))) \
+            .where("_r = 1").select("layer", "run_id")
+        gates = (g.join(latest, ["layer", "run_id"]).groupBy("layer").agg(
+            F.max("checked_at").alias("checked_at"), F.count(F.lit(1)).alias("tables"),
+            F.sum(F.when(F.col("status") == "passed", 1).otherwise(0)).alias("passed"),
+            F.sum(F.when(F.col("status") == "failed", 1).otherwise(0)).alias("failed"),
+            F.sum(F.when(F.col("status") == "not_applicable", 1).otherwise(0)).alias("not_applicable"))
+            .orderBy("layer").toPandas())
+    quarantine = pd.DataFrame(columns=["reason", "rows"])
+    totals = {"landed": 0, "quarantined": 0}
+    if lake.exists("ops.quarantine"):
+        quarantine = (lake.read("ops.quarantine").groupBy("reason").agg(F.count(F.lit(1)).alias("rows"))
+                      .orderBy(F.desc("rows"), "reason").toPandas())
+        totals["quarantined"] = int(quarantine["rows"].sum())
+    if lake.exists("ops.ingest_log"):
+        totals["landed"] = int(lake.read("ops.ingest_log").agg(F.sum("lines")).first()[0] or 0)
+    return gates, quarantine, totals
