@@ -106,7 +106,11 @@ def _raw_hits(lake: Lake, cfg: Config, source: str, raw: "DataFrame", person: Pe
         table = f"silver.{module.TABLE}"
         cond = _condition(COLUMNS[table], person)
         if cond:
-            by_ids = parsed.where(cond).select(*LINEAGE)
+            # flagged in a projection and materialised, then filtered: Sail 0.7.2 never finishes planning a filter
+            # on the parse's output (docs/sail-gaps.md)
+            flagged = parsed.select(*LINEAGE, F.coalesce(F.expr(cond), F.lit(False)).alias("_hit"))
+            by_ids = lake.checkpoint(flagged, run, f"ids-{source}-{abs(hash(str(raw.columns))) % 10**6}") \
+                .where("_hit").select(*LINEAGE)
             hits = by_ids if hits is None else hits.unionByName(by_ids)
     return hits.distinct() if hits is not None else raw.limit(0).select(*LINEAGE)
 

@@ -44,6 +44,7 @@ def test_dagbag_parses_fast_with_owners_tags_and_retries(tmp_path):
     assert set(info["dags"]) == {"rapport_ingest", "rapport_refine", "rapport_curate", "rapport_export",
                                  "rapport_maintenance", "rapport_privacy"}
     assert info["dags"]["rapport_privacy"]["edges"] == [["privacy", "retention"]]  # requests first, then retention
+    assert ["gate_gold", "report"] in info["dags"]["rapport_curate"]["edges"]  # the report only from gold that passed
     assert all(seconds < 1.0 for seconds in info["durations"].values()), info["durations"]
     for dag_id, d in info["dags"].items():
         assert "rapport" in d["tags"] and d["owner"] == "rapport" and d["retries"] >= 1 and d["max_active_runs"] == 1, dag_id
@@ -73,6 +74,8 @@ def test_the_dag_chain_builds_gold_through_airflow(spark, landing, tmp_path, mon
     with sqlite3.connect(tmp_path / "airflow" / "airflow.db") as db:  # the real metadata DB recorded the runs
         runs = dict(db.execute("SELECT dag_id, state FROM dag_run").fetchall())
         gates = db.execute("SELECT count(*) FROM task_instance WHERE task_id LIKE 'gate_%' AND state = 'success'").fetchone()[0]
+        report = db.execute("SELECT state FROM task_instance WHERE dag_id = 'rapport_curate' AND task_id = 'report'").fetchone()
+    assert report == ("success",) and len(list((tmp_path / "lake" / "_reports").glob("2026-*/index.html"))) == 1
     assert runs == {"rapport_ingest": "success", "rapport_refine": "success", "rapport_curate": "success"} and gates == 3
     direct = Config(lake_root=str(tmp_path / "direct"), landing_root=str(landing), pii_key=PII_KEY)
     ingest_and_refine(spark, direct)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from jobs.lake import Lake
-from jobs.pipeline.runner import run_stage
+from jobs.pipeline.runner import run_stage, run_step
 from jobs.pipeline.window import Window
 from tests.lakes import PII_KEY
 
@@ -96,6 +96,11 @@ def erased(spark, refined, s3_endpoint, tmp_path_factory):
               progress=lambda m: None)
     landing = Path(cfg.landing_root)
     person, key = pick(spark, cfg, landing)
+    from jobs.report.build import customer_page
+
+    run_step(spark, cfg, "report", Window())  # the marketing report, in the lake and the bucket
+    page = Path(customer_page(spark, cfg, key))
+    assert key in page.read_text()
     lake = Lake(cfg, spark)
     before = {name: lake.read(name).toPandas() for name in (
         "gold.customer_timeline", "gold.daily_product_trends", "gold.daily_platform_engagement",
@@ -133,6 +138,10 @@ def test_the_request_is_verified_and_nothing_remains_anywhere(spark, erased):
     at_source = {f["path"] for f in proof["at_source"]}
     assert at_source and all("/landing/" in "/" + p for p in at_source)
     assert "landing file(s) still hold the person" in proc.stdout
+    # their customer page is gone; the reports were rebuilt, in the lake and the bucket
+    assert not (Path(cfg.lake_root) / "_reports" / "customers" / f"{key}.html").exists()
+    assert list((Path(cfg.lake_root) / "_reports").glob("*/index.html"))
+    assert list(bucket.glob("exports/reports/*/index.html"))
 
 
 def test_no_raw_identifier_in_the_request_the_commit_log_or_the_output(spark, erased):
@@ -213,7 +222,6 @@ def test_a_request_killed_part_way_completes_on_the_next_run(spark, refined, tmp
     again = subprocess.run([sys.executable, "-m", "jobs.cli", "privacy", "erase", "--later", "--email",
                             person["email"]], capture_output=True, text=True, env=env, timeout=900, cwd=REPO)
     assert again.returncode == 0  # a second request for the same person, to be processed with the first
-    from jobs.pipeline.runner import run_step
 
     report = run_step(spark, cfg, "privacy", Window())
     assert set(report.processed.values()) == {"verified"} and len(report.processed) == 2
