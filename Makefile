@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo demo-orders demo-collector collector test test-all bench airflow clean
+.PHONY: install demo demo-orders demo-collector collector report-screenshot test test-all bench airflow clean
 
 $(STAMP): setup.cfg pyproject.toml infra/constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ collector: $(STAMP)  ## the collector on http://127.0.0.1:8088 (RAPPORT_COLLECTO
 
 demo-orders: $(STAMP)  ## the demo as an orders-only retailer: a Shopify Admin API export, nothing else
 	$(BIN)/rapport demo --orders-only --workdir demo-orders
+
+report-screenshot: $(STAMP)  ## docs/report.png from the demo's report (after make demo; needs chromium)
+	$(BIN)/python -m jobs.report.screenshot demo/lake docs/report.png
 
 test: $(STAMP)  ## the test suite (slow tests excluded)
 	$(BIN)/python -m pytest

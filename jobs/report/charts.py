@@ -70,7 +70,7 @@ def categories(df: "pd.DataFrame") -> str:
     return svg(alt.Chart(long).mark_line(point=False).encode(
         x=alt.X("yearmonthdate(date):T", title=None, axis=alt.Axis(format="%b %d", tickCount="day")), y=alt.Y("n:Q", title=None),
         color=alt.Color("category:N", scale=alt.Scale(range=OKABE_ITO), title="category"),
-        strokeDash=alt.StrokeDash("category:N", legend=None),
+        strokeDash=alt.StrokeDash("category:N", title="category"),
     ).properties(width=300, height=180).facet(
         column=alt.Column("measure:N", sort=["views", "orders"], title="What people look at, and what they buy"),
     ).resolve_scale(y="independent"))
