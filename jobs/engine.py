@@ -52,6 +52,9 @@ class EmbeddedServer:
     #: one process serves only that process, which may wait far longer between queries (an Airflow task
     #: waiting on a subprocess, a test suite): there the session lives as long as the server.
     idle_timeout_secs: int = 7 * 24 * 3600
+    #: The engine's memory pool in bytes (None: unbounded). Past it, sorts, joins and aggregations spill to
+    #: disk; an operator that cannot spill fails with Sail's "Failed to allocate" message.
+    memory_bytes: int | None = None
     _server: object = field(default=None, repr=False)
 
     def start(self) -> "EmbeddedServer":
@@ -62,6 +65,9 @@ class EmbeddedServer:
         # Sail logs through Rust's env_logger; keep it to warnings unless the user asked for more.
         os.environ.setdefault("RUST_LOG", "warn" if log.getEffectiveLevel() <= logging.INFO else "error")
         os.environ.setdefault("SAIL_SPARK__SESSION_TIMEOUT_SECS", str(self.idle_timeout_secs))
+        if self.memory_bytes and "SAIL_RUNTIME__MEMORY_POOL__TYPE" not in os.environ:  # Sail's own settings win
+            os.environ["SAIL_RUNTIME__MEMORY_POOL__TYPE"] = "fair"  # no one operator takes the whole pool
+            os.environ["SAIL_RUNTIME__MEMORY_POOL__FAIR__MAX_SIZE"] = str(self.memory_bytes)
         self._server = SparkConnectServer(ip=self.host, port=self.port)
         self._server.start(background=True)
         self.host, self.port = self._server.listening_address
@@ -162,6 +168,38 @@ def _check_reachable(url: str, timeout: float = 5.0) -> None:
         ) from exc
 
 
+def machine_memory() -> int:
+    """Bytes of memory this process may use: the machine's, or its cgroup's limit when lower."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = open("/sys/fs/cgroup/memory.max").read().strip()
+        if limit.isdigit():
+            total = min(total, int(limit))
+    except OSError:
+        pass
+    return total
+
+
+def memory_limit(value: str | None, total: int | None = None) -> int | None:
+    """``RAPPORT_ENGINE_MEMORY`` in bytes: ``60%`` (of the machine), ``8g``, ``512m``, a number of bytes, or
+    ``unbounded`` (None)."""
+    text = (value or "").strip().lower().removesuffix("b").removesuffix("i")
+    if text in ("", "unbounded", "0"):
+        return None
+    units = {"k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+    try:
+        if text.endswith("%"):
+            share = float(text[:-1])
+            if not 0 < share <= 100:
+                raise ValueError
+            return int((total or machine_memory()) * share / 100)
+        if text[-1] in units:
+            return int(float(text[:-1]) * units[text[-1]])
+        return int(text)
+    except (ValueError, IndexError):
+        raise EngineError(f"RAPPORT_ENGINE_MEMORY={value!r} is not a size: use 60%, 8g, 512m or unbounded") from None
+
+
 def open_session(cfg: Config | None = None) -> tuple["SparkSession", EmbeddedServer | None]:
     """Start (or connect to) the configured engine and return the session and any server started.
 
@@ -182,7 +220,7 @@ def open_session(cfg: Config | None = None) -> tuple["SparkSession", EmbeddedSer
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         return _build("local[*]"), None
     configure_storage(cfg)
-    server = EmbeddedServer().start()
+    server = EmbeddedServer(memory_bytes=memory_limit(cfg.engine_memory)).start()
     try:
         return _build(server.url), server
     except Exception:

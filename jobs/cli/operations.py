@@ -12,9 +12,10 @@ from jobs.cli.common import EXIT_USER_ERROR, _table
 
 
 def cmd_engine_serve(args: argparse.Namespace) -> int:
-    from jobs.engine import EmbeddedServer
+    from jobs.engine import EmbeddedServer, memory_limit
 
-    server = EmbeddedServer(host=args.host, port=args.port, idle_timeout_secs=900).start()
+    server = EmbeddedServer(host=args.host, port=args.port, idle_timeout_secs=900,
+                            memory_bytes=memory_limit(Config.load().engine_memory)).start()
     signal.signal(signal.SIGTERM, lambda *_: server.stop())
     print(f"Sail Spark Connect server listening on {server.url}", flush=True)
     print(f"Point Rapport at it with:  export SPARK_REMOTE={server.url}", flush=True)
