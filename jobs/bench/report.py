@@ -48,6 +48,14 @@ def markdown(r: dict) -> str:
                              f"{v['peak_memory_bytes'] / GIB:.2f} | "
                              + (f"{v['bytes_in'] / MIB:,.1f} | {v['bytes_out'] / MIB:,.1f} |" if "bytes_in" in v else "| |"))
         lines.append("")
+        lines += ["`total` is ingest to export; the marketing report (`report`, from gold: the day's HTML with every "
+                  "chart) is measured apart. Its targets: under 30 s and under 5 MB at 1M events.", ""]
+        for s in r["scales"]:
+            if "report" in s["stages"]:
+                v = s["stages"]["report"]
+                lines.append(f"- report at {s['events']:,} events: {v['seconds']:.1f} s, "
+                             f"{v['bytes_out'] / MIB:.2f} MB")
+        lines.append("")
     if r["peers"]:
         lines += ["## Gold stage (timeline + relationship) by engine, same silver snapshot", "",
                   "Seconds exclude engine start-up (shown apart). `vs embedded` is the time ratio, so above 1 is slower "

@@ -40,7 +40,8 @@ from jobs.config import Config
 EVENTS_PER_CUSTOMER_DAY = 2.99  # the generator's rate: 2,090,707 lines from 100,000 customers over 7 days
 START = date(2026, 11, 1)
 BENCH_KEY = "rapport-bench-key-0123456789"
-PIPELINE_STAGES = ("ingest", "refine", "curate", "quality", "export")
+PIPELINE_STAGES = ("ingest", "refine", "curate", "quality", "export", "report")
+END_TO_END = ("ingest", "refine", "curate", "quality", "export")  # the marketing report is measured apart
 
 
 @dataclass
@@ -158,6 +159,9 @@ def _pipeline(landing: Path, lake: Path, s3: str | None, tag: str, start=None, e
         events = sum(ingested.reports[f"ingest.{s}"].lines for s in EVENT_SOURCES)  # reference extracts are not events
         build("refine", "bronze", "silver")
         report = build("curate", "silver", "gold").reports["curate"]
+        with Measure() as m:
+            page = run_step(spark, cfg, "report", window)
+        stages["report"].add(m, folder_bytes(lake / "gold"), page.bytes)
         if s3:
             with Measure() as m:
                 published = run_stage(spark, cfg, "export", window, datasets=("interactions", "customer_features"),
@@ -182,9 +186,10 @@ def _summary(stages: list[dict[str, Stage]], events: int) -> dict:
                      "bytes_in": int(median([r.bytes_in for r in runs])),
                      "bytes_out": int(median([r.bytes_out for r in runs])),
                      "runs_seconds": [round(r.seconds, 2) for r in runs]}
-    total = sum(v["seconds"] for v in out.values())
+    counted = [v for k, v in out.items() if k in END_TO_END]
+    total = sum(v["seconds"] for v in counted)
     out["total"] = {"seconds": round(total, 2), "events_per_second": round(events / total) if total else None,
-                    "peak_memory_bytes": max(v["peak_memory_bytes"] for v in out.values()) if out else 0}
+                    "peak_memory_bytes": max(v["peak_memory_bytes"] for v in counted) if counted else 0}
     return out
 
 

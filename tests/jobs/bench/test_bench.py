@@ -40,7 +40,7 @@ def test_a_tiny_bench_writes_well_formed_results(tiny):
     days = r["incremental"]["days"]
     assert [d["day"] for d in days] == [1, 2] and all(d["events"] > 0 and d["seconds"] > 0 for d in days)
     md = (out / "results.md").read_text()
-    assert "| ingest |" in md and "| jvm |" in md and "## Incremental" in md
+    assert "| ingest |" in md and "| jvm |" in md and "## Incremental" in md and "- report at " in md
     assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     cells = r["collector"]
     assert len(cells) == 18 and {c["sink"] for c in cells} == {"disk", "memory"}
