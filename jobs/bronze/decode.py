@@ -16,7 +16,7 @@ the process that starts a run.
   element's exact text.
 - **JSON shape** is judged here where it is cheap: a record that is an array, a scalar, nests deeper than
   ``MAX_DEPTH``, uses ``NaN``/``Infinity`` or is not JSON at all gets its own reason. Records that look like
-  objects are checked by the engine afterwards (``json_object_keys``).
+  objects are checked by the engine afterwards (``ingest.NOT_AN_OBJECT``).
 
 Record numbers count records from 1 in file order; a damaged member takes one number of its own, so
 every record has a unique ``(file, line_number)``. Every file also yields one ``file`` row (number 0)
