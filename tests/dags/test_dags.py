@@ -84,6 +84,7 @@ def test_the_dag_chain_builds_gold_through_airflow(spark, landing, tmp_path, mon
         assert table_rows(spark, Lake(cfg).path(f"gold.{table}")) == table_rows(spark, Lake(direct).path(f"gold.{table}")), table
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_a_failed_bronze_gate_stops_refine_for_its_window_and_a_later_passing_window_does_not_unblock_it(
         spark, landing, tmp_path, monkeypatch):
@@ -141,6 +142,7 @@ def test_a_three_day_backfill_gives_the_same_tables_as_one_run(spark, landing, t
             table_rows(spark, Lake(once).path(f"{layer}.{table}")), table
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_the_export_dag_publishes_through_the_airflow_connections(spark, landing, tmp_path, monkeypatch, s3_config,
                                                                   served_engine):
@@ -175,6 +177,7 @@ def test_the_export_dag_publishes_through_the_airflow_connections(spark, landing
     assert result["engine"] == url and set(result["published"]) == {"interactions", "customer_features"}
 
 
+@pytest.mark.slow
 @pytest.mark.integration
 def test_the_export_dag_skips_when_no_export_location_is_set(tmp_path, monkeypatch, landing):
     _env_config(monkeypatch, str(tmp_path / "lake"), landing)

@@ -84,7 +84,7 @@ IDLE = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("timeout,outcome", [("2", "dropped"), ("default", "alive")])
+@pytest.mark.parametrize("timeout,outcome", [pytest.param("2", "dropped", marks=pytest.mark.slow), ("default", "alive")])
 def test_an_embedded_session_outlives_a_long_wait_between_queries(timeout, outcome):
     """Sail drops a session idle for 15 minutes; a CI run lost its whole shared session that way while a test
     waited on subprocesses. The embedded server keeps its one process's session for as long as it runs; the
@@ -153,6 +153,7 @@ def test_unreachable_spark_remote_fails_fast_with_a_fix():
         open_session(cfg)
 
 
+@pytest.mark.slow
 def test_jvm_engine_runs_the_same_dataframe_code(spark):
     """Even next to the embedded engine's session (the fixture), the JVM engine is a JVM, and both keep working."""
     with spark_session(Config(engine="spark-local")) as jvm:

@@ -75,6 +75,7 @@ def test_an_orders_only_retailer_gets_order_timelines_relationships_rfm_and_expo
     (("clickstream", "orders"), (("silver.orders", ("order_id", "status"), "TRUE"),
                                  ("gold.daily_product_trends", ("date", "product_id", "views", "orders"), "TRUE"))),
 ])
+@pytest.mark.slow
 def test_other_subsets_build_what_their_sources_define(spark, small_landing, refined, tmp_path, sources, same):
     full, _, _ = refined
     cfg = subset_lake(spark, small_landing, tmp_path, sources)

@@ -9,7 +9,7 @@ import pytest
 from jobs.bench.peers import compare
 from jobs.bench.run import PIPELINE_STAGES, Settings, run
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # about two minutes: `make test-all`
 
 
 @pytest.fixture(scope="module")

@@ -113,7 +113,7 @@ def _silver(spark, cfg) -> list[tuple]:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("layout", ["segment-s3", "rudderstack-s3"])
+@pytest.mark.parametrize("layout", ["segment-s3", pytest.param("rudderstack-s3", marks=pytest.mark.slow)])
 def test_a_vendor_layout_is_read_in_place_and_gives_the_same_events(spark, small_landing, rapport_layout, layout,
                                                                    tmp_path):
     landing, _ = small_landing

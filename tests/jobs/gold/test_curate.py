@@ -96,6 +96,7 @@ def test_gold_tables_answer_by_name_and_from_duckdb(spark, refined):
     assert got == stages
 
 
+@pytest.mark.slow
 def test_a_session_that_changes_hands_leaves_its_old_customer(spark, tmp_path):
     """A shared computer (C used it in the morning): A browses at 23:35; B logs in on it minutes later, landing
     after midnight. The session

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.integration
 GOLD = ("customer_timeline", "customer_facts", "daily_product_trends", "campaign_performance")
 
 
+@pytest.mark.slow
 def test_late_campaign_posts_and_catalogue_attribute_what_came_before(spark, tmp_path):
     landing = tmp_path / "landing"
     params = Params(customers=800, days=3, start=date(2026, 11, 1), seed=9,

@@ -67,6 +67,7 @@ def _killed_then_rerun(spark, tiny, tmp_path, kills: dict[str, tuple[int, ...]])
     return fingerprint(spark, lake)
 
 
+@pytest.mark.slow
 def test_runs_killed_mid_write_leave_the_tables_an_uninterrupted_run_leaves(spark, tiny, uninterrupted, tmp_path):
     got = _killed_then_rerun(spark, tiny, tmp_path, {"ingest": (6,), "refine": (9,), "curate": (3,)})
     assert got == uninterrupted
@@ -79,6 +80,7 @@ def test_killed_at_many_points(spark, tiny, uninterrupted, tmp_path):
     assert got == uninterrupted
 
 
+@pytest.mark.slow
 def test_two_runs_at_once_take_turns(spark, tiny, uninterrupted, tmp_path):
     lake = tmp_path / "lake"
     assert rapport(lake, tiny, "ingest").returncode == 0

@@ -102,6 +102,7 @@ def check(spark, cfg: Config, data: dict[str, list[bytes]]) -> None:
     run_stage(spark, cfg, "curate", window, gate=False, checks=False)  # and gold is not wedged by anything in it
 
 
+@pytest.mark.slow
 @settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(data=batch)
 def test_any_lines_reconcile(spark, lake_of, data):

@@ -205,6 +205,7 @@ def test_their_new_events_are_suppressed_and_appear_nowhere(spark, erased):
     assert scan(Path(cfg.lake_root), [device, "after-erasure-1"]) == []
 
 
+@pytest.mark.slow
 def test_a_request_killed_part_way_completes_on_the_next_run(spark, refined, tmp_path):
     from jobs.privacy.person import hash_identifiers
 

@@ -92,6 +92,7 @@ def test_three_forms_of_the_same_orders_give_the_same_silver(spark, tmp_path):
     assert f"{BIG}@2026-11-02T10:01:00.000Z" in keys  # no webhook id: the delivery is the order id at updated_at
 
 
+@pytest.mark.slow
 def test_re_landing_an_export_changes_nothing_and_a_newer_version_wins(spark, tmp_path):
     objects = orders()
     cfg = build(spark, tmp_path, "again", lambda root: land(root, "export.json.gz",

@@ -54,6 +54,7 @@ def test_an_id_conflict_says_where_the_first_copy_is(spark, refined):
     assert original is not None and original.message_id == json.loads(row.raw)["messageId"]
 
 
+@pytest.mark.slow
 def test_rerunning_leaves_every_table_identical(spark, refined):
     cfg, _, _ = refined
     lake = Lake(cfg, spark)

@@ -17,6 +17,7 @@ TABLES = ("clickstream_events", "social_interactions", "order_status_history", "
           "identity_map", "sessions")
 
 
+@pytest.mark.slow
 def test_remote_engine_builds_the_same_silver(spark, served_engine, tmp_path):
     url, _ = served_engine
     landing = tmp_path / "landing"
