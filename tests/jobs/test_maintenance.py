@@ -17,6 +17,7 @@ pytestmark = pytest.mark.integration
 MANY = ("bronze.clickstream", "silver.clickstream_events", "gold.customer_timeline", "ops.quarantine")
 
 
+@pytest.mark.slow
 def test_maintenance_compacts_every_table_without_changing_rows_and_clears_abandoned_staging(spark, refined, tmp_path):
     cfg, _, _ = refined
     shutil.copytree(Lake(cfg).root, tmp_path / "lake")

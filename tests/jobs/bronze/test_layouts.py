@@ -113,7 +113,8 @@ def _silver(spark, cfg) -> list[tuple]:
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("layout", ["segment-s3", pytest.param("rudderstack-s3", marks=pytest.mark.slow)])
+@pytest.mark.slow  # make test reads Segment files on S3 below; both vendor layouts in make test-all
+@pytest.mark.parametrize("layout", ["segment-s3", "rudderstack-s3"])
 def test_a_vendor_layout_is_read_in_place_and_gives_the_same_events(spark, small_landing, rapport_layout, layout,
                                                                    tmp_path):
     landing, _ = small_landing

@@ -72,6 +72,7 @@ def test_every_silver_interaction_of_a_customer_is_on_exactly_one_timeline_row(s
     assert seqs == 0  # 1..n without gaps for every customer
 
 
+@pytest.mark.slow
 def test_incremental_day_by_day_equals_a_full_rebuild(spark, refined, daily):
     cfg, _, _ = refined
     for table in GOLD:

@@ -153,6 +153,7 @@ def test_mistakes_get_one_clear_line(tmp_path):
     assert len(wrong.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_a_file_replaced_in_place_is_a_new_version_deduped_by_event_id(spark, tmp_path):
     """Same size, other content: taken as version 2; its unchanged lines are duplicates, its changed line an id
     conflict; every window still reconciles and gold is built."""

@@ -65,6 +65,7 @@ def test_rerunning_leaves_every_table_identical(spark, refined):
     assert {p: table_rows(spark, p) for p in paths} == before
 
 
+@pytest.mark.slow
 def test_day_by_day_gives_the_same_silver_as_one_run(spark, refined, daily):
     cfg, _, _ = refined
     for table in ("clickstream_events", "social_interactions", "order_status_history", "orders", "order_lines",
