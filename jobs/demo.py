@@ -268,7 +268,7 @@ def _erase(spark, cfg: Config, customer_key: str) -> bool:
     from jobs.privacy import requests
     from jobs.privacy.person import hash_identifiers
 
-    print(f"\n== 3. privacy: the sample customer asks to be forgotten (rapport privacy erase --customer-key {customer_key})")
+    print(f"\n== 3. privacy: another customer asks to be forgotten (rapport privacy erase --customer-key {customer_key})")
     clock = time.perf_counter()
     rid = requests.record(spark, cfg, "erase", hash_identifiers(spark, cfg, keys=[customer_key]),
                           "demo: right to erasure")

@@ -50,7 +50,7 @@ def gather(spark: "SparkSession", lake: Lake, day: date | None = None, currency:
 
     trends = lake.read_or_empty("gold.daily_product_trends")
     if day is None:
-        day = (trends.where(F.col("date") <= F.lit(until)) if until else trends).agg(F.max("date")).first()[0]
+        day = _latest_full_day(trends.where(F.col("date") <= F.lit(until)) if until else trends)
     rel = lake.read_or_empty("gold.customer_relationship")
     as_of = rel.agg(F.max("as_of")).first()[0]
     since = (day - timedelta(days=TREND_DAYS - 1)) if day else None
@@ -104,6 +104,20 @@ def gather(spark: "SparkSession", lake: Lake, day: date | None = None, currency:
     totals.update(customers=int(lifecycle["customers"].sum()) if len(lifecycle) else 0, trending=trending_count)
     return ReportData(as_of, day, trending, categories, platforms_daily, platforms, campaigns, lifecycle, risk,
                       cohorts, advocates, gates, quarantine, totals, currency)
+
+
+def _latest_full_day(trends) -> date | None:
+    """The latest day with a full day's activity: the last date whose product views reach half the median of the
+    last fortnight's days (the newest date often holds only the first hours, or late stragglers)."""
+    from statistics import median
+
+    from pyspark.sql import functions as F
+
+    days = trends.groupBy("date").agg(F.sum("views").alias("v")).orderBy(F.desc("date")).limit(14).collect()
+    if not days:
+        return None
+    typical = median(r.v or 0 for r in days)
+    return next((r.date for r in days if (r.v or 0) >= typical / 2), days[0].date)
 
 
 def _influenced(spark: "SparkSession", lake: Lake, platforms, since: date | None, day: date | None):
