@@ -72,9 +72,10 @@ def long_ids(*columns_sql: str) -> tuple[str, str, str]:
     return ("wrong_types", cond, f"'an id is longer than {MAX_ID_LENGTH} characters'")
 
 
-def not_object(path: str, column: str = "value") -> tuple[str, str, str]:
-    """A wrong_types check: a field that must be a JSON object holds something else."""
-    got = f"get_json_object({column}, '$.{path}')"
+def not_object(path: str, column: str = "value", got: str | None = None) -> tuple[str, str, str]:
+    """A wrong_types check: a field that must be a JSON object holds something else. ``got``: SQL for the
+    field's raw JSON text when the caller has it already (else read from ``column``)."""
+    got = got or f"get_json_object({column}, '$.{path}')"
     return ("wrong_types", f"{got} IS NOT NULL AND NOT ltrim({got}) LIKE '{{%'",
             f"concat('{path} is not an object: ', substr({got}, 1, 40))")
 
