@@ -83,13 +83,17 @@ def resolve(spark: "SparkSession", cfg: Config, identifiers: list[str]) -> Perso
         keys |= {r.customer_key for r in im.where(f"identifier IN ({in_list(given)}) AND NOT is_shared")
                  .select("customer_key").distinct().collect()}
     mine = im.where(F.col("customer_key").isin(sorted(keys)) & ~F.col("is_shared")) if keys else im.limit(0)
-    ids = {r.identifier for r in mine.select("identifier").collect()} | set(given)
+    ids = {r.identifier for r in mine.select("identifier").collect()} | set(given)  # theirs: tens
     person.keys, person.identifiers = sorted(keys), sorted(ids)
     if lake.exists("silver.identity_edges") and ids:
-        shared = {r.identifier for r in im.where("is_shared").select("identifier").collect()}
-        if shared:
-            edges = lake.read("silver.identity_edges").where(
-                f"(a IN ({in_list(sorted(ids))}) AND b IN ({in_list(sorted(shared))})) OR "
-                f"(b IN ({in_list(sorted(ids))}) AND a IN ({in_list(sorted(shared))}))")
-            person.shared = sorted({r.a if r.a in shared else r.b for r in edges.select("a", "b").collect()})
+        # the shared identifiers linked to theirs, matched on the engine: only those few come back
+        shared = im.where("is_shared").select("identifier")
+        sa, sb = shared.withColumnRenamed("identifier", "sa"), shared.withColumnRenamed("identifier", "sb")
+        mine_list = sorted(ids)
+        linked = (lake.read("silver.identity_edges").where(F.col("a").isin(mine_list) | F.col("b").isin(mine_list))
+                  .join(sa, F.col("a") == F.col("sa"), "left").join(sb, F.col("b") == F.col("sb"), "left")
+                  .where((F.col("a").isin(mine_list) & F.col("sb").isNotNull())
+                         | (F.col("b").isin(mine_list) & F.col("sa").isNotNull()))
+                  .select(F.when(F.col("sa").isNotNull(), F.col("a")).otherwise(F.col("b")).alias("shared")))
+        person.shared = sorted({r.shared for r in linked.distinct().collect()})
     return person
