@@ -300,15 +300,20 @@ class Collector:
                                                  f"(RAPPORT_{name.upper()} is not set)")
         return value
 
+    async def verified(self, request: Request, endpoint: str, check) -> bytes:
+        """The body, once ``check(body)`` (a ``signatures`` function with its secret and header) accepted it."""
+        body = await self.read(request, endpoint)
+        try:
+            check(body)
+        except signatures.SignatureError as exc:
+            raise Refused(401, "bad_signature", str(exc)) from None
+        return body
+
     async def shopify(self, request: Request) -> Response:
         endpoint = "shopify"
         try:
-            body = await self.read(request, endpoint)
-            try:
-                signatures.shopify(self.secret("shopify_webhook_secret", endpoint), body,
-                                   request.headers.get("x-shopify-hmac-sha256"))
-            except signatures.SignatureError as exc:
-                raise Refused(401, "bad_signature", str(exc)) from None
+            body = await self.verified(request, endpoint, lambda b: signatures.shopify(
+                self.secret("shopify_webhook_secret", endpoint), b, request.headers.get("x-shopify-hmac-sha256")))
             topic = request.headers.get("x-shopify-topic", "")
             if not topic.startswith("orders/"):
                 self.metrics.rejected.labels("topic_not_collected").inc()
@@ -330,12 +335,8 @@ class Collector:
                 return PlainTextResponse(q.get("hub.challenge", ""))
             return self.refused(Refused(403, "bad_verify_token", "hub.verify_token does not match"), endpoint)
         try:
-            body = await self.read(request, endpoint)
-            try:
-                signatures.meta(self.secret("meta_app_secret", endpoint), body,
-                                request.headers.get("x-hub-signature-256"))
-            except signatures.SignatureError as exc:
-                raise Refused(401, "bad_signature", str(exc)) from None
+            body = await self.verified(request, endpoint, lambda b: signatures.meta(
+                self.secret("meta_app_secret", endpoint), b, request.headers.get("x-hub-signature-256")))
             lines = records.meta(self.loads(body), received_at=records.iso(time.time()), max_event=self.max_event)
             await self.land("social", lines, endpoint)
         except Refused as exc:
@@ -351,11 +352,8 @@ class Collector:
                 if not token:
                     raise Refused(400, "malformed", "the CRC check needs crc_token")
                 return JSONResponse({"response_token": signatures.x_crc(secret, token)})
-            body = await self.read(request, endpoint)
-            try:
-                signatures.x(secret, body, request.headers.get("x-twitter-webhooks-signature"))
-            except signatures.SignatureError as exc:
-                raise Refused(401, "bad_signature", str(exc)) from None
+            body = await self.verified(request, endpoint, lambda b: signatures.x(
+                secret, b, request.headers.get("x-twitter-webhooks-signature")))
             lines = records.x(self.loads(body), received_at=records.iso(time.time()), max_event=self.max_event)
             await self.land("social", lines, endpoint)
         except Refused as exc:
@@ -365,13 +363,9 @@ class Collector:
     async def tiktok(self, request: Request) -> Response:
         endpoint = "tiktok"
         try:
-            body = await self.read(request, endpoint)
-            try:
-                signatures.tiktok(self.secret("tiktok_client_secret", endpoint), body,
-                                  request.headers.get("tiktok-signature"), time.time(),
-                                  self.cfg.tiktok_tolerance_seconds)
-            except signatures.SignatureError as exc:
-                raise Refused(401, "bad_signature", str(exc)) from None
+            body = await self.verified(request, endpoint, lambda b: signatures.tiktok(
+                self.secret("tiktok_client_secret", endpoint), b, request.headers.get("tiktok-signature"),
+                time.time(), self.cfg.tiktok_tolerance_seconds))
             line = records.tiktok(self.loads(body), received_at=records.iso(time.time()), max_event=self.max_event)
             await self.land("social", [line], endpoint)
         except Refused as exc:

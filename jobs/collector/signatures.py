@@ -35,12 +35,18 @@ def shopify(secret: str, body: bytes, header: str | None) -> None:
         raise SignatureError("X-Shopify-Hmac-Sha256 does not match the body")
 
 
-def meta(secret: str, body: bytes, header: str | None) -> None:
+def _sha256_value(header: str | None, name: str, form: str) -> str:
+    """The value of a ``sha256=<value>`` signature header, or why there is none."""
     if not header:
-        raise SignatureError("X-Hub-Signature-256 is missing")
+        raise SignatureError(f"{name} is missing")
     scheme, _, value = header.strip().partition("=")
     if scheme != "sha256" or not value:
-        raise SignatureError("X-Hub-Signature-256 is not sha256=<hex>")
+        raise SignatureError(f"{name} is not sha256=<{form}>")
+    return value
+
+
+def meta(secret: str, body: bytes, header: str | None) -> None:
+    value = _sha256_value(header, "X-Hub-Signature-256", "hex")
     if not _same(_mac(secret, body).hex().encode(), value.lower().encode()):
         raise SignatureError("X-Hub-Signature-256 does not match the body")
 
@@ -51,11 +57,7 @@ def x_crc(secret: str, crc_token: str) -> str:
 
 
 def x(secret: str, body: bytes, header: str | None) -> None:
-    if not header:
-        raise SignatureError("x-twitter-webhooks-signature is missing")
-    scheme, _, value = header.strip().partition("=")
-    if scheme != "sha256" or not value:
-        raise SignatureError("x-twitter-webhooks-signature is not sha256=<base64>")
+    value = _sha256_value(header, "x-twitter-webhooks-signature", "base64")
     if not _same(base64.b64encode(_mac(secret, body)), value.encode()):
         raise SignatureError("x-twitter-webhooks-signature does not match the body")
 
