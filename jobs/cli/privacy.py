@@ -90,7 +90,7 @@ def cmd_privacy_list(args: argparse.Namespace) -> int:
         rows = [] if not lake.exists("ops.privacy_requests") else [
             (r.request_id, r.kind, r.status, f"{r.received_at:%Y-%m-%d %H:%M}", f"{r.status_at:%Y-%m-%d %H:%M}",
              len(r.customer_keys or []), r.proof or "")
-            for r in lake.read("ops.privacy_requests").orderBy("received_at").collect()]
+            for r in lake.read("ops.privacy_requests").orderBy("received_at").collect()]  # the requests: what is listed
     print(_table(rows, ("request", "kind", "status", "received", "since", "customers", "proof")) if rows
           else "No privacy requests.")
     return 0

@@ -92,12 +92,13 @@ def _raw_hits(lake: Lake, cfg: Config, source: str, raw: "DataFrame", person: Pe
         loose.append(F.arrays_overlap(F.expr(f"transform(regexp_extract_all(value, '{PHONE.replace(chr(92), chr(92) * 2)}', 0), "
                                              f"x -> {hmac_sql(phone_sql('x'), key)})"), F.array(*[F.lit(p) for p in phones])))
     hits = None
+    part = f"{source}-{abs(hash(str(raw.columns))) % 10**6}"  # bronze and quarantine rows of a source stage apart
     if loose:
         # computed in a projection and materialised before it is filtered on: Sail 0.7 cannot filter a file scan on
         # a higher-order function (docs/sail-gaps.md)
         marked = raw.select(*LINEAGE, F.coalesce(loose[0] if len(loose) == 1 else (loose[0] | loose[1]),
                                                   F.lit(False)).alias("_hit"))
-        hits = lake.checkpoint(marked, run, f"raw-{source}-{abs(hash(str(raw.columns))) % 10**6}") \
+        hits = lake.checkpoint(marked, run, f"raw-{part}") \
             .where("_hit").select(*LINEAGE)
     module = MODULES.get(source)
     if module is not None:
@@ -109,7 +110,7 @@ def _raw_hits(lake: Lake, cfg: Config, source: str, raw: "DataFrame", person: Pe
             # flagged in a projection and materialised, then filtered: Sail 0.7.2 never finishes planning a filter
             # on the parse's output (docs/sail-gaps.md)
             flagged = parsed.select(*LINEAGE, F.coalesce(F.expr(cond), F.lit(False)).alias("_hit"))
-            by_ids = lake.checkpoint(flagged, run, f"ids-{source}-{abs(hash(str(raw.columns))) % 10**6}") \
+            by_ids = lake.checkpoint(flagged, run, f"ids-{part}") \
                 .where("_hit").select(*LINEAGE)
             hits = by_ids if hits is None else hits.unionByName(by_ids)
     return hits.distinct() if hits is not None else raw.limit(0).select(*LINEAGE)

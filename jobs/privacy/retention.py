@@ -54,7 +54,8 @@ def due(spark: "SparkSession", lake: Lake, cutoff: date) -> dict[str, dict[date,
              .agg(F.max("ingested_at").alias("until")))
     done = {}
     if lake.exists("ops.retention"):
-        done = {(r.source, r.landing_dt): r.files_until for r in lake.read("ops.retention").collect()}
+        done = {(r.source, r.landing_dt): r.files_until  # one row per source and date already expired
+                for r in lake.read("ops.retention").collect()}
     out: dict[str, dict[date, datetime]] = {}
     for r in files.collect():  # one row per source and date: a listing
         if done.get((r.source, r.landing_dt)) is None or done[(r.source, r.landing_dt)] < r.until:
