@@ -96,10 +96,10 @@ def run_task(name: str, context: dict, **options) -> dict[str, Any]:
     return {**report.summary(), "engine": engine}
 
 
-def _task(name: str, task_id: str, outlet=None):
+def _task(name: str, task_id: str, outlet=None, trigger_rule: str = "all_success"):
     from airflow.sdk import task
 
-    @task(task_id=task_id, outlets=[outlet] if outlet is not None else [])
+    @task(task_id=task_id, outlets=[outlet] if outlet is not None else [], trigger_rule=trigger_rule)
     def run(**context):
         result = run_task(name, context)
         if outlet is not None:  # announce the window, so the consumer processes the same one
@@ -137,6 +137,6 @@ def stage_tasks(stage_name: str, steps: Iterable[str]) -> dict[str, Any]:
     return tasks
 
 
-def step_task(name: str):
-    """A single registered step as a task (maintenance)."""
-    return _task(name, step(name).task_id)
+def step_task(name: str, trigger_rule: str = "all_success"):
+    """A single registered step as a task (maintenance); ``trigger_rule="all_done"`` runs it whatever came before."""
+    return _task(name, step(name).task_id, trigger_rule=trigger_rule)

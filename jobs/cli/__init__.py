@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     qv.add_argument("--layer", choices=("bronze", "silver", "gold"), help="every table of a layer")
     qv.add_argument("--from", dest="start", type=_moment, help="window start for window-scoped suites")
     qv.add_argument("--to", dest="end", type=_moment, help="window end")
+    qv.add_argument("--full", action="store_true",
+                    help="every suite on its whole table (what the weekly gate.full does); by default a suite reads "
+                         "its scope: the window's rows, or the partitions changed since the last passed gate")
     qv.set_defaults(func=cmd_quality_validate)
     qd = qsub.add_parser("docs", help="say where the Data Docs site is (build it if missing)")
     qd.set_defaults(func=cmd_quality_docs)
@@ -176,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "on the embedded engine, JVM Spark and DuckDB; run daily batches one after another. "
                                    "Writes results.json, results.md and chart.png.")
     b.add_argument("--scales", type=_counts, default=(100_000, 1_000_000),
-                   help="event counts to run at (default 100000,1000000)")
+                   help="event counts to run at (default 100000,1000000; none to skip)")
     b.add_argument("--large", action="store_true", help="add the 5,000,000-event scale (about 15 min more)")
     b.add_argument("--repeats", type=_positive, default=3, help="runs per measurement; medians are reported (default 3)")
     b.add_argument("--days", type=_positive, default=7, help="days the generated data spans (default 7)")

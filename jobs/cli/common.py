@@ -63,6 +63,8 @@ def _sources(value: str) -> tuple[str, ...]:
 
 
 def _counts(value: str) -> tuple[int, ...]:
+    if value.strip() in ("", "0", "none"):
+        return ()  # no scale: e.g. only the incremental part of the benchmark
     try:
         counts = tuple(int(float(v)) for v in value.split(",") if v.strip())
     except ValueError:

@@ -190,7 +190,7 @@ def cmd_quality_validate(args: argparse.Namespace) -> int:
         for layer in sorted({s.layer for s in suites}, key=("bronze", "silver", "gold").index):
             tables = [s.table for s in suites if s.layer == layer]
             try:
-                report = run_step(spark, cfg, f"gate.{layer}", window, tables=tables)
+                report = run_step(spark, cfg, f"gate.{layer}", window, tables=tables, full=args.full)
                 rows.append((layer, "passed", report.expectations, ", ".join(report.not_applicable) or "-"))
             except QualityGateError as exc:
                 failed = True
@@ -212,8 +212,13 @@ def cmd_quality_docs(args: argparse.Namespace) -> int:
         print(f"No quality gate has run for {cfg.lake_root} yet; run `rapport refine` or `rapport quality validate`.")
         return 0
     print(f"Quality overview (opens offline): {index.as_uri()}")
-    print(f"Great Expectations Data Docs: {(index.parent / 'index.html').as_uri()} (its index needs internet access "
-          "for its scripts; the overview links each validation page directly)")
+    from jobs.engine import spark_session
+
+    with spark_session(cfg) as spark:
+        ge_index = gate.build_index(spark, cfg)
+    if ge_index is not None:
+        print(f"Great Expectations Data Docs, index rebuilt from every stored result: {ge_index.as_uri()} (its index "
+              "needs internet access for its scripts; the overview links each validation page directly)")
     return 0
 
 

@@ -28,6 +28,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import FunctionType
 from typing import TYPE_CHECKING
 
 from jobs.config import Config
@@ -69,6 +70,8 @@ class SuiteResult:
     rows: int
     outcomes: list[Outcome]
     not_applicable: str | None = None  # why the suite does not apply (its source never landed)
+    version: int | None = None  # the table version validated
+    batch: str = ""  # what was read: the window, the partitions touched since the last passed gate, or all
 
     @property
     def critical_failures(self) -> list[Outcome]:
@@ -105,19 +108,57 @@ def _previous_rows(lake: Lake, table: str) -> int | None:
     return int(row.observed) if row and row.observed and row.observed.isdigit() else None
 
 
-def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None):
-    """GE expectation objects for a suite, and the batch with the helper columns they read."""
+COLUMN_SETS = {"expect_table_columns_to_match_set": "column_set", "expect_table_columns_to_match_ordered_list": "column_list"}
+UNIQUENESS = {"expect_column_values_to_be_unique": "column", "expect_compound_columns_to_be_unique": "column_list"}
+
+
+def _unique_columns(e: Expectation) -> list[str]:
+    value = e.kwargs[UNIQUENESS[e.type]]
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _partitions(name: str) -> tuple[str, ...]:
+    from jobs.pipeline.tables import UnknownTableError, table
+
+    try:
+        return table(name).partitioned_by
+    except UnknownTableError:
+        return ()
+
+
+def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None, *, rest: "DataFrame | None" = None,
+           table_rows: int | None = None):
+    """GE expectation objects for a suite, and the batch with the helper columns they read.
+
+    ``rest`` (the table's rows outside the batch) makes uniqueness mean "unique in the batch and against the
+    existing rows with the same keys": only the key columns of ``rest`` are read. ``table_rows`` (the whole
+    table's count, from the Delta log) is what ``volume_vs_previous`` compares when the batch is not the table."""
     import great_expectations.expectations as gxe
     from pyspark.sql import functions as F
 
     out = []
+    columns = set(df.columns)
     for i, e in enumerate(suite.expectations):
         meta = {"severity": e.severity, "rapport_index": i}
         kw = dict(e.kwargs)
-        if e.type == "volume_vs_previous":
+        if e.type in UNIQUENESS and rest is not None:
+            keys, helper = _unique_columns(e), f"_duplicate__{i}"
+            batch_keys = df.select(*keys).where(" AND ".join(f"{k} IS NOT NULL" for k in keys))
+            twice = batch_keys.groupBy(*keys).count().where("count > 1").select(*keys)
+            if set(_partitions(suite.table)) <= set(keys):  # equal keys share a partition: none is outside the batch
+                flagged = twice
+            else:
+                flagged = twice.unionByName(rest.select(*keys).join(batch_keys.distinct(), keys, "left_semi")).distinct()
+            flagged = flagged.withColumn(helper, F.concat_ws(
+                "|", *[F.col(k).cast("string") for k in keys]))
+            df = df.join(flagged, keys, "left")
+            out.append(gxe.ExpectColumnValuesToBeNull(column=helper, meta=meta))
+        elif e.type == "volume_vs_previous":
             prev = _previous_rows(lake, suite.table)
             low = 0 if prev is None else math.ceil(prev * (1 - float(kw["max_drop"])))
-            out.append(gxe.ExpectTableRowCountToBeBetween(min_value=low, meta=meta))
+            if table_rows is None:
+                out.append(gxe.ExpectTableRowCountToBeBetween(min_value=low, meta=meta))
+            # else the batch is part of the table: ``validate`` compares the table's count, from the log
         elif e.type == "freshness":
             # against the window's end; a run without one (manual, all history) measures against its newest row
             reference = end or df.select(F.max(kw["column"])).first()[0] or datetime.now(timezone.utc)
@@ -140,8 +181,11 @@ def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None):
             cls = getattr(gxe, _camel(e.type), None)
             if cls is None:
                 raise ValueError(f"{suite.table}: unknown expectation {e.type!r}")
-            out.append(cls(**kw, meta=meta))
-    return df, out
+            out.append(lambda helpers, cls=cls, kw=kw, meta=meta, arg=COLUMN_SETS.get(e.type): cls(
+                **(kw if arg is None else {**kw, arg: [*kw[arg], *helpers]}), meta=meta))
+    # the helper columns added above are Rapport's, not the table's: a column-set expectation allows them
+    helpers = [c for c in df.columns if c not in columns]
+    return df, [x(helpers) if isinstance(x, FunctionType) else x for x in out]
 
 
 def context(lake: Lake):
@@ -178,7 +222,7 @@ def _mask(suite: Suite, results) -> None:
         classes = {}
     for r in results:
         e = suite.expectations[r.expectation_config.meta["rapport_index"]]
-        cls = classes.get(e.kwargs.get("column", ""), "none")
+        cls = classes.get(e.kwargs.get("column") or (e.kwargs.get("column_list") or [""])[0], "none")
         res = r.result or {}
         for name in ("partial_unexpected_list", "unexpected_list"):
             if isinstance(res.get(name), list):
@@ -210,8 +254,24 @@ def _not_applicable(lake: Lake, cfg: Config, suite: Suite) -> str | None:
     return f"{suite.table} does not exist: {'its source ' + source if source else 'its sources'} never landed"
 
 
-def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | None = None, ctx=None) -> SuiteResult:
+def last_passed_version(lake: Lake, table_name: str) -> int | None:
+    """The table version the latest passed verdict on ``table_name`` validated (None: none yet, or recorded before
+    versions were)."""
+    from pyspark.sql import functions as F
+
+    if not lake.exists("ops.quality_gates") or "table_version" not in lake.read("ops.quality_gates").columns:
+        return None
+    row = (lake.read("ops.quality_gates").where(f"table_name = '{table_name}' AND status = '{PASSED}'")
+           .orderBy(F.desc("checked_at")).select("table_version").first())  # one row: the latest verdict
+    return None if row is None or row.table_version is None else int(row.table_version)
+
+
+def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | None = None, ctx=None, *,
+             full: bool = False) -> SuiteResult:
+    """One suite on its scope's rows (``full``: every suite on its whole table)."""
     import great_expectations as gx
+
+    from jobs.quality import batch
 
     window = window or Window()
     lake = Lake(cfg, spark)
@@ -222,10 +282,19 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
         missing = [Outcome(e, False, error=f"table {suite.table} does not exist (it existed before, or its source is "
                                            "required by RAPPORT_SOURCES)") for e in suite.expectations]
         return SuiteResult(suite, 0, missing)
-    df = lake.read(suite.table)
-    if suite.scope == "window":
-        df = df.where(window.sql())
-    df, expectations = expand(lake, suite, df, window.end)
+    scope = "table" if full else suite.scope
+    version = lake.version(suite.table)
+    whole = lake.read(suite.table, version=version)
+    where, described = None, f"whole table at version {version}"
+    if scope == "window":
+        where, described = window.sql(), f"rows that landed in {window}"
+    elif scope == "touched":
+        b = batch.touched(lake, suite.table, last_passed_version(lake, suite.table), version)
+        where, described = b.where, b.describe()
+    df = whole if where is None else whole.where(where)
+    table_rows = batch.rows_at(lake, suite.table, version) if where is not None else None
+    df, expectations = expand(lake, suite, df, window.end, rest=None if where is None else whole.where(f"NOT ({where})"),
+                              table_rows=table_rows)
     ctx = ctx or context(lake)
     name = suite.table.replace(".", "_")
     source = ctx.data_sources.add_or_update_spark("rapport")
@@ -242,15 +311,23 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
     results = validation.results
     _mask(suite, results)  # before anything is stored or rendered: no raw personal data in samples or Data Docs
     ctx.validation_results_store.set(key, validation)
-    ctx.build_data_docs(site_names=["rapport"], resource_identifiers=[key])
+    # this validation's page only: Great Expectations' index re-reads every stored result, so building it on every
+    # suite made each gate slower than the last (it is built on demand by `rapport quality docs`)
+    ctx.build_data_docs(site_names=["rapport"], resource_identifiers=[key], build_index=False)
     rows = df.count()
     outcomes: dict[int, Outcome] = {}
+    for i, e in enumerate(suite.expectations):
+        if e.type == "volume_vs_previous" and table_rows is not None:  # the table's count from the log, not the batch's
+            prev = _previous_rows(lake, suite.table)
+            floor = 0 if prev is None else math.ceil(prev * (1 - float(e.kwargs["max_drop"])))
+            outcomes[i] = Outcome(e, table_rows >= floor, str(table_rows),
+                                  error=None if table_rows >= floor else f"{table_rows} rows, fewer than {floor}")
     for r in results:
         i = r.expectation_config.meta["rapport_index"]
         e = suite.expectations[i]
         observed = r.result.get("observed_value")
         if e.type == "volume_vs_previous":
-            observed = rows
+            observed = rows  # the batch is the whole table here
         raised = (r.exception_info or {}).get("raised_exception")
         outcomes[i] = Outcome(e, bool(r.success), None if observed is None else str(observed),
                               r.result.get("unexpected_count"), list(r.result.get("partial_unexpected_list") or [])[:SAMPLE_SIZE],
@@ -258,7 +335,8 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
     # never pass by omission: every configured expectation must have been evaluated
     for i, e in enumerate(suite.expectations):
         outcomes.setdefault(i, Outcome(e, False, error="not evaluated"))
-    return SuiteResult(suite, rows, [outcomes[i] for i in range(len(suite.expectations))])
+    return SuiteResult(suite, rows, [outcomes[i] for i in range(len(suite.expectations))], version=version,
+                       batch=described)
 
 
 def record(lake: Lake, results: list[SuiteResult], layer: str, run_id: str, window: Window) -> None:
@@ -271,9 +349,26 @@ def record(lake: Lake, results: list[SuiteResult], layer: str, run_id: str, wind
         lake.append("ops.quality_results", lake.frame("ops.quality_results", rows))
     verdicts = [(layer, r.suite.table, run_id, window.start_text, window.end_text, r.status,
                  sum(1 for o in r.outcomes if o.error != "not evaluated"), len(r.suite.expectations),
-                 len(r.critical_failures), now) for r in results]
+                 len(r.critical_failures), now, r.version, r.batch) for r in results]
     if verdicts:
+        _add_columns(lake, "ops.quality_gates")
         lake.append("ops.quality_gates", lake.frame("ops.quality_gates", verdicts))
+
+
+def _add_columns(lake: Lake, name: str) -> None:
+    """Columns declared since the table was created (a lake from an earlier release) are added, empty, first."""
+    from deltalake.schema import Field, PrimitiveType
+
+    from jobs.pipeline.tables import table
+
+    if not lake.exists(name):
+        return
+    dt = lake.delta_table(name)
+    have = {f.name for f in dt.schema().fields}
+    kinds = {"bigint": "long", "string": "string", "timestamp": "timestamp", "boolean": "boolean", "int": "integer"}
+    missing = [Field(c.name, PrimitiveType(kinds[c.type]), nullable=True) for c in table(name).columns if c.name not in have]
+    if missing:
+        dt.alter.add_columns(missing)
 
 
 def describe_failures(results: list[SuiteResult]) -> str:
@@ -288,15 +383,16 @@ def describe_failures(results: list[SuiteResult]) -> str:
 
 
 def run(spark: "SparkSession", cfg: Config, window: Window, *, layer: str, tables: list[str] | None = None,
-        run_id: str | None = None, suites_dir: Path | None = None) -> GateReport:
+        run_id: str | None = None, suites_dir: Path | None = None, full: bool = False) -> GateReport:
     """The ``gate.<layer>`` step: validate every suite of ``layer`` (or only those of ``tables``, the ones a run
-    built), record every table's verdict for the window, raise ``QualityGateError`` if a critical expectation
-    failed."""
+    built) on its scope's rows, record every table's verdict for the window, raise ``QualityGateError`` if a
+    critical expectation failed. ``full``: every suite on its whole table (the weekly ``gate.full``)."""
     lake = Lake(cfg, spark)
-    report_ = GateReport(f"gate.{layer}", run_id or str(RunId.new(f"gate-{layer}")), window, layer)
+    step = f"gate.{layer}" + (".full" if full else "")
+    report_ = GateReport(step, run_id or str(RunId.new(step.replace(".", "-"))), window, layer)
     suites = [s for s in load_suites(layer, suites_dir or cfg.suites_dir()) if tables is None or s.table in tables]
     ctx = context(lake)
-    results = [validate(spark, cfg, s, window, ctx) for s in suites]
+    results = [validate(spark, cfg, s, window, ctx, full=full) for s in suites]
     configured = sum(len(s.expectations) for s in suites)
     evaluated = sum(1 for r in results for o in r.outcomes if o.error != "not evaluated")
     not_applicable = [r.suite.table for r in results if r.not_applicable]
@@ -317,6 +413,37 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, layer: str, table
             f"not be built from this window:\n{detail}\nSee ops.quality_results and the Data Docs (`rapport quality docs`)."
         )
     return report_
+
+
+def run_full(spark: "SparkSession", cfg: Config, window: Window, *, run_id: str | None = None,
+             suites_dir: Path | None = None) -> GateReport:
+    """The weekly ``gate.full`` step: every layer's suites on whole tables (daily gates read what runs touched).
+    Every layer is validated and recorded before a failure is raised, naming each failed layer."""
+    report_ = GateReport("gate.full", run_id or str(RunId.new("gate-full")), window, "all", passed=True)
+    failures = []
+    for layer in ("bronze", "silver", "gold"):
+        try:
+            r = run(spark, cfg, window, layer=layer, run_id=f"{report_.run_id}-{layer}", suites_dir=suites_dir, full=True)
+        except QualityGateError as exc:
+            failures.append(str(exc))
+            continue
+        report_.expectations += r.expectations
+        report_.warnings += r.warnings
+        report_.not_applicable += r.not_applicable
+    if failures:
+        raise QualityGateError("the weekly whole-table gate failed:\n" + "\n".join(failures))
+    return report_
+
+
+def build_index(spark: "SparkSession", cfg: Config) -> Path | None:
+    """Great Expectations' own Data Docs index, built once from every stored result (gates skip it: it grows with
+    history). Returns its path, or None when no gate has stored a result."""
+    ctx = context(Lake(cfg, spark))
+    keys = sorted(ctx.validation_results_store.list_keys(), key=lambda k: k.run_id.run_time)
+    if not keys:
+        return None
+    ctx.build_data_docs(site_names=["rapport"], resource_identifiers=keys[-1:], build_index=True)
+    return docs_index(cfg).parent / "index.html"
 
 
 def docs_index(cfg: Config) -> Path:

@@ -1,7 +1,9 @@
 """The quality suites, as data: one YAML per table in ``quality/suites`` (plain Python: DAG files may read it).
 
-A suite names its table, its scope (``window``: rows that landed in the run's window; ``table``:
-all rows) and its expectations, each with a ``severity`` (critical blocks promotion, warning is
+A suite names its table, its scope (``window``: rows that landed in the run's window, for tables
+with lineage; ``touched``: the partitions changed since the last passed gate, ``jobs.quality.batch``;
+``table``: all rows; the weekly ``gate.full`` reads every suite's whole table) and its
+expectations, each with a ``severity`` (critical blocks promotion, warning is
 recorded). Any Great Expectations expectation can be named by its snake_case type; Rapport adds
 ``volume_vs_previous``, ``freshness``, ``no_future_events`` and ``referential``.
 """
@@ -16,6 +18,7 @@ import yaml
 
 SUITES_DIR = Path(__file__).resolve().parents[2] / "quality" / "suites"
 SEVERITIES = ("critical", "warning")
+SCOPES = ("window", "touched", "table")
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,10 @@ def load_suites(layer: str | None = None, directory: Path = SUITES_DIR) -> list[
             if severity not in SEVERITIES:
                 raise ValueError(f"{path.name}: {e.get('type')} has severity {severity!r}; use critical or warning")
             items.append(Expectation(e.pop("type"), e, severity))
-        suite = Suite(raw["table"], raw.get("scope", "table"), tuple(items))
+        scope = raw.get("scope", "table")
+        if scope not in SCOPES:
+            raise ValueError(f"{path.name}: scope {scope!r}; use one of {', '.join(SCOPES)}")
+        suite = Suite(raw["table"], scope, tuple(items))
         if layer is None or suite.layer == layer:
             suites.append(suite)
     return suites

@@ -1,0 +1,104 @@
+"""What a gate reads of a table whose suite has scope ``touched``: the partitions a run changed, from the Delta log.
+
+A gate records, per table, the Delta version it validated (``ops.quality_gates.table_version``). The next gate
+lists the data files added since the version of the latest *passed* verdict (delta-rs reads the log only, no
+row data) and validates the table's rows in the partitions those files belong to. So a day's gate costs what
+the day's writes touched, not the table's history:
+
+- a date-partitioned table (trends, sessions, orders) is read for the dates a run rewrote;
+- an unpartitioned table written whole (``snapshot``: relationship scores, the identity map) is read whole,
+  which is what its write cost too;
+- nothing added since the last passed verdict: no rows to validate (the table did not change);
+- no passed verdict yet, or its version no longer readable (log cleaned up): the whole table.
+
+A failed verdict does not move the base: the next gate validates everything since the last passed one again.
+Whole-table checks run weekly (``gate.full``, ``rapport quality validate --full``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from jobs.lake import Lake, sql_string
+from jobs.pipeline.tables import table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class Batch:
+    version: int  # the table version validated
+    since: int | None  # the version of the last passed verdict; None: the whole table is the batch
+    where: str | None  # the batch as a SQL condition on partition columns; None: every row
+    files: int  # data files added since ``since`` (all files when ``since`` is None)
+
+    def describe(self) -> str:
+        if self.since is None:
+            return f"whole table at version {self.version}"
+        if self.files == 0:
+            return f"no file added since version {self.since}, the last passed gate's: nothing to read"
+        return f"{self.files} file(s) added in versions {self.since + 1}..{self.version}" + (
+            "" if self.where is None else f" ({self.where})")
+
+
+def _adds(lake: Lake, name: str, version: int) -> "pa.Table":
+    import pyarrow as pa
+    from deltalake import DeltaTable
+
+    dt = DeltaTable(lake.path(name), version=version, storage_options=lake.storage_options() or None)
+    return pa.table(dt.get_add_actions(flatten=True))
+
+
+def rows_at(lake: Lake, name: str, version: int) -> int | None:
+    """The table's row count at a version, from the log's per-file record counts (None if a file has none)."""
+    adds = _adds(lake, name, version)
+    counts = adds.column("num_records").to_pylist() if "num_records" in adds.column_names else [None]
+    return None if any(c is None for c in counts) else int(sum(counts))
+
+
+def _literal(value: object) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, datetime):
+        return f"TIMESTAMP'{value.isoformat(sep=' ')}'"
+    if isinstance(value, date):
+        return f"DATE'{value.isoformat()}'"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return sql_string(str(value))
+
+
+def _condition(columns: tuple[str, ...], values: set[tuple]) -> str:
+    if not values:
+        return "FALSE"
+    if len(columns) == 1:
+        plain = sorted(v[0] for v in values if v[0] is not None)
+        parts = [f"{columns[0]} IN ({', '.join(_literal(v) for v in plain)})"] if plain else []
+        if any(v[0] is None for v in values):
+            parts.append(f"{columns[0]} IS NULL")
+        return " OR ".join(parts)
+    return " OR ".join("(" + " AND ".join(f"{c} <=> {_literal(x)}" for c, x in zip(columns, v)) + ")"
+                       for v in sorted(values, key=str))
+
+
+def touched(lake: Lake, name: str, since: int | None, version: int) -> Batch:
+    """The batch of ``name`` at ``version``: the partitions of the files added after version ``since``."""
+    if since is None or since > version:
+        return Batch(version, None, None, len(_adds(lake, name, version)))
+    try:
+        before = set(_adds(lake, name, since).column("path").to_pylist())
+    except Exception:  # that version is no longer in the log: validate everything
+        return Batch(version, None, None, len(_adds(lake, name, version)))
+    now = _adds(lake, name, version)
+    added = [i for i, p in enumerate(now.column("path").to_pylist()) if p not in before]
+    partitions = table(name).partitioned_by
+    if not added:
+        return Batch(version, since, "FALSE", 0)
+    if not partitions:
+        return Batch(version, since, None, len(added))
+    columns = [now.column(f"partition.{c}").to_pylist() for c in partitions]
+    values = {tuple(col[i] for col in columns) for i in added}
+    return Batch(version, since, _condition(partitions, values), len(added))

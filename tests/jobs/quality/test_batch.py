@@ -1,0 +1,91 @@
+"""Gates whose cost follows the batch: a ``touched`` suite reads the partitions written since the last passed
+gate, checks keys against the rest of the table, and the weekly whole-table gate reads everything."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+
+import pytest
+from pyspark.sql import functions as F
+
+from jobs.pipeline.window import Window
+from jobs.quality import batch, gate
+from jobs.quality.gate import QualityGateError
+from jobs.quality.suites import load_suites
+from tests.jobs.quality.test_gate import inject, lake_copy, validate  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.integration
+
+
+def suite(table):
+    return next(s for s in load_suites() if s.table == table)
+
+
+def test_a_touched_gate_reads_the_partitions_written_since_the_last_passed_gate(spark, lake_copy):
+    cfg, lake = lake_copy
+    validate(spark, cfg, "gold")
+    unchanged = gate.validate(spark, cfg, suite("gold.daily_product_trends"))
+    assert unchanged.status == "passed" and unchanged.rows == 0 and "nothing to read" in unchanged.batch
+    day = lake.read("gold.daily_product_trends").selectExpr("min(date) AS d").first().d
+    inject(spark, lake, "gold", "daily_product_trends", date=f"DATE'{day}'")  # one more file, in one date
+    out = gate.validate(spark, cfg, suite("gold.daily_product_trends"))
+    in_day = lake.read("gold.daily_product_trends").where(f"date = DATE'{day}'").count()
+    assert out.rows == in_day < lake.read("gold.daily_product_trends").count()  # that date only
+    assert f"date IN (DATE'{day}')" in out.batch and out.version == lake.version("gold.daily_product_trends")
+    assert out.status == "failed" and [o.expectation.type for o in out.critical_failures] == [
+        "expect_compound_columns_to_be_unique"]
+
+
+def test_a_key_already_in_another_partition_fails_the_touched_gate(spark, lake_copy):
+    cfg, lake = lake_copy
+    validate(spark, cfg, "silver")
+    first = lake.read("silver.sessions").orderBy("session_date").first()
+    other = lake.read("silver.sessions").selectExpr("max(session_date) AS d").first().d
+    assert other != first.session_date
+    # the same session id written into another date: each partition alone has unique ids
+    inject(spark, lake, "silver", "sessions", session_date=f"DATE'{other}'")
+    out = gate.validate(spark, cfg, suite("silver.sessions"))
+    assert f"session_date IN (DATE'{other}')" in out.batch
+    assert [o.expectation.label for o in out.critical_failures] == ["expect_column_values_to_be_unique(column=session_id)"]
+    assert out.critical_failures[0].unexpected_count >= 1
+
+
+def test_the_whole_table_gate_finds_what_no_daily_gate_reads_again(spark, lake_copy, tmp_path):
+    cfg, lake = lake_copy
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    lenient = "table: gold.daily_product_trends\nscope: touched\nexpectations:\n" \
+              "  - {type: expect_column_values_to_be_between, column: views, min_value: 0, severity: critical}\n"
+    (suites / "gold_daily_product_trends.yaml").write_text(lenient)
+    assert validate(spark, cfg, "gold", suites_dir=suites).passed
+    # a stricter rule arrives later: no partition changed, so the daily gate has nothing to read …
+    (suites / "gold_daily_product_trends.yaml").write_text(lenient.replace("min_value: 0", "min_value: 1000000"))
+    assert validate(spark, cfg, "gold", suites_dir=suites).passed
+    # … and the weekly gate reads the whole table and fails, recording the failure
+    with pytest.raises(QualityGateError, match="weekly whole-table gate failed"):
+        gate.run_full(spark, cfg, Window(), suites_dir=suites)
+    verdict = lake.read("ops.quality_gates").orderBy(F.desc("checked_at")).first()
+    assert verdict.status == "failed" and verdict.batch.startswith("whole table")
+
+
+def test_a_lake_from_before_table_versions_gets_the_columns(spark, lake_copy):
+    from deltalake import DeltaTable, write_deltalake
+
+    cfg, lake = lake_copy
+    validate(spark, cfg, "gold")
+    path = lake.path("ops.quality_gates")
+    old = DeltaTable(path).to_pyarrow_table().drop_columns(["table_version", "batch"])
+    shutil.rmtree(path)
+    write_deltalake(path, old)  # the table as an earlier release wrote it
+    assert gate.last_passed_version(lake, "gold.customer_timeline") is None  # no version known: whole table
+    assert validate(spark, cfg, "gold").passed
+    assert {"table_version", "batch"} <= set(lake.read("ops.quality_gates").columns)
+    assert gate.last_passed_version(lake, "gold.customer_timeline") == lake.version("gold.customer_timeline")
+
+
+def test_touched_partitions_come_from_the_log():
+    assert batch._condition(("date",), {(date(2026, 11, 2),), (None,)}) == \
+        "date IN (DATE'2026-11-02') OR date IS NULL"
+    assert batch._condition(("b",), set()) == "FALSE"
+    assert batch._condition(("a", "b"), {("x", 1)}) == "(a <=> 'x' AND b <=> 1)"
