@@ -62,5 +62,14 @@ def folder_bytes(*paths: Path | str) -> int:
     return total
 
 
+def data_files(path: Path | str) -> int:
+    """Data files the current versions of a lake's Delta tables use (what a query has to open; files only older
+    versions need are left out, they go at the next vacuum)."""
+    from deltalake import DeltaTable
+
+    return sum(len(DeltaTable(root).file_uris()) for root, dirs, _ in os.walk(path) if "_delta_log" in dirs
+               and "_staging" not in root)
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0

@@ -71,15 +71,22 @@ def markdown(r: dict) -> str:
         lines.append("")
     inc = r["incremental"]
     if inc:
-        stages = [s for s in ("ingest", "refine", "curate", "quality", "export") if any(d["stages"].get(s) for d in inc["days"])]
+        stages = [s for s in ("ingest", "refine", "curate", "quality", "export", "report", "maintenance")
+                  if any(d["stages"].get(s) for d in inc["days"])]
+        per_stage = inc.get("stages_late_vs_early") or {}
         lines += [f"## Incremental: {len(inc['days'])} daily batches one after another", "",
                   f"Last day / first day: {inc['last_vs_first']}; median of the last 3 days / median of days 2-4: "
-                  f"{inc['late_vs_early']} (day 1 also creates every table).", "",
-                  "| day | events | " + " | ".join(stages) + " | total s | events/s | lake MB |",
-                  "|---:|---:|" + "---:|" * len(stages) + "---:|---:|---:|"]
+                  f"{inc['late_vs_early']} (day 1 also creates every table; target 1.2)."
+                  + (" By stage: " + ", ".join(f"{s} {per_stage[s]}" for s in stages if per_stage.get(s) is not None) + "."
+                     if per_stage else "")
+                  + (f" The weekly whole-table gate on the last lake: {inc['full_gate']['seconds']:.1f} s."
+                     if inc.get("full_gate") else ""), "",
+                  "| day | events | " + " | ".join(stages) + " | total s | events/s | lake MB | data files |",
+                  "|---:|---:|" + "---:|" * len(stages) + "---:|---:|---:|---:|"]
         for d in inc["days"]:
             lines.append(f"| {d['day']} | {d['events']:,} | " + " | ".join(f"{d['stages'].get(s, 0):.1f}" for s in stages)
-                         + f" | {d['seconds']:.1f} | {d['events'] / d['seconds']:,.0f} | {d['lake_bytes'] / MIB:,.0f} |")
+                         + f" | {d['seconds']:.1f} | {d['events'] / d['seconds']:,.0f} | {d['lake_bytes'] / MIB:,.0f} | "
+                         + f"{d.get('lake_files', '-')} |")
         lines.append("")
     if r.get("collector"):
         lines += ["## Collector under load", "",
@@ -162,12 +169,12 @@ def chart(r: dict, path: Path) -> None:
     if r["incremental"]:
         days = r["incremental"]["days"]
         bottom = [0.0] * len(days)
-        for name in stages:
+        for name in (*stages, "report", "maintenance"):
             values = [d["stages"].get(name, 0) for d in days]
             if any(values):
                 ax.bar([d["day"] for d in days], values, bottom=bottom, label=name)
                 bottom = [b + v for b, v in zip(bottom, values)]
-        ax.set_xticks([d["day"] for d in days])
+        ax.set_xticks([d["day"] for d in days][::max(1, len(days) // 15)])
         ax.set_xlabel("day")
         ax.legend()
     ax.set_ylabel("seconds")

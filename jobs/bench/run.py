@@ -10,9 +10,11 @@ Three parts, on data from the generator (events = landing lines of the three sou
    Spark ``local[*]`` (same job code) and as hand-written DuckDB SQL, over one silver
    snapshot in Parquet (``jobs.bench.peers``). Outputs are compared row for row; times
    exclude engine start-up, which is reported apart.
-3. **Incremental cost.** ``incremental_days`` daily batches of about equal size, one after
-   another on one lake; each day's time per stage. A day should cost what the first
-   did, not grow with the history behind it.
+3. **Incremental cost.** ``incremental_days`` daily batches of about equal size (default 60 of
+   20,000 events), one after another on one lake; each day's time per stage, lake size and data
+   files, and per stage the median of the last 3 days over days 2-4 (target: within 1.2). A day
+   should cost what the first did, not grow with the history behind it. Then the weekly
+   whole-table gate (``gate.full``) once on the final lake.
 4. **Collector.** Events/s and latency of ``rapport collect serve`` for batches of 1, 20 and 100 events at 8,
    32 and 128 concurrent clients, durable and with the memory sink (``jobs.bench.collector``).
 
@@ -33,7 +35,7 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable
 
-from jobs.bench.measure import Measure, folder_bytes, median
+from jobs.bench.measure import Measure, data_files, folder_bytes, median
 from jobs.bench.peers import PEERS
 from jobs.config import Config
 
@@ -50,8 +52,8 @@ class Settings:
     repeats: int = 3
     days: int = 7
     peers: tuple[str, ...] = PEERS
-    incremental_days: int = 14
-    incremental_events_per_day: int = 50_000
+    incremental_days: int = 60
+    incremental_events_per_day: int = 20_000
     collector_seconds: float = 5.0  # per load cell; 0 skips the collector
     out: Path = Path("bench")
     workdir: Path = Path(".bench")
@@ -245,19 +247,52 @@ def _incremental(results: Results, root: Path, s3: str | None, settings: Setting
     for d in range(days):
         lo, hi = first + timedelta(days=d), first + timedelta(days=d + 1)
         stages, events, _ = _pipeline(landing, lake, s3, f"incremental/day{d + 1}", lo, hi)
+        if (d + 1) % 7 == 0:  # the weekly maintenance DAG: compaction (vacuum keeps a week, so it removes nothing here)
+            stages["maintenance"] = Stage()
+            stages["maintenance"].add(_maintenance(landing, lake, s3))
         total = sum(s.seconds for s in stages.values())
         out.append({"day": d + 1, "date": lo.date().isoformat(), "events": events, "seconds": round(total, 2),
                     "stages": {k: round(v.seconds, 2) for k, v in stages.items()},
                     "peak_memory_bytes": max(s.peak_bytes for s in stages.values()),
-                    "lake_bytes": folder_bytes(lake)})
+                    "lake_bytes": folder_bytes(lake), "lake_files": data_files(lake)})
         progress(f"  day {d + 1:>2}: {events:,} events in {total:.1f}s "
                  f"({', '.join(f'{k} {v.seconds:.1f}' for k, v in stages.items() if v.seconds)})")
     secs = [d["seconds"] for d in out]
-    k = min(3, len(secs))
-    results.incremental.update(
-        last_vs_first=round(secs[-1] / secs[0], 2) if secs[0] else None,
-        # day 1 also creates every table; compare the first days after it with the last ones
-        late_vs_early=round(median(secs[-k:]) / median(secs[1:1 + k] or secs[:1]), 2) if len(secs) > 1 else None)
+    results.incremental.update(last_vs_first=round(secs[-1] / secs[0], 2) if secs[0] else None,
+                               late_vs_early=_late_vs_early(secs),
+                               stages_late_vs_early={s: _late_vs_early([d["stages"].get(s, 0) for d in out])
+                                                     for s in PIPELINE_STAGES})
+    # the weekly whole-table gate on the lake the days built: what the daily gates no longer read
+    from jobs.engine import spark_session
+    from jobs.pipeline.runner import run_step
+    from jobs.pipeline.window import Window
+
+    with spark_session(_config(landing, lake, s3, "incremental/full-gate")) as spark:
+        with Measure() as m:
+            run_step(spark, _config(landing, lake, s3, "incremental/full-gate"), "gate.full", Window())
+    results.incremental["full_gate"] = {"seconds": round(m.seconds, 2), "peak_memory_bytes": m.peak_bytes}
+    progress(f"  weekly whole-table gate on the last day's lake: {m.seconds:.1f}s")
+
+
+def _maintenance(landing: Path, lake: Path, s3: str | None) -> Measure:
+    from jobs.pipeline.runner import run_step
+    from jobs.engine import spark_session
+    from jobs.pipeline.window import Window
+
+    cfg = _config(landing, lake, s3, "incremental/maintenance")
+    with spark_session(cfg) as spark:
+        with Measure() as m:
+            run_step(spark, cfg, "maintenance", Window())
+    return m
+
+
+def _late_vs_early(values: list[float], k: int = 3) -> float | None:
+    """Median of the last ``k`` days over the median of days 2..k+1 (day 1 also creates every table)."""
+    if len(values) < 2:
+        return None
+    k = min(k, len(values) - 1)
+    early = median(values[1:1 + k])
+    return round(median(values[-k:]) / early, 2) if early else None
 
 
 def _scale(results: Results, root: Path, events: int, s3: str | None, settings: Settings, progress) -> None:

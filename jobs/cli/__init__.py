@@ -185,8 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--days", type=_positive, default=7, help="days the generated data spans (default 7)")
     b.add_argument("--peers", type=lambda v: tuple(p for p in v.split(",") if p), default=("embedded", "jvm", "duckdb"),
                    help="engines to race on the gold stage: embedded,jvm,duckdb (default all; empty for none)")
-    b.add_argument("--incremental-days", type=int, default=14, help="daily batches to run one after another (default 14; 0 skips)")
-    b.add_argument("--incremental-events", type=_positive, default=50_000, help="events per daily batch (default 50000)")
+    b.add_argument("--incremental-days", type=int, default=60, help="daily batches to run one after another (default 60; 0 skips)")
+    b.add_argument("--incremental-events", type=_positive, default=20_000, help="events per daily batch (default 20000)")
     b.add_argument("--collector-seconds", type=float, default=5.0,
                    help="seconds per collector load cell (default 5; 0 skips the collector)")
     b.add_argument("--out", default="bench", help="where results go (default ./bench)")
