@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 REFERENCE = {"silver.campaign_posts": ("platform", "post_id", "campaign_id"),
              "silver.products": ("product_id", "title", "category")}
+READ_SINCE = ("silver.identity_map", "silver.sessions")  # what the next run compares against to find moved customers
 
 
 @dataclass
@@ -49,8 +50,38 @@ class CurateReport(Report):
     as_of: date | None = None
 
 
-def _touched_keys(lake: Lake, identity: "DataFrame", window: Window) -> "DataFrame":
-    """Customer keys with new silver rows in the window, plus keys whose identifiers moved."""
+def _version_then(lake: Lake, name: str, previous: dict[str, int] | None) -> "DataFrame | None":
+    """``name`` as the last successful curate read it, or None when that is not known or no longer readable."""
+    before = (previous or {}).get(name)
+    if before is None or not lake.exists(name) or before > (lake.version(name) or 0):
+        return None
+    try:
+        then = lake.read(name, version=before)
+        then.limit(1).count()
+    except Exception:  # that version was vacuumed: the caller falls back to reading the timeline
+        return None
+    return then
+
+
+def _moved_identities(identity: "DataFrame", then: "DataFrame") -> "DataFrame":
+    """Keys on either side of every identifier whose key or shared flag changed since ``then`` (appeared and
+    disappeared identifiers included): proportional to the identity map, never to the events."""
+    from pyspark.sql import functions as F
+
+    a = then.select("identifier", F.col("customer_key").alias("old_key"), F.col("is_shared").alias("old_shared"))
+    b = identity.select("identifier", F.col("customer_key").alias("new_key"), F.col("is_shared").alias("new_shared"))
+    changed = a.join(b, "identifier", "full_outer").where(
+        "old_key IS NULL OR new_key IS NULL OR old_key <> new_key OR old_shared <> new_shared")
+    return (changed.where("old_key IS NOT NULL").select(F.col("old_key").alias("customer_key"))
+            .unionByName(changed.where("new_key IS NOT NULL AND NOT new_shared").select(F.col("new_key").alias("customer_key"))))
+
+
+def _touched_keys(lake: Lake, identity: "DataFrame", window: Window, previous: dict[str, int] | None = None) -> "DataFrame":
+    """Customer keys with new silver rows in the window, plus keys whose identifiers moved.
+
+    What moved is found from the identity map and sessions as the last successful curate read them (their Delta
+    versions, recorded with its run), so a day's curate does not scan the timeline; when those versions are not
+    known (a lake curated by an earlier release) or were vacuumed, the timeline is compared instead."""
     from pyspark.sql import functions as F
 
     where = window.sql()
@@ -61,6 +92,12 @@ def _touched_keys(lake: Lake, identity: "DataFrame", window: Window) -> "DataFra
     for table, to_rows in (("social_interactions", timeline.social_rows), ("order_status_history", timeline.order_rows)):
         ids = ids.unionByName(to_rows(lake.read_or_empty(f"silver.{table}").where(where)).select("identifier"))
     keys = ids.distinct().join(identity.where("NOT is_shared"), "identifier").select("customer_key")
+    identity_then = _version_then(lake, "silver.identity_map", previous)
+    sessions_then = _version_then(lake, "silver.sessions", previous)
+    if identity_then is not None and (sessions_then is not None or not lake.exists("silver.sessions")):
+        keys = keys.unionByName(_moved_identities(identity, identity_then))
+        recut = _recut_since(lake, identity, where, sessions_then)
+        return (keys if recut is None else keys.unionByName(recut)).distinct()
     if lake.exists("gold.customer_timeline"):
         built = lake.read("gold.customer_timeline").select("identifier", F.col("customer_key").alias("built_key")).distinct()
         now = identity.select("identifier", "customer_key", "is_shared")
@@ -74,6 +111,31 @@ def _touched_keys(lake: Lake, identity: "DataFrame", window: Window) -> "DataFra
     return keys.distinct()
 
 
+def _session_dates(lake: Lake, where: str) -> str | None:
+    """The session dates refine recut for the window's events (their span, 2 days before and 1 after)."""
+    span = lake.read("silver.clickstream_events").where(where).selectExpr("min(event_date) AS lo",
+                                                                            "max(event_date) AS hi").first()
+    if span.lo is None:
+        return None
+    return f"BETWEEN DATE'{span.lo - timedelta(days=2)}' AND DATE'{span.hi + timedelta(days=1)}'"
+
+
+def _recut_since(lake: Lake, identity: "DataFrame", where: str, then: "DataFrame | None") -> "DataFrame | None":
+    """Keys of the customers on either side of a session that changed since the last curate read ``silver.sessions``
+    (``then``), on the dates refine recut: both versions are read for those dates only."""
+    from pyspark.sql import functions as F
+
+    if then is None or not lake.exists("silver.clickstream_events"):
+        return None
+    dates = _session_dates(lake, where)
+    if dates is None:
+        return None
+    now = timeline.session_rows(lake.read("silver.sessions").where(f"session_date {dates}")).select("source_key", "identifier")
+    before = timeline.session_rows(then.where(f"session_date {dates}")).select("source_key", "identifier")
+    changed = now.exceptAll(before).unionByName(before.exceptAll(now)).select("identifier").distinct()
+    return changed.join(identity.where("NOT is_shared"), "identifier").select("customer_key")
+
+
 def _recut_sessions(lake: Lake, identity: "DataFrame", where: str) -> "DataFrame | None":
     """Keys of the customers on either side of a session that changed hands or was cut anew.
 
@@ -85,11 +147,9 @@ def _recut_sessions(lake: Lake, identity: "DataFrame", where: str) -> "DataFrame
 
     if not (lake.exists("silver.clickstream_events") and lake.exists("silver.sessions")):
         return None
-    span = lake.read("silver.clickstream_events").where(where).selectExpr("min(event_date) AS lo",
-                                                                            "max(event_date) AS hi").first()
-    if span.lo is None:
+    dates = _session_dates(lake, where)
+    if dates is None:
         return None
-    dates = f"BETWEEN DATE'{span.lo - timedelta(days=2)}' AND DATE'{span.hi + timedelta(days=1)}'"
     now = (timeline.session_rows(lake.read("silver.sessions").where(f"session_date {dates}"))
            .select("source_key", F.col("identifier").alias("now_id")))
     built = (lake.read("gold.customer_timeline")
@@ -173,11 +233,13 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
     from pyspark.sql import functions as F
 
     full = report.full
-    identity = lake.read_or_empty("silver.identity_map")
-    rows = timeline.attribute(timeline.interactions(lake), identity)
     previous = _previous_reference_versions(lake)
-    report.reference_versions = {name: v for name in REFERENCE if (v := lake.version(name)) is not None}
-    keys = None if full or not lake.exists("gold.customer_timeline") else _touched_keys(lake, identity, window)
+    report.reference_versions = {name: v for name in (*REFERENCE, *READ_SINCE) if (v := lake.version(name)) is not None}
+    # the identity map at the version recorded: the next run finds what moved after exactly this one
+    identity = (lake.read("silver.identity_map", version=report.reference_versions["silver.identity_map"])
+                if "silver.identity_map" in report.reference_versions else lake.read_or_empty("silver.identity_map"))
+    rows = timeline.attribute(timeline.interactions(lake), identity)
+    keys = None if full or not lake.exists("gold.customer_timeline") else _touched_keys(lake, identity, window, previous)
     if keys is not None:
         posts = _changed(lake, "silver.campaign_posts", previous)
         if posts is not None:  # late or changed campaign posts re-attribute the interactions on them
