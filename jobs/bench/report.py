@@ -69,6 +69,20 @@ def markdown(r: dict) -> str:
                 lines.append(f"| {p['events']:,} | {engine} | {v['seconds']:.2f} | {v['startup_seconds']:.1f} | "
                              f"{v['vs_embedded']:.2f} | {v['peak_memory_bytes'] / GIB:.2f} | {equal} |")
         lines.append("")
+    with_identity = [x for x in r["scales"] if x.get("identity")]
+    if with_identity:
+        lines += ["## Identity stitching against the generator's truth", "",
+                  "A false merge is a customer key holding identifiers of two people; a split is a person spread over "
+                  "several keys, *joinable* when an observed link joins two of their keys (the shared-identifier guard "
+                  "kept them apart), *unlinked* when none does (devices that never signed in).", "",
+                  "| events | keys | false merges | rate | people | split | rate | joinable | unlinked |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for x in with_identity:
+            i = x["identity"]
+            lines.append(f"| {x['events']:,} | {i['keys']:,} | {i['false_merged_keys']:,} | {i['false_merge_rate']:.3%} | "
+                         f"{i['people']:,} | {i['split_people']:,} | {i['split_rate']:.2%} | {i['split_joinable']:,} | "
+                         f"{i['split_unlinked']:,} |")
+        lines.append("")
     inc = r["incremental"]
     if inc:
         stages = [s for s in ("ingest", "refine", "curate", "quality", "export", "report", "maintenance")

@@ -286,6 +286,15 @@ def _maintenance(landing: Path, lake: Path, s3: str | None) -> Measure:
     return m
 
 
+def _identity(landing: Path, lake: Path, s3: str | None) -> dict:
+    from jobs.bench.identity import rates
+    from jobs.engine import spark_session
+
+    cfg = _config(landing, lake, s3, "identity")
+    with spark_session(cfg) as spark:
+        return rates(spark, cfg, landing)
+
+
 def _late_vs_early(values: list[float], k: int = 3) -> float | None:
     """Median of the last ``k`` days over the median of days 2..k+1 (day 1 also creates every table)."""
     if len(values) < 2:
@@ -310,9 +319,13 @@ def _scale(results: Results, root: Path, events: int, s3: str | None, settings: 
         progress(f"  pipeline run {i + 1}: " + ", ".join(f"{k} {v.seconds:.1f}s" for k, v in stages.items() if v.seconds))
         if not last:
             shutil.rmtree(lake, ignore_errors=True)
+    identity = _identity(landing, root / f"lake-{settings.repeats - 1}", s3)
+    progress(f"  identity against the truth: {identity['false_merged_keys']:,} of {identity['keys']:,} keys hold two "
+             f"people; {identity['split_people']:,} of {identity['people']:,} people split "
+             f"({identity['split_joinable']:,} joinable by an observed link)")
     results.scales.append({"target_events": events, "events": landed, "customers": manifest["generator"]["customers"],
                            "days": settings.days, "landing_bytes": folder_bytes(landing),
-                           "stages": _summary(runs, landed)})
+                           "stages": _summary(runs, landed), "identity": identity})
     if settings.peers:
         results.peers.append({"target_events": events, "events": landed,
                               **_race(snapshot, root, as_of, settings, progress)})

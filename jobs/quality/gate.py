@@ -28,7 +28,6 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from types import FunctionType
 from typing import TYPE_CHECKING
 
 from jobs.config import Config
@@ -181,11 +180,11 @@ def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None, *, r
             cls = getattr(gxe, _camel(e.type), None)
             if cls is None:
                 raise ValueError(f"{suite.table}: unknown expectation {e.type!r}")
-            out.append(lambda helpers, cls=cls, kw=kw, meta=meta, arg=COLUMN_SETS.get(e.type): cls(
-                **(kw if arg is None else {**kw, arg: [*kw[arg], *helpers]}), meta=meta))
+            out.append(cls(**kw, meta=meta) if e.type not in COLUMN_SETS else (cls, kw, meta, COLUMN_SETS[e.type]))
     # the helper columns added above are Rapport's, not the table's: a column-set expectation allows them
     helpers = [c for c in df.columns if c not in columns]
-    return df, [x(helpers) if isinstance(x, FunctionType) else x for x in out]
+    return df, [x if not isinstance(x, tuple) else x[0](**{**x[1], x[3]: [*x[1][x[3]], *helpers]}, meta=x[2])
+                for x in out]
 
 
 def context(lake: Lake):

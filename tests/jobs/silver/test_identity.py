@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -130,3 +131,16 @@ def test_no_false_merges_on_generated_people(spark, refined, small_landing):
     people_per_key = ids.join(im, "identifier").groupBy("customer_key").agg(F.countDistinct("person").alias("people"))
     assert people_per_key.count() > 1000
     assert people_per_key.where("people > 1").count() == 0
+
+
+def test_the_benchmarks_identity_rates_agree_with_the_truth(spark, refined, small_landing):
+    """The benchmark's false-merge and split figures, on the small lake: none merged, every split accounted for."""
+    from jobs.bench.identity import rates
+
+    cfg, _, _ = refined
+    landing, _ = small_landing
+    r = rates(spark, cfg, landing)
+    assert r["keys"] > 1000 and r["people"] > 1000
+    assert r["false_merged_keys"] == 0 and r["false_merge_rate"] == 0
+    assert r["split_joinable"] + r["split_unlinked"] == r["split_people"] < r["people"]
+    assert not Path(Lake(cfg, spark).staging("bench-identity")).exists()  # its scratch space is gone
