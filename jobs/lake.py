@@ -100,6 +100,27 @@ class Lake:
 
         return DeltaTable(self.path(name), storage_options=self.storage_options() or None).version()
 
+    def files(self, name: "str | Table", version: int | None = None):
+        """The data files of a version with their statistics (delta-rs, the log only): a pyarrow table of add actions."""
+        import pyarrow as pa
+        from deltalake import DeltaTable
+
+        dt = DeltaTable(self.path(name), version=version, storage_options=self.storage_options() or None)
+        return pa.table(dt.get_add_actions(flatten=True))
+
+    def rows(self, name: "str | Table", version: int | None = None) -> int | None:
+        """The row count from the log's per-file record counts (None if a file has none): no data read."""
+        files = self.files(name, version)
+        counts = files.column("num_records").to_pylist() if "num_records" in files.column_names else [None]
+        return None if any(c is None for c in counts) else int(sum(counts))
+
+    def newest(self, name: "str | Table", column: str):
+        """The greatest value of a column from the log's per-file statistics, or None when a file has none (the
+        column is not indexed, or a file was written without statistics): no data read."""
+        files = self.files(name)
+        values = files.column(f"max.{column}").to_pylist() if f"max.{column}" in files.column_names else [None]
+        return None if not values or any(v is None for v in values) else max(values)
+
     def delta_table(self, name: "str | Table"):
         """The delta-rs handle, for what Spark Connect cannot do (history, compaction, vacuum)."""
         from deltalake import DeltaTable

@@ -258,10 +258,12 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
 
     orders = lake.read_or_empty("silver.orders")
     tl = lake.read("gold.customer_timeline")
-    mine = tl.join(keys, "customer_key") if keys is not None else tl
-    lake.replace_keys("gold.customer_facts", relationship.facts(mine, orders), keys, "customer_key")
-    if as_of is None:
-        newest = tl.select(F.max("occurred_at").alias("m")).first().m
+    # the rebuilt customers' whole histories are ``built``: their facts need no second read of the timeline
+    lake.replace_keys("gold.customer_facts", relationship.facts(built, orders), keys, "customer_key")
+    if as_of is None:  # from the log's statistics when every file has them, else one column read
+        newest = lake.newest("gold.customer_timeline", "occurred_at")
+        if newest is None:
+            newest = tl.select(F.max("occurred_at").alias("m")).first().m
         as_of = (newest.date() + timedelta(days=1)) if newest else date.today()
     report.as_of = as_of
     lake.snapshot("gold.customer_relationship", relationship.score(lake.read("gold.customer_facts"), as_of))
@@ -283,7 +285,7 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
                      ["title", "category"])
     lake.snapshot("gold.campaign_performance", trends.campaign_performance(lake, tl))
 
-    report.timeline_rows = tl.count()
-    report.customers = lake.read("gold.customer_relationship").count()
+    report.timeline_rows = lake.rows("gold.customer_timeline") or tl.count()
+    report.customers = lake.rows("gold.customer_relationship") or lake.read("gold.customer_relationship").count()
     if lake.exists("ops.curate_intents"):
         lake.delete("ops.curate_intents", "TRUE")  # every gold table holds what the intents asked for

@@ -45,18 +45,7 @@ class Batch:
 
 
 def _adds(lake: Lake, name: str, version: int) -> "pa.Table":
-    import pyarrow as pa
-    from deltalake import DeltaTable
-
-    dt = DeltaTable(lake.path(name), version=version, storage_options=lake.storage_options() or None)
-    return pa.table(dt.get_add_actions(flatten=True))
-
-
-def rows_at(lake: Lake, name: str, version: int) -> int | None:
-    """The table's row count at a version, from the log's per-file record counts (None if a file has none)."""
-    adds = _adds(lake, name, version)
-    counts = adds.column("num_records").to_pylist() if "num_records" in adds.column_names else [None]
-    return None if any(c is None for c in counts) else int(sum(counts))
+    return lake.files(name, version)
 
 
 def _literal(value: object) -> str:
@@ -82,6 +71,12 @@ def _condition(columns: tuple[str, ...], values: set[tuple]) -> str:
         return " OR ".join(parts)
     return " OR ".join("(" + " AND ".join(f"{c} <=> {_literal(x)}" for c, x in zip(columns, v)) + ")"
                        for v in sorted(values, key=str))
+
+
+def partition_condition(df, columns: tuple[str, ...]) -> str:
+    """The partitions ``df``'s rows fall in, as a SQL condition (a listing of partition values comes back)."""
+    values = {tuple(r) for r in df.select(*columns).distinct().collect()}
+    return _condition(columns, values)
 
 
 def touched(lake: Lake, name: str, since: int | None, version: int) -> Batch:

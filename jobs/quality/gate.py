@@ -291,9 +291,13 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
         b = batch.touched(lake, suite.table, last_passed_version(lake, suite.table), version)
         where, described = b.where, b.describe()
     df = whole if where is None else whole.where(where)
-    table_rows = batch.rows_at(lake, suite.table, version) if where is not None else None
-    df, expectations = expand(lake, suite, df, window.end, rest=None if where is None else whole.where(f"NOT ({where})"),
-                              table_rows=table_rows)
+    table_rows = lake.rows(suite.table, version) if where is not None else None
+    rest = None if where is None else whole.where(f"NOT ({where})")
+    if scope == "window" and rest is not None and _partitions(suite.table):
+        # rows that landed in other windows can share a key only within the partitions of this window's rows: the
+        # domain refine deduplicates in (a copy keeps its event time; a landing file keeps its landing date)
+        rest = rest.where(batch.partition_condition(df, _partitions(suite.table)))
+    df, expectations = expand(lake, suite, df, window.end, rest=rest, table_rows=table_rows)
     ctx = ctx or context(lake)
     name = suite.table.replace(".", "_")
     source = ctx.data_sources.add_or_update_spark("rapport")
