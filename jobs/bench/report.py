@@ -69,6 +69,20 @@ def markdown(r: dict) -> str:
                 lines.append(f"| {p['events']:,} | {engine} | {v['seconds']:.2f} | {v['startup_seconds']:.1f} | "
                              f"{v['vs_embedded']:.2f} | {v['peak_memory_bytes'] / GIB:.2f} | {equal} |")
         lines.append("")
+    clustered = [x for x in r["scales"] if x.get("local_cluster")]
+    if clustered:
+        lines += ["## The whole pipeline on a multi-worker engine (Sail `local-cluster`)", "",
+                  "One run per scale with a driver and workers in one process exchanging shuffle data over Arrow "
+                  "Flight, against the median of the local-mode runs above (`vs local` above 1 is slower).", "",
+                  "| events | stage | local s | local-cluster s | vs local | peak memory (GiB) |",
+                  "|---:|---|---:|---:|---:|---:|"]
+        for x in clustered:
+            for name, v in x["local_cluster"].items():
+                local = x["stages"].get(name, {}).get("seconds")
+                ratio = f"{v['seconds'] / local:.2f}" if local else "-"
+                lines.append(f"| {x['events']:,} | {name} | {local if local is not None else '-'} | {v['seconds']:.1f} | "
+                             f"{ratio} | {v['peak_memory_bytes'] / GIB:.2f} |")
+        lines.append("")
     with_identity = [x for x in r["scales"] if x.get("identity")]
     if with_identity:
         lines += ["## Identity stitching against the generator's truth", "",

@@ -55,6 +55,7 @@ class Settings:
     incremental_days: int = 60
     incremental_events_per_day: int = 20_000
     collector_seconds: float = 5.0  # per load cell; 0 skips the collector
+    cluster: bool = True  # one more pipeline run per scale on Sail's local-cluster mode (driver + workers, Arrow Flight)
     out: Path = Path("bench")
     workdir: Path = Path(".bench")
     seed: int = 42
@@ -286,6 +287,24 @@ def _maintenance(landing: Path, lake: Path, s3: str | None) -> Measure:
     return m
 
 
+def _on_local_cluster(landing: Path, lake: Path, s3: str | None, tag: str, landed: int) -> dict:
+    """The whole pipeline once with Sail in ``local-cluster`` mode: a driver and workers in this process exchanging
+    shuffle data over Arrow Flight (the mode is read from the environment when the embedded server starts)."""
+    import os
+
+    shutil.rmtree(lake, ignore_errors=True)
+    before = os.environ.get("SAIL_MODE")
+    os.environ["SAIL_MODE"] = "local-cluster"
+    try:
+        stages, _, _ = _pipeline(landing, lake, s3, tag)
+    finally:
+        if before is None:
+            os.environ.pop("SAIL_MODE", None)
+        else:
+            os.environ["SAIL_MODE"] = before
+    return _summary([stages], landed)
+
+
 def _identity(landing: Path, lake: Path, s3: str | None) -> dict:
     from jobs.bench.identity import rates
     from jobs.engine import spark_session
@@ -319,13 +338,18 @@ def _scale(results: Results, root: Path, events: int, s3: str | None, settings: 
         progress(f"  pipeline run {i + 1}: " + ", ".join(f"{k} {v.seconds:.1f}s" for k, v in stages.items() if v.seconds))
         if not last:
             shutil.rmtree(lake, ignore_errors=True)
+    cluster = None
+    if settings.cluster:
+        cluster = _on_local_cluster(landing, root / "lake-cluster", s3, f"scale-{events}/cluster", landed)
+        progress("  pipeline on local-cluster: " + ", ".join(f"{k} {v['seconds']:.1f}s" for k, v in cluster.items()))
+        shutil.rmtree(root / "lake-cluster", ignore_errors=True)
     identity = _identity(landing, root / f"lake-{settings.repeats - 1}", s3)
     progress(f"  identity against the truth: {identity['false_merged_keys']:,} of {identity['keys']:,} keys hold two "
              f"people; {identity['split_people']:,} of {identity['people']:,} people split "
              f"({identity['split_joinable']:,} joinable by an observed link)")
     results.scales.append({"target_events": events, "events": landed, "customers": manifest["generator"]["customers"],
                            "days": settings.days, "landing_bytes": folder_bytes(landing),
-                           "stages": _summary(runs, landed), "identity": identity})
+                           "stages": _summary(runs, landed), "identity": identity, "local_cluster": cluster})
     if settings.peers:
         results.peers.append({"target_events": events, "events": landed,
                               **_race(snapshot, root, as_of, settings, progress)})

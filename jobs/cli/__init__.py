@@ -189,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--incremental-events", type=_positive, default=20_000, help="events per daily batch (default 20000)")
     b.add_argument("--collector-seconds", type=float, default=5.0,
                    help="seconds per collector load cell (default 5; 0 skips the collector)")
+    b.add_argument("--no-cluster", dest="cluster", action="store_false",
+                   help="skip the extra run per scale on Sail's local-cluster mode")
     b.add_argument("--out", default="bench", help="where results go (default ./bench)")
     b.add_argument("--workdir", default=".bench", help="scratch space for data and lakes (default ./.bench)")
     b.add_argument("--keep-data", action="store_true", help="keep the generated data and lakes in --workdir")

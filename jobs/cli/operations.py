@@ -62,7 +62,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return EXIT_USER_ERROR
     settings = Settings(scales=scales, repeats=args.repeats, days=args.days, peers=tuple(args.peers),
                         incremental_days=args.incremental_days, incremental_events_per_day=args.incremental_events,
-                        collector_seconds=args.collector_seconds,
+                        collector_seconds=args.collector_seconds, cluster=args.cluster,
                         out=Path(args.out), workdir=Path(args.workdir), keep_data=args.keep_data)
     print(f"Benchmark: scales {', '.join(f'{s:,}' for s in scales)} events, {args.repeats} runs each; peers "
           f"{', '.join(args.peers) or 'none'}; {args.incremental_days} incremental days. Results go to {args.out}/.")

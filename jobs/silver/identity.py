@@ -21,6 +21,7 @@ Contract
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
@@ -35,6 +36,7 @@ from jobs.storage import remove_tree
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+log = logging.getLogger(__name__)
 STRONG = ("user", "email", "crm")  # accounts: a person may have several devices, phones or orders, not vice versa
 WEAK = ("anon", "phone", "handle", "social", "shop", "order")
 DEFAULT_MAX_LINKS = 1
@@ -171,6 +173,7 @@ def key_of(label_sql: str) -> str:
 
 @dataclass
 class IdentityReport(Report):
+    recomputed: int | None = None  # identifiers whose components were recomputed (None: all of them)
     identifiers: int = 0
     customers: int = 0
     merges: int = 0
@@ -220,18 +223,35 @@ def _run(lake: Lake, window: Window, report: IdentityReport, max_links: int) -> 
     for e in new_edges[1:]:
         edges = edges.unionByName(e)
     edges = checkpoint(edges, "new-edges")
-    _upsert_min(lake, edges, "silver.identity_edges", ("a", "b", "via"))
     ends = edges.selectExpr("a AS identifier", "first_seen").unionByName(edges.selectExpr("b AS identifier", "first_seen"))
     for n in node_rows:
         ends = ends.unionByName(n)
+    previous = lake.read("silver.identity_map") if lake.exists("silver.identity_map") else None
+    # what this run changes in the graph (before the upserts): links and identifiers new, or seen earlier than known
+    changed = None if previous is None else checkpoint(_changed_identifiers(lake, edges, ends), "changed")
+    _upsert_min(lake, edges, "silver.identity_edges", ("a", "b", "via"))
     _upsert_min(lake, ends, "silver.identity_nodes", ("identifier",))
 
     all_edges = lake.read("silver.identity_edges")
     shared = checkpoint(shared_identifiers(all_edges, max_links), "shared")
     usable = (all_edges.join(shared.withColumnRenamed("identifier", "a"), "a", "left_anti")
               .join(shared.withColumnRenamed("identifier", "b"), "b", "left_anti"))
-    previous = lake.read("silver.identity_map") if lake.exists("silver.identity_map") else None
     nodes = lake.read("silver.identity_nodes")
+    affected = None
+    if changed is not None:
+        # an identifier that became shared (or stopped being) can split its component: it is changed too
+        flips = (previous.where("is_shared").select("identifier").exceptAll(shared.select("identifier"))
+                 .unionByName(shared.select("identifier").exceptAll(previous.where("is_shared").select("identifier"))))
+        affected = checkpoint(_affected(previous, changed.unionByName(flips)), "affected")
+        edges_in = usable.join(affected.withColumnRenamed("identifier", "a"), "a", "left_semi")
+        # every usable link of an affected identifier stays among affected ones (components only grow when links
+        # are added); if one does not, recompute everything rather than trust the shortcut
+        if edges_in.join(affected.withColumnRenamed("identifier", "b"), "b", "left_anti").limit(1).count():
+            log.warning("identity: a link leaves the affected components; recomputing every component")
+            affected = None
+        else:
+            usable, nodes = edges_in, nodes.join(affected, "identifier", "left_semi")
+            report.recomputed = affected.count()
     anchors = previous.where("is_anchor").select("identifier", F.lit(0).alias("_prior")) if previous is not None else None
     ranked = nodes.join(anchors, "identifier", "left") if anchors is not None else nodes.withColumn("_prior", F.lit(None))
     # rank: prior anchors first, then earliest arrival, then the identifier itself; the identifier closes the string
@@ -245,6 +265,8 @@ def _run(lake: Lake, window: Window, report: IdentityReport, max_links: int) -> 
                         F.expr(key_of("label")).alias("customer_key"), "first_seen",
                         (F.col("rank") == F.col("label")).alias("is_anchor"),
                         F.coalesce("_shared", F.lit(False)).alias("is_shared")))
+    if affected is not None:  # the components nothing touched keep their rows: the same labels a full run gives
+        identity = previous.join(affected, "identifier", "left_anti").unionByName(identity)
     identity = checkpoint(identity, "identity")
     lake.ensure("silver.identity_merges")  # exists, even before the first merge
     if previous is not None:
@@ -253,6 +275,29 @@ def _run(lake: Lake, window: Window, report: IdentityReport, max_links: int) -> 
     lake.snapshot("silver.identity_shared", shared.withColumn("reported_at", F.lit(now).cast("timestamp")))
     counts = identity.selectExpr("count(*) AS n", "count(DISTINCT customer_key) AS k").first()
     report.identifiers, report.customers, report.shared = counts.n, counts.k, shared.count()
+
+
+def _changed_identifiers(lake: Lake, edges: "DataFrame", ends: "DataFrame") -> "DataFrame":
+    """Identifiers at the ends of links that are new or arrived earlier than known, and identifiers new or seen
+    earlier than known (a re-landed CRM extract changes nothing)."""
+    from pyspark.sql import functions as F
+
+    fresh_edges = (edges.groupBy("a", "b", "via").agg(F.min("first_seen").alias("first_seen"))
+                   .join(lake.read("silver.identity_edges").select("a", "b", "via", F.col("first_seen").alias("known")),
+                         ["a", "b", "via"], "left").where("known IS NULL OR first_seen < known"))
+    fresh_nodes = (ends.groupBy("identifier").agg(F.min("first_seen").alias("first_seen"))
+                   .join(lake.read("silver.identity_nodes").select("identifier", F.col("first_seen").alias("known")),
+                         "identifier", "left").where("known IS NULL OR first_seen < known"))
+    return (fresh_edges.selectExpr("a AS identifier").unionByName(fresh_edges.selectExpr("b AS identifier"))
+            .unionByName(fresh_nodes.select("identifier")).distinct())
+
+
+def _affected(previous: "DataFrame", changed: "DataFrame") -> "DataFrame":
+    """Every identifier of a component a changed identifier was in, and the changed ones themselves: the part of
+    the graph whose components can differ from the previous map's."""
+    keys = previous.join(changed, "identifier", "left_semi").select("customer_key").distinct()
+    return (previous.join(keys, "customer_key", "left_semi").select("identifier")
+            .unionByName(changed.select("identifier")).distinct())
 
 
 def _record_merges(lake: Lake, previous: "DataFrame", current: "DataFrame", edges: "DataFrame",

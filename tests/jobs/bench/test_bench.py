@@ -37,10 +37,18 @@ def test_a_tiny_bench_writes_well_formed_results(tiny):
         e = race["engines"][engine]
         assert e["equal"] is True and e["vs_embedded"] > 0, e["comparison"]
         assert e["comparison"]["customer_timeline"]["rows"][0] > 1000
+    assert set(scale["local_cluster"]) >= {"ingest", "refine", "curate", "quality", "total"}  # the multi-worker run
+    assert all(v["seconds"] > 0 for v in scale["local_cluster"].values())
+    identity = scale["identity"]
+    assert identity["people"] > 50 and identity["false_merged_keys"] == 0
+    assert identity["split_joinable"] + identity["split_unlinked"] == identity["split_people"]
     days = r["incremental"]["days"]
     assert [d["day"] for d in days] == [1, 2] and all(d["events"] > 0 and d["seconds"] > 0 for d in days)
+    assert all(d["lake_files"] > 10 for d in days) and r["incremental"]["full_gate"]["seconds"] > 0
+    assert set(r["incremental"]["stages_late_vs_early"]) >= {"ingest", "refine", "curate", "quality"}
     md = (out / "results.md").read_text()
     assert "| ingest |" in md and "| jvm |" in md and "## Incremental" in md and "- report at " in md
+    assert "local-cluster" in md and "## Identity stitching" in md and "data files" in md
     assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     cells = r["collector"]
     assert len(cells) == 18 and {c["sink"] for c in cells} == {"disk", "memory"}

@@ -144,3 +144,17 @@ def test_the_benchmarks_identity_rates_agree_with_the_truth(spark, refined, smal
     assert r["false_merged_keys"] == 0 and r["false_merge_rate"] == 0
     assert r["split_joinable"] + r["split_unlinked"] == r["split_people"] < r["people"]
     assert not Path(Lake(cfg, spark).staging("bench-identity")).exists()  # its scratch space is gone
+
+
+def test_a_later_run_recomputes_only_the_components_it_touched(world):
+    """The second run brought one login (B2 as U2): only the two B customers' identifiers are recomputed."""
+    import json
+
+    from pyspark.sql import functions as F
+
+    spark, cfg, _, after = world
+    run = (Lake(cfg, spark).read("ops.runs").where("step = 'refine.identity' AND status = 'succeeded'")
+           .orderBy(F.desc("finished_at")).first())
+    counts = json.loads(run.counts)
+    b = [i for i, key in after.items() if key == after["user:U2"]]
+    assert counts["recomputed"] == len(b) < counts["identifiers"]
