@@ -69,6 +69,26 @@ def markdown(r: dict) -> str:
                 lines.append(f"| {p['events']:,} | {engine} | {v['seconds']:.2f} | {v['startup_seconds']:.1f} | "
                              f"{v['vs_embedded']:.2f} | {v['peak_memory_bytes'] / GIB:.2f} | {equal} |")
         lines.append("")
+    peered = [x for x in r["scales"] if x.get("refine_peer")]
+    if peered:
+        lines += ["## Refine beside a hand-written DuckDB peer (clickstream core)", "",
+                  "The peer parses the Segment lines, keeps one row per messageId, corrects device skew and cuts "
+                  "30-minute sessions, on the same landing files; it skips the files it cannot read whole. Rapport's "
+                  "figure is its `refine.clickstream` and `refine.sessions` steps (with salvage, quarantine, "
+                  "reconciliation, hashing and scrubbing); its memory is the whole refine stage's peak. `same` counts "
+                  "rows equal on both sides (an event: id and corrected time; a session: device, start and events).", "",
+                  "| events | Rapport s | peer s | Rapport / peer | Rapport refine peak GiB | peer peak GiB | "
+                  "damaged files skipped | events same | peer only | silver only | sessions same | peer only | silver only |",
+                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for x in peered:
+            p = x["refine_peer"]
+            c = p.get("comparison") or {}
+            lines.append(f"| {x['events']:,} | {p['rapport_seconds']:.1f} | {p['seconds']:.1f} | {p['vs_peer']} | "
+                         f"{p['rapport_refine_peak_memory_bytes'] / GIB:.2f} | {p['peak_memory_bytes'] / GIB:.2f} | "
+                         f"{p['skipped_damaged']} | " + " | ".join(f"{c.get(k, '-'):,}" if k in c else "-" for k in (
+                             "events_same", "events_peer_only", "events_silver_only", "sessions_same",
+                             "sessions_peer_only", "sessions_silver_only")) + " |")
+        lines.append("")
     clustered = [x for x in r["scales"] if x.get("local_cluster")]
     if clustered:
         lines += ["## The whole pipeline on a multi-worker engine (Sail `local-cluster`)", "",

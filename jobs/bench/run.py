@@ -287,6 +287,43 @@ def _maintenance(landing: Path, lake: Path, s3: str | None) -> Measure:
     return m
 
 
+def _step_seconds(lake: Path, steps: tuple[str, ...]) -> float:
+    """Wall time of the latest successful run of each step, from ``ops.runs`` (delta-rs: no engine needed)."""
+    from deltalake import DeltaTable
+
+    rows = DeltaTable(str(lake / "ops" / "runs")).to_pyarrow_table(
+        columns=["step", "status", "started_at", "finished_at"]).to_pylist()
+    total = 0.0
+    for name in steps:
+        done = [r for r in rows if r["step"] == name and r["status"] == "succeeded"]
+        if done:
+            last = max(done, key=lambda r: r["finished_at"])
+            total += (last["finished_at"] - last["started_at"]).total_seconds()
+    return total
+
+
+def _refine_peer(landing: Path, root: Path, lake: Path, snapshot: Path, refine: Stage) -> dict:
+    """The DuckDB peer of the clickstream core of refine, in its own process, beside Rapport's clickstream refine
+    (the ``refine.clickstream`` and ``refine.sessions`` steps of the last run) and compared with its silver."""
+    from jobs.bench.refine_peer import compare
+
+    out = root / "refine-peer"
+    shutil.rmtree(out, ignore_errors=True)
+    proc = subprocess.Popen([sys.executable, "-m", "jobs.bench.refine_peer", "--landing", str(landing), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+    with Measure(proc.pid) as m:
+        stdout, stderr = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"the DuckDB refine peer failed (exit {proc.returncode}):\n{stderr[-3000:]}")
+    line = next(x for x in stdout.splitlines() if x.startswith("RAPPORT_PEER "))
+    result = json.loads(line[len("RAPPORT_PEER "):])
+    rapport = _step_seconds(lake, ("refine.clickstream", "refine.sessions"))
+    return {**result, "peak_memory_bytes": m.peak_bytes, "rapport_seconds": round(rapport, 2),
+            "rapport_refine_peak_memory_bytes": refine.peak_bytes,
+            "vs_peer": round(rapport / result["seconds"], 2) if result["seconds"] else None,
+            "comparison": compare(out, snapshot) if (snapshot / "sessions").exists() else None}
+
+
 def _on_local_cluster(landing: Path, lake: Path, s3: str | None, tag: str, landed: int) -> dict:
     """The whole pipeline once with Sail in ``local-cluster`` mode: a driver and workers in this process exchanging
     shuffle data over Arrow Flight (the mode is read from the environment when the embedded server starts)."""
@@ -343,13 +380,20 @@ def _scale(results: Results, root: Path, events: int, s3: str | None, settings: 
         cluster = _on_local_cluster(landing, root / "lake-cluster", s3, f"scale-{events}/cluster", landed)
         progress("  pipeline on local-cluster: " + ", ".join(f"{k} {v['seconds']:.1f}s" for k, v in cluster.items()))
         shutil.rmtree(root / "lake-cluster", ignore_errors=True)
+    refine_peer = None
+    if "duckdb" in settings.peers:
+        refine_peer = _refine_peer(landing, root, root / f"lake-{settings.repeats - 1}", snapshot, runs[-1]["refine"])
+        progress(f"  refine peer (DuckDB, clickstream core): {refine_peer['seconds']:.1f}s, peak "
+                 f"{refine_peer['peak_memory_bytes'] / 2**30:.2f} GiB; Rapport's clickstream refine "
+                 f"{refine_peer['rapport_seconds']:.1f}s")
     identity = _identity(landing, root / f"lake-{settings.repeats - 1}", s3)
     progress(f"  identity against the truth: {identity['false_merged_keys']:,} of {identity['keys']:,} keys hold two "
              f"people; {identity['split_people']:,} of {identity['people']:,} people split "
              f"({identity['split_joinable']:,} joinable by an observed link)")
     results.scales.append({"target_events": events, "events": landed, "customers": manifest["generator"]["customers"],
                            "days": settings.days, "landing_bytes": folder_bytes(landing),
-                           "stages": _summary(runs, landed), "identity": identity, "local_cluster": cluster})
+                           "stages": _summary(runs, landed), "identity": identity, "local_cluster": cluster,
+                           "refine_peer": refine_peer})
     if settings.peers:
         results.peers.append({"target_events": events, "events": landed,
                               **_race(snapshot, root, as_of, settings, progress)})

@@ -39,6 +39,9 @@ def test_a_tiny_bench_writes_well_formed_results(tiny):
         assert e["comparison"]["customer_timeline"]["rows"][0] > 1000
     assert set(scale["local_cluster"]) >= {"ingest", "refine", "curate", "quality", "total"}  # the multi-worker run
     assert all(v["seconds"] > 0 for v in scale["local_cluster"].values())
+    peer = scale["refine_peer"]  # the DuckDB peer of refine's clickstream core, beside silver
+    assert peer["seconds"] > 0 and peer["rapport_seconds"] > 0 and peer["events"] > 1000
+    assert peer["comparison"]["events_same"] > 0.9 * peer["events"]
     identity = scale["identity"]
     assert identity["people"] > 50 and identity["false_merged_keys"] == 0
     assert identity["split_joinable"] + identity["split_unlinked"] == identity["split_people"]
@@ -48,7 +51,7 @@ def test_a_tiny_bench_writes_well_formed_results(tiny):
     assert set(r["incremental"]["stages_late_vs_early"]) >= {"ingest", "refine", "curate", "quality"}
     md = (out / "results.md").read_text()
     assert "| ingest |" in md and "| jvm |" in md and "## Incremental" in md and "- report at " in md
-    assert "local-cluster" in md and "## Identity stitching" in md and "data files" in md
+    assert "local-cluster" in md and "## Identity stitching" in md and "data files" in md and "DuckDB peer" in md
     assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     cells = r["collector"]
     assert len(cells) == 18 and {c["sink"] for c in cells} == {"disk", "memory"}
