@@ -5,7 +5,9 @@ Contract
   every customer whose identity changed since their timeline was built (merges,
   splits, newly shared devices), and every customer on either side of a session that
   refine cut anew or that changed hands — get their whole timeline rebuilt and MERGEd; their
-  facts likewise. Trends are rebuilt for the dates the window touched and the 7 days
+  facts likewise, from the rebuilt rows. What moved is found by comparing ``silver.identity_map``
+  and ``silver.sessions`` with the versions the last successful curate read (recorded in its
+  ``ops.runs`` row), not by reading the timeline. Trends are rebuilt for the dates the window touched and the 7 days
   after. Relationship scores and campaign performance are rebuilt whole (small).
 - Full: every table rebuilt from silver. Incremental and full give identical tables.
 - ``as_of`` (for recency and lifecycle) defaults to the day after the newest interaction.

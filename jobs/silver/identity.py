@@ -17,6 +17,9 @@ Contract
   of one kind (users, emails or CRM ids; default 1) — a shared kiosk, a family device —
   is not used for merging and is listed in ``silver/identity_shared``.
 - Bots are left out.
+- Incremental: a run recomputes only the components its new links and identifiers (or an identifier that
+  became shared) touch; every other identifier keeps its row, which is what a full run would give it (its
+  component's label is its prior anchor). If a usable link leaves the affected set, everything is recomputed.
 """
 
 from __future__ import annotations
