@@ -96,6 +96,28 @@ def _camel(snake: str) -> str:
     return "".join(part.capitalize() for part in snake.split("_"))
 
 
+KEEP_RESULTS = 20  # Great Expectations' stored results and pages per suite (ops.quality_results keeps every result)
+
+
+def prune(ctx, docs: Path, suite_name: str, keep: int | None = None) -> int:
+    """Keep the newest ``keep`` stored validation results of a suite, and their Data Docs pages; delete the rest.
+
+    Great Expectations lists every stored key each time it renders one page, so an unbounded store made each
+    gate slower than the last. ``ops.quality_results`` is the record of every result; these are its rendering."""
+    import shutil
+
+    keep = KEEP_RESULTS if keep is None else keep
+    root = Path(ctx.root_directory)
+    stores = [root / "uncommitted" / "validations" / suite_name, docs / "validations" / suite_name]
+    removed = 0
+    for folder in stores:
+        runs = sorted(folder.glob("*/*"), key=lambda p: p.name)  # <run name>/<run time, sortable>
+        for old in runs[:-keep] if len(runs) > keep else []:
+            shutil.rmtree(old, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 def _previous_rows(lake: Lake, table: str) -> int | None:
     from pyspark.sql import functions as F
 
@@ -201,6 +223,9 @@ def context(lake: Lake):
     docs = docs_index(lake.cfg).parent
     site = {"class_name": "SiteBuilder", "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)}}
+    sites = ctx.get_config().data_docs_sites
+    if "rapport" in sites and sites["rapport"]["store_backend"].get("base_directory") != str(docs):
+        ctx.delete_data_docs_site("rapport")  # the lake moved (a copy, a new mount): render where it is now
     if "rapport" not in ctx.get_config().data_docs_sites:
         ctx.add_data_docs_site(site_name="rapport", site_config=site)
     if "local_site" in ctx.get_config().data_docs_sites:  # only the site whose pages Rapport masks
@@ -317,6 +342,7 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
     # this validation's page only: Great Expectations' index re-reads every stored result, so building it on every
     # suite made each gate slower than the last (it is built on demand by `rapport quality docs`)
     ctx.build_data_docs(site_names=["rapport"], resource_identifiers=[key], build_index=False)
+    prune(ctx, docs_index(cfg).parent, name)
     rows = df.count()
     outcomes: dict[int, Outcome] = {}
     for i, e in enumerate(suite.expectations):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import date
+from pathlib import Path
 
 import pytest
 from pyspark.sql import functions as F
@@ -89,3 +90,23 @@ def test_touched_partitions_come_from_the_log():
         "date IN (DATE'2026-11-02') OR date IS NULL"
     assert batch._condition(("b",), set()) == "FALSE"
     assert batch._condition(("a", "b"), {("x", 1)}) == "(a <=> 'x' AND b <=> 1)"
+
+
+def test_great_expectations_keeps_a_bounded_history_and_every_link_opens(spark, lake_copy, monkeypatch):
+    """Its store is re-listed on every page it renders: it keeps the newest results per suite (ops.quality_results
+    keeps them all), and the overview's links still open."""
+    import re
+
+    cfg, lake = lake_copy
+    monkeypatch.setattr(gate, "KEEP_RESULTS", 2)
+    for _ in range(3):
+        validate(spark, cfg, "gold")
+    docs = gate.docs_index(cfg).parent
+    store = gate.context(lake).root_directory
+    for s in load_suites("gold"):
+        name = s.table.replace(".", "_")
+        assert len(list((docs / "validations" / name).glob("*/*"))) == 2
+        assert len(list((Path(store) / "uncommitted" / "validations" / name).glob("*/*"))) == 2
+    assert lake.read("ops.quality_gates").where("layer = 'gold'").count() >= 3 * len(load_suites("gold"))
+    for link in re.findall(r'href="([^"]+)"', gate.docs_index(cfg).read_text()):
+        assert (docs / link).exists(), link
