@@ -162,7 +162,9 @@ def web_session(ctx: ShardContext, person: Person, device: Device, t: float, cam
         s.track("Checkout Started", {"revenue": round(sum(p["price"] * q for p, q in cart), 2), "currency": "USD"})
         if rng.random() < 0.7 and s.t < ctx.end_ts:
             if person.email is None:
-                person.email = f"{person.first}.{person.last}{rng.randint(1, 9999)}@guestmail.example"
+                # unique, as an email is (a random suffix alone gave two Chloe Lopezes one address at 100k events);
+                # the draw stays so that every later random choice is what it was
+                person.email = f"{person.first}.{person.last}{rng.randint(1, 9999)}.{int(person.key[1:])}@guestmail.example"
             coupon = campaign["discount_code"] if campaign and utm and rng.random() < 0.5 else None
             source = ("iphone" if "iPhone" in device.user_agent else "android") if s.app else "web"
             order = place_order(ctx, person, s.t, source, cart, coupon, landing_site=landing[0] + search,

@@ -19,14 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING
-
 from jobs.lake import Lake, sql_string
 from jobs.pipeline.tables import table
-
-if TYPE_CHECKING:
-    import pyarrow as pa
-
 
 @dataclass(frozen=True)
 class Batch:
@@ -42,10 +36,6 @@ class Batch:
             return f"no file added since version {self.since}, the last passed gate's: nothing to read"
         return f"{self.files} file(s) added in versions {self.since + 1}..{self.version}" + (
             "" if self.where is None else f" ({self.where})")
-
-
-def _adds(lake: Lake, name: str, version: int) -> "pa.Table":
-    return lake.files(name, version)
 
 
 def _literal(value: object) -> str:
@@ -82,12 +72,12 @@ def partition_condition(df, columns: tuple[str, ...]) -> str:
 def touched(lake: Lake, name: str, since: int | None, version: int) -> Batch:
     """The batch of ``name`` at ``version``: the partitions of the files added after version ``since``."""
     if since is None or since > version:
-        return Batch(version, None, None, len(_adds(lake, name, version)))
+        return Batch(version, None, None, len(lake.files(name, version)))
     try:
-        before = set(_adds(lake, name, since).column("path").to_pylist())
+        before = set(lake.files(name, since).column("path").to_pylist())
     except Exception:  # that version is no longer in the log: validate everything
-        return Batch(version, None, None, len(_adds(lake, name, version)))
-    now = _adds(lake, name, version)
+        return Batch(version, None, None, len(lake.files(name, version)))
+    now = lake.files(name, version)
     added = [i for i, p in enumerate(now.column("path").to_pylist()) if p not in before]
     partitions = table(name).partitioned_by
     if not added:
