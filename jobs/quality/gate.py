@@ -148,12 +148,13 @@ def _partitions(name: str) -> tuple[str, ...]:
 
 
 def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None, *, rest: "DataFrame | None" = None,
-           table_rows: int | None = None):
+           table_rows: int | None = None, empty: bool = False):
     """GE expectation objects for a suite, and the batch with the helper columns they read.
 
     ``rest`` (the table's rows outside the batch) makes uniqueness mean "unique in the batch and against the
     existing rows with the same keys": only the key columns of ``rest`` are read. ``table_rows`` (the whole
-    table's count, from the Delta log) is what ``volume_vs_previous`` compares when the batch is not the table."""
+    table's count, from the Delta log) is what ``volume_vs_previous`` compares when the batch is not the table.
+    ``empty``: the batch is known to hold no row, so no other table is read for it."""
     import great_expectations.expectations as gxe
     from pyspark.sql import functions as F
 
@@ -194,6 +195,8 @@ def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None, *, r
             layer, table, column = kw["references"].split(".")
             helper = f"_missing__{i}"
             ref = lake.read_or_empty(f"{layer}.{table}").select(F.col(column).alias("_ref_key")).distinct()
+            if empty:  # no row to look up: the referenced table is not read
+                ref = ref.limit(0)
             df = (df.join(ref, df[kw["column"]] == ref["_ref_key"], "left")
                   .withColumn(helper, F.when(F.col("_ref_key").isNull(), F.col(kw["column"]).cast("string")))
                   .drop("_ref_key"))
@@ -317,12 +320,13 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
         where, described = b.where, b.describe()
     df = whole if where is None else whole.where(where)
     table_rows = lake.rows(suite.table, version) if where is not None else None
-    rest = None if where is None else whole.where(f"NOT ({where})")
+    empty = where == "FALSE"  # nothing changed since the last passed verdict: nothing else is read either
+    rest = None if where is None or empty else whole.where(f"NOT ({where})")
     if scope == "window" and rest is not None and _partitions(suite.table):
         # rows that landed in other windows can share a key only within the partitions of this window's rows: the
         # domain refine deduplicates in (a copy keeps its event time; a landing file keeps its landing date)
         rest = rest.where(batch.partition_condition(df, _partitions(suite.table)))
-    df, expectations = expand(lake, suite, df, window.end, rest=rest, table_rows=table_rows)
+    df, expectations = expand(lake, suite, df, window.end, rest=rest, table_rows=table_rows, empty=empty)
     ctx = ctx or context(lake)
     name = suite.table.replace(".", "_")
     source = ctx.data_sources.add_or_update_spark("rapport")
