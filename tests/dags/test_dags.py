@@ -25,7 +25,8 @@ print(json.dumps({
     "durations": {s.file: s.duration.total_seconds() for s in bag.dagbag_stats},
     "dags": {d.dag_id: {"tags": sorted(d.tags), "owner": d.owner, "retries": d.default_args.get("retries"),
                         "max_active_runs": d.max_active_runs, "tasks": len(d.tasks),
-                        "edges": sorted([t.task_id, u] for t in d.tasks for u in t.downstream_task_ids)}
+                        "edges": sorted([t.task_id, u] for t in d.tasks for u in t.downstream_task_ids),
+                        "rules": {t.task_id: str(t.trigger_rule) for t in d.tasks}}
              for d in bag.dags.values()},
     "heavy_imports": sorted(m for m in ("pyspark", "great_expectations", "deltalake", "pysail") if m in sys.modules),
 }))
@@ -45,6 +46,9 @@ def test_dagbag_parses_fast_with_owners_tags_and_retries(tmp_path):
                                  "rapport_maintenance", "rapport_privacy"}
     assert info["dags"]["rapport_privacy"]["edges"] == [["privacy", "retention"]]  # requests first, then retention
     assert ["gate_gold", "report"] in info["dags"]["rapport_curate"]["edges"]  # the report only from gold that passed
+    # weekly: whole-table gate, then compaction whatever the gate said
+    assert info["dags"]["rapport_maintenance"]["edges"] == [["gate_full", "maintenance"]]
+    assert info["dags"]["rapport_maintenance"]["rules"]["maintenance"].lower().endswith("all_done"), info["dags"]["rapport_maintenance"]["rules"]
     assert all(seconds < 1.0 for seconds in info["durations"].values()), info["durations"]
     for dag_id, d in info["dags"].items():
         assert "rapport" in d["tags"] and d["owner"] == "rapport" and d["retries"] >= 1 and d["max_active_runs"] == 1, dag_id
