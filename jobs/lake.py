@@ -110,9 +110,7 @@ class Lake:
 
     def rows(self, name: "str | Table", version: int | None = None) -> int | None:
         """The row count from the log's per-file record counts (None if a file has none): no data read."""
-        files = self.files(name, version)
-        counts = files.column("num_records").to_pylist() if "num_records" in files.column_names else [None]
-        return None if any(c is None for c in counts) else int(sum(counts))
+        return record_count(self.files(name, version))
 
     def newest(self, name: "str | Table", column: str):
         """The greatest value of a column from the log's per-file statistics, or None when a file has none (the
@@ -374,6 +372,12 @@ class Lake:
         return any(n.endswith(".parquet") for _, _, names in os.walk(local_root(path)) for n in names)
 
 
+def record_count(files) -> int | None:
+    """Rows in the data files of ``Lake.files`` (their record counts; None if a file has none)."""
+    counts = files.column("num_records").to_pylist() if "num_records" in files.column_names else [None]
+    return None if any(c is None for c in counts) else int(sum(counts))
+
+
 def sql_string(value: str) -> str:
     """A SQL string literal."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
@@ -383,4 +387,4 @@ def in_list(values: Iterable[str]) -> str:
     return ", ".join(sql_string(v) for v in values)
 
 
-__all__ = ["LAYERS", "Lake", "MissingTableError", "SchemaMismatchError", "in_list", "sql_string"]
+__all__ = ["LAYERS", "Lake", "MissingTableError", "SchemaMismatchError", "in_list", "record_count", "sql_string"]

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from jobs.lake import Lake, sql_string
+from jobs.lake import Lake, record_count, sql_string
 from jobs.pipeline.tables import table
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -28,6 +29,7 @@ class Batch:
     since: int | None  # the version of the last passed verdict; None: the whole table is the batch
     where: str | None  # the batch as a SQL condition on partition columns; None: every row
     files: int  # data files added since ``since`` (all files when ``since`` is None)
+    rows: int | None  # the whole table's rows at ``version``, from the log's record counts
 
     def describe(self) -> str:
         if self.since is None:
@@ -71,19 +73,20 @@ def partition_condition(df, columns: tuple[str, ...]) -> str:
 
 def touched(lake: Lake, name: str, since: int | None, version: int) -> Batch:
     """The batch of ``name`` at ``version``: the partitions of the files added after version ``since``."""
+    now = lake.files(name, version)
+    rows = record_count(now)
     if since is None or since > version:
-        return Batch(version, None, None, len(lake.files(name, version)))
+        return Batch(version, None, None, now.num_rows, rows)
     try:
         before = set(lake.files(name, since).column("path").to_pylist())
     except Exception:  # that version is no longer in the log: validate everything
-        return Batch(version, None, None, len(lake.files(name, version)))
-    now = lake.files(name, version)
+        return Batch(version, None, None, now.num_rows, rows)
     added = [i for i, p in enumerate(now.column("path").to_pylist()) if p not in before]
     partitions = table(name).partitioned_by
     if not added:
-        return Batch(version, since, "FALSE", 0)
+        return Batch(version, since, "FALSE", 0, rows)
     if not partitions:
-        return Batch(version, since, None, len(added))
+        return Batch(version, since, None, len(added), rows)
     columns = [now.column(f"partition.{c}").to_pylist() for c in partitions]
     values = {tuple(col[i] for col in columns) for i in added}
-    return Batch(version, since, _condition(partitions, values), len(added))
+    return Batch(version, since, _condition(partitions, values), len(added), rows)

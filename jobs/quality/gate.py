@@ -118,6 +118,12 @@ def prune(ctx, docs: Path, suite_name: str, keep: int | None = None) -> int:
     return removed
 
 
+def _volume_floor(lake: Lake, table: str, max_drop: object) -> int:
+    """The fewest rows ``volume_vs_previous`` accepts: the previous gate's count less ``max_drop`` of it."""
+    prev = _previous_rows(lake, table)
+    return 0 if prev is None else math.ceil(prev * (1 - float(max_drop)))
+
+
 def _previous_rows(lake: Lake, table: str) -> int | None:
     from pyspark.sql import functions as F
 
@@ -158,7 +164,7 @@ def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None, *, r
     import great_expectations.expectations as gxe
     from pyspark.sql import functions as F
 
-    out = []
+    out, column_sets = [], []
     columns = set(df.columns)
     for i, e in enumerate(suite.expectations):
         meta = {"severity": e.severity, "rapport_index": i}
@@ -176,11 +182,9 @@ def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None, *, r
             df = df.join(flagged, keys, "left")
             out.append(gxe.ExpectColumnValuesToBeNull(column=helper, meta=meta))
         elif e.type == "volume_vs_previous":
-            prev = _previous_rows(lake, suite.table)
-            low = 0 if prev is None else math.ceil(prev * (1 - float(kw["max_drop"])))
-            if table_rows is None:
-                out.append(gxe.ExpectTableRowCountToBeBetween(min_value=low, meta=meta))
-            # else the batch is part of the table: ``validate`` compares the table's count, from the log
+            if table_rows is None:  # else the batch is part of the table: ``validate`` compares the log's count
+                out.append(gxe.ExpectTableRowCountToBeBetween(min_value=_volume_floor(lake, suite.table, kw["max_drop"]),
+                                                              meta=meta))
         elif e.type == "freshness":
             # against the window's end; a run without one (manual, all history) measures against its newest row
             reference = end or df.select(F.max(kw["column"])).first()[0] or datetime.now(timezone.utc)
@@ -205,11 +209,15 @@ def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None, *, r
             cls = getattr(gxe, _camel(e.type), None)
             if cls is None:
                 raise ValueError(f"{suite.table}: unknown expectation {e.type!r}")
-            out.append(cls(**kw, meta=meta) if e.type not in COLUMN_SETS else (cls, kw, meta, COLUMN_SETS[e.type]))
+            if e.type in COLUMN_SETS:  # built below, once every helper column is known
+                column_sets.append((cls, kw, meta, COLUMN_SETS[e.type]))
+            else:
+                out.append(cls(**kw, meta=meta))
     # the helper columns added above are Rapport's, not the table's: a column-set expectation allows them
     helpers = [c for c in df.columns if c not in columns]
-    return df, [x if not isinstance(x, tuple) else x[0](**{**x[1], x[3]: [*x[1][x[3]], *helpers]}, meta=x[2])
-                for x in out]
+    for cls, kw, meta, arg in column_sets:
+        out.append(cls(**{**kw, arg: [*kw[arg], *helpers]}, meta=meta))
+    return df, out
 
 
 def context(lake: Lake):
@@ -313,13 +321,15 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
     version = lake.version(suite.table)
     whole = lake.read(suite.table, version=version)
     where, described = None, f"whole table at version {version}"
+    table_rows = None  # the whole table's count (from the log), wanted when the batch is only part of it
     if scope == "window":
         where, described = window.sql(), f"rows that landed in {window}"
+        table_rows = lake.rows(suite.table, version)
     elif scope == "touched":
         b = batch.touched(lake, suite.table, last_passed_version(lake, suite.table), version)
         where, described = b.where, b.describe()
+        table_rows = None if where is None else b.rows  # counted from the log touched() already read
     df = whole if where is None else whole.where(where)
-    table_rows = lake.rows(suite.table, version) if where is not None else None
     empty = where == "FALSE"  # nothing changed since the last passed verdict: nothing else is read either
     rest = None if where is None or empty else whole.where(f"NOT ({where})")
     if scope == "window" and rest is not None and _partitions(suite.table):
@@ -351,8 +361,7 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
     outcomes: dict[int, Outcome] = {}
     for i, e in enumerate(suite.expectations):
         if e.type == "volume_vs_previous" and table_rows is not None:  # the table's count from the log, not the batch's
-            prev = _previous_rows(lake, suite.table)
-            floor = 0 if prev is None else math.ceil(prev * (1 - float(e.kwargs["max_drop"])))
+            floor = _volume_floor(lake, suite.table, e.kwargs["max_drop"])
             outcomes[i] = Outcome(e, table_rows >= floor, str(table_rows),
                                   error=None if table_rows >= floor else f"{table_rows} rows, fewer than {floor}")
     for r in results:
