@@ -55,12 +55,12 @@ class CurateReport(Report):
 def _version_then(lake: Lake, name: str, previous: dict[str, int] | None) -> "DataFrame | None":
     """``name`` as the last successful curate read it, or None when that is not known or no longer readable."""
     before = (previous or {}).get(name)
-    if before is None or not lake.exists(name) or before > (lake.version(name) or 0):
+    if before is None or before < 0 or not lake.exists(name) or before > (lake.version(name) or 0):
         return None
     try:
         then = lake.read(name, version=before)
         then.limit(1).count()
-    except Exception:  # that version was vacuumed: the caller falls back to reading the timeline
+    except Exception:  # that version was vacuumed: the caller reads more (the timeline, or every row)
         return None
     return then
 
@@ -186,13 +186,10 @@ def _changed(lake: Lake, name: str, previous: dict[str, int] | None) -> "DataFra
     if current is None or (previous is not None and before == current):
         return None
     now = lake.read(name).select(*columns)
-    if before is None or before < 0:
+    then = _version_then(lake, name, previous)
+    if then is None:  # not known, or vacuumed: treat every row as changed
         return now
-    try:
-        then = lake.read(name, version=before).select(*columns)
-        then.limit(1).count()
-    except Exception:  # that version was vacuumed: treat every row as changed
-        return now
+    then = then.select(*columns)
     return now.exceptAll(then).unionByName(then.exceptAll(now))
 
 
