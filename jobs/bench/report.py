@@ -39,15 +39,12 @@ def markdown(r: dict) -> str:
     for e in r.get("errors", []):
         lines += [f"**FAILED: {e['part']}**: {e['error'].splitlines()[0][:500]}", ""]
     if r["scales"]:
-        lines += ["## Pipeline on the embedded engine, by stage", "",
-                  "| events | stage | seconds | events/s | peak memory (GiB) | MB in | MB out |",
-                  "|---:|---|---:|---:|---:|---:|---:|"]
-        for s in r["scales"]:
-            for name, v in s["stages"].items():
-                lines.append(f"| {s['events']:,} | {name} | {v['seconds']:.1f} | {v['events_per_second'] or 0:,} | "
-                             f"{v['peak_memory_bytes'] / GIB:.2f} | "
-                             + (f"{v['bytes_in'] / MIB:,.1f} | {v['bytes_out'] / MIB:,.1f} |" if "bytes_in" in v else "| |"))
-        lines.append("")
+        lines += _table("Pipeline on the embedded engine, by stage", None,
+                        ["events", "stage", "seconds", "events/s", "peak memory (GiB)", "MB in", "MB out"], "r l r r r r r",
+                        [[f"{s['events']:,}", name, f"{v['seconds']:.1f}", f"{v['events_per_second'] or 0:,}",
+                          f"{v['peak_memory_bytes'] / GIB:.2f}",
+                          *([f"{v['bytes_in'] / MIB:,.1f}", f"{v['bytes_out'] / MIB:,.1f}"] if "bytes_in" in v else ["", ""])]
+                         for s in r["scales"] for name, v in s["stages"].items()])
         lines += ["`total` is ingest to export; the marketing report (`report`, from gold: the day's HTML with every "
                   "chart) is measured apart. Its targets: under 30 s and under 5 MB at 1M events.", ""]
         for s in r["scales"]:
@@ -57,97 +54,92 @@ def markdown(r: dict) -> str:
                              f"{v['bytes_out'] / MIB:.2f} MB")
         lines.append("")
     if r["peers"]:
-        lines += ["## Gold stage (timeline + relationship) by engine, same silver snapshot", "",
-                  "Seconds exclude engine start-up (shown apart). `vs embedded` is the time ratio, so above 1 is slower "
-                  "than the embedded engine. `equal` is true when the output has the same rows as the embedded "
-                  "engine's, after normalising representations.", "",
-                  "| events | engine | seconds | start-up s | vs embedded | peak memory (GiB) | equal |",
-                  "|---:|---|---:|---:|---:|---:|---|"]
-        for p in r["peers"]:
-            for engine, v in p["engines"].items():
-                equal = "-" if engine == "embedded" else ("yes" if v.get("equal") else "**NO**")
-                lines.append(f"| {p['events']:,} | {engine} | {v['seconds']:.2f} | {v['startup_seconds']:.1f} | "
-                             f"{v['vs_embedded']:.2f} | {v['peak_memory_bytes'] / GIB:.2f} | {equal} |")
-        lines.append("")
+        lines += _table(
+            "Gold stage (timeline + relationship) by engine, same silver snapshot",
+            "Seconds exclude engine start-up (shown apart). `vs embedded` is the time ratio, so above 1 is slower "
+            "than the embedded engine. `equal` is true when the output has the same rows as the embedded "
+            "engine's, after normalising representations.",
+            ["events", "engine", "seconds", "start-up s", "vs embedded", "peak memory (GiB)", "equal"], "r l r r r r l",
+            [[f"{p['events']:,}", engine, f"{v['seconds']:.2f}", f"{v['startup_seconds']:.1f}", f"{v['vs_embedded']:.2f}",
+              f"{v['peak_memory_bytes'] / GIB:.2f}",
+              "-" if engine == "embedded" else ("yes" if v.get("equal") else "**NO**")]
+             for p in r["peers"] for engine, v in p["engines"].items()])
     peered = [x for x in r["scales"] if x.get("refine_peer")]
     if peered:
-        lines += ["## Refine beside a hand-written DuckDB peer (clickstream core)", "",
-                  "The peer parses the Segment lines, keeps one row per messageId, corrects device skew and cuts "
-                  "30-minute sessions, on the same landing files; it skips the files it cannot read whole. Rapport's "
-                  "figure is its `refine.clickstream` and `refine.sessions` steps (with salvage, quarantine, "
-                  "reconciliation, hashing and scrubbing); its memory is the whole refine stage's peak. `same` counts "
-                  "rows equal on both sides (an event: id and corrected time; a session: device, start and events).", "",
-                  "| events | Rapport s | peer s | Rapport / peer | Rapport refine peak GiB | peer peak GiB | "
-                  "damaged files skipped | events same | peer only | silver only | sessions same | peer only | silver only |",
-                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for x in peered:
-            p = x["refine_peer"]
-            c = p.get("comparison") or {}
-            lines.append(f"| {x['events']:,} | {p['rapport_seconds']:.1f} | {p['seconds']:.1f} | {p['vs_peer']} | "
-                         f"{p['rapport_refine_peak_memory_bytes'] / GIB:.2f} | {p['peak_memory_bytes'] / GIB:.2f} | "
-                         f"{p['skipped_damaged']} | " + " | ".join(f"{c.get(k, '-'):,}" if k in c else "-" for k in (
-                             "events_same", "events_peer_only", "events_silver_only", "sessions_same",
-                             "sessions_peer_only", "sessions_silver_only")) + " |")
-        lines.append("")
+        compared = ("events_same", "events_peer_only", "events_silver_only", "sessions_same", "sessions_peer_only",
+                    "sessions_silver_only")
+        lines += _table(
+            "Refine beside a hand-written DuckDB peer (clickstream core)",
+            "The peer parses the Segment lines, keeps one row per messageId, corrects device skew and cuts "
+            "30-minute sessions, on the same landing files; it skips the files it cannot read whole. Rapport's "
+            "figure is its `refine.clickstream` and `refine.sessions` steps (with salvage, quarantine, "
+            "reconciliation, hashing and scrubbing); its memory is the whole refine stage's peak. `same` counts "
+            "rows equal on both sides (an event: id and corrected time; a session: device, start and events).",
+            ["events", "Rapport s", "peer s", "Rapport / peer", "Rapport refine peak GiB", "peer peak GiB",
+             "damaged files skipped", "events same", "peer only", "silver only", "sessions same", "peer only",
+             "silver only"], "r " * 13,
+            [[f"{x['events']:,}", f"{p['rapport_seconds']:.1f}", f"{p['seconds']:.1f}", f"{p['vs_peer']}",
+              f"{p['rapport_refine_peak_memory_bytes'] / GIB:.2f}", f"{p['peak_memory_bytes'] / GIB:.2f}",
+              f"{p['skipped_damaged']}", *(f"{c[k]:,}" if k in c else "-" for k in compared)]
+             for x in peered for p, c in [(x["refine_peer"], x["refine_peer"].get("comparison") or {})]])
     clustered = [x for x in r["scales"] if x.get("local_cluster")]
     if clustered:
-        lines += ["## The whole pipeline on a multi-worker engine (Sail `local-cluster`)", "",
-                  "One run per scale with a driver and workers in one process exchanging shuffle data over Arrow "
-                  "Flight, against the median of the local-mode runs above (`vs local` above 1 is slower).", "",
-                  "| events | stage | local s | local-cluster s | vs local | peak memory (GiB) |",
-                  "|---:|---|---:|---:|---:|---:|"]
-        for x in clustered:
-            for name, v in x["local_cluster"].items():
-                local = x["stages"].get(name, {}).get("seconds")
-                ratio = f"{v['seconds'] / local:.2f}" if local else "-"
-                lines.append(f"| {x['events']:,} | {name} | {local if local is not None else '-'} | {v['seconds']:.1f} | "
-                             f"{ratio} | {v['peak_memory_bytes'] / GIB:.2f} |")
-        lines.append("")
+        lines += _table(
+            "The whole pipeline on a multi-worker engine (Sail `local-cluster`)",
+            "One run per scale with a driver and workers in one process exchanging shuffle data over Arrow "
+            "Flight, against the median of the local-mode runs above (`vs local` above 1 is slower).",
+            ["events", "stage", "local s", "local-cluster s", "vs local", "peak memory (GiB)"], "r l r r r r",
+            [[f"{x['events']:,}", name, f"{local if local is not None else '-'}", f"{v['seconds']:.1f}",
+              f"{v['seconds'] / local:.2f}" if local else "-", f"{v['peak_memory_bytes'] / GIB:.2f}"]
+             for x in clustered for name, v in x["local_cluster"].items()
+             for local in [x["stages"].get(name, {}).get("seconds")]])
     with_identity = [x for x in r["scales"] if x.get("identity")]
     if with_identity:
-        lines += ["## Identity stitching against the generator's truth", "",
-                  "A false merge is a customer key holding identifiers of two people; a split is a person spread over "
-                  "several keys, *joinable* when an observed link joins two of their keys (the shared-identifier guard "
-                  "kept them apart), *unlinked* when none does (devices that never signed in).", "",
-                  "| events | keys | false merges | rate | people | split | rate | joinable | unlinked |",
-                  "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for x in with_identity:
-            i = x["identity"]
-            lines.append(f"| {x['events']:,} | {i['keys']:,} | {i['false_merged_keys']:,} | {i['false_merge_rate']:.3%} | "
-                         f"{i['people']:,} | {i['split_people']:,} | {i['split_rate']:.2%} | {i['split_joinable']:,} | "
-                         f"{i['split_unlinked']:,} |")
-        lines.append("")
+        lines += _table(
+            "Identity stitching against the generator's truth",
+            "A false merge is a customer key holding identifiers of two people; a split is a person spread over "
+            "several keys, *joinable* when an observed link joins two of their keys (the shared-identifier guard "
+            "kept them apart), *unlinked* when none does (devices that never signed in).",
+            ["events", "keys", "false merges", "rate", "people", "split", "rate", "joinable", "unlinked"], "r " * 9,
+            [[f"{x['events']:,}", f"{i['keys']:,}", f"{i['false_merged_keys']:,}", f"{i['false_merge_rate']:.3%}",
+              f"{i['people']:,}", f"{i['split_people']:,}", f"{i['split_rate']:.2%}", f"{i['split_joinable']:,}",
+              f"{i['split_unlinked']:,}"] for x in with_identity for i in [x["identity"]]])
     inc = r["incremental"]
     if inc:
         stages = [s for s in ("ingest", "refine", "curate", "quality", "export", "report", "maintenance")
                   if any(d["stages"].get(s) for d in inc["days"])]
         per_stage = inc.get("stages_late_vs_early") or {}
-        lines += [f"## Incremental: {len(inc['days'])} daily batches one after another", "",
-                  f"Last day / first day: {inc['last_vs_first']}; median of the last 3 days / median of days 2-4: "
-                  f"{inc['late_vs_early']} (day 1 also creates every table; target 1.2)."
-                  + (" By stage: " + ", ".join(f"{s} {per_stage[s]}" for s in stages if per_stage.get(s) is not None) + "."
-                     if per_stage else "")
-                  + (f" The weekly whole-table gate on the last lake: {inc['full_gate']['seconds']:.1f} s."
-                     if inc.get("full_gate") else ""), "",
-                  "| day | events | " + " | ".join(stages) + " | total s | events/s | lake MB | data files |",
-                  "|---:|---:|" + "---:|" * len(stages) + "---:|---:|---:|---:|"]
-        for d in inc["days"]:
-            lines.append(f"| {d['day']} | {d['events']:,} | " + " | ".join(f"{d['stages'].get(s, 0):.1f}" for s in stages)
-                         + f" | {d['seconds']:.1f} | {d['events'] / d['seconds']:,.0f} | {d['lake_bytes'] / MIB:,.0f} | "
-                         + f"{d.get('lake_files', '-')} |")
-        lines.append("")
+        lines += _table(
+            f"Incremental: {len(inc['days'])} daily batches one after another",
+            f"Last day / first day: {inc['last_vs_first']}; median of the last 3 days / median of days 2-4: "
+            f"{inc['late_vs_early']} (day 1 also creates every table; target 1.2)."
+            + (" By stage: " + ", ".join(f"{s} {per_stage[s]}" for s in stages if per_stage.get(s) is not None) + "."
+               if per_stage else "")
+            + (f" The weekly whole-table gate on the last lake: {inc['full_gate']['seconds']:.1f} s."
+               if inc.get("full_gate") else ""),
+            ["day", "events", *stages, "total s", "events/s", "lake MB", "data files"], "r " * (len(stages) + 6),
+            [[f"{d['day']}", f"{d['events']:,}", *(f"{d['stages'].get(s, 0):.1f}" for s in stages), f"{d['seconds']:.1f}",
+              f"{d['events'] / d['seconds']:,.0f}", f"{d['lake_bytes'] / MIB:,.0f}", f"{d.get('lake_files', '-')}"]
+             for d in inc["days"]])
     if r.get("collector"):
-        lines += ["## Collector under load", "",
-                  "One uvicorn worker; the load generator (aiohttp) shares the machine's cores with it. `disk`: every "
-                  "request answered after its events are fsynced (group commit); `memory`: nothing kept, so the "
-                  "difference is what durability costs.", "",
-                  "| sink | events per request | clients | events/s | requests/s | p50 ms | p99 ms | 503s |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|"]
-        for c in r["collector"]:
-            lines.append(f"| {c['sink']} | {c['batch']} | {c['concurrency']} | {c['events_per_second']:,} | "
-                         f"{c['requests_per_second']:,} | {c['p50_ms']} | {c['p99_ms']} | {c['busy_503']} |")
-        lines.append("")
+        lines += _table(
+            "Collector under load",
+            "One uvicorn worker; the load generator (aiohttp) shares the machine's cores with it. `disk`: every "
+            "request answered after its events are fsynced (group commit); `memory`: nothing kept, so the "
+            "difference is what durability costs.",
+            ["sink", "events per request", "clients", "events/s", "requests/s", "p50 ms", "p99 ms", "503s"],
+            "l r r r r r r r",
+            [[c["sink"], f"{c['batch']}", f"{c['concurrency']}", f"{c['events_per_second']:,}",
+              f"{c['requests_per_second']:,}", f"{c['p50_ms']}", f"{c['p99_ms']}", f"{c['busy_503']}"]
+             for c in r["collector"]])
     return "\n".join(lines)
+
+
+def _table(title: str, intro: str | None, header: list[str], aligns: str, rows: list[list[str]]) -> list[str]:
+    """A results section: its heading, what it shows, a Markdown table (``aligns``: l or r per column), a blank line."""
+    rule = "|" + "".join("---:|" if a == "r" else "---|" for a in aligns.split())
+    return [f"## {title}", "", *([intro, ""] if intro else []), "| " + " | ".join(header) + " |", rule,
+            *("|" + "|".join(f" {cell} " if cell else " " for cell in row) + "|" for row in rows), ""]
 
 
 def collector_chart(r: dict, path: Path) -> None:

@@ -250,7 +250,7 @@ def _incremental(results: Results, root: Path, s3: str | None, settings: Setting
         stages, events, _ = _pipeline(landing, lake, s3, f"incremental/day{d + 1}", lo, hi)
         if (d + 1) % 7 == 0:  # the weekly maintenance DAG: compaction (vacuum keeps a week, so it removes nothing here)
             stages["maintenance"] = Stage()
-            stages["maintenance"].add(_maintenance(landing, lake, s3))
+            stages["maintenance"].add(_timed_step(landing, lake, s3, "maintenance"))
         total = sum(s.seconds for s in stages.values())
         out.append({"day": d + 1, "date": lo.date().isoformat(), "events": events, "seconds": round(total, 2),
                     "stages": {k: round(v.seconds, 2) for k, v in stages.items()},
@@ -264,26 +264,21 @@ def _incremental(results: Results, root: Path, s3: str | None, settings: Setting
                                stages_late_vs_early={s: _late_vs_early([d["stages"].get(s, 0) for d in out])
                                                      for s in PIPELINE_STAGES})
     # the weekly whole-table gate on the lake the days built: what the daily gates no longer read
-    from jobs.engine import spark_session
-    from jobs.pipeline.runner import run_step
-    from jobs.pipeline.window import Window
-
-    with spark_session(_config(landing, lake, s3, "incremental/full-gate")) as spark:
-        with Measure() as m:
-            run_step(spark, _config(landing, lake, s3, "incremental/full-gate"), "gate.full", Window())
+    m = _timed_step(landing, lake, s3, "gate.full")
     results.incremental["full_gate"] = {"seconds": round(m.seconds, 2), "peak_memory_bytes": m.peak_bytes}
     progress(f"  weekly whole-table gate on the last day's lake: {m.seconds:.1f}s")
 
 
-def _maintenance(landing: Path, lake: Path, s3: str | None) -> Measure:
-    from jobs.pipeline.runner import run_step
+def _timed_step(landing: Path, lake: Path, s3: str | None, step: str) -> Measure:
+    """One registered step over everything on the lake (the weekly ones: maintenance, gate.full), timed."""
     from jobs.engine import spark_session
+    from jobs.pipeline.runner import run_step
     from jobs.pipeline.window import Window
 
-    cfg = _config(landing, lake, s3, "incremental/maintenance")
+    cfg = _config(landing, lake, s3, f"incremental/{step}")
     with spark_session(cfg) as spark:
         with Measure() as m:
-            run_step(spark, cfg, "maintenance", Window())
+            run_step(spark, cfg, step, Window())
     return m
 
 
