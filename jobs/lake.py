@@ -119,6 +119,11 @@ class Lake:
         values = files.column(f"max.{column}").to_pylist() if f"max.{column}" in files.column_names else [None]
         return None if not values or any(v is None for v in values) else max(values)
 
+    def laid_out_as_declared(self, name: "str | Table") -> bool:
+        """Whether an existing table is partitioned as the registry declares (a lake from an earlier release may
+        not be: its next full write lays it out anew)."""
+        return list(self.delta_table(name).metadata().partition_columns) == list(table(name).partitioned_by)
+
     def delta_table(self, name: "str | Table"):
         """The delta-rs handle, for what Spark Connect cannot do (history, compaction, vacuum)."""
         from deltalake import DeltaTable
@@ -255,10 +260,15 @@ class Lake:
         _wrote()
 
     def replace_keys(self, name: "str | Table", rows: "DataFrame", touched: "DataFrame | None", key: str,
-                     match_on: Iterable[str] | None = None) -> None:
+                     match_on: Iterable[str] | None = None, *, changes_only: bool = False) -> None:
         """Make the table's rows for the ``touched`` keys exactly ``rows``, in one MERGE: update what matches on
         ``match_on``, insert what is new, delete what those keys no longer have (all of it for keys that
-        disappeared). Without ``touched``, or without a table yet, the table becomes ``rows``."""
+        disappeared). Without ``touched``, or without a table yet, the table becomes ``rows``.
+
+        ``changes_only``: only rows that differ from the stored ones (every column compared, NULLs equal) go into
+        the MERGE, so it rewrites only the files holding a row that changed: with ``match_on`` starting with the
+        partition column, a rebuilt history whose old rows came out the same leaves their partitions alone. (Not
+        for tables with map columns: maps cannot be compared.)"""
         from pyspark.sql import functions as F
 
         t = table(name)
@@ -269,8 +279,11 @@ class Lake:
             _wrote()
             return
         match_on = list(match_on or t.key)
-        existing = self.read(t).join(touched.select(key).distinct(), key).select(*match_on)
+        stored = self.read(t).join(touched.select(key).distinct(), key)
+        existing = stored.select(*match_on)
         gone = existing.join(rows.select(*match_on), match_on, "left_anti")
+        if changes_only:
+            rows = rows.subtract(stored.select(*rows.columns))
         staged = rows.withColumn("_op", F.lit("upsert")).unionByName(gone.withColumn("_op", F.lit("delete")),
                                                                       allowMissingColumns=True)
         view = f"_replace_{uuid.uuid4().hex[:12]}"

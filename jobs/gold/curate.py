@@ -231,6 +231,9 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, full: bool = Fals
 def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -> None:
     from pyspark.sql import functions as F
 
+    if not report.full and lake.exists("gold.customer_timeline") and not lake.laid_out_as_declared("gold.customer_timeline"):
+        log.info("gold.customer_timeline is partitioned as an earlier release laid it out: this run rebuilds gold whole")
+        report.full = True
     full = report.full
     previous = _previous_reference_versions(lake)
     report.reference_versions = {name: v for name in (*REFERENCE, *READ_SINCE) if (v := lake.version(name)) is not None}

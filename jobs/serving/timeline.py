@@ -44,14 +44,9 @@ def profile_and_events(spark: "SparkSession", cfg: Config, key: str) -> tuple[ob
     """The customer's relationship row and their timeline rows in order."""
     from pyspark.sql import functions as F
 
-    from jobs.gold.timeline import bucket_sql
-
     lake = Lake(cfg, spark)
     profile = lake.read_or_empty("gold.customer_relationship").where(F.col("customer_key") == F.lit(key)).first()
     if profile is None:
         raise NotACustomer(f"no customer {key!r} in gold.customer_relationship")
-    bucket = spark.createDataFrame([(key,)], "k string").select(F.expr(bucket_sql("k")).alias("b")).first().b
-    events = (lake.read("gold.customer_timeline")
-              .where((F.col("customer_bucket") == F.lit(bucket)) & (F.col("customer_key") == F.lit(key)))
-              .orderBy("seq"))
+    events = lake.read("gold.customer_timeline").where(F.col("customer_key") == F.lit(key)).orderBy("seq")
     return profile, events

@@ -129,3 +129,60 @@ def test_a_session_that_changes_hands_leaves_its_old_customer(spark, tmp_path):
     curate(spark, full, gates=False, full=True)
     for table in ("customer_timeline", "customer_relationship"):
         assert table_rows(spark, lake.path(f"gold.{table}")) == table_rows(spark, Lake(full).path(f"gold.{table}")), table
+
+
+def _timeline_files(lake: Lake, version: int) -> dict[str, object]:
+    """The timeline's data files at a version, by path, with the date partition each is in (the Delta log only)."""
+    files = lake.files("gold.customer_timeline", version)
+    return dict(zip(files.column("path").to_pylist(), files.column("partition.occurred_date").to_pylist()))
+
+
+def test_a_day_rewrites_only_the_dates_it_changed_and_an_old_layout_is_laid_out_anew(spark, tmp_path):
+    """A returns on day 3 after visits on day 1, while B is untouched: the day's write adds day 3's rows and
+    rewrites no file of day 1, although A's whole history was rebuilt (the write compares, and the table is
+    partitioned by date). A lake whose timeline an earlier release partitioned by customer bucket is laid out by
+    date on its next curate, with the rows a full rebuild gives."""
+    day = T0.replace(hour=0)
+    landing = tmp_path / "landing"
+    for ref in ("customers", "products", "campaigns", "campaign_posts"):
+        land(landing, f"reference/{ref}", day, [])
+    land(landing, "clickstream", day.replace(hour=10), [
+        seg("PA", "A", day.replace(hour=10), kind="page", event=None),
+        seg("PA", "A", day.replace(hour=10, minute=2), props={"product_id": "P1"}),
+        seg("PB", "B", day.replace(hour=11), kind="page", event=None)])
+    land(landing, "orders", day.replace(hour=9), [order(78, "someone@x.com", day.replace(hour=9))])
+    land(landing, "social", day.replace(hour=9), [social("instagram", "9", "@someone", day.replace(hour=9))])
+    back = day + timedelta(days=2, hours=15)
+    land(landing, "clickstream", back, [seg("PA", "A", back, kind="page", event=None),
+                                        seg("PA", "A", back + timedelta(minutes=3), props={"product_id": "P2"})])
+    windows = [(day, day + timedelta(days=2)), (day + timedelta(days=2), day + timedelta(days=3))]
+
+    def build(root: str, old_layout: bool) -> Lake:
+        cfg = Config(lake_root=str(tmp_path / root), landing_root=str(landing), pii_key=PII_KEY)
+        lake = Lake(cfg, spark)
+        for i, (lo, hi) in enumerate(windows):
+            if i == 1 and old_layout:  # the timeline as an earlier release laid it out
+                path = lake.path("gold.customer_timeline")
+                (spark.read.format("delta").load(path).write.format("delta").mode("overwrite")
+                 .option("overwriteSchema", "true").partitionBy("customer_bucket").save(path))
+            ingest_and_refine(spark, cfg, lo, hi, gates=False)
+            curate(spark, cfg, lo, hi, gates=False)
+        return lake
+
+    lake = build("lake", old_layout=False)
+    last = lake.version("gold.customer_timeline")
+    before, after = _timeline_files(lake, last - 1), _timeline_files(lake, last)
+    removed = set(before) - set(after)
+    added = {after[p] for p in set(after) - set(before)}
+    assert removed == set() and added == {back.date()}, (removed, added)
+    assert lake.read("gold.customer_timeline").where("occurred_date = DATE'%s'" % back.date()).count() == 2
+
+    full = Config(lake_root=str(tmp_path / "full"), landing_root=str(landing), pii_key=PII_KEY)
+    ingest_and_refine(spark, full, gates=False)
+    curate(spark, full, gates=False, full=True)
+    expected = table_rows(spark, Lake(full).path("gold.customer_timeline"))
+    assert table_rows(spark, lake.path("gold.customer_timeline")) == expected
+
+    old = build("old", old_layout=True)
+    assert old.laid_out_as_declared("gold.customer_timeline")
+    assert table_rows(spark, old.path("gold.customer_timeline")) == expected
