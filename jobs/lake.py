@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Iterable
 
 from jobs.config import Config
@@ -40,6 +40,39 @@ def _wrote() -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 MAKER = {"bronze": "rapport ingest", "silver": "rapport refine", "gold": "rapport curate"}
 
+
+
+def sql_literal(value: object) -> str:
+    """A Python value as a SQL literal (dates, timestamps, numbers, strings; None is NULL)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, datetime):
+        return f"TIMESTAMP'{value.isoformat(sep=' ')}'"
+    if isinstance(value, date):
+        return f"DATE'{value.isoformat()}'"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    return sql_string(str(value))
+
+
+def partitions_sql(columns: tuple[str, ...], values: set[tuple]) -> str:
+    """A SQL condition selecting exactly the partitions ``values`` (tuples in ``columns`` order); FALSE for none."""
+    if not values:
+        return "FALSE"
+    if len(columns) == 1:
+        plain = sorted(v[0] for v in values if v[0] is not None)
+        parts = [f"{columns[0]} IN ({', '.join(sql_literal(v) for v in plain)})"] if plain else []
+        if any(v[0] is None for v in values):
+            parts.append(f"{columns[0]} IS NULL")
+        return " OR ".join(parts)
+    return " OR ".join("(" + " AND ".join(f"{c} <=> {sql_literal(x)}" for c, x in zip(columns, v)) + ")"
+                       for v in sorted(values, key=str))
+
+
+def partition_condition(df: "DataFrame", columns: tuple[str, ...]) -> str:
+    """The partitions ``df``'s rows fall in, as a SQL condition (a listing of partition values comes back)."""
+    values = {tuple(r) for r in df.select(*columns).distinct().collect()}
+    return partitions_sql(tuple(columns), values)
 
 class MissingTableError(RuntimeError):
     """A table a step needs has not been made yet; the message names the command that makes it."""
@@ -259,18 +292,17 @@ class Lake:
         self._session().catalog.dropTempView(view)
         _wrote()
 
-    def replace_keys(self, name: "str | Table", rows: "DataFrame", touched: "DataFrame | None", key: str,
-                     match_on: Iterable[str] | None = None, *, changes_only: bool = False) -> None:
-        """Make the table's rows for the ``touched`` keys exactly ``rows``, in one MERGE: update what matches on
-        ``match_on``, insert what is new, delete what those keys no longer have (all of it for keys that
-        disappeared). Without ``touched``, or without a table yet, the table becomes ``rows``.
+    def replace_keys(self, name: "str | Table", rows: "DataFrame", touched: "DataFrame | None", key: str) -> None:
+        """Make the table's rows for the ``touched`` keys exactly ``rows`` (none for a key that disappeared), in
+        one commit. Without ``touched``, or without a table yet, the table becomes ``rows``.
 
-        ``changes_only``: only rows that differ from the stored ones (every column compared, NULLs equal) go into
-        the MERGE, so it rewrites only the files holding a row that changed: with ``match_on`` starting with the
-        partition column, a rebuilt history whose old rows came out the same leaves their partitions alone. (Not
-        for tables with map columns: maps cannot be compared.)"""
-        from pyspark.sql import functions as F
+        - A partitioned table has only the partitions rewritten where a touched key's row is new, changed or gone
+          (rows compared column by column, NULLs equal: no map columns), each with its other keys' rows and the new
+          ones (``replaceWhere``). A rebuilt history whose old rows came out the same leaves their partitions alone.
+        - An unpartitioned one is rewritten whole (the other keys' rows and the new ones).
 
+        No MERGE: on the embedded engine a MERGE joined the whole table to find its matches, and cost more than
+        rewriting the partitions it changed."""
         t = table(name)
         self._check(t, "replace_keys")
         rows = self.conform(t, rows)
@@ -278,25 +310,21 @@ class Lake:
             self._writer(t, rows, "overwrite").option("overwriteSchema", "true").save(self.path(t))
             _wrote()
             return
-        match_on = list(match_on or t.key)
-        stored = self.read(t).join(touched.select(key).distinct(), key)
-        existing = stored.select(*match_on)
-        gone = existing.join(rows.select(*match_on), match_on, "left_anti")
-        if changes_only:
-            rows = rows.subtract(stored.select(*rows.columns))
-        staged = rows.withColumn("_op", F.lit("upsert")).unionByName(gone.withColumn("_op", F.lit("delete")),
-                                                                      allowMissingColumns=True)
-        view = f"_replace_{uuid.uuid4().hex[:12]}"
-        staged.createOrReplaceTempView(view)
-        cols = rows.columns
-        on = " AND ".join(f"t.{c} = s.{c}" for c in match_on)
-        self._session().sql(f"""
-            MERGE INTO delta.`{self.path(t)}` t USING {view} s ON {on}
-            WHEN MATCHED AND s._op = 'delete' THEN DELETE
-            WHEN MATCHED THEN UPDATE SET {', '.join(f't.{c} = s.{c}' for c in cols)}
-            WHEN NOT MATCHED AND s._op = 'upsert' THEN INSERT ({', '.join(cols)}) VALUES ({', '.join(f's.{c}' for c in cols)})
-        """)
-        self._session().catalog.dropTempView(view)
+        keys, cols = touched.select(key).distinct(), rows.columns
+        current = self.read(t).select(*cols)
+        if not t.partitioned_by:
+            self._writer(t, current.join(keys, key, "left_anti").select(*cols).unionByName(rows), "overwrite").save(
+                self.path(t))
+            _wrote()
+            return
+        stored = current.join(keys, key, "left_semi").select(*cols)
+        differ = rows.subtract(stored).unionByName(stored.subtract(rows))
+        where = partition_condition(differ, t.partitioned_by)
+        if where == "FALSE":
+            return  # the touched keys' rows came out exactly as stored
+        kept = current.where(where).join(keys, key, "left_anti").select(*cols)
+        rewritten = kept.unionByName(rows.where(where)).repartition(*t.partitioned_by)  # a file per partition
+        self._writer(t, rewritten, "overwrite").option("replaceWhere", where).save(self.path(t))
         _wrote()
 
     def replace_partitions(self, name: "str | Table", df: "DataFrame", where: str | None) -> None:

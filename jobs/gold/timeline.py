@@ -197,5 +197,4 @@ def sequence(rows: "DataFrame") -> "DataFrame":
 
 def write(lake: Lake, timeline: "DataFrame", touched: "DataFrame | None") -> None:
     """Full: replace the table. Incremental: the touched customers' rows become exactly ``timeline``'s."""
-    lake.replace_keys("gold.customer_timeline", timeline, touched, "customer_key",
-                      match_on=("occurred_date", "customer_key", "seq"), changes_only=True)
+    lake.replace_keys("gold.customer_timeline", timeline, touched, "customer_key")

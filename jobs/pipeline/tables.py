@@ -9,7 +9,7 @@ Write modes (implemented by ``jobs.lake.Lake``, nowhere else):
   append              rows are added (logs)
   append_new          rows whose key is not in the table yet are added (idempotent re-runs)
   merge               upsert on the key, with a condition (newer state wins, earliest first_seen …)
-  replace_keys        the rows of the touched keys become exactly the new rows (MERGE with deletes)
+  replace_keys        the rows of the touched keys become exactly the new rows (the partitions where one differs)
   replace_partitions  the partitions a run recomputed are replaced (replaceWhere)
   snapshot            the whole table is replaced
 

@@ -18,8 +18,7 @@ Whole-table checks run weekly (``gate.full``, ``rapport quality validate --full`
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
-from jobs.lake import Lake, record_count, sql_string
+from jobs.lake import Lake, partitions_sql, record_count
 from jobs.pipeline.tables import table
 
 
@@ -40,37 +39,6 @@ class Batch:
             "" if self.where is None else f" ({self.where})")
 
 
-def _literal(value: object) -> str:
-    if value is None:
-        return "NULL"
-    if isinstance(value, datetime):
-        return f"TIMESTAMP'{value.isoformat(sep=' ')}'"
-    if isinstance(value, date):
-        return f"DATE'{value.isoformat()}'"
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return sql_string(str(value))
-
-
-def _condition(columns: tuple[str, ...], values: set[tuple]) -> str:
-    if not values:
-        return "FALSE"
-    if len(columns) == 1:
-        plain = sorted(v[0] for v in values if v[0] is not None)
-        parts = [f"{columns[0]} IN ({', '.join(_literal(v) for v in plain)})"] if plain else []
-        if any(v[0] is None for v in values):
-            parts.append(f"{columns[0]} IS NULL")
-        return " OR ".join(parts)
-    return " OR ".join("(" + " AND ".join(f"{c} <=> {_literal(x)}" for c, x in zip(columns, v)) + ")"
-                       for v in sorted(values, key=str))
-
-
-def partition_condition(df, columns: tuple[str, ...]) -> str:
-    """The partitions ``df``'s rows fall in, as a SQL condition (a listing of partition values comes back)."""
-    values = {tuple(r) for r in df.select(*columns).distinct().collect()}
-    return _condition(columns, values)
-
-
 def touched(lake: Lake, name: str, since: int | None, version: int) -> Batch:
     """The batch of ``name`` at ``version``: the partitions of the files added after version ``since``."""
     now = lake.files(name, version)
@@ -89,4 +57,4 @@ def touched(lake: Lake, name: str, since: int | None, version: int) -> Batch:
         return Batch(version, since, None, len(added), rows)
     columns = [now.column(f"partition.{c}").to_pylist() for c in partitions]
     values = {tuple(col[i] for col in columns) for i in added}
-    return Batch(version, since, _condition(partitions, values), len(added), rows)
+    return Batch(version, since, partitions_sql(partitions, values), len(added), rows)

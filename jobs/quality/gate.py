@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobs.config import Config
-from jobs.lake import Lake
+from jobs.lake import Lake, partition_condition
 from jobs.pipeline.report import Report
 from jobs.pipeline.run_id import RunId
 from jobs.pipeline.sources import SOURCES
@@ -335,7 +335,7 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
     if scope == "window" and rest is not None and _partitions(suite.table):
         # rows that landed in other windows can share a key only within the partitions of this window's rows: the
         # domain refine deduplicates in (a copy keeps its event time; a landing file keeps its landing date)
-        rest = rest.where(batch.partition_condition(df, _partitions(suite.table)))
+        rest = rest.where(partition_condition(df, _partitions(suite.table)))
     df, expectations = expand(lake, suite, df, window.end, rest=rest, table_rows=table_rows, empty=empty)
     ctx = ctx or context(lake)
     name = suite.table.replace(".", "_")

@@ -86,10 +86,10 @@ def test_a_lake_from_before_table_versions_gets_the_columns(spark, lake_copy):
 
 
 def test_touched_partitions_come_from_the_log():
-    assert batch._condition(("date",), {(date(2026, 11, 2),), (None,)}) == \
+    assert batch.partitions_sql(("date",), {(date(2026, 11, 2),), (None,)}) == \
         "date IN (DATE'2026-11-02') OR date IS NULL"
-    assert batch._condition(("b",), set()) == "FALSE"
-    assert batch._condition(("a", "b"), {("x", 1)}) == "(a <=> 'x' AND b <=> 1)"
+    assert batch.partitions_sql(("b",), set()) == "FALSE"
+    assert batch.partitions_sql(("a", "b"), {("x", 1)}) == "(a <=> 'x' AND b <=> 1)"
 
 
 def test_great_expectations_keeps_a_bounded_history_and_every_link_opens(spark, lake_copy, monkeypatch):
