@@ -71,6 +71,7 @@ class SuiteResult:
     not_applicable: str | None = None  # why the suite does not apply (its source never landed)
     version: int | None = None  # the table version validated
     batch: str = ""  # what was read: the window, the partitions touched since the last passed gate, or all
+    docs_key: object = None  # the stored Great Expectations result, rendered once per gate with the others
 
     @property
     def critical_failures(self) -> list[Outcome]:
@@ -358,11 +359,7 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
     key, validation = next(iter(run.run_results.items()))
     results = validation.results
     _mask(suite, results)  # before anything is stored or rendered: no raw personal data in samples or Data Docs
-    ctx.validation_results_store.set(key, validation)
-    # this validation's page only: Great Expectations' index re-reads every stored result, so building it on every
-    # suite made each gate slower than the last (it is built on demand by `rapport quality docs`)
-    ctx.build_data_docs(site_names=["rapport"], resource_identifiers=[key], build_index=False)
-    prune(ctx, docs_index(cfg).parent, name)
+    ctx.validation_results_store.set(key, validation)  # rendered by ``render`` with the gate's other results
     rows = df.count()
     outcomes: dict[int, Outcome] = {}
     for i, e in enumerate(suite.expectations):
@@ -384,7 +381,21 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
     for i, e in enumerate(suite.expectations):
         outcomes.setdefault(i, Outcome(e, False, error="not evaluated"))
     return SuiteResult(suite, rows, [outcomes[i] for i in range(len(suite.expectations))], version=version,
-                       batch=described)
+                       batch=described, docs_key=key)
+
+
+def render(ctx, cfg: Config, results: list[SuiteResult]) -> None:
+    """The Data Docs pages of a gate's results, in one build (Great Expectations loads and compiles its templates
+    on every build: once per suite, that was a third of a small suite's time), then each suite's store pruned.
+    Its index is not built here: it re-reads every stored result, so building it on every gate made each gate
+    slower than the last (``rapport quality docs`` builds it on demand)."""
+    keys = [r.docs_key for r in results if r.docs_key is not None]
+    if not keys:
+        return
+    ctx.build_data_docs(site_names=["rapport"], resource_identifiers=keys, build_index=False)
+    for r in results:
+        if r.docs_key is not None:
+            prune(ctx, docs_index(cfg).parent, r.suite.table.replace(".", "_"))
 
 
 def record(lake: Lake, results: list[SuiteResult], layer: str, run_id: str, window: Window) -> None:
@@ -445,6 +456,7 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, layer: str, table
                    for s in suites]
     finally:
         remove_tree(cfg, lake.staging(report_.run_id))
+    render(ctx, cfg, results)
     configured = sum(len(s.expectations) for s in suites)
     evaluated = sum(1 for r in results for o in r.outcomes if o.error != "not evaluated")
     not_applicable = [r.suite.table for r in results if r.not_applicable]
