@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 # with functions Sail's workers run (json_object_keys is not one of them: docs/sail-gaps.md).
 NOT_AN_OBJECT = "NOT coalesce(regexp_like(value, '^\\\\s*[{]') AND get_json_object(value, '$') IS NOT NULL, false)"
 FILES_PER_READ = 2_000  # files per engine read (a plan names every path)
+MAX_PATHS_LISTED = 5_000  # a window with more files than this reads the source's whole ingest log instead
 
 
 @dataclass
@@ -98,13 +99,18 @@ def split(staged: "DataFrame") -> tuple["DataFrame", "DataFrame"]:
     return bronze, quarantine
 
 
-def _versions(lake: Lake, source: str) -> dict[str, list[tuple[int, str, int]]]:
-    """Per path, the (size, version, file version) already taken: a listing of the ingest log."""
+def _versions(lake: Lake, source: str, paths: list[str] | None = None) -> dict[str, list[tuple[int, str, int]]]:
+    """Per path, the (size, version, file version) already taken: a listing of the ingest log, for ``paths`` only
+    when given (a window's files: what comes back follows the window, not the log's history)."""
     if not lake.exists("ops.ingest_log"):
         return {}
+    if paths is not None and not paths:
+        return {}
+    where = f"source = '{source}'"
+    if paths is not None and len(paths) <= MAX_PATHS_LISTED:
+        where += f" AND path IN ({in_list(paths)})"
     out: dict[str, list] = {}
-    for r in (lake.read("ops.ingest_log").where(f"source = '{source}'")
-              .select("path", "size", "version", "file_version").collect()):
+    for r in lake.read("ops.ingest_log").where(where).select("path", "size", "version", "file_version").collect():
         out.setdefault(r.path, []).append((r.size, r.version, r.file_version))
     return out
 
@@ -180,7 +186,7 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, source: str, run_
     report.files_unrecognised = len(unrecognised)
     record_unrecognised(lake, unrecognised, report.run_id)
     found = [f for f in files if f.may_fall_in(window)]
-    takes, report.files_skipped, report.files_changed = plan(found, _versions(lake, source))
+    takes, report.files_skipped, report.files_changed = plan(found, _versions(lake, source, [f.rel for f in found]))
     report.files_found = len(found)
     if not takes:
         log.info("%s: nothing new in %d landing files", source, len(found))

@@ -27,7 +27,7 @@ from jobs.pipeline.report import Report
 from jobs.pipeline.run_id import RunId
 from jobs.pipeline.window import Window
 from jobs.silver import clickstream, orders, social
-from jobs.silver.common import bronze_window, classify_duplicates, quarantine, record_duplicates
+from jobs.silver.common import bronze_window, classify_duplicates, quarantine, record_duplicates, repeated_keys
 from jobs.storage import remove_tree
 
 if TYPE_CHECKING:
@@ -172,8 +172,9 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, source: str, run_
             quarantine(lake, source, parsed.where("reason IS NOT NULL"), run_id, now)
             valid = parsed.where("reason IS NULL")
             dates = sorted(r.event_date for r in valid.select("event_date").distinct().collect() if r.event_date)
+            repeated = lake.checkpoint(repeated_keys(valid, module.KEYS), run_id, "repeated")
             classified = lake.checkpoint(classify_duplicates(valid, _existing(lake, module.TABLE, dates, module.KEYS),
-                                                             module.KEYS), run_id, "classified")
+                                                             module.KEYS, repeated), run_id, "classified")
             conflicts = classified.where("dedupe_status = 'id_conflict'").withColumn("reason", F.lit("id_conflict")).withColumn(
                 "detail", F.coalesce(F.concat(F.lit(f"{'/'.join(module.KEYS)} first seen at "), "duplicate_of",
                                               F.lit(" with other content")), F.lit("id_conflict")))
