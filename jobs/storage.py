@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 from urllib.parse import urlparse
 
 from jobs.config import Config
@@ -54,23 +54,41 @@ def s3_client(cfg: Config):
     )
 
 
-def list_objects(cfg: Config, base: str) -> Iterator[StoredObject]:
-    """Every file under a folder or S3 prefix, recursively: a listing (names, sizes, versions), no contents."""
+def list_objects(cfg: Config, base: str, skip: Callable[[str], bool] | None = None) -> Iterator[StoredObject]:
+    """Every file under a folder or S3 prefix, recursively: a listing (names, sizes, versions), no contents.
+
+    ``skip(name)``: first-level folders it names are not listed at all (on S3, the first level is listed with a
+    delimiter and each kept folder under it): what a listing costs then follows the folders kept, not all of
+    them."""
     if is_s3(base):
         parsed = urlparse(base)
         bucket, prefix = parsed.netloc, parsed.path.strip("/")
         start = f"{prefix}/" if prefix else ""
-        for page in s3_client(cfg).get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=start):
-            for obj in page.get("Contents", []):
-                if obj["Key"].endswith("/"):
-                    continue
-                yield StoredObject(f"s3://{bucket}/{obj['Key']}", obj["Key"][len(start):], obj["Size"],
-                                   obj["ETag"].strip('"'))
+        client = s3_client(cfg)
+        prefixes = [start]
+        if skip is not None:
+            prefixes = []
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=start, Delimiter="/"):
+                for obj in page.get("Contents", []):  # files at the first level
+                    if not obj["Key"].endswith("/"):
+                        yield StoredObject(f"s3://{bucket}/{obj['Key']}", obj["Key"][len(start):], obj["Size"],
+                                           obj["ETag"].strip('"'))
+                prefixes += [c["Prefix"] for c in page.get("CommonPrefixes", [])
+                             if not skip(c["Prefix"][len(start):].rstrip("/"))]
+        for folder in prefixes:
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder):
+                for obj in page.get("Contents", []):
+                    if obj["Key"].endswith("/"):
+                        continue
+                    yield StoredObject(f"s3://{bucket}/{obj['Key']}", obj["Key"][len(start):], obj["Size"],
+                                       obj["ETag"].strip('"'))
         return
     root = Path(local_root(base))
     if not root.is_dir():
         return
     for folder, dirs, names in os.walk(root):
+        if skip is not None and Path(folder) == root:
+            dirs[:] = [d for d in dirs if not skip(d)]
         dirs.sort()
         for name in sorted(names):
             path = Path(folder) / name

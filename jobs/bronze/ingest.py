@@ -182,7 +182,7 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, source: str, run_
 
     lake, landing = Lake(cfg, spark), Landing(cfg)
     report = IngestReport(f"ingest.{source}", run_id or str(RunId.new(f"ingest-{source}")), window, source)
-    files, unrecognised = landing.scan(source)
+    files, unrecognised = landing.scan(source, window)
     report.files_unrecognised = len(unrecognised)
     record_unrecognised(lake, unrecognised, report.run_id)
     found = [f for f in files if f.may_fall_in(window)]

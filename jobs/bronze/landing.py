@@ -140,11 +140,31 @@ class Landing:
     def layout(self, source: str) -> str:
         return self.cfg.landing_layouts_map().get(source, "rapport")
 
-    def scan(self, source: str) -> tuple[list[LandingFile], list[Unrecognised]]:
-        """Every file of the source's folder: those Rapport reads, and those it does not, with why."""
+    def _outside(self, layout: str, window: Window | None):
+        """For a bounded window on the Rapport layout, a test of the ``dt=`` folders whose files cannot fall in it
+        (a file's hour is its folders' date and hour), so a day's run lists its days, not the source's history.
+        Other layouts, and unbounded windows, list everything."""
+        if layout != "rapport" or window is None or window.start is None or window.end is None:
+            return None
+        first, last = window.start.date(), (window.end - timedelta(microseconds=1)).date()
+
+        def outside(folder: str) -> bool:
+            m = DT.match(folder)
+            try:
+                day = date.fromisoformat(m.group(1)) if m else None
+            except ValueError:  # not a date: listed, and reported as outside the layout
+                return False
+            return day is not None and not first <= day <= last
+
+        return outside
+
+    def scan(self, source: str, window: Window | None = None) -> tuple[list[LandingFile], list[Unrecognised]]:
+        """The files of the source's folder: those Rapport reads, and those it does not, with why. With a bounded
+        window, on the Rapport layout, the ``dt=`` folders of other dates are not listed (files that do not fall in
+        the window are then not all returned: filter with ``may_fall_in``); stray files elsewhere still are."""
         base, layout = self.folder(source), self.layout(source)
         files, unrecognised = [], []
-        for obj in list_objects(self.cfg, base):
+        for obj in list_objects(self.cfg, base, skip=self._outside(layout, window)):
             parts = obj.key.split("/")
             rel = f"{source}/{obj.key}"
             if parts[-1].endswith(IN_PROGRESS):
@@ -164,14 +184,15 @@ class Landing:
 
     def list(self, source: str, window: Window | None = None) -> list[LandingFile]:
         """The readable files of the source that can fall in the window, in path order."""
-        files, _ = self.scan(source)
+        files, _ = self.scan(source, window)
         return [f for f in files if window is None or f.may_fall_in(window)]
 
     def survey(self) -> list[Unrecognised]:
         """Files under the landing root that no source's folder holds (a misspelled folder, a stray file)."""
         claimed = {self.folder(s.name) for s in SOURCES}
         out = []
-        for obj in list_objects(self.cfg, self.root):
+        # a source's own folder is not listed here (its files are the source's scan's business)
+        for obj in list_objects(self.cfg, self.root, skip=lambda name: f"{self.root}/{name}" in claimed):
             uri = f"{self.root}/{obj.key}"
             if any(uri.startswith(c + "/") for c in claimed):
                 continue
