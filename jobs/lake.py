@@ -41,7 +41,6 @@ def _wrote() -> None:
 MAKER = {"bronze": "rapport ingest", "silver": "rapport refine", "gold": "rapport curate"}
 
 
-
 def sql_literal(value: object) -> str:
     """A Python value as a SQL literal (dates, timestamps, numbers, strings; None is NULL)."""
     if value is None:
@@ -73,6 +72,7 @@ def partition_condition(df: "DataFrame", columns: tuple[str, ...]) -> str:
     """The partitions ``df``'s rows fall in, as a SQL condition (a listing of partition values comes back)."""
     values = {tuple(r) for r in df.select(*columns).distinct().collect()}
     return partitions_sql(tuple(columns), values)
+
 
 class MissingTableError(RuntimeError):
     """A table a step needs has not been made yet; the message names the command that makes it."""

@@ -11,11 +11,11 @@ Contract
   incremental and full builds agree. ``is_milestone``/``milestone`` (comma-separated when a row is several) mark first visit, first
   social touch, first purchase, first repeat purchase, first advocacy (review, share,
   mention) and reactivation after 90 days away.
-- Partitioned by ``occurred_date``. A touched customer's history is rebuilt whole, but only the rows
-  that came out different are written, so a day's write rewrites the files of the dates it changed (new
-  rows land in recent dates; a customer who moved, or a late event, reopens the dates after it), not the
-  table. Partitioned by customer (``customer_bucket``, the layout before), the third of customers touched
-  each day rewrote every partition, and the day's cost grew with the table.
+- Partitioned by ``occurred_date``. A touched customer's history is rebuilt whole, but only the dates
+  where a row came out different are rewritten (new rows land in recent dates; a merge of two customers,
+  or a late event, renumbers the later rows of the customer, and reopens their dates). Partitioned by
+  customer (``customer_bucket``, the layout before), the third of customers touched each day rewrote
+  every partition. ``seq`` is dense, so a merge reaching back far still rewrites the dates after it.
 """
 
 from __future__ import annotations
