@@ -65,23 +65,23 @@ def list_objects(cfg: Config, base: str, skip: Callable[[str], bool] | None = No
         bucket, prefix = parsed.netloc, parsed.path.strip("/")
         start = f"{prefix}/" if prefix else ""
         client = s3_client(cfg)
+
+        def files(page) -> Iterator[StoredObject]:
+            for obj in page.get("Contents", []):
+                if not obj["Key"].endswith("/"):
+                    yield StoredObject(f"s3://{bucket}/{obj['Key']}", obj["Key"][len(start):], obj["Size"],
+                                       obj["ETag"].strip('"'))
+
         prefixes = [start]
         if skip is not None:
             prefixes = []
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=start, Delimiter="/"):
-                for obj in page.get("Contents", []):  # files at the first level
-                    if not obj["Key"].endswith("/"):
-                        yield StoredObject(f"s3://{bucket}/{obj['Key']}", obj["Key"][len(start):], obj["Size"],
-                                           obj["ETag"].strip('"'))
+                yield from files(page)  # the files at the first level
                 prefixes += [c["Prefix"] for c in page.get("CommonPrefixes", [])
                              if not skip(c["Prefix"][len(start):].rstrip("/"))]
         for folder in prefixes:
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=folder):
-                for obj in page.get("Contents", []):
-                    if obj["Key"].endswith("/"):
-                        continue
-                    yield StoredObject(f"s3://{bucket}/{obj['Key']}", obj["Key"][len(start):], obj["Size"],
-                                       obj["ETag"].strip('"'))
+                yield from files(page)
         return
     root = Path(local_root(base))
     if not root.is_dir():
