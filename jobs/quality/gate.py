@@ -452,9 +452,8 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, layer: str, table
     report_ = GateReport(step, run_id or str(RunId.new(step.replace(".", "-"))), window, layer)
     suites = [s for s in load_suites(layer, suites_dir or cfg.suites_dir()) if tables is None or s.table in tables]
     ctx = context(lake)
-    try:  # a daily batch is materialised once per suite; whole tables (``full``) are read where they are
-        results = [validate(spark, cfg, s, window, ctx, full=full, staging=None if full else report_.run_id)
-                   for s in suites]
+    try:  # each suite's batch, when part of its table, is materialised under the run's staging folder
+        results = [validate(spark, cfg, s, window, ctx, full=full, staging=report_.run_id) for s in suites]
     finally:
         remove_tree(cfg, lake.staging(report_.run_id))
     render(ctx, cfg, results)
