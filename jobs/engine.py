@@ -65,9 +65,7 @@ class EmbeddedServer:
         # Sail logs through Rust's env_logger; keep it to warnings unless the user asked for more.
         os.environ.setdefault("RUST_LOG", "warn" if log.getEffectiveLevel() <= logging.INFO else "error")
         os.environ.setdefault("SAIL_SPARK__SESSION_TIMEOUT_SECS", str(self.idle_timeout_secs))
-        if self.memory_bytes and "SAIL_RUNTIME__MEMORY_POOL__TYPE" not in os.environ:  # Sail's own settings win
-            os.environ["SAIL_RUNTIME__MEMORY_POOL__TYPE"] = "fair"  # no one operator takes the whole pool
-            os.environ["SAIL_RUNTIME__MEMORY_POOL__FAIR__MAX_SIZE"] = str(self.memory_bytes)
+        _set_memory_pool(self.memory_bytes)
         self._server = SparkConnectServer(ip=self.host, port=self.port)
         self._server.start(background=True)
         self.host, self.port = self._server.listening_address
@@ -97,6 +95,23 @@ class EmbeddedServer:
             pass
         finally:
             self.stop()
+
+
+POOL_SETTINGS = ("SAIL_RUNTIME__MEMORY_POOL__TYPE", "SAIL_RUNTIME__MEMORY_POOL__FAIR__MAX_SIZE")
+_pool_set_here: dict[str, str] = {}  # the pool settings this module put in the environment
+
+
+def _set_memory_pool(memory_bytes: int | None) -> None:
+    """Sail reads its pool from the environment when a server starts. A setting the user made (``SAIL_RUNTIME__…``)
+    wins; one made here for an earlier server of this process is replaced, so each server gets its own size."""
+    if any(k in os.environ and os.environ[k] != _pool_set_here.get(k) for k in POOL_SETTINGS):
+        return
+    for k in _pool_set_here:
+        os.environ.pop(k, None)
+    _pool_set_here.clear()
+    if memory_bytes:  # fair: no one operator takes the whole pool
+        _pool_set_here.update(zip(POOL_SETTINGS, ("fair", str(memory_bytes))))
+        os.environ.update(_pool_set_here)
 
 
 def configure_storage(cfg: Config) -> None:

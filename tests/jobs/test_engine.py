@@ -108,6 +108,25 @@ def test_the_memory_setting_reads_shares_sizes_and_unbounded():
             memory_limit(bad)
 
 
+@pytest.mark.unit
+def test_each_embedded_server_gets_its_own_pool_and_a_users_sail_setting_wins(monkeypatch):
+    from jobs import engine
+
+    monkeypatch.setattr(engine, "_pool_set_here", {})
+    for k in engine.POOL_SETTINGS:
+        monkeypatch.delenv(k, raising=False)
+    size = "SAIL_RUNTIME__MEMORY_POOL__FAIR__MAX_SIZE"
+    engine._set_memory_pool(100)
+    assert os.environ[size] == "100" and os.environ["SAIL_RUNTIME__MEMORY_POOL__TYPE"] == "fair"
+    engine._set_memory_pool(200)  # a second server of the same process (the benchmark's bounded run)
+    assert os.environ[size] == "200"
+    engine._set_memory_pool(None)
+    assert not any(k in os.environ for k in engine.POOL_SETTINGS)
+    monkeypatch.setenv(size, "300")  # the user's own
+    engine._set_memory_pool(100)
+    assert os.environ[size] == "300" and "SAIL_RUNTIME__MEMORY_POOL__TYPE" not in os.environ
+
+
 BOUNDED = textwrap.dedent("""
     from jobs.config import Config
     from jobs.engine import spark_session
