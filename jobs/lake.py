@@ -402,6 +402,17 @@ class Lake:
         # join can write columns in another order than the plan lists them
         return spark.read.parquet(path)
 
+    def checkpoint_parts(self, parts: "list[DataFrame]", run_id: str, name: str) -> "DataFrame":
+        """``checkpoint`` of the union of ``parts`` (same columns), each written by its own plan, one after another:
+        the engine holds one part at a time (a union is run whole, every part at once)."""
+        path = self.staging(run_id, name)
+        for i, part in enumerate(parts):
+            part.write.mode("append" if i else "overwrite").parquet(path)
+        spark = parts[0].sparkSession
+        if not self._has_parquet(path):
+            return spark.createDataFrame([], parts[0].schema)
+        return spark.read.parquet(path)
+
     def _has_parquet(self, path: str) -> bool:
         if is_s3(path):
             from pyarrow.fs import FileSelector

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 GZIP_MAGIC = b"\x1f\x8b\x08"
+ASCII_SPACE = " \t\n\r\x0b\x0c"  # what bytes.strip() removes: a line of only these is blank
 BOM = b"\xef\xbb\xbf"
 MAX_DEPTH = 64  # deeper JSON is quarantined (json_too_deep); real events nest a handful of levels
 MAX_PARTIAL_CHARS = 10_000  # what a damaged member keeps of the text it yielded before the damage
@@ -39,6 +40,9 @@ MAX_PARTIAL_CHARS = 10_000  # what a damaged member keeps of the text it yielded
 PAGE = re.compile(r'^(\{\s*"(orders|data|records|events)"\s*:\s*)?\[')
 OUTPUT_SCHEMA = ("file string, kind string, line_number bigint, value string, raw_bytes binary, reason string, "
                  "detail string, blank_lines bigint, encoding string, bytes_read bigint")
+LINEAGE_SCHEMA = OUTPUT_SCHEMA + ", source_file string"  # with each file's name in lineage (``decode_batches(lineage=)``)
+# scheme and bucket, or leading slashes: what a path loses to become the name the engine's ``binaryFile`` reports
+SCHEME_OR_ROOT = re.compile(r"^[a-z0-9]+://[^/]*/|^/+")
 
 
 @dataclass
@@ -52,29 +56,52 @@ class Record:
 
 @dataclass
 class Decoded:
-    records: list[Record] = field(default_factory=list)
+    """The records of a file, column by column (record ``i`` has number ``i + 1``): the engine's batches are built
+    from these lists without a Python object per line."""
+
+    values: list[str | None] = field(default_factory=list)
+    raws: list[bytes | None] = field(default_factory=list)
+    reasons: list[str | None] = field(default_factory=list)
+    details: list[str | None] = field(default_factory=list)
     blank_lines: int = 0
     encoding: str = "text"
+
+    @property
+    def records(self) -> list[Record]:
+        return [Record(i + 1, *r) for i, r in enumerate(zip(self.values, self.raws, self.reasons, self.details))]
 
     # views the unit tests read
     @property
     def lines(self) -> list[str]:
-        return [r.value for r in self.records if r.reason is None]
+        return [v for v, reason in zip(self.values, self.reasons) if reason is None]
 
     @property
     def numbers(self) -> list[int]:
-        return [r.line_number for r in self.records if r.reason is None]
+        return [i + 1 for i, reason in enumerate(self.reasons) if reason is None]
 
     @property
     def corrupt(self) -> list[Record]:
         return [r for r in self.records if r.reason == "corrupt_gzip_member"]
 
-    def _next(self) -> int:
-        return len(self.records) + 1
-
     def add(self, value: str | None, raw: bytes | None = None, reason: str | None = None,
             detail: str | None = None) -> None:
-        self.records.append(Record(self._next(), value, raw, reason, detail))
+        self.values.append(value)
+        self.raws.append(raw)
+        self.reasons.append(reason)
+        self.details.append(detail)
+
+    def add_lines(self, texts: list[str]) -> None:
+        """Lines of text, each judged for its JSON shape where that is cheap (``_needs_judging``)."""
+        start, n = len(self.values), len(texts)
+        self.values += texts
+        self.raws += [None] * n
+        self.reasons += [None] * n
+        self.details += [None] * n
+        for i, text in enumerate(texts, start):
+            if _needs_judging(text):
+                verdict = judge(text)
+                if verdict:
+                    self.reasons[i], self.details[i] = verdict
 
 
 class _NonStandard(ValueError):
@@ -148,7 +175,7 @@ def _elements(text: str) -> list[str] | None:
 
 def _add_text(out: Decoded, data: bytes) -> None:
     """Records of a block of (decompressed) bytes."""
-    if data.startswith(BOM) and not out.records:
+    if data.startswith(BOM) and not out.values:
         data = data[len(BOM):]
     whole = None
     if data.lstrip()[:1] in (b"{", b"["):
@@ -167,17 +194,29 @@ def _add_text(out: Decoded, data: bytes) -> None:
             text = None
         elements = _elements(text) if text is not None else None
         if elements is not None:
-            for e in elements:
-                out.add(e, reason=None)
-                _check_shape(out.records[-1])
+            out.add_lines(elements)
             out.encoding += "+page"
             return
         if text is not None and judge(text) is None and "\n" in text.strip():
             out.add(text.strip())  # one pretty-printed document
             return
+    try:  # the usual block is valid UTF-8 as a whole: split its text in one call (a \n byte is never inside a character)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is not None:
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()  # the newline that ends the last line
+        if "\r" in text:
+            lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+        kept = [line for line in lines if line.strip(ASCII_SPACE)]
+        out.blank_lines += len(lines) - len(kept)
+        out.add_lines(kept)
+        return
     parts = data.split(b"\n")
     if parts and parts[-1] == b"":
-        parts.pop()  # the newline that ends the last line
+        parts.pop()
     for raw in parts:
         line = raw[:-1] if raw.endswith(b"\r") else raw
         if not line.strip():
@@ -188,15 +227,7 @@ def _add_text(out: Decoded, data: bytes) -> None:
         except UnicodeDecodeError as exc:
             out.add(None, line, "not_utf8", f"not valid UTF-8 at byte {exc.start} (the bytes are kept as they came)")
             continue
-        out.add(text)
-        _check_shape(out.records[-1])
-
-
-def _check_shape(record: Record) -> None:
-    if record.value is not None and _needs_judging(record.value):
-        verdict = judge(record.value)
-        if verdict:
-            record.reason, record.detail = verdict
+        out.add_lines([text])
 
 
 def decode(data: bytes, gzipped: bool | None = None) -> Decoded:
@@ -244,24 +275,34 @@ def decode(data: bytes, gzipped: bool | None = None) -> Decoded:
     return out
 
 
-def decode_batches(batches) -> Iterator:
+def engine_key(path: str) -> str:
+    """A path as the engine's ``binaryFile`` source reports it, without scheme, bucket or leading ``/``."""
+    return SCHEME_OR_ROOT.sub("", path.removeprefix("file://"))
+
+
+def decode_batches(batches, lineage: dict[str, str] | None = None) -> Iterator:
     """``mapInArrow`` over the ``binaryFile`` source (path, content): one ``file`` row and the records of each
-    file, as ``OUTPUT_SCHEMA``. Runs in the engine's Python workers."""
+    file, as ``OUTPUT_SCHEMA``. Runs in the engine's Python workers.
+
+    With ``lineage`` (``engine_key`` of a path → its name in lineage), as ``LINEAGE_SCHEMA``: each row also
+    carries its file's name, and a file not in ``lineage`` yields nothing. The names travel with the function
+    rather than in a join: a join whose build side the engine chose to be the decoded records gathered them
+    all in one batch, past Arrow's 2 GiB per string column (10M events failed so)."""
     import pyarrow as pa
 
-    names = [f.split()[0] for f in OUTPUT_SCHEMA.split(", ")]
+    names = [f.split()[0] for f in (LINEAGE_SCHEMA if lineage is not None else OUTPUT_SCHEMA).split(", ")]
     types = [pa.string(), pa.string(), pa.int64(), pa.string(), pa.binary(), pa.string(), pa.string(), pa.int64(),
-             pa.string(), pa.int64()]
+             pa.string(), pa.int64(), pa.string()][:len(names)]
     for batch in batches:
         paths, contents = batch.column("path").to_pylist(), batch.column("content").to_pylist()
         for path, content in zip(paths, contents):
+            name = None if lineage is None else lineage.get(engine_key(path))
+            if lineage is not None and name is None:
+                continue  # not a file this run took
             content = content or b""
             d = decode(content)
-            cols: list[list] = [[] for _ in names]
-            rows = [(path, "file", 0, None, None, None, None, d.blank_lines, d.encoding, len(content))]
-            rows += [(path, "record", r.line_number, r.value, r.raw_bytes, r.reason, r.detail, None, None, None)
-                     for r in d.records]
-            for row in rows:
-                for c, v in zip(cols, row):
-                    c.append(v)
+            n, none = len(d.values), [None]
+            cols = [[path] * (n + 1), ["file"] + ["record"] * n, range(n + 1), none + d.values, none + d.raws,
+                    none + d.reasons, none + d.details, [d.blank_lines] + none * n, [d.encoding] + none * n,
+                    [len(content)] + none * n, [name] * (n + 1)]  # the file's own row (number 0), then its records
             yield pa.record_batch([pa.array(c, t) for c, t in zip(cols, types)], names=names)

@@ -19,13 +19,14 @@ Contract
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
-from jobs.bronze.decode import OUTPUT_SCHEMA, decode_batches
+from jobs.bronze.decode import LINEAGE_SCHEMA, SCHEME_OR_ROOT, decode_batches
 from jobs.bronze.landing import Landing, LandingFile, Unrecognised, content_hour
 from jobs.config import Config
 from jobs.lake import Lake, in_list
@@ -42,7 +43,7 @@ log = logging.getLogger(__name__)
 # What the engine says of a record that looked like an object: it does not parse, or is not an object. Written
 # with functions Sail's workers run (json_object_keys is not one of them: docs/sail-gaps.md).
 NOT_AN_OBJECT = "NOT coalesce(regexp_like(value, '^\\\\s*[{]') AND get_json_object(value, '$') IS NOT NULL, false)"
-FILES_PER_READ = 2_000  # files per engine read (a plan names every path)
+FILES_PER_READ = 1_000  # files per engine read: the engine's binaryFile source holds them all in memory at once
 MAX_PATHS_LISTED = 5_000  # a window with more files than this reads the source's whole ingest log instead
 
 
@@ -156,24 +157,21 @@ def record_unrecognised(lake: Lake, found: list[Unrecognised], run_id: str) -> N
 
 
 def _decode(spark: "SparkSession", lake: Lake, takes: list[Take], run_id: str) -> "DataFrame":
-    """The engine reads and decodes the files; the records, with their lineage, staged as Parquet."""
+    """The engine reads and decodes the files; the records, with their lineage, staged as Parquet, a part of
+    ``FILES_PER_READ`` files at a time (the engine's file source holds a part's files in memory at once)."""
     from pyspark.sql import functions as F
 
-    meta = spark.createDataFrame(
-        [(engine_path(t.file.uri), t.lineage) for t in takes], "file string, source_file string")
     parts = []
     for i in range(0, len(takes), FILES_PER_READ):
-        uris = [t.file.uri for t in takes[i : i + FILES_PER_READ]]
+        part = takes[i : i + FILES_PER_READ]
+        lineage = {engine_path(t.file.uri): t.lineage for t in part}
         # Sail 0.7 splits a file into byte ranges for parallelism and binaryFile then reads the whole file once per
         # range (docs/sail-gaps.md): keep one row per path
-        raw = spark.read.format("binaryFile").load(uris).dropDuplicates(["path"])
-        parts.append(raw.mapInArrow(decode_batches, OUTPUT_SCHEMA))
-    decoded = parts[0]
-    for p in parts[1:]:
-        decoded = decoded.unionByName(p)
-    decoded = decoded.withColumn("file", F.regexp_replace(
-        F.regexp_replace("file", "^file://", ""), "^[a-z0-9]+://[^/]*/|^/+", ""))
-    return lake.checkpoint(decoded.join(meta, "file"), run_id, "decoded")
+        raw = spark.read.format("binaryFile").load([t.file.uri for t in part]).dropDuplicates(["path"])
+        parts.append(raw.mapInArrow(functools.partial(decode_batches, lineage=lineage), LINEAGE_SCHEMA)
+                     .withColumn("file", F.regexp_replace(F.regexp_replace("file", "^file://", ""),
+                                                          SCHEME_OR_ROOT.pattern, "")))
+    return lake.checkpoint_parts(parts, run_id, "decoded")
 
 
 def run(spark: "SparkSession", cfg: Config, window: Window, *, source: str, run_id: str | None = None,
