@@ -93,6 +93,21 @@ def markdown(r: dict) -> str:
               f"{v['seconds'] / local:.2f}" if local else "-", f"{v['peak_memory_bytes'] / GIB:.2f}"]
              for x in clustered for name, v in x["local_cluster"].items()
              for local in [x["stages"].get(name, {}).get("seconds")]])
+    bounded = [x for x in r["scales"] if x.get("bounded")]
+    if bounded:
+        lines += _table(
+            "A window larger than the engine's memory pool",
+            "One more run with `RAPPORT_ENGINE_MEMORY` set below the size of the window's lines (summed by the "
+            "engine from bronze): sorts, joins and aggregations spill to disk instead of failing. Peak memory is "
+            "the process tree's (the pool bounds the engine's operators, not Python, Delta's log or Parquet "
+            "readers), against the unbounded runs above.",
+            ["events", "lines (GiB)", "pool (GiB)", "stage", "seconds", "unbounded s", "peak memory (GiB)",
+             "unbounded peak (GiB)"], "r r r l r r r r",
+            [[f"{x['events']:,}", f"{b['window_bytes'] / GIB:.2f}", f"{b['pool_bytes'] / GIB:.2f}", name,
+              f"{v['seconds']:.1f}", f"{free['seconds']:.1f}" if free else "-", f"{v['peak_memory_bytes'] / GIB:.2f}",
+              f"{free['peak_memory_bytes'] / GIB:.2f}" if free else "-"]
+             for x in bounded for b in [x["bounded"]] for name, v in b["stages"].items()
+             for free in [x["stages"].get(name)]])
     with_identity = [x for x in r["scales"] if x.get("identity")]
     if with_identity:
         lines += _table(

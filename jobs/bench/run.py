@@ -56,6 +56,10 @@ class Settings:
     incremental_events_per_day: int = 20_000
     collector_seconds: float = 5.0  # per load cell; 0 skips the collector
     cluster: bool = True  # one more pipeline run per scale on Sail's local-cluster mode (driver + workers, Arrow Flight)
+    # one more pipeline run at the scale ``bounded_at`` with the engine's memory pool this small
+    # (RAPPORT_ENGINE_MEMORY): a window whose lines are larger than the pool must complete by spilling; "" skips it
+    bounded_memory: str = "512m"
+    bounded_at: int = 1_000_000
     out: Path = Path("bench")
     workdir: Path = Path(".bench")
     seed: int = 42
@@ -125,14 +129,15 @@ def _generate(root: Path, events: int, days: int, seed: int, progress) -> tuple[
     return landing, manifest
 
 
-def _config(landing: Path, lake: Path, s3: str | None, tag: str) -> Config:
+def _config(landing: Path, lake: Path, s3: str | None, tag: str, engine_memory: str | None = None) -> Config:
     return Config(lake_root=str(lake), landing_root=str(landing), pii_key=BENCH_KEY, s3_endpoint_url=s3,
                   aws_access_key_id="bench", aws_secret_access_key="bench",
-                  export_uri=f"s3://rapport-bench/{tag}" if s3 else None)
+                  export_uri=f"s3://rapport-bench/{tag}" if s3 else None,
+                  **({"engine_memory": engine_memory} if engine_memory else {}))
 
 
 def _pipeline(landing: Path, lake: Path, s3: str | None, tag: str, start=None, end=None,
-              snapshot_to: Path | None = None) -> tuple[dict[str, Stage], int, object]:
+              snapshot_to: Path | None = None, engine_memory: str | None = None) -> tuple[dict[str, Stage], int, object]:
     """One pass of the pipeline over a landing window; (stages, events ingested, gold as_of)."""
     from jobs.engine import spark_session
     from jobs.pipeline.runner import run_stage, run_step
@@ -141,7 +146,7 @@ def _pipeline(landing: Path, lake: Path, s3: str | None, tag: str, start=None, e
     from jobs.pipeline.window import Window
     from jobs.bronze.landing import Landing
 
-    cfg = _config(landing, lake, s3, tag)
+    cfg = _config(landing, lake, s3, tag, engine_memory)
     window = Window(start, end)
     stages = {s: Stage() for s in PIPELINE_STAGES}
     landed = sum(f.size for s in SOURCES for f in Landing(cfg).list(s.name, window))
@@ -337,6 +342,24 @@ def _on_local_cluster(landing: Path, lake: Path, s3: str | None, tag: str, lande
     return _summary([stages], landed)
 
 
+def _bounded(landing: Path, lake: Path, s3: str | None, tag: str, landed: int, pool: str) -> dict:
+    """The whole pipeline once with the engine's memory pool set to ``pool``, on a window whose decoded lines
+    are larger: sorts, joins and aggregations have to spill. The lines' size is summed by the engine from bronze."""
+    from jobs.engine import memory_limit, spark_session
+    from jobs.lake import Lake
+    from jobs.pipeline.tables import tables
+
+    shutil.rmtree(lake, ignore_errors=True)
+    stages, _, _ = _pipeline(landing, lake, s3, tag, engine_memory=pool)
+    cfg = _config(landing, lake, s3, tag)
+    with spark_session(cfg) as spark:
+        stored = Lake(cfg, spark)
+        decoded = sum(stored.read(t.qualified).selectExpr("coalesce(sum(octet_length(value)), 0) AS b").first().b
+                      for t in tables("bronze") if stored.exists(t.qualified))
+    shutil.rmtree(lake, ignore_errors=True)
+    return {"pool_bytes": memory_limit(pool), "window_bytes": int(decoded), "stages": _summary([stages], landed)}
+
+
 def _identity(landing: Path, lake: Path, s3: str | None) -> dict:
     from jobs.bench.identity import rates
     from jobs.engine import spark_session
@@ -375,6 +398,15 @@ def _scale(results: Results, root: Path, events: int, s3: str | None, settings: 
         cluster = _on_local_cluster(landing, root / "lake-cluster", s3, f"scale-{events}/cluster", landed)
         progress("  pipeline on local-cluster: " + ", ".join(f"{k} {v['seconds']:.1f}s" for k, v in cluster.items()))
         shutil.rmtree(root / "lake-cluster", ignore_errors=True)
+    bounded = None
+    if settings.bounded_memory and events == settings.bounded_at:
+        try:
+            bounded = _bounded(landing, root / "lake-bounded", s3, f"scale-{events}/bounded", landed,
+                               settings.bounded_memory)
+            progress(f"  pipeline with a {settings.bounded_memory} memory pool ({bounded['window_bytes'] / 2**30:.2f} "
+                     "GiB of lines): " + ", ".join(f"{k} {v['seconds']:.1f}s" for k, v in bounded["stages"].items()))
+        except Exception as exc:  # the figures of the scale still count
+            _failed(results, f"scale {events}, memory pool {settings.bounded_memory}", exc, progress)
     refine_peer = None
     if "duckdb" in settings.peers:
         refine_peer = _refine_peer(landing, root, root / f"lake-{settings.repeats - 1}", snapshot, runs[-1]["refine"])
@@ -387,7 +419,7 @@ def _scale(results: Results, root: Path, events: int, s3: str | None, settings: 
              f"({identity['split_joinable']:,} joinable by an observed link)")
     results.scales.append({"target_events": events, "events": landed, "customers": manifest["generator"]["customers"],
                            "days": settings.days, "landing_bytes": folder_bytes(landing),
-                           "stages": _summary(runs, landed), "identity": identity, "local_cluster": cluster,
+                           "stages": _summary(runs, landed), "identity": identity, "local_cluster": cluster, "bounded": bounded,
                            "refine_peer": refine_peer})
     if settings.peers:
         results.peers.append({"target_events": events, "events": landed,

@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Writes results.json, results.md and chart.png.")
     b.add_argument("--scales", type=_counts, default=(100_000, 1_000_000),
                    help="event counts to run at (default 100000,1000000; none to skip)")
-    b.add_argument("--large", action="store_true", help="add the 5,000,000-event scale (about 15 min more)")
+    b.add_argument("--large", action="store_true", help="add the 5,000,000 and 10,000,000-event scales")
     b.add_argument("--repeats", type=_positive, default=3, help="runs per measurement; medians are reported (default 3)")
     b.add_argument("--days", type=_positive, default=7, help="days the generated data spans (default 7)")
     b.add_argument("--peers", type=lambda v: tuple(p for p in v.split(",") if p), default=("embedded", "jvm", "duckdb"),
@@ -191,6 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds per collector load cell (default 5; 0 skips the collector)")
     b.add_argument("--no-cluster", dest="cluster", action="store_false",
                    help="skip the extra run per scale on Sail's local-cluster mode")
+    b.add_argument("--bounded-memory", default="512m",
+                   help="the engine's memory pool for one more run at 1,000,000 events, whose lines are larger "
+                        "(default 512m; empty skips)")
     b.add_argument("--out", default="bench", help="where results go (default ./bench)")
     b.add_argument("--workdir", default=".bench", help="scratch space for data and lakes (default ./.bench)")
     b.add_argument("--keep-data", action="store_true", help="keep the generated data and lakes in --workdir")

@@ -55,7 +55,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from jobs.bench.peers import PEERS
     from jobs.bench.run import Settings, run
 
-    scales = tuple(args.scales) + ((5_000_000,) if args.large and 5_000_000 not in args.scales else ())
+    scales = tuple(args.scales) + tuple(n for n in (5_000_000, 10_000_000) if args.large and n not in args.scales)
     unknown = [p for p in args.peers if p not in PEERS]
     if unknown:
         print(f"rapport: error: unknown peer(s) {', '.join(unknown)}; peers are {', '.join(PEERS)}", file=sys.stderr)
@@ -63,6 +63,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     settings = Settings(scales=scales, repeats=args.repeats, days=args.days, peers=tuple(args.peers),
                         incremental_days=args.incremental_days, incremental_events_per_day=args.incremental_events,
                         collector_seconds=args.collector_seconds, cluster=args.cluster,
+                        bounded_memory=args.bounded_memory,
                         out=Path(args.out), workdir=Path(args.workdir), keep_data=args.keep_data)
     print(f"Benchmark: scales {', '.join(f'{s:,}' for s in scales)} events, {args.repeats} runs each; peers "
           f"{', '.join(args.peers) or 'none'}; {args.incremental_days} incremental days. Results go to {args.out}/.")

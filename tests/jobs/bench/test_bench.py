@@ -16,7 +16,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]  # about two minutes: `
 def tiny(tmp_path_factory):
     out, work = tmp_path_factory.mktemp("bench-out"), tmp_path_factory.mktemp("bench-work")
     run(Settings(scales=(4000,), repeats=1, days=3, incremental_days=2, incremental_events_per_day=1500, out=out,
-                 workdir=work, keep_data=True, collector_seconds=0.3), progress=lambda m: None)
+                 workdir=work, keep_data=True, collector_seconds=0.3, bounded_memory="64m", bounded_at=4000),
+        progress=lambda m: None)
     return out, work
 
 
@@ -25,6 +26,7 @@ def test_a_tiny_bench_writes_well_formed_results(tiny):
     r = json.loads((out / "results.json").read_text())
     assert r["machine"]["cores"] >= 1 and r["machine"]["memory_gib"] > 0
     (scale,) = r["scales"]
+    md = (out / "results.md").read_text()
     assert scale["events"] > 2000
     for stage in PIPELINE_STAGES:
         s = scale["stages"][stage]
@@ -39,6 +41,9 @@ def test_a_tiny_bench_writes_well_formed_results(tiny):
         assert e["comparison"]["customer_timeline"]["rows"][0] > 1000
     assert set(scale["local_cluster"]) >= {"ingest", "refine", "curate", "quality", "total"}  # the multi-worker run
     assert all(v["seconds"] > 0 for v in scale["local_cluster"].values())
+    bounded = scale["bounded"]  # the run with a small engine memory pool (64 MiB here, above these few lines)
+    assert bounded["pool_bytes"] == 64 * 2**20 and bounded["window_bytes"] > 1_000_000
+    assert all(v["seconds"] > 0 for v in bounded["stages"].values()) and "memory pool" in md
     peer = scale["refine_peer"]  # the DuckDB peer of refine's clickstream core, beside silver
     assert peer["seconds"] > 0 and peer["rapport_seconds"] > 0 and peer["events"] > 1000
     assert peer["comparison"]["events_same"] > 0.9 * peer["events"]
@@ -49,7 +54,6 @@ def test_a_tiny_bench_writes_well_formed_results(tiny):
     assert [d["day"] for d in days] == [1, 2] and all(d["events"] > 0 and d["seconds"] > 0 for d in days)
     assert all(d["lake_files"] > 10 for d in days) and r["incremental"]["full_gate"]["seconds"] > 0
     assert set(r["incremental"]["stages_late_vs_early"]) >= {"ingest", "refine", "curate", "quality"}
-    md = (out / "results.md").read_text()
     assert "| ingest |" in md and "| jvm |" in md and "## Incremental" in md and "- report at " in md
     assert "local-cluster" in md and "## Identity stitching" in md and "data files" in md and "DuckDB peer" in md
     assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
