@@ -66,6 +66,10 @@ class EmbeddedServer:
         os.environ.setdefault("RUST_LOG", "warn" if log.getEffectiveLevel() <= logging.INFO else "error")
         os.environ.setdefault("SAIL_SPARK__SESSION_TIMEOUT_SECS", str(self.idle_timeout_secs))
         _set_memory_pool(self.memory_bytes)
+        # A Parquet writer holds a row group in memory, which the pool cannot spill: with Sail's default of 1M rows,
+        # staging a day of raw lines took the pool and the next sort was refused (ingest failed at
+        # RAPPORT_ENGINE_MEMORY=1g; with this it passes at 512m). Sail's Delta writer keeps its own 1M rows.
+        os.environ.setdefault("SAIL_PARQUET__MAX_ROW_GROUP_SIZE", str(ROW_GROUP_ROWS))
         self._server = SparkConnectServer(ip=self.host, port=self.port)
         self._server.start(background=True)
         self.host, self.port = self._server.listening_address
@@ -97,6 +101,7 @@ class EmbeddedServer:
             self.stop()
 
 
+ROW_GROUP_ROWS = 131_072  # rows per row group of the Parquet the embedded engine stages (Sail's default: 1,048,576)
 POOL_SETTINGS = ("SAIL_RUNTIME__MEMORY_POOL__TYPE", "SAIL_RUNTIME__MEMORY_POOL__FAIR__MAX_SIZE")
 _pool_set_here: dict[str, str] = {}  # the pool settings this module put in the environment
 

@@ -127,6 +127,18 @@ def test_each_embedded_server_gets_its_own_pool_and_a_users_sail_setting_wins(mo
     assert os.environ[size] == "300" and "SAIL_RUNTIME__MEMORY_POOL__TYPE" not in os.environ
 
 
+def test_the_embedded_engine_stages_parquet_in_row_groups_a_bounded_pool_can_hold(spark, tmp_path):
+    import pyarrow.parquet as pq
+
+    from jobs.engine import ROW_GROUP_ROWS
+
+    spark.range(3 * ROW_GROUP_ROWS, numPartitions=1).selectExpr("id", "repeat('x', 20) AS v").write.parquet(
+        str(tmp_path / "p"))
+    groups = [m.row_group(i).num_rows for f in (tmp_path / "p").glob("*.parquet")
+              for m in [pq.ParquetFile(f).metadata] for i in range(m.num_row_groups)]
+    assert sum(groups) == 3 * ROW_GROUP_ROWS and max(groups) <= ROW_GROUP_ROWS
+
+
 BOUNDED = textwrap.dedent("""
     from jobs.config import Config
     from jobs.engine import spark_session
