@@ -6,6 +6,8 @@ import json
 import zlib
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jobs.bronze.decode import decode
 
@@ -94,3 +96,38 @@ def test_a_damaged_member_keeps_its_bytes():
     d = decode(member(j("a")) + last[: len(last) // 2])
     (bad,) = d.corrupt
     assert bad.raw_bytes == last[: len(last) // 2]
+
+
+def _line_by_line(data: bytes) -> tuple[list, int]:
+    """The record rules applied one line at a time, as the contract states them (the reference)."""
+    out, blank = [], 0
+    parts = data.split(b"\n")
+    if parts and parts[-1] == b"":
+        parts.pop()
+    for raw in parts:
+        line = raw[:-1] if raw.endswith(b"\r") else raw
+        if not line.strip():
+            blank += 1
+            continue
+        try:
+            out.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            out.append(line)
+    return out, blank
+
+
+pieces = st.sampled_from([b'{"a": 1}', b'{"b": "\xc3\xa9\xe2\x80\xa8"}', b" ", b"\t", b"\x0b", b"\x0c", b"\r", b"\x1c",
+                          b"\xc2\xa0", b"\x85", b"\xff", b"\xe2\x80", b"[1]", b"x", b"{}"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(pieces, max_size=4).map(b"".join), max_size=12), st.booleans())
+def test_a_text_block_gives_the_records_of_reading_it_line_by_line(lines, ends_with_newline):
+    data = b"\n".join(lines) + (b"\n" if ends_with_newline and lines else b"")
+    if data.lstrip()[:1] in (b"{", b"[") or data.startswith(b"\xef\xbb\xbf"):
+        data = b"x" + data  # not a whole document or page, and no byte-order mark: only the line rules apply
+    d = decode(data, gzipped=False)
+    expected, blank = _line_by_line(data)
+    got = [r.value if r.reason != "not_utf8" else r.raw_bytes for r in d.records]
+    assert got == expected and d.blank_lines == blank
+    assert [r.line_number for r in d.records] == list(range(1, len(expected) + 1))
