@@ -233,8 +233,11 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, source: str, run_
             "source_file", "line_number", "landing_dt", "landing_hour", run_cols[0], run_cols[1].alias("quarantined_at")))
         lake.append(f"bronze.{source}", bronze.select("*", run_cols[0], run_cols[1].alias("ingested_at")))
         written: dict[tuple[str, str], int] = {}
-        for name, kind in ((f"bronze.{source}", "'bronze'"), ("ops.quarantine", "reason")):
-            for r in (lake.read(name).where(f"run_id = '{report.run_id}'")
+        # the run's rows, read back from the partitions it wrote to: not the history of the source
+        dates = ", ".join(sorted({f"DATE'{h.date()}'" for h in hours.values()}))
+        for name, kind, where in ((f"bronze.{source}", "'bronze'", f"landing_dt IN ({dates})"),
+                                  ("ops.quarantine", "reason", f"source = '{source}' AND landing_dt IN ({dates})")):
+            for r in (lake.read(name).where(f"{where} AND run_id = '{report.run_id}'")
                       .groupBy("source_file", F.expr(kind).alias("kind")).count().collect()):
                 written[(r.source_file, r.kind)] = r["count"]
         log_rows = []
