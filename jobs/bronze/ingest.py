@@ -134,8 +134,11 @@ def _remove_unlogged_rows(lake: Lake, source: str, takes: list[Take]) -> int:
     """Delete rows that a run which died before logging left for these file versions; returns how many."""
     removed = 0
     for i in range(0, len(takes), 500):
-        names = in_list(t.lineage for t in takes[i : i + 500])
-        where = f"source_file IN ({names})"
+        part = takes[i : i + 500]
+        where = f"source_file IN ({in_list(t.lineage for t in part)})"
+        if all(t.file.hour is not None for t in part):  # dated by their folders: their rows are in those partitions
+            days = sorted({t.file.hour.date() for t in part})
+            where += " AND landing_dt IN (" + ", ".join(f"DATE'{d}'" for d in days) + ")"
         if lake.exists(f"bronze.{source}"):
             found = lake.read(f"bronze.{source}").where(where).count()
             if found:
