@@ -55,7 +55,8 @@ def sessionize(events: "DataFrame") -> "DataFrame":
         F.sum(F.when(F.col("type").isin("page", "screen"), 1).otherwise(0)).alias("pages"),
         F.sum(F.when(F.col("event") == "Product Viewed", 1).otherwise(0)).alias("products_viewed"),
         F.min(pages).alias("_landing"),
-        F.expr("max_by(user_id, CASE WHEN user_id IS NULL THEN NULL ELSE struct(event_time, message_id) END)").alias("user_id"),
+        # the latest signed-in event's user; not max_by, whose accumulator asked a bounded engine for 1 GB at once
+        F.max(F.when(F.col("user_id").isNotNull(), F.struct(order_key, "user_id"))).alias("_user"),
         F.min(F.struct(order_key, "referrer_host")).alias("_ref"),  # the landing event's referrer, even if none
         F.min(F.when(F.col("utm_campaign").isNotNull(),
                      F.struct(order_key, "utm_source", "utm_medium", "utm_campaign", "utm_content"))).alias("_utm"),
@@ -65,7 +66,7 @@ def sessionize(events: "DataFrame") -> "DataFrame":
     )
     return s.select(
         F.sha2(F.concat_ws("|", "anonymous_id", F.col("session_start").cast("string")), 256).substr(1, 24).alias("session_id"),
-        "anonymous_id", "user_id", "session_start", "session_end",
+        "anonymous_id", F.col("_user.user_id").alias("user_id"), "session_start", "session_end",
         ((F.unix_millis("session_end") - F.unix_millis("session_start")) / 1000).alias("duration_seconds"),
         "events", "pages", "products_viewed",
         F.col("_landing.page_path").alias("landing_page"),
