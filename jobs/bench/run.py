@@ -58,7 +58,7 @@ class Settings:
     cluster: bool = True  # one more pipeline run per scale on Sail's local-cluster mode (driver + workers, Arrow Flight)
     # one more pipeline run at the scale ``bounded_at`` with the engine's memory pool this small
     # (RAPPORT_ENGINE_MEMORY): a window whose lines are larger than the pool must complete by spilling; "" skips it
-    bounded_memory: str = "512m"
+    bounded_memory: str = "768m"
     bounded_at: int = 1_000_000
     out: Path = Path("bench")
     workdir: Path = Path(".bench")

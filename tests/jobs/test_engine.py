@@ -154,7 +154,7 @@ BOUNDED = textwrap.dedent("""
 
 def test_the_engine_memory_setting_bounds_the_embedded_engine(tmp_path):
     """A pool too small for the Parquet writer's buffers is refused by the engine, naming the pool: the setting
-    reached Sail (the benchmark shows a window larger than the pool completing by spilling)."""
+    reached Sail (the benchmark shows a window whose lines are larger than the pool completing)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SAIL_RUNTIME", "SPARK_REMOTE"))}
     proc = subprocess.run([sys.executable, "-c", BOUNDED, str(tmp_path / "out")], capture_output=True, text=True,
                           timeout=300, cwd=REPO, env={**env, "PYTHONPATH": str(REPO), "RAPPORT_ENGINE_MEMORY": "16m"})
