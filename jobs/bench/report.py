@@ -98,9 +98,9 @@ def markdown(r: dict) -> str:
         lines += _table(
             "A window larger than the engine's memory pool",
             "One more run with `RAPPORT_ENGINE_MEMORY` set below the size of the window's lines (summed by the "
-            "engine from bronze): sorts, joins and aggregations spill to disk instead of failing. Peak memory is "
-            "the process tree's (the pool bounds the engine's operators, not Python, Delta's log or Parquet "
-            "readers), against the unbounded runs above.",
+            "engine from bronze): the engine's operators must stay within the pool, spilling what does not fit, "
+            "or the run fails. Peak memory is the process tree's (the pool bounds the engine's operators, not "
+            "Python, Delta's log or Parquet readers and writers), against the unbounded run above.",
             ["events", "lines (GiB)", "pool (GiB)", "stage", "seconds", "unbounded s", "peak memory (GiB)",
              "unbounded peak (GiB)"], "r r r l r r r r",
             [[f"{x['events']:,}", f"{b['window_bytes'] / GIB:.2f}", f"{b['pool_bytes'] / GIB:.2f}", name,
