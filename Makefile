@@ -35,7 +35,7 @@ test: $(STAMP)  ## the test suite (slow tests excluded)
 test-all: $(STAMP)  ## every test, slow ones too
 	$(BIN)/python -m pytest -m ""
 
-bench: $(STAMP)  ## the benchmark: bench/results.json, results.md and chart.png (about 40 minutes on 2 cores; BENCH_ARGS=--large adds 5M events)
+bench: $(STAMP)  ## the benchmark: bench/results.json, results.md and chart.png (about 40 minutes on 2 cores; BENCH_ARGS=--large adds 5M and 10M events, about 30 minutes more)
 	$(BIN)/rapport bench $(BENCH_ARGS)
 
 AIRFLOW_HOME ?= $(CURDIR)/.airflow
