@@ -57,7 +57,8 @@ class Settings:
     collector_seconds: float = 5.0  # per load cell; 0 skips the collector
     cluster: bool = True  # one more pipeline run per scale on Sail's local-cluster mode (driver + workers, Arrow Flight)
     # one more pipeline run at the scale ``bounded_at`` with the engine's memory pool this small
-    # (RAPPORT_ENGINE_MEMORY): a window whose lines are larger than the pool must complete by spilling; "" skips it
+    # (RAPPORT_ENGINE_MEMORY): a window whose lines are larger than the pool must complete, spilling what does not
+    # fit; "" skips it
     bounded_memory: str = "768m"
     bounded_at: int = 1_000_000
     out: Path = Path("bench")
@@ -344,7 +345,7 @@ def _on_local_cluster(landing: Path, lake: Path, s3: str | None, tag: str, lande
 
 def _bounded(landing: Path, lake: Path, s3: str | None, tag: str, landed: int, pool: str) -> dict:
     """The whole pipeline once with the engine's memory pool set to ``pool``, on a window whose decoded lines
-    are larger: sorts, joins and aggregations have to spill. The lines' size is summed by the engine from bronze."""
+    are larger: what does not fit has to spill. The lines' size is summed by the engine from bronze."""
     from jobs.engine import memory_limit, spark_session
     from jobs.lake import Lake
     from jobs.pipeline.tables import tables
