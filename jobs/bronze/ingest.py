@@ -196,14 +196,17 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, source: str, run_
     ingested_at = datetime.now(timezone.utc).replace(microsecond=0)
     try:
         staged = _decode(spark, lake, takes, report.run_id)
+        # the newest receivedAt dates a file whose path has no hour: a JSON lookup on every line, so only then
+        newest = (F.max(F.expr("CASE WHEN kind = 'record' AND reason IS NULL THEN "
+                               "try_cast(get_json_object(value, '$.receivedAt') AS TIMESTAMP) END"))
+                  if any(t.file.hour is None for t in takes) else F.max(F.lit(None).cast("timestamp")))
         stats = {r.source_file: r for r in staged.groupBy("source_file").agg(  # one row per file: counts
             F.max(F.when(F.col("kind") == "file", F.col("bytes_read"))).alias("bytes_read"),
             F.max(F.when(F.col("kind") == "file", F.col("blank_lines"))).alias("blank_lines"),
             F.max(F.when(F.col("kind") == "file", F.col("encoding"))).alias("encoding"),
             F.sum(F.when(F.col("kind") == "record", 1).otherwise(0)).alias("records"),
             F.sum(F.when(F.col("reason") == "corrupt_gzip_member", 1).otherwise(0)).alias("corrupt"),
-            F.max(F.expr("CASE WHEN kind = 'record' AND reason IS NULL THEN "
-                         "try_cast(get_json_object(value, '$.receivedAt') AS TIMESTAMP) END")).alias("newest"),
+            newest.alias("newest"),
         ).collect()}
         hours, kept = {}, []
         empty = {"bytes_read": 0, "blank_lines": 0, "encoding": "empty", "records": 0, "corrupt": 0, "newest": None}
