@@ -87,11 +87,12 @@ def engine_path(uri: str) -> str:
 
 
 def split(staged: "DataFrame") -> tuple["DataFrame", "DataFrame"]:
-    """Decoded records → (bronze rows, quarantine rows without the run columns). Pure."""
+    """Staged records (with ``not_object``, see ``_decode``) → (bronze rows, quarantine rows without the run
+    columns). Pure."""
     from pyspark.sql import functions as F
 
     records = staged.where("kind = 'record'")
-    bad = F.col("reason").isNotNull() | F.expr(NOT_AN_OBJECT)
+    bad = F.col("reason").isNotNull() | F.col("not_object")
     bronze = records.where(~bad).select("value", "source_file", "line_number", "landing_dt", "landing_hour")
     quarantine = records.where(bad).select(
         F.coalesce("reason", F.lit("malformed_json")).alias("reason"),
@@ -173,7 +174,9 @@ def _decode(spark: "SparkSession", lake: Lake, takes: list[Take], run_id: str) -
         raw = spark.read.format("binaryFile").load([t.file.uri for t in part]).dropDuplicates(["path"])
         parts.append(raw.mapInArrow(functools.partial(decode_batches, lineage=lineage), LINEAGE_SCHEMA)
                      .withColumn("file", F.regexp_replace(F.regexp_replace("file", "^file://", ""),
-                                                          SCHEME_OR_ROOT.pattern, "")))
+                                                          SCHEME_OR_ROOT.pattern, ""))
+                     # judged once here: bronze and quarantine are two writes, and the check parses each line
+                     .withColumn("not_object", F.expr(f"kind = 'record' AND reason IS NULL AND {NOT_AN_OBJECT}")))
     return lake.checkpoint_parts(parts, run_id, "decoded")
 
 
