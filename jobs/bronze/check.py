@@ -12,8 +12,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from jobs.bronze.decode import OUTPUT_SCHEMA, decode_batches
-from jobs.bronze.ingest import NOT_AN_OBJECT, engine_path
+from jobs.bronze.decode import OUTPUT_SCHEMA, decode_batches, engine_key
+from jobs.bronze.ingest import NOT_AN_OBJECT
 from jobs.bronze.landing import Landing, LandingFile
 from jobs.config import Config
 from jobs.pipeline.sources import SOURCES, source as source_of
@@ -82,12 +82,10 @@ def check(spark: "SparkSession", cfg: Config, sources: list[str], sample_files: 
         c.sampled_files = len(sample)
         if sample:
             meta = spark.createDataFrame(
-                [(engine_path(f.uri), f.rel, f.dt, f.hour.hour if f.hour else 0) for f in sample],
+                [(engine_key(f.uri), f.rel, f.dt, f.hour.hour if f.hour else 0) for f in sample],
                 "file string, source_file string, landing_dt date, landing_hour int")
             decoded = (spark.read.format("binaryFile").load([f.uri for f in sample]).dropDuplicates(["path"])
                        .mapInArrow(decode_batches, OUTPUT_SCHEMA)
-                       .withColumn("file", F.regexp_replace(F.regexp_replace("file", "^file://", ""),
-                                                            "^[a-z0-9]+://[^/]*/|^/+", ""))
                        .join(meta, "file").where("kind = 'record'"))
             bad = decoded.where(f"reason IS NOT NULL OR {NOT_AN_OBJECT}").select(
                 F.coalesce("reason", F.lit("malformed_json")).alias("reason"),

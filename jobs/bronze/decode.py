@@ -276,13 +276,15 @@ def decode(data: bytes, gzipped: bool | None = None) -> Decoded:
 
 
 def engine_key(path: str) -> str:
-    """A path as the engine's ``binaryFile`` source reports it, without scheme, bucket or leading ``/``."""
+    """A file's path without scheme, bucket or leading ``/``, so that a listed URI and the path the engine's
+    ``binaryFile`` source reports (``tmp/x/a.json.gz`` for ``/tmp/x/a.json.gz``) compare equal."""
     return SCHEME_OR_ROOT.sub("", path.removeprefix("file://"))
 
 
 def decode_batches(batches, lineage: dict[str, str] | None = None) -> Iterator:
     """``mapInArrow`` over the ``binaryFile`` source (path, content): one ``file`` row and the records of each
-    file, as ``OUTPUT_SCHEMA``. Runs in the engine's Python workers.
+    file, as ``OUTPUT_SCHEMA``, ``file`` being the path as ``engine_key`` gives it. Runs in the engine's Python
+    workers.
 
     With ``lineage`` (``engine_key`` of a path → its name in lineage), as ``LINEAGE_SCHEMA``: each row also
     carries its file's name, and a file not in ``lineage`` yields nothing. The names travel with the function
@@ -296,7 +298,8 @@ def decode_batches(batches, lineage: dict[str, str] | None = None) -> Iterator:
     for batch in batches:
         paths, contents = batch.column("path").to_pylist(), batch.column("content").to_pylist()
         for path, content in zip(paths, contents):
-            name = None if lineage is None else lineage.get(engine_key(path))
+            path = engine_key(path)
+            name = None if lineage is None else lineage.get(path)
             if lineage is not None and name is None:
                 continue  # not a file this run took
             content = content or b""

@@ -26,10 +26,10 @@ from datetime import datetime, timezone
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
-from jobs.bronze.decode import LINEAGE_SCHEMA, SCHEME_OR_ROOT, decode_batches
+from jobs.bronze.decode import LINEAGE_SCHEMA, decode_batches, engine_key
 from jobs.bronze.landing import Landing, LandingFile, Unrecognised, content_hour
 from jobs.config import Config
-from jobs.lake import Lake, in_list
+from jobs.lake import Lake, in_list, partitions_sql
 from jobs.pipeline.guards import ReconciliationError
 from jobs.pipeline.report import Report
 from jobs.pipeline.run_id import RunId
@@ -75,15 +75,6 @@ class Take:
     file: LandingFile
     file_version: int
     lineage: str
-
-
-def engine_path(uri: str) -> str:
-    """A file's path without scheme, bucket or leading ``/``: how Sail's ``binaryFile`` source reports it
-    (``tmp/x/a.json.gz`` for ``/tmp/x/a.json.gz``, ``key`` for ``s3://bucket/key``); both sides are compared so."""
-    if "://" in uri:
-        rest = uri.split("://", 1)[1]
-        return (rest.split("/", 1)[1] if "/" in rest else "") if not uri.startswith("file://") else rest.lstrip("/")
-    return uri.lstrip("/")
 
 
 def split(staged: "DataFrame") -> tuple["DataFrame", "DataFrame"]:
@@ -138,8 +129,7 @@ def _remove_unlogged_rows(lake: Lake, source: str, takes: list[Take]) -> int:
         part = takes[i : i + 500]
         where = f"source_file IN ({in_list(t.lineage for t in part)})"
         if all(t.file.hour is not None for t in part):  # dated by their folders: their rows are in those partitions
-            days = sorted({t.file.hour.date() for t in part})
-            where += " AND landing_dt IN (" + ", ".join(f"DATE'{d}'" for d in days) + ")"
+            where += f" AND ({partitions_sql(('landing_dt',), {(t.file.hour.date(),) for t in part})})"
         if lake.exists(f"bronze.{source}"):
             found = lake.read(f"bronze.{source}").where(where).count()
             if found:
@@ -168,13 +158,11 @@ def _decode(spark: "SparkSession", lake: Lake, takes: list[Take], run_id: str) -
     parts = []
     for i in range(0, len(takes), FILES_PER_READ):
         part = takes[i : i + FILES_PER_READ]
-        lineage = {engine_path(t.file.uri): t.lineage for t in part}
+        lineage = {engine_key(t.file.uri): t.lineage for t in part}
         # Sail 0.7 splits a file into byte ranges for parallelism and binaryFile then reads the whole file once per
         # range (docs/sail-gaps.md): keep one row per path
         raw = spark.read.format("binaryFile").load([t.file.uri for t in part]).dropDuplicates(["path"])
         parts.append(raw.mapInArrow(functools.partial(decode_batches, lineage=lineage), LINEAGE_SCHEMA)
-                     .withColumn("file", F.regexp_replace(F.regexp_replace("file", "^file://", ""),
-                                                          SCHEME_OR_ROOT.pattern, ""))
                      # judged once here: bronze and quarantine are two writes, and the check parses each line
                      .withColumn("not_object", F.expr(f"kind = 'record' AND reason IS NULL AND {NOT_AN_OBJECT}")))
     return lake.checkpoint_parts(parts, run_id, "decoded")
@@ -243,9 +231,9 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, source: str, run_
         lake.append(f"bronze.{source}", bronze.select("*", run_cols[0], run_cols[1].alias("ingested_at")))
         written: dict[tuple[str, str], int] = {}
         # the run's rows, read back from the partitions it wrote to: not the history of the source
-        dates = ", ".join(sorted({f"DATE'{h.date()}'" for h in hours.values()}))
-        for name, kind, where in ((f"bronze.{source}", "'bronze'", f"landing_dt IN ({dates})"),
-                                  ("ops.quarantine", "reason", f"source = '{source}' AND landing_dt IN ({dates})")):
+        dates = partitions_sql(("landing_dt",), {(h.date(),) for h in hours.values()})
+        for name, kind, where in ((f"bronze.{source}", "'bronze'", dates),
+                                  ("ops.quarantine", "reason", f"source = '{source}' AND ({dates})")):
             for r in (lake.read(name).where(f"{where} AND run_id = '{report.run_id}'")
                       .groupBy("source_file", F.expr(kind).alias("kind")).count().collect()):
                 written[(r.source_file, r.kind)] = r["count"]
