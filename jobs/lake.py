@@ -393,14 +393,7 @@ class Lake:
         Over Spark Connect a DataFrame is a plan, evaluated again by every action: without this, a
         step that reads a table another step has since rewritten sees different data.
         """
-        path = self.staging(run_id, name)
-        df.write.mode("overwrite").parquet(path)
-        spark = df.sparkSession
-        if not self._has_parquet(path):  # an empty result leaves no file to read a schema from
-            return spark.createDataFrame([], df.schema)
-        # read by the file's own schema: an explicit schema was matched by position on Sail, and a
-        # join can write columns in another order than the plan lists them
-        return spark.read.parquet(path)
+        return self.checkpoint_parts([df], run_id, name)
 
     def checkpoint_parts(self, parts: "list[DataFrame]", run_id: str, name: str) -> "DataFrame":
         """``checkpoint`` of the union of ``parts`` (same columns), each written by its own plan, one after another:
@@ -409,8 +402,10 @@ class Lake:
         for i, part in enumerate(parts):
             part.write.mode("append" if i else "overwrite").parquet(path)
         spark = parts[0].sparkSession
-        if not self._has_parquet(path):
+        if not self._has_parquet(path):  # an empty result leaves no file to read a schema from
             return spark.createDataFrame([], parts[0].schema)
+        # read by the file's own schema: an explicit schema was matched by position on Sail, and a
+        # join can write columns in another order than the plan lists them
         return spark.read.parquet(path)
 
     def _has_parquet(self, path: str) -> bool:
