@@ -10,6 +10,7 @@ checks without a read) goes through delta-rs on the same files.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from datetime import date, datetime, timezone
@@ -170,10 +171,43 @@ class Lake:
         return self.spark
 
     def read(self, name: "str | Table", version: int | None = None) -> "DataFrame":
-        reader = self._session().read.format("delta")
-        if version is not None:
-            reader = reader.option("versionAsOf", version)
-        return reader.load(self.path(name))
+        """The table, or an earlier version of it. An earlier version is read from its data files as delta-rs lists
+        them: Sail 0.7.2 cannot read a version older than a later log checkpoint, which it writes every 10 commits
+        (docs/sail-gaps.md, gap 7)."""
+        if version is not None and version != self.version(name):
+            return self._read_files(name, version)
+        return self._session().read.format("delta").load(self.path(name))
+
+    def _read_files(self, name: "str | Table", version: int) -> "DataFrame":
+        """One version of a table from the files its log lists (the engine reads them). Partition values are in
+        the log, not in the files: each partition's files are read apart and given theirs."""
+        from urllib.parse import unquote
+
+        import pyarrow as pa
+        from deltalake import DeltaTable
+        from pyspark.sql import functions as F
+        from pyspark.sql.types import StructType
+
+        dt = DeltaTable(self.path(name), version=version, storage_options=self.storage_options() or None)
+        schema = StructType.fromJson(json.loads(dt.schema().to_json()))
+        partitioned = list(dt.metadata().partition_columns)
+        groups: dict[tuple, list[str]] = {}
+        for a in pa.table(dt.get_add_actions(flatten=True)).to_pylist():  # a listing of files
+            values = tuple(a[f"partition.{c}"] for c in partitioned)
+            groups.setdefault(values, []).append(f"{self.path(name)}/{unquote(a['path'])}")
+        if not groups:
+            return self._session().createDataFrame([], schema)
+        reader = self._session().read.schema(StructType([f for f in schema.fields if f.name not in partitioned]))
+        parts = []
+        for values, paths in sorted(groups.items(), key=str):
+            value = dict(zip(partitioned, values))
+            parts.append(reader.parquet(*paths).select(*[
+                F.lit(value[f.name]).cast(f.dataType).alias(f.name) if f.name in value else F.col(f.name)
+                for f in schema.fields]))
+        out = parts[0]
+        for p in parts[1:]:
+            out = out.unionByName(p)
+        return out
 
     def require(self, name: "str | Table") -> "DataFrame":
         """A table an earlier step must have made; a clear error, naming that step, if it has not."""
