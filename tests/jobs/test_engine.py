@@ -205,13 +205,13 @@ def test_an_earlier_version_reads_after_a_later_log_checkpoint(spark, tmp_path):
     lake = Lake(Config(lake_root=str(tmp_path)), spark)
     path = lake.path("silver.sessions")
     for i in range(12):
-        spark.sql(f"SELECT {i}L AS id, date_add(DATE'2026-01-01', {i % 3}) AS session_date").write.format(
+        spark.sql(f"SELECT {i}L AS id, array({i}L) AS ids, date_add(DATE'2026-01-01', {i % 3}) AS session_date").write.format(
             "delta").partitionBy("session_date").mode("append").save(path)
     assert "00000000000000000010.checkpoint.parquet" in os.listdir(f"{path}/_delta_log")
     with pytest.raises(Exception, match="Missing commit file"):  # the gap: when this fails, Sail has fixed it
         spark.read.format("delta").option("versionAsOf", 8).load(path).count()
     for version in (8, 11):
         rows = lake.read("silver.sessions", version=version).collect()
-        assert sorted((r.id, r.session_date) for r in rows) == [
-            (i, date(2026, 1, 1) + timedelta(days=i % 3)) for i in range(version + 1)]
+        assert sorted((r.id, r.ids, r.session_date) for r in rows) == [
+            (i, [i], date(2026, 1, 1) + timedelta(days=i % 3)) for i in range(version + 1)]
     assert lake.read("silver.sessions", version=8).where("session_date = DATE'2026-01-02'").count() == 3
