@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import timedelta
@@ -182,3 +183,54 @@ def test_a_day_rewrites_only_the_dates_it_changed_and_an_old_layout_is_laid_out_
     assert old.laid_out_as_declared("gold.customer_timeline")
     assert Lake(old.cfg).delta_table("gold.customer_timeline").metadata().partition_columns == ["occurred_date"]
     assert table_rows(spark, old.path("gold.customer_timeline")) == table_rows(spark, lake.path("gold.customer_timeline"))
+
+
+@pytest.mark.slow
+def test_a_day_rebuilds_histories_from_where_they_changed_and_goes_on_from_the_rows_kept(spark, tmp_path):
+    """A (days 0 and 1) comes back on day 100 on device C, which browsed anonymously on day 1 (its own customer
+    then): C's customer merges into A's, the older. A's timeline is rebuilt from day 1, C's first day, numbered
+    after A's day-0 rows, which stay as stored (their files are not rewritten). D (day 0) comes back on day 100
+    too: only D's rows from two days before the window are rebuilt, and day 100 is a reactivation seen from the
+    kept rows alone. The day-by-day lake equals a full rebuild."""
+    day = T0.replace(hour=0)
+    landing = tmp_path / "landing"
+    for ref in ("customers", "products", "campaigns", "campaign_posts"):
+        land(landing, f"reference/{ref}", day, [])
+    land(landing, "clickstream", day.replace(hour=10), [
+        seg("PA", "A", day.replace(hour=10), kind="page", event=None),
+        seg("PA", "A", day.replace(hour=10, minute=2), props={"product_id": "P1"}),
+        seg("PB", "B", day.replace(hour=11), kind="page", event=None),
+        seg("PD", "D", day.replace(hour=12), kind="page", event=None)])
+    day1 = day + timedelta(days=1)
+    land(landing, "clickstream", day1.replace(hour=10), [
+        seg("PC", None, day1.replace(hour=10), kind="page", event=None),
+        seg("PA", "A", day1.replace(hour=10, minute=30), kind="page", event=None)])
+    land(landing, "orders", day.replace(hour=9), [order(79, "someone@x.com", day.replace(hour=9))])
+    land(landing, "social", day.replace(hour=9), [social("instagram", "9", "@someone", day.replace(hour=9))])
+    back = day + timedelta(days=100, hours=15)
+    land(landing, "clickstream", back, [seg("PC", "A", back, kind="page", event=None),
+                                        seg("PC", "A", back + timedelta(minutes=3), props={"product_id": "P2"}),
+                                        seg("PD", "D", back, kind="page", event=None)])
+    cfg = Config(lake_root=str(tmp_path / "lake"), landing_root=str(landing), pii_key=PII_KEY)
+    lake = Lake(cfg, spark)
+    for lo, hi in ((day, day + timedelta(days=2)), (day + timedelta(days=2), day + timedelta(days=101))):
+        ingest_and_refine(spark, cfg, lo, hi, gates=False)
+        curate(spark, cfg, lo, hi, gates=False)
+    report = json.loads(lake.read("ops.runs").where("step = 'curate'").orderBy("started_at").collect()[-1].counts)
+    assert report["rebuilt_from"] == str(day1.date()) and report["rebuilt_whole"] == 0, report
+
+    last = lake.version("gold.customer_timeline")
+    before, after = _timeline_files(lake, last - 1), _timeline_files(lake, last)
+    assert day.date() not in {before[p] for p in set(before) - set(after)}  # A's day-0 rows kept as they were
+    a = lake.read("gold.customer_timeline").where("identifier IN ('user:A', 'anon:PC')").orderBy("seq").collect()
+    assert len({r.customer_key for r in a}) == 1 and [r.seq for r in a] == list(range(1, len(a) + 1))
+    assert [r.occurred_date for r in a if r.milestone and "reactivation" in r.milestone] == [back.date()]
+    d = lake.read("gold.customer_timeline").where("identifier = 'user:D'").orderBy("seq").collect()
+    assert [(r.seq, r.occurred_date, r.milestone) for r in d] == [
+        (1, day.date(), "first_visit"), (2, back.date(), "reactivation")]
+
+    full = Config(lake_root=str(tmp_path / "full"), landing_root=str(landing), pii_key=PII_KEY)
+    ingest_and_refine(spark, full, gates=False)
+    curate(spark, full, gates=False, full=True)
+    for table in GOLD:
+        assert table_rows(spark, lake.path(f"gold.{table}")) == table_rows(spark, Lake(full).path(f"gold.{table}")), table
