@@ -57,12 +57,17 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+# every pattern needs one of these characters (a digit, '@' or '%40', or ':' of IPv6): text without any is left
+# as it is after one scan, instead of seven replacements (event names, UTM values, categories)
+NEEDS = "[0-9@:%]"
+
+
 def scrub_sql(column_sql: str) -> str:
     """Engine SQL: ``column_sql`` with every pattern replaced by its marker."""
     out = column_sql
     for marker, pattern, prefix in PATTERNS:
         out = f"regexp_replace({out}, {_sql_string(pattern)}, {_sql_string(('$1' if prefix else '') + marker)})"
-    return out
+    return f"CASE WHEN {column_sql} RLIKE '{NEEDS}' THEN {out} ELSE {column_sql} END"
 
 
 def pseudonym_sql(column_sql: str, key_sql_fn) -> str:
@@ -76,12 +81,13 @@ def pseudonym_sql(column_sql: str, key_sql_fn) -> str:
 def url_sql(column_sql: str) -> str:
     """Engine SQL: a URL with its fragment dropped and its query reduced to ``KEPT_PARAMETERS``, scrubbed."""
     base = f"regexp_replace({column_sql}, '[?#].*$', '')"
-    kept = ", ".join(
-        f"CASE WHEN parse_url({column_sql}, 'QUERY', '{p}') IS NOT NULL THEN concat('{p}=', "
-        f"parse_url({column_sql}, 'QUERY', '{p}')) END" for p in KEPT_PARAMETERS)
+    # a parameter that is absent is NULL, which concat keeps NULL and concat_ws skips; a host that is not one
+    # (an IDNA error, an empty host) gives NULL too, where Sail's parse_url failed the whole query
+    kept = ", ".join(f"concat('{p}=', try_parse_url({column_sql}, 'QUERY', '{p}'))" for p in KEPT_PARAMETERS)
     query = f"concat_ws('&', {kept})"
-    return scrub_sql(f"CASE WHEN {column_sql} IS NULL THEN NULL WHEN {query} = '' THEN {base} "
-                     f"ELSE concat({base}, '?', {query}) END")
+    # most URLs have no query at all: they are not parsed
+    return scrub_sql(f"CASE WHEN {column_sql} IS NULL THEN NULL WHEN instr({column_sql}, '?') = 0 THEN {base} "
+                     f"WHEN {query} = '' THEN {base} ELSE concat({base}, '?', {query}) END")
 
 
 def ip_network_sql(column_sql: str) -> str:

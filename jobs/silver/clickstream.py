@@ -126,7 +126,7 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
         F.expr(scrub_sql("coalesce(j.context.page.title, j.properties.title, CASE WHEN j.type = 'screen' THEN j.name END)"))
         .alias("page_title"),
         F.expr(url_sql(referrer)).alias("referrer"),
-        F.expr(f"parse_url({referrer}, 'HOST')").alias("referrer_host"),
+        F.expr(f"try_parse_url({referrer}, 'HOST')").alias("referrer_host"),
         *[F.expr(scrub_sql(f"j.context.campaign.{k}")).alias(f"utm_{'campaign' if k == 'name' else k}")
           for k in ("name", "source", "medium", "content")],
         F.expr(pseudonym("j.properties.product_id")).alias("product_id"),

@@ -114,8 +114,8 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
         F.expr(_channel_sql()).alias("channel"),
         F.expr("o.location_id").alias("location_id"),
         F.expr(f"transform(o.discount_codes, d -> {scrub_sql('d.code')})").alias("discount_codes"),
-        F.expr(scrub_sql("parse_url(concat('https://shop', o.landing_site), 'QUERY', 'utm_campaign')")).alias("utm_campaign"),
-        F.expr("parse_url(o.referring_site, 'HOST')").alias("referring_host"),
+        F.expr(scrub_sql("try_parse_url(concat('https://shop', o.landing_site), 'QUERY', 'utm_campaign')")).alias("utm_campaign"),
+        F.expr("try_parse_url(o.referring_site, 'HOST')").alias("referring_host"),
         F.expr(f"transform(o.line_items, li -> named_struct('line_id', li.id, 'product_id', {pseudonym('li.product_id')}, "
                f"'sku', {pseudonym('li.sku')}, 'title', {scrub_sql('li.title')}, 'quantity', li.quantity, "
                "'price', try_cast(li.price AS DECIMAL(18,2))))").alias("line_items"),

@@ -81,6 +81,16 @@ def hostile(spark, tmp_path_factory):
         b'{"type": "track", "messageId": "caf\xe9"}',
         json.dumps(event(13)),
     ]))
+    bad_urls = ("https://P91%40/p?utm_source=ig", "https://?utm_source=a", "http://[::1/x?sku=1")
+    urls = []
+    for i, url in enumerate(bad_urls):  # hosts that are not hosts: parse_url failed the whole refine on them
+        e = event(30 + i)
+        e["context"]["page"] = {"url": url, "referrer": url, "path": "/p"}
+        urls.append(json.dumps(e))
+    put(landing, f"clickstream/{hour}/hostile-urls.json.gz", gz(urls))
+    bad_order = order(4_242_424_242_425, "urls@example.org", HOUR)
+    bad_order["order"].update(landing_site="//?utm_campaign=x", referring_site=bad_urls[0])
+    put(landing, f"orders/{hour}/hostile-urls.json.gz", gz([json.dumps(bad_order)]))
     put(landing, f"clickstream/{hour}/plain-text.json.gz", "".join(json.dumps(event(20 + i)) + "\n" for i in range(5)).encode())
     put(landing, f"clickstream/{hour}/pii.json.gz", gz([json.dumps(e) for e in pii_everywhere()]))
     put(landing, f"social/{hour}/pii.json.gz", gz([json.dumps({

@@ -44,6 +44,17 @@ def test_impossible_times_are_quarantined_and_a_reset_clock_is_corrected(spark, 
     assert first_seen.year == 2026
 
 
+def test_urls_whose_host_is_not_a_host_are_kept_without_their_parts(spark, hostile):
+    """Sail's ``parse_url`` raises on them (IdnaError, EmptyHost), which failed the window's whole refine."""
+    cfg, _, _ = hostile
+    lake = Lake(cfg, spark)
+    kept = lake.read("silver.clickstream_events").where("message_id IN ('hostile-30', 'hostile-31', 'hostile-32')")
+    assert sorted((r.message_id, r.referrer_host) for r in kept.collect()) == [
+        ("hostile-30", None), ("hostile-31", None), ("hostile-32", None)]
+    order = lake.read("silver.orders").where("order_id = 4242424242425").first()
+    assert order is not None and order.referring_host is None
+
+
 def test_every_shape_of_bad_line_has_its_own_reason_and_bytes_are_kept(spark, hostile):
     cfg, _, _ = hostile
     lake = Lake(cfg, spark)
