@@ -171,12 +171,20 @@ class Lake:
         return self.spark
 
     def read(self, name: "str | Table", version: int | None = None) -> "DataFrame":
-        """The table, or an earlier version of it. An earlier version is read from its data files as delta-rs lists
-        them: Sail 0.7.2 cannot read a version older than a later log checkpoint, which it writes every 10 commits
-        (docs/sail-gaps.md, gap 7)."""
-        if version is not None and version != self.version(name):
+        """The table, or an earlier version of it. Sail 0.7.2 cannot read some versions older than a later log
+        checkpoint, which it writes every 10 commits (docs/sail-gaps.md, gap 7): those are read from their data
+        files as delta-rs lists them (slower: a scan per partition)."""
+        reader = self._session().read.format("delta")
+        if version is None or version == self.version(name):
+            return reader.load(self.path(name))
+        df = reader.option("versionAsOf", version).load(self.path(name))
+        try:
+            df.schema  # analysis reads that version's log: it fails at once where Sail cannot read it
+        except Exception as exc:
+            if "Missing commit file" not in str(exc):
+                raise
             return self._read_files(name, version)
-        return self._session().read.format("delta").load(self.path(name))
+        return df
 
     def _read_files(self, name: "str | Table", version: int) -> "DataFrame":
         """One version of a table from the files its log lists (the engine reads them). Partition values are in
