@@ -335,17 +335,23 @@ class Lake:
         self._session().catalog.dropTempView(view)
         _wrote()
 
-    def replace_keys(self, name: "str | Table", rows: "DataFrame", touched: "DataFrame | None", key: str) -> None:
+    def replace_keys(self, name: "str | Table", rows: "DataFrame", touched: "DataFrame | None", key: str,
+                     since: str | None = None) -> None:
         """Make the table's rows for the ``touched`` keys exactly ``rows`` (none for a key that disappeared), in
         one commit. Without ``touched``, or without a table yet, the table becomes ``rows``.
 
         - A partitioned table has only the partitions rewritten where a touched key's row is new, changed or gone
           (rows compared column by column, NULLs equal: no map columns), each with its other keys' rows and the new
           ones (``replaceWhere``). A rebuilt history whose old rows came out the same leaves their partitions alone.
+        - With ``since`` (a date column), ``touched`` carries a ``from_date`` per key: only the key's rows on or
+          after it are replaced (and ``rows`` holds only those), its older rows stay; NULL replaces them all. The
+          stored rows are read from the earliest ``from_date`` on, so a batch of recent changes reads recent dates.
         - An unpartitioned one is rewritten whole (the other keys' rows and the new ones).
 
         No MERGE: on the embedded engine a MERGE joined the whole table to find its matches, and cost more than
         rewriting the partitions it changed."""
+        from pyspark.sql import functions as F
+
         t = table(name)
         self._check(t, "replace_keys")
         rows = self.conform(t, rows)
@@ -353,19 +359,28 @@ class Lake:
             self._writer(t, rows, "overwrite").option("overwriteSchema", "true").save(self.path(t))
             _wrote()
             return
-        keys, cols = touched.select(key).distinct(), rows.columns
+        cols = rows.columns
         current = self.read(t).select(*cols)
         if not t.partitioned_by:
+            keys = touched.select(key).distinct()
             self._writer(t, current.join(keys, key, "left_anti").select(*cols).unionByName(rows), "overwrite").save(
                 self.path(t))
             _wrote()
             return
-        stored = current.join(keys, key, "left_semi").select(*cols)
+        if since is None:
+            keys, replaced, candidates = touched.select(key).distinct(), "TRUE", current
+        else:  # a listing of one date: the earliest from_date, None when a key is replaced whole
+            keys = touched.select(key, "from_date").distinct()
+            earliest = keys.agg(F.when(F.count("*") == F.count("from_date"), F.min("from_date")).alias("d")).first().d
+            replaced = f"(from_date IS NULL OR {since} >= from_date)"
+            candidates = current if earliest is None else current.where(f"{since} >= DATE'{earliest}'")
+        stored = candidates.join(keys, key).where(replaced).select(*cols)
         differ = rows.subtract(stored).unionByName(stored.subtract(rows))
         where = partition_condition(differ, t.partitioned_by)
         if where == "FALSE":
             return  # the touched keys' rows came out exactly as stored
-        kept = current.where(where).join(keys, key, "left_anti").select(*cols)
+        hit = keys.withColumn("_hit", F.lit(True))
+        kept = current.where(where).join(hit, key, "left").where(f"_hit IS NULL OR NOT {replaced}").select(*cols)
         rewritten = kept.unionByName(rows.where(where)).repartition(*t.partitioned_by)  # a file per partition
         self._writer(t, rewritten, "overwrite").option("replaceWhere", where).save(self.path(t))
         _wrote()

@@ -4,8 +4,15 @@ Contract
 - Incremental (default): the customers touched by the window's new silver rows — and
   every customer whose identity changed since their timeline was built (merges,
   splits, newly shared devices), and every customer on either side of a session that
-  refine cut anew or that changed hands — get their whole timeline rebuilt and MERGEd; their
-  facts likewise, from the rebuilt rows. What moved is found by comparing ``silver.identity_map``
+  refine cut anew or that changed hands — get their timeline rebuilt from the date it can have
+  changed: two days before the window's earliest event for new rows and recut sessions; for a
+  merge, the first interaction of the younger customer (the older key survives, so the history
+  before it stands); for a customer that lost an identifier, their first interaction. Silver is
+  read from the earliest of those dates, and each rebuilt history is numbered on from the
+  stored rows before its date (``timeline.kept_prefix``). Only a formerly shared identifier, a
+  run killed half-way, or a lake whose last curate is unknown rebuilds histories whole from all
+  of silver. Facts are recomputed from the touched customers' rows as written.
+  What moved is found by comparing ``silver.identity_map``
   and ``silver.sessions`` with the versions the last successful curate read (recorded in its
   ``ops.runs`` row), not by reading the timeline. Trends are rebuilt for the dates the window touched and the 7 days
   after. Relationship scores and campaign performance are rebuilt whole (small).
@@ -39,6 +46,7 @@ log = logging.getLogger(__name__)
 REFERENCE = {"silver.campaign_posts": ("platform", "post_id", "campaign_id"),
              "silver.products": ("product_id", "title", "category")}
 READ_SINCE = ("silver.identity_map", "silver.sessions")  # what the next run compares against to find moved customers
+RECUT_DAYS = 2  # refine cuts sessions anew from the day before the window's earliest event; one more to be safe
 
 
 @dataclass
@@ -46,6 +54,8 @@ class CurateReport(Report):
     reference_versions: dict[str, int] = field(default_factory=dict)  # what the next run compares against
     full: bool = False
     customers_rebuilt: int = 0
+    rebuilt_whole: int = 0  # of those, rebuilt from their first interaction on (from silver)
+    rebuilt_from: date | None = None  # the earliest date a rebuilt history was rebuilt from
     timeline_rows: int = 0
     customers: int = 0
     dates: list[date] = field(default_factory=list)
@@ -65,52 +75,120 @@ def _version_then(lake: Lake, name: str, previous: dict[str, int] | None) -> "Da
     return then
 
 
-def _moved_identities(identity: "DataFrame", then: "DataFrame") -> "DataFrame":
-    """Keys on either side of every identifier whose key or shared flag changed since ``then`` (appeared and
-    disappeared identifiers included): proportional to the identity map, never to the events."""
+def _moved_identities(identity: "DataFrame", then: "DataFrame", facts: "DataFrame", since: date | None) -> "DataFrame":
+    """(customer_key, from_date) on either side of every identifier whose key or shared flag changed since ``then``
+    (appeared and disappeared identifiers included): proportional to the identity map, never to the events.
+
+    From when each key's timeline can change: a key that loses an identifier, from its first interaction (the
+    identifier's rows may be anywhere in its history); a key that gains one, from the first interaction of the key
+    that held it (the older key survives a merge, so the survivor's history before the younger one began stays), or
+    from ``since`` for an identifier seen for the first time; NULL (its whole history, from silver) for one that was
+    shared, whose rows were on no timeline."""
     from pyspark.sql import functions as F
 
     a = then.select("identifier", F.col("customer_key").alias("old_key"), F.col("is_shared").alias("old_shared"))
     b = identity.select("identifier", F.col("customer_key").alias("new_key"), F.col("is_shared").alias("new_shared"))
-    changed = a.join(b, "identifier", "full_outer").where(
-        "old_key IS NULL OR new_key IS NULL OR old_key <> new_key OR old_shared <> new_shared")
-    return (changed.where("old_key IS NOT NULL").select(F.col("old_key").alias("customer_key"))
-            .unionByName(changed.where("new_key IS NOT NULL AND NOT new_shared").select(F.col("new_key").alias("customer_key"))))
+    first = facts.select("customer_key", F.to_date("first_seen").alias("first_date"))
+    changed = (a.join(b, "identifier", "full_outer")
+               .where("old_key IS NULL OR new_key IS NULL OR old_key <> new_key OR old_shared <> new_shared")
+               .join(first.select(F.col("customer_key").alias("old_key"), F.col("first_date").alias("old_first")),
+                     "old_key", "left"))
+    since_sql = "CAST(NULL AS DATE)" if since is None else f"DATE'{since}'"
+    lose = changed.where("old_key IS NOT NULL AND NOT old_shared AND old_first IS NOT NULL").select(
+        F.col("old_key").alias("customer_key"), F.col("old_first").alias("from_date"))
+    gain = changed.where("new_key IS NOT NULL AND NOT new_shared").selectExpr(
+        "new_key AS customer_key",
+        f"CASE WHEN old_key IS NULL THEN {since_sql} WHEN NOT old_shared THEN coalesce(old_first, {since_sql}) END "
+        "AS from_date")
+    return lose.unionByName(gain)
 
 
-def _touched_keys(lake: Lake, identity: "DataFrame", window: Window, previous: dict[str, int] | None = None) -> "DataFrame":
-    """Customer keys with new silver rows in the window, plus keys whose identifiers moved.
+def _window_since(lake: Lake, window: Window) -> date | None:
+    """The earliest date the window can change a timeline from: its rows' earliest date, less the days before it
+    that refine cuts sessions anew. The window's first day when it brought no rows; None when it is unbounded."""
+    from pyspark.sql import functions as F
+
+    lows = [lake.read(f"silver.{name}").where(window.sql()).agg(F.min("event_date")).first()[0]  # one value each
+            for name in ("clickstream_events", "social_interactions", "order_status_history")
+            if lake.exists(f"silver.{name}")]
+    lows = [d for d in lows if d is not None]
+    if lows:
+        return min(lows) - timedelta(days=RECUT_DAYS)
+    return None if window.start is None else window.start.date() - timedelta(days=RECUT_DAYS)
+
+
+def _earliest(keys: "DataFrame") -> "DataFrame":
+    """One row per key with its earliest ``from_date``, NULL when any says its whole history."""
+    from pyspark.sql import functions as F
+
+    return keys.groupBy("customer_key").agg(
+        F.when(F.count("*") == F.count("from_date"), F.min("from_date")).alias("from_date"))
+
+
+def _touched_keys(lake: Lake, identity: "DataFrame", window: Window, since: date | None,
+                  previous: dict[str, int] | None = None) -> "DataFrame":
+    """(customer_key, from_date): the keys with new silver rows in the window, from ``since``, plus the keys whose
+    identifiers moved, from when their timelines can have changed (``_moved_identities``).
 
     What moved is found from the identity map and sessions as the last successful curate read them (their Delta
     versions, recorded with its run), so a day's curate does not scan the timeline; when those versions are not
-    known (a lake curated by an earlier release) or were vacuumed, the timeline is compared instead."""
+    known (a lake curated by an earlier release) or were vacuumed, the timeline is compared instead, and the keys
+    found that way are rebuilt whole."""
     from pyspark.sql import functions as F
 
     where = window.sql()
+    from_since = F.lit(since).cast("date").alias("from_date")
     # every event, not only timeline events: any of them can change a session
     ev = lake.read_or_empty("silver.clickstream_events").where(f"{where} AND NOT is_bot")
     ids = ev.selectExpr("concat('anon:', anonymous_id) AS identifier").unionByName(
         ev.where("user_id IS NOT NULL").selectExpr("concat('user:', user_id) AS identifier"))
     for table, to_rows in (("social_interactions", timeline.social_rows), ("order_status_history", timeline.order_rows)):
         ids = ids.unionByName(to_rows(lake.read_or_empty(f"silver.{table}").where(where)).select("identifier"))
-    keys = ids.distinct().join(identity.where("NOT is_shared"), "identifier").select("customer_key")
+    keys = ids.distinct().join(identity.where("NOT is_shared"), "identifier").select("customer_key", from_since)
     identity_then = _version_then(lake, "silver.identity_map", previous)
     sessions_then = _version_then(lake, "silver.sessions", previous)
     if identity_then is not None and (sessions_then is not None or not lake.exists("silver.sessions")):
-        keys = keys.unionByName(_moved_identities(identity, identity_then))
+        facts = lake.read_or_empty("gold.customer_facts")
+        keys = keys.unionByName(_moved_identities(identity, identity_then, facts, since))
         recut = _recut_since(lake, identity, where, sessions_then)
-        return (keys if recut is None else keys.unionByName(recut)).distinct()
+        return keys if recut is None else keys.unionByName(recut.select("customer_key", from_since))
+    whole = F.lit(None).cast("date").alias("from_date")
     if lake.exists("gold.customer_timeline"):
         built = lake.read("gold.customer_timeline").select("identifier", F.col("customer_key").alias("built_key")).distinct()
         now = identity.select("identifier", "customer_key", "is_shared")
         moved = built.join(now, "identifier", "left").where(
             "customer_key IS NULL OR customer_key <> built_key OR is_shared")
-        keys = (keys.unionByName(moved.select(F.col("built_key").alias("customer_key")))
-                .unionByName(moved.where("customer_key IS NOT NULL AND NOT is_shared").select("customer_key")))
+        keys = (keys.unionByName(moved.select(F.col("built_key").alias("customer_key"), whole))
+                .unionByName(moved.where("customer_key IS NOT NULL AND NOT is_shared").select("customer_key", whole)))
         recut = _recut_sessions(lake, identity, where)
         if recut is not None:
-            keys = keys.unionByName(recut)
-    return keys.distinct()
+            keys = keys.unionByName(recut.select("customer_key", whole))
+    return keys
+
+
+def _touched(lake: Lake, identity: "DataFrame", window: Window, previous: dict[str, int] | None,
+             report: CurateReport) -> "DataFrame":
+    """The touched keys with the date each one's timeline is rebuilt from (NULL: whole), checkpointed and recorded
+    as the run's intent before any gold write; the report gets how many, from when, and how many whole."""
+    from pyspark.sql import functions as F
+
+    keys = _touched_keys(lake, identity, window, _window_since(lake, window), previous)
+    posts = _changed(lake, "silver.campaign_posts", previous)
+    if posts is not None:  # late or changed campaign posts re-attribute the interactions on them
+        keys = keys.unionByName(_keys_of_changed_posts(lake, identity, posts))
+    if lake.exists("ops.curate_intents"):  # what a run killed half-way set out to rebuild: whole
+        keys = keys.unionByName(lake.read("ops.curate_intents").select("customer_key",
+                                                                       F.lit(None).cast("date").alias("from_date")))
+    # fixed now: evaluated after the timeline is rewritten, it would no longer see the keys that moved
+    keys = lake.checkpoint(_earliest(keys), report.run_id, "touched-keys")
+    summary = keys.agg(F.count("*").alias("n"), F.count("from_date").alias("dated"),
+                       F.min("from_date").alias("lo")).first()  # counts
+    report.customers_rebuilt, report.rebuilt_whole = summary.n, summary.n - summary.dated
+    report.rebuilt_from = summary.lo
+    # the intent, recorded before any gold write: a run killed from here on leaves it to the next run
+    lake.append("ops.curate_intents", keys.select("customer_key", F.lit(report.run_id).alias("run_id"),
+                                                  F.current_timestamp().alias("recorded_at")))
+    return keys
 
 
 def _session_dates(lake: Lake, where: str) -> str | None:
@@ -119,7 +197,7 @@ def _session_dates(lake: Lake, where: str) -> str | None:
                                                                             "max(event_date) AS hi").first()
     if span.lo is None:
         return None
-    return f"BETWEEN DATE'{span.lo - timedelta(days=2)}' AND DATE'{span.hi + timedelta(days=1)}'"
+    return f"BETWEEN DATE'{span.lo - timedelta(days=RECUT_DAYS)}' AND DATE'{span.hi + timedelta(days=1)}'"
 
 
 def _recut_since(lake: Lake, identity: "DataFrame", where: str, then: "DataFrame | None") -> "DataFrame | None":
@@ -194,14 +272,16 @@ def _changed(lake: Lake, name: str, previous: dict[str, int] | None) -> "DataFra
 
 
 def _keys_of_changed_posts(lake: Lake, identity: "DataFrame", posts: "DataFrame") -> "DataFrame":
-    """Customers with an interaction on a post whose campaign changed (an extract that landed late, or anew)."""
+    """(customer_key, from_date): customers with an interaction on a post whose campaign changed (an extract that
+    landed late, or anew), from the date of their first such interaction."""
     from pyspark.sql import functions as F
 
     changed = posts.select(F.col("platform").alias("_pp"), F.col("post_id").alias("_pid")).distinct()
     social = lake.read_or_empty("silver.social_interactions").where("target_type = 'post'")
     hit = social.join(changed, (social.platform == changed._pp) & (social.target_id == changed._pid))
-    return (hit.select(F.concat(F.lit("social:"), "actor_id_hash").alias("identifier")).distinct()
-            .join(identity.where("NOT is_shared"), "identifier").select("customer_key"))
+    return (hit.select(F.concat(F.lit("social:"), "actor_id_hash").alias("identifier"), "event_date")
+            .join(identity.where("NOT is_shared"), "identifier")
+            .groupBy("customer_key").agg(F.min("event_date").alias("from_date")))
 
 
 def _touched_dates(lake: Lake, window: Window) -> list[date]:
@@ -240,28 +320,29 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
     # the identity map at the version recorded: the next run finds what moved after exactly this one
     identity = (lake.read("silver.identity_map", version=report.reference_versions["silver.identity_map"])
                 if "silver.identity_map" in report.reference_versions else lake.read_or_empty("silver.identity_map"))
-    rows = timeline.attribute(timeline.interactions(lake), identity)
-    keys = None if full or not lake.exists("gold.customer_timeline") else _touched_keys(lake, identity, window, previous)
-    if keys is not None:
-        posts = _changed(lake, "silver.campaign_posts", previous)
-        if posts is not None:  # late or changed campaign posts re-attribute the interactions on them
-            keys = keys.unionByName(_keys_of_changed_posts(lake, identity, posts)).distinct()
-        if lake.exists("ops.curate_intents"):  # what a run killed half-way set out to rebuild
-            keys = keys.unionByName(lake.read("ops.curate_intents").select("customer_key")).distinct()
-        # fixed now: evaluated after the timeline is rewritten, it would no longer see the keys that moved
-        keys = lake.checkpoint(keys, report.run_id, "touched-keys")
-        # the intent, recorded before any gold write: a run killed from here on leaves it to the next run
-        lake.append("ops.curate_intents", keys.select("customer_key", F.lit(report.run_id).alias("run_id"),
-                                                      F.current_timestamp().alias("recorded_at")))
-        rows = rows.join(keys, "customer_key")
-    built = lake.checkpoint(timeline.sequence(rows), report.run_id, "timeline")
-    timeline.write(lake, built, keys)
-    report.customers_rebuilt = built.select("customer_key").distinct().count()
+    keys = None if full or not lake.exists("gold.customer_timeline") else _touched(lake, identity, window, previous,
+                                                                                     report)
+    if keys is None:
+        built = lake.checkpoint(timeline.sequence(timeline.attribute(timeline.interactions(lake), identity)),
+                                report.run_id, "timeline")
+        timeline.write(lake, built, None)
+        report.customers_rebuilt = built.select("customer_key").distinct().count()
+        histories = built  # every customer's whole history: their facts need no second read of the timeline
+    else:
+        # silver from the earliest date a touched history can change, each history from its own date, numbered
+        # after the stored rows before it
+        since = report.rebuilt_from or date.max
+        rows = (timeline.attribute(timeline.interactions(lake, None if report.rebuilt_whole else since), identity)
+                .join(keys, "customer_key").where("from_date IS NULL OR to_date(occurred_at) >= from_date")
+                .select(*timeline.COLUMNS))
+        prefix = timeline.kept_prefix(lake.read("gold.customer_timeline"), keys)
+        built = lake.checkpoint(timeline.sequence(rows, prefix), report.run_id, "timeline")
+        timeline.write(lake, built, keys)
+        histories = lake.read("gold.customer_timeline").join(keys.select("customer_key"), "customer_key", "left_semi")
 
     orders = lake.read_or_empty("silver.orders")
     tl = lake.read("gold.customer_timeline")
-    # the rebuilt customers' whole histories are ``built``: their facts need no second read of the timeline
-    lake.replace_keys("gold.customer_facts", relationship.facts(built, orders), keys, "customer_key")
+    lake.replace_keys("gold.customer_facts", relationship.facts(histories, orders), keys, "customer_key")
     if as_of is None:  # from the log's statistics when every file has them, else one column read
         newest = lake.newest("gold.customer_timeline", "occurred_at")
         if newest is None:

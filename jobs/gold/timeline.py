@@ -11,7 +11,8 @@ Contract
   incremental and full builds agree. ``is_milestone``/``milestone`` (comma-separated when a row is several) mark first visit, first
   social touch, first purchase, first repeat purchase, first advocacy (review, share,
   mention) and reactivation after 90 days away.
-- Partitioned by ``occurred_date``. A touched customer's history is rebuilt whole, but only the dates
+- Partitioned by ``occurred_date``. A touched customer's history is rebuilt from the date it can have changed
+  (curate says which), numbered on from the rows kept before it, and only the dates
   where a row came out different are rewritten (new rows land in recent dates; a merge of two customers,
   or a late event, renumbers the later rows of the customer, and reopens their dates). Partitioned by
   customer (``customer_bucket``, the layout before), the third of customers touched each day rewrote
@@ -20,6 +21,7 @@ Contract
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING
 
 from jobs.lake import Lake
@@ -150,11 +152,23 @@ def rows_from(tables: dict[str, "DataFrame"]) -> "DataFrame":
     return out
 
 
-def interactions(lake: Lake) -> "DataFrame":
+def interactions(lake: Lake, since: date | None = None) -> "DataFrame":
     """All interactions from silver with the identifier they are attributed to (not yet to a customer);
-    a silver table that does not exist (its source never landed) contributes none."""
-    return rows_from({name: lake.read_or_empty(f"silver.{name}") for name in (*(n for n, _ in SOURCES),
-                                                                             "campaign_posts")})
+    a silver table that does not exist (its source never landed) contributes none.
+
+    With ``since``, the interactions that occurred on that date or later, reading only those dates of silver
+    (an order's rows still come from its whole status history: which state came first decides its type)."""
+    tables = {name: lake.read_or_empty(f"silver.{name}") for name in (*(n for n, _ in SOURCES), "campaign_posts")}
+    if since is None:
+        return rows_from(tables)
+    on = f">= DATE'{since}'"
+    for name, column in (("clickstream_events", "event_date"), ("sessions", "session_date"),
+                         ("social_interactions", "event_date")):
+        tables[name] = tables[name].where(f"{column} {on}")
+    history = tables["order_status_history"]
+    tables["order_status_history"] = history.join(
+        history.where(f"event_date {on}").select("order_id").distinct(), "order_id", "left_semi")
+    return rows_from(tables).where(f"to_date(occurred_at) {on}")
 
 
 def attribute(rows: "DataFrame", identity: "DataFrame") -> "DataFrame":
@@ -163,21 +177,48 @@ def attribute(rows: "DataFrame", identity: "DataFrame") -> "DataFrame":
     return rows.join(ids, "identifier").select(*COLUMNS)
 
 
-def sequence(rows: "DataFrame") -> "DataFrame":
-    """Add seq, milestones and the bucket: the whole history of each customer in ``rows`` is needed. Pure."""
+def kept_prefix(stored: "DataFrame", keys: "DataFrame") -> "DataFrame":
+    """What each key's stored rows before its ``from_date`` add up to, for ``sequence`` to go on from them: rows,
+    visits, social touches, purchases, advocacy and the last time. Reads five narrow columns. Pure."""
+    from pyspark.sql import functions as F
+
+    kept = (stored.select("customer_key", "occurred_date", "occurred_at", "channel", "event_type")
+            .join(keys.where("from_date IS NOT NULL").select("customer_key", "from_date"), "customer_key")
+            .where("occurred_date < from_date"))
+    return kept.groupBy("customer_key").agg(
+        F.count("*").alias("_rows0"), F.max("occurred_at").alias("_last0"),
+        *[F.sum(F.when(F.expr(cond), 1).otherwise(0)).alias(name) for name, cond in _COUNTED.items()])
+
+
+_COUNTED = {"_visit0": "event_type = 'visit'", "_social0": "channel = 'social'",
+            "_purchase0": f"event_type IN ({', '.join(repr(e) for e in PURCHASES)})",
+            "_adv0": f"event_type IN ({', '.join(repr(e) for e in ADVOCACY)})"}
+
+
+def sequence(rows: "DataFrame", prefix: "DataFrame | None" = None) -> "DataFrame":
+    """Add seq, milestones and the bucket. ``rows`` hold each customer's whole history, or, with ``prefix``
+    (``kept_prefix``), the rows from a date on, numbered after the kept rows before it. Pure."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
+    if prefix is None:
+        rows = rows.select("*", F.lit(None).cast("timestamp").alias("_last0"),
+                           *[F.lit(None).cast("bigint").alias(c) for c in ("_rows0", *_COUNTED)])
+    else:
+        rows = rows.join(prefix, "customer_key", "left")
     order = ["occurred_at", "channel", "event_type", "source_key"]
     w = Window.partitionBy("customer_key").orderBy(*order)
-    purchases = F.when(F.col("event_type").isin(*PURCHASES), 1).otherwise(0)
     cum = w.rowsBetween(Window.unboundedPreceding, 0)
-    ranked = (rows.withColumn("seq", F.row_number().over(w))
-              .withColumn("_prev", F.lag("occurred_at").over(w))
-              .withColumn("_purchase_n", F.sum(purchases).over(cum))
-              .withColumn("_visit_n", F.sum(F.when(F.col("event_type") == "visit", 1).otherwise(0)).over(cum))
-              .withColumn("_social_n", F.sum(F.when(F.col("channel") == "social", 1).otherwise(0)).over(cum))
-              .withColumn("_adv_n", F.sum(F.when(F.col("event_type").isin(*ADVOCACY), 1).otherwise(0)).over(cum)))
+
+    def running(name: str) -> "F.Column":  # the count so far, the kept rows' included
+        return F.coalesce(F.col(name), F.lit(0)) + F.sum(F.when(F.expr(_COUNTED[name]), 1).otherwise(0)).over(cum)
+
+    ranked = (rows.withColumn("seq", F.coalesce(F.col("_rows0"), F.lit(0)) + F.row_number().over(w))
+              .withColumn("_prev", F.coalesce(F.lag("occurred_at").over(w), F.col("_last0")))
+              .withColumn("_purchase_n", running("_purchase0"))
+              .withColumn("_visit_n", running("_visit0"))
+              .withColumn("_social_n", running("_social0"))
+              .withColumn("_adv_n", running("_adv0")))
     reached = F.concat_ws(",", *[F.when(cond, F.lit(name)) for name, cond in (
         ("first_visit", (F.col("event_type") == "visit") & (F.col("_visit_n") == 1)),
         ("first_social_touch", (F.col("channel") == "social") & (F.col("_social_n") == 1)),
@@ -196,5 +237,6 @@ def sequence(rows: "DataFrame") -> "DataFrame":
 
 
 def write(lake: Lake, timeline: "DataFrame", touched: "DataFrame | None") -> None:
-    """Full: replace the table. Incremental: the touched customers' rows become exactly ``timeline``'s."""
-    lake.replace_keys("gold.customer_timeline", timeline, touched, "customer_key")
+    """Full: replace the table. Incremental: the touched customers' rows from their ``from_date`` on (all of
+    them where it is NULL) become exactly ``timeline``'s; their rows before it stay as they are."""
+    lake.replace_keys("gold.customer_timeline", timeline, touched, "customer_key", since="occurred_date")

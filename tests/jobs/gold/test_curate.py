@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from datetime import timedelta
@@ -185,11 +186,12 @@ def test_a_day_rewrites_only_the_dates_it_changed_and_an_old_layout_is_laid_out_
 
 
 @pytest.mark.slow
-def test_a_merge_into_an_older_customer_and_a_return_after_100_days_equal_a_full_rebuild(spark, tmp_path):
+def test_a_day_rebuilds_histories_from_where_they_changed_and_goes_on_from_the_rows_kept(spark, tmp_path):
     """A (days 0 and 1) comes back on day 100 on device C, which browsed anonymously on day 1 (its own customer
-    then): C's customer merges into A's, the older, and A's rows from day 1 on are numbered anew, while the files
-    of day 0 are not rewritten. D (day 0) comes back on day 100 too: a reactivation. The day-by-day lake equals a
-    full rebuild."""
+    then): C's customer merges into A's, the older. A's timeline is rebuilt from day 1, C's first day, numbered
+    after A's day-0 rows, which stay as stored (their files are not rewritten). D (day 0) comes back on day 100
+    too: only D's rows from two days before the window are rebuilt, and day 100 is a reactivation seen from the
+    kept rows alone. The day-by-day lake equals a full rebuild."""
     day = T0.replace(hour=0)
     landing = tmp_path / "landing"
     for ref in ("customers", "products", "campaigns", "campaign_posts"):
@@ -214,6 +216,9 @@ def test_a_merge_into_an_older_customer_and_a_return_after_100_days_equal_a_full
     for lo, hi in ((day, day + timedelta(days=2)), (day + timedelta(days=2), day + timedelta(days=101))):
         ingest_and_refine(spark, cfg, lo, hi, gates=False)
         curate(spark, cfg, lo, hi, gates=False)
+    report = json.loads(lake.read("ops.runs").where("step = 'curate'").orderBy("started_at").collect()[-1].counts)
+    assert report["rebuilt_from"] == str(day1.date()) and report["rebuilt_whole"] == 0, report
+
     last = lake.version("gold.customer_timeline")
     before, after = _timeline_files(lake, last - 1), _timeline_files(lake, last)
     assert day.date() not in {before[p] for p in set(before) - set(after)}  # A's day-0 rows kept as they were
