@@ -177,6 +177,13 @@ def attribute(rows: "DataFrame", identity: "DataFrame") -> "DataFrame":
     return rows.join(ids, "identifier").select(*COLUMNS)
 
 
+# what the milestones count (a row is one if the condition holds), by the prefix column that carries the kept rows'
+# count of it
+_COUNTED = {"_visit0": "event_type = 'visit'", "_social0": "channel = 'social'",
+            "_purchase0": f"event_type IN ({', '.join(repr(e) for e in PURCHASES)})",
+            "_adv0": f"event_type IN ({', '.join(repr(e) for e in ADVOCACY)})"}
+
+
 def kept_prefix(stored: "DataFrame", keys: "DataFrame") -> "DataFrame":
     """What each key's stored rows before its ``from_date`` add up to, for ``sequence`` to go on from them: rows,
     visits, social touches, purchases, advocacy and the last time. Reads five narrow columns. Pure."""
@@ -188,11 +195,6 @@ def kept_prefix(stored: "DataFrame", keys: "DataFrame") -> "DataFrame":
     return kept.groupBy("customer_key").agg(
         F.count("*").alias("_rows0"), F.max("occurred_at").alias("_last0"),
         *[F.sum(F.when(F.expr(cond), 1).otherwise(0)).alias(name) for name, cond in _COUNTED.items()])
-
-
-_COUNTED = {"_visit0": "event_type = 'visit'", "_social0": "channel = 'social'",
-            "_purchase0": f"event_type IN ({', '.join(repr(e) for e in PURCHASES)})",
-            "_adv0": f"event_type IN ({', '.join(repr(e) for e in ADVOCACY)})"}
 
 
 def sequence(rows: "DataFrame", prefix: "DataFrame | None" = None) -> "DataFrame":
@@ -214,17 +216,19 @@ def sequence(rows: "DataFrame", prefix: "DataFrame | None" = None) -> "DataFrame
         return F.coalesce(F.col(name), F.lit(0)) + F.sum(F.when(F.expr(_COUNTED[name]), 1).otherwise(0)).over(cum)
 
     ranked = (rows.withColumn("seq", F.coalesce(F.col("_rows0"), F.lit(0)) + F.row_number().over(w))
-              .withColumn("_prev", F.coalesce(F.lag("occurred_at").over(w), F.col("_last0")))
-              .withColumn("_purchase_n", running("_purchase0"))
-              .withColumn("_visit_n", running("_visit0"))
-              .withColumn("_social_n", running("_social0"))
-              .withColumn("_adv_n", running("_adv0")))
+              .withColumn("_prev", F.coalesce(F.lag("occurred_at").over(w), F.col("_last0"))))
+    for name in _COUNTED:
+        ranked = ranked.withColumn(f"{name}_n", running(name))
+
+    def nth(name: str, n: int) -> "F.Column":  # the row is the n-th of what ``name`` counts
+        return F.expr(_COUNTED[name]) & (F.col(f"{name}_n") == n)
+
     reached = F.concat_ws(",", *[F.when(cond, F.lit(name)) for name, cond in (
-        ("first_visit", (F.col("event_type") == "visit") & (F.col("_visit_n") == 1)),
-        ("first_social_touch", (F.col("channel") == "social") & (F.col("_social_n") == 1)),
-        ("first_purchase", F.col("event_type").isin(*PURCHASES) & (F.col("_purchase_n") == 1)),
-        ("first_repeat_purchase", F.col("event_type").isin(*PURCHASES) & (F.col("_purchase_n") == 2)),
-        ("first_advocacy", F.col("event_type").isin(*ADVOCACY) & (F.col("_adv_n") == 1)),
+        ("first_visit", nth("_visit0", 1)),
+        ("first_social_touch", nth("_social0", 1)),
+        ("first_purchase", nth("_purchase0", 1)),
+        ("first_repeat_purchase", nth("_purchase0", 2)),
+        ("first_advocacy", nth("_adv0", 1)),
         ("reactivation", F.col("_prev") < F.col("occurred_at") - F.expr(f"INTERVAL {REACTIVATION_DAYS} DAYS")),
     )])
     milestone = F.when(reached != "", reached)  # every milestone the row reaches, comma-separated
