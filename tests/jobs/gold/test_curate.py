@@ -98,6 +98,17 @@ def test_gold_tables_answer_by_name_and_from_duckdb(spark, refined):
     assert got == stages
 
 
+def _landing(tmp_path, day, order_id: int):
+    """A landing zone with empty reference extracts, and someone else's order and like at 09:00 on ``day`` so that
+    every silver table exists."""
+    landing = tmp_path / "landing"
+    for ref in ("customers", "products", "campaigns", "campaign_posts"):
+        land(landing, f"reference/{ref}", day, [])
+    land(landing, "orders", day.replace(hour=9), [order(order_id, "someone@x.com", day.replace(hour=9))])
+    land(landing, "social", day.replace(hour=9), [social("instagram", "9", "@someone", day.replace(hour=9))])
+    return landing
+
+
 @pytest.mark.slow
 def test_a_session_that_changes_hands_leaves_its_old_customer(spark, tmp_path):
     """A shared computer (C used it in the morning): A browses at 23:35; B logs in on it minutes later, landing
@@ -105,9 +116,7 @@ def test_a_session_that_changes_hands_leaves_its_old_customer(spark, tmp_path):
     is now B's. A's timeline, built the day before, must lose it although A did nothing in the second window
     (found by the benchmark's daily batches: the session stayed on both timelines)."""
     day = T0.replace(hour=0)
-    landing = tmp_path / "landing"
-    for ref in ("customers", "products", "campaigns", "campaign_posts"):
-        land(landing, f"reference/{ref}", day, [])
+    landing = _landing(tmp_path, day, order_id=77)
     t = day.replace(hour=23, minute=35)
     land(landing, "clickstream", day.replace(hour=10), [seg("PC", "C", day.replace(hour=10), kind="page", event=None)])
     land(landing, "clickstream", t.replace(minute=0), [
@@ -115,9 +124,6 @@ def test_a_session_that_changes_hands_leaves_its_old_customer(spark, tmp_path):
     land(landing, "clickstream", day + timedelta(days=1), [
         seg("PC", "B", t + timedelta(minutes=5), kind="page", event=None),
         seg("PC", "B", t + timedelta(minutes=25), props={"product_id": "P2"})])
-    # someone else's order and like, so that every silver table exists
-    land(landing, "orders", day.replace(hour=9), [order(77, "someone@x.com", day.replace(hour=9))])
-    land(landing, "social", day.replace(hour=9), [social("instagram", "9", "@someone", day.replace(hour=9))])
     cfg = Config(lake_root=str(tmp_path / "lake"), landing_root=str(landing), pii_key=PII_KEY)
     for lo in (day, day + timedelta(days=1)):
         ingest_and_refine(spark, cfg, lo, lo + timedelta(days=1), gates=False)
@@ -144,15 +150,11 @@ def test_a_day_rewrites_only_the_dates_it_changed_and_an_old_layout_is_laid_out_
     partitioned by date). A lake whose timeline an earlier release partitioned by customer bucket is laid out by
     date on its next curate, with the rows a full rebuild gives."""
     day = T0.replace(hour=0)
-    landing = tmp_path / "landing"
-    for ref in ("customers", "products", "campaigns", "campaign_posts"):
-        land(landing, f"reference/{ref}", day, [])
+    landing = _landing(tmp_path, day, order_id=78)
     land(landing, "clickstream", day.replace(hour=10), [
         seg("PA", "A", day.replace(hour=10), kind="page", event=None),
         seg("PA", "A", day.replace(hour=10, minute=2), props={"product_id": "P1"}),
         seg("PB", "B", day.replace(hour=11), kind="page", event=None)])
-    land(landing, "orders", day.replace(hour=9), [order(78, "someone@x.com", day.replace(hour=9))])
-    land(landing, "social", day.replace(hour=9), [social("instagram", "9", "@someone", day.replace(hour=9))])
     back = day + timedelta(days=2, hours=15)
     land(landing, "clickstream", back, [seg("PA", "A", back, kind="page", event=None),
                                         seg("PA", "A", back + timedelta(minutes=3), props={"product_id": "P2"})])
@@ -193,9 +195,7 @@ def test_a_day_rebuilds_histories_from_where_they_changed_and_goes_on_from_the_r
     too: only D's rows from two days before the window are rebuilt, and day 100 is a reactivation seen from the
     kept rows alone. The day-by-day lake equals a full rebuild."""
     day = T0.replace(hour=0)
-    landing = tmp_path / "landing"
-    for ref in ("customers", "products", "campaigns", "campaign_posts"):
-        land(landing, f"reference/{ref}", day, [])
+    landing = _landing(tmp_path, day, order_id=79)
     land(landing, "clickstream", day.replace(hour=10), [
         seg("PA", "A", day.replace(hour=10), kind="page", event=None),
         seg("PA", "A", day.replace(hour=10, minute=2), props={"product_id": "P1"}),
@@ -205,8 +205,6 @@ def test_a_day_rebuilds_histories_from_where_they_changed_and_goes_on_from_the_r
     land(landing, "clickstream", day1.replace(hour=10), [
         seg("PC", None, day1.replace(hour=10), kind="page", event=None),
         seg("PA", "A", day1.replace(hour=10, minute=30), kind="page", event=None)])
-    land(landing, "orders", day.replace(hour=9), [order(79, "someone@x.com", day.replace(hour=9))])
-    land(landing, "social", day.replace(hour=9), [social("instagram", "9", "@someone", day.replace(hour=9))])
     back = day + timedelta(days=100, hours=15)
     land(landing, "clickstream", back, [seg("PC", "A", back, kind="page", event=None),
                                         seg("PC", "A", back + timedelta(minutes=3), props={"product_id": "P2"}),
