@@ -70,7 +70,7 @@ SETTINGS = (
             "days raw lines (bronze, quarantine) keep their personal data after their landing date was refined and "
             "reconciled; then only lineage and counts stay (0 keeps them for ever)"),
     Setting("engine_memory", "RAPPORT_ENGINE_MEMORY",
-            "the embedded engine's memory pool: a share of this machine's memory (60%), a size (8g, 512m) or "
+            "the embedded engine's memory pool: a share of this machine's memory (12.5%), a size (8g, 512m) or "
             "unbounded; past it, sorts, joins and aggregations spill to disk instead of exhausting the machine"),
     Setting("report_currency", "RAPPORT_REPORT_CURRENCY",
             "the ISO 4217 currency the shop's revenue is in, for amounts in the marketing report (default USD)"),
@@ -144,7 +144,7 @@ class Config:
     sql_role: str = "analyst"
     raw_retention_days: int = 30
     report_currency: str = "USD"
-    engine_memory: str = "60%"
+    engine_memory: str = "12.5%"
     lease_wait_seconds: int = 3600
     lease_ttl_seconds: int = 21600
     collector_write_keys: str = field(default="", repr=False)

@@ -201,7 +201,7 @@ def machine_memory() -> int:
 
 
 def memory_limit(value: str | None, total: int | None = None) -> int | None:
-    """``RAPPORT_ENGINE_MEMORY`` in bytes: ``60%`` (of the machine), ``8g``, ``512m``, a number of bytes, or
+    """``RAPPORT_ENGINE_MEMORY`` in bytes: ``12.5%`` (of the machine), ``8g``, ``512m``, a number of bytes, or
     ``unbounded`` (None)."""
     text = (value or "").strip().lower().removesuffix("b").removesuffix("i")
     if text in ("", "unbounded", "0"):
@@ -217,7 +217,7 @@ def memory_limit(value: str | None, total: int | None = None) -> int | None:
             return int(float(text[:-1]) * units[text[-1]])
         return int(text)
     except (ValueError, IndexError):
-        raise EngineError(f"RAPPORT_ENGINE_MEMORY={value!r} is not a size: use 60%, 8g, 512m or unbounded") from None
+        raise EngineError(f"RAPPORT_ENGINE_MEMORY={value!r} is not a size: use 12.5%, 8g, 512m or unbounded") from None
 
 
 def open_session(cfg: Config | None = None) -> tuple["SparkSession", EmbeddedServer | None]:
