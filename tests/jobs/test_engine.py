@@ -215,3 +215,14 @@ def test_an_earlier_version_reads_after_a_later_log_checkpoint(spark, tmp_path):
         assert sorted((r.id, r.ids, r.session_date) for r in rows) == [
             (i, [i], date(2026, 1, 1) + timedelta(days=i % 3)) for i in range(version + 1)]
     assert lake.read("silver.sessions", version=8).where("session_date = DATE'2026-01-02'").count() == 3
+
+
+def test_a_windowed_collect_set_over_nulls_gives_null(spark):
+    """Sail gap 10 (docs/sail-gaps.md): sessions coalesce it to an empty array. Fails when Sail gives [] as Spark."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    df = spark.sql("SELECT 1 AS k, 1 AS t, CAST(NULL AS STRING) AS v")
+    w = Window.partitionBy("k").orderBy("t").rowsBetween(Window.unboundedPreceding, 0)
+    assert df.select(F.collect_set("v").over(w).alias("s")).first().s is None
+    assert df.groupBy("k").agg(F.collect_set("v").alias("s")).first().s == []

@@ -31,6 +31,8 @@ def test_cuts_and_conversions(spark):
         ev(6, "d1", 90, "track", "Order Completed", campaign="spring", user="u1", order="o1"),
         *[ev(10 + i, "d2", i * 25) for i in range(70)],                           # active for 29 hours: split at 24h
         *[ev(200 + i, "crawler", i, bot=True) for i in range(5)],                # bots never make sessions
+        ev(300, "d3", 0, "track", "Product Viewed", user="u1"),                   # lands before its first page
+        ev(301, "d3", 5, path="/second", user="u2"), ev(302, "d3", 6, path=None),
     ]
     s = {(r.anonymous_id, r.session_start): r for r in sessionize(spark.createDataFrame(rows, COLUMNS)).collect()}
     d1 = sorted((r for r in s.values() if r.anonymous_id == "d1"), key=lambda r: r.session_start)
@@ -41,6 +43,9 @@ def test_cuts_and_conversions(spark):
     d2 = sorted((r for r in s.values() if r.anonymous_id == "d2"), key=lambda r: r.session_start)
     assert len(d2) == 2 and all(r.duration_seconds <= 24 * 3600 for r in d2) and sum(r.events for r in d2) == 70
     assert not any(r.anonymous_id == "crawler" for r in s.values())
+    assert d1[0].order_ids == [] and d1[0].user_id is None  # no order and nobody signed in: empty, not unknown
+    (d3,) = (r for r in s.values() if r.anonymous_id == "d3")
+    assert (d3.events, d3.pages, d3.products_viewed, d3.landing_page, d3.user_id) == (3, 2, 1, "/second", "u2")
 
 
 def test_sessions_on_generated_data_cover_every_human_event(spark, refined):
