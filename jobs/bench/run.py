@@ -59,7 +59,7 @@ class Settings:
     # one more pipeline run at the scale ``bounded_at`` with the engine's memory pool this small
     # (RAPPORT_ENGINE_MEMORY): a window whose lines are larger than the pool must complete, spilling what does not
     # fit; "" skips it
-    bounded_memory: str = "768m"
+    bounded_memory: str = "512m"
     bounded_at: int = 1_000_000
     out: Path = Path("bench")
     workdir: Path = Path(".bench")

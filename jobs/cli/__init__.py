@@ -191,9 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds per collector load cell (default 5; 0 skips the collector)")
     b.add_argument("--no-cluster", dest="cluster", action="store_false",
                    help="skip the extra run per scale on Sail's local-cluster mode")
-    b.add_argument("--bounded-memory", default="768m",
+    b.add_argument("--bounded-memory", default="512m",
                    help="the engine's memory pool for one more run at 1,000,000 events, whose lines are larger "
-                        "(default 768m; empty skips)")
+                        "(default 512m; empty skips)")
     b.add_argument("--out", default="bench", help="where results go (default ./bench)")
     b.add_argument("--workdir", default=".bench", help="scratch space for data and lakes (default ./.bench)")
     b.add_argument("--keep-data", action="store_true", help="keep the generated data and lakes in --workdir")
