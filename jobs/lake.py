@@ -21,7 +21,7 @@ from jobs.pipeline.tables import LAYERS, Table, table
 from jobs.storage import is_s3, local_root
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
 STAGING = "_staging"
 # A test hook: with RAPPORT_CRASH_AFTER_WRITES=N the process kills itself (SIGKILL) right after its N-th table
@@ -53,6 +53,13 @@ def sql_literal(value: object) -> str:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
     return sql_string(str(value))
+
+
+def earliest(column: str = "from_date") -> "Column":
+    """Aggregate: the earliest of a group's dates, NULL when any of them is NULL (NULL: from the beginning)."""
+    from pyspark.sql import functions as F
+
+    return F.when(F.count("*") == F.count(column), F.min(column))
 
 
 def partitions_sql(columns: tuple[str, ...], values: set[tuple]) -> str:
@@ -371,9 +378,9 @@ class Lake:
             keys, replaced, candidates = touched.select(key).distinct(), "TRUE", current
         else:  # a listing of one date: the earliest from_date, None when a key is replaced whole
             keys = touched.select(key, "from_date").distinct()
-            earliest = keys.agg(F.when(F.count("*") == F.count("from_date"), F.min("from_date")).alias("d")).first().d
+            first_date = keys.agg(earliest().alias("d")).first().d
             replaced = f"(from_date IS NULL OR {since} >= from_date)"
-            candidates = current if earliest is None else current.where(f"{since} >= DATE'{earliest}'")
+            candidates = current if first_date is None else current.where(f"{since} >= DATE'{first_date}'")
         stored = candidates.join(keys, key).where(replaced).select(*cols)
         differ = rows.subtract(stored).unionByName(stored.subtract(rows))
         where = partition_condition(differ, t.partitioned_by)

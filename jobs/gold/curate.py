@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from jobs import catalog
 from jobs.config import Config
 from jobs.gold import relationship, timeline, trends
-from jobs.lake import Lake
+from jobs.lake import Lake, earliest
 from jobs.pipeline.report import Report
 from jobs.pipeline.run_id import RunId
 from jobs.pipeline.window import Window
@@ -119,10 +119,7 @@ def _window_since(lake: Lake, window: Window) -> date | None:
 
 def _earliest(keys: "DataFrame") -> "DataFrame":
     """One row per key with its earliest ``from_date``, NULL when any says its whole history."""
-    from pyspark.sql import functions as F
-
-    return keys.groupBy("customer_key").agg(
-        F.when(F.count("*") == F.count("from_date"), F.min("from_date")).alias("from_date"))
+    return keys.groupBy("customer_key").agg(earliest().alias("from_date"))
 
 
 def _touched_keys(lake: Lake, identity: "DataFrame", window: Window, since: date | None,
