@@ -46,6 +46,8 @@ SETTINGS = (
     Setting("lake_root", "RAPPORT_LAKE_ROOT", "where Delta tables live: a folder or s3://bucket/prefix"),
     Setting("landing_root", "RAPPORT_LANDING_ROOT", "where raw source files land: a folder or s3://bucket/prefix"),
     Setting("pii_key", "RAPPORT_PII_KEY", "key for hashing emails, phones and handles (HMAC-SHA256)", secret=True),
+    Setting("pii_key_file", "RAPPORT_PII_KEY_FILE",
+            "a file holding the PII key (a mounted secret), read when RAPPORT_PII_KEY is not set"),
     Setting("engine", "RAPPORT_ENGINE", "embedded (Sail in-process), spark-local (JVM Spark from the pyspark wheel) or remote"),
     Setting("spark_remote", "SPARK_REMOTE", "Spark Connect URL of an existing server, e.g. sc://spark-host:15002"),
     Setting("required", "RAPPORT_SOURCES",
@@ -132,6 +134,7 @@ class Config:
     lake_root: str = "./lake"
     landing_root: str = "./landing"
     pii_key: str | None = field(default=None, repr=False)
+    pii_key_file: str | None = None
     engine: str = "embedded"
     spark_remote: str | None = None
     required: str = ""
@@ -193,6 +196,14 @@ class Config:
             if raw is not None and raw != "":
                 values[setting.name] = raw
                 sources[setting.name] = f"env {setting.env}"
+
+        if not values.get("pii_key") and values.get("pii_key_file"):
+            try:
+                values["pii_key"] = Path(values["pii_key_file"]).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"RAPPORT_PII_KEY_FILE={values['pii_key_file']!r} (from {sources['pii_key_file']}): "
+                                  f"cannot read it ({exc.strerror}); mount the secret there or set RAPPORT_PII_KEY") from None
+            sources["pii_key"] = f"the file named by {sources['pii_key_file']}"
 
         if values.get("spark_remote") and "engine" not in values:
             values["engine"] = "remote"

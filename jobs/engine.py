@@ -144,9 +144,14 @@ def _build(url: str) -> "SparkSession":
     if url.startswith("local"):
         # py4j logs at INFO while the interpreter shuts down, when the streams may be closed already
         logging.getLogger("py4j").setLevel(logging.WARNING)
-        return _without_other_sessions(builder.getOrCreate)  # the JVM engine allows one session per process
-    # create(), not getOrCreate(): getOrCreate hands back any session this process already has, whatever its URL
-    return builder.create()
+        session = _without_other_sessions(builder.getOrCreate)  # the JVM engine allows one session per process
+    else:
+        # create(), not getOrCreate(): getOrCreate hands back any session this process already has, whatever its URL
+        session = builder.create()
+    from jobs.privacy import keyring
+
+    keyring.register(session)  # the keyed hash's SQL functions: the key stays where the engine runs
+    return session
 
 
 def _without_other_sessions(get_or_create):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobs.lake import Lake
-from jobs.silver.common import hmac_sql
+from jobs.privacy.keyring import hmac_sql
 from jobs.storage import remove_tree
 
 if TYPE_CHECKING:

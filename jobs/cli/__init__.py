@@ -247,3 +247,10 @@ def main(argv: list[str] | None = None) -> int:
     except QualityGateError as exc:
         print(f"rapport: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        from jobs.privacy.keyring import missing_key
+
+        if (message := missing_key(exc)) is None:
+            raise
+        print(f"rapport: error: {message}", file=sys.stderr)
+        return EXIT_USER_ERROR

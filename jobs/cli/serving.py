@@ -27,7 +27,9 @@ def cmd_sql(args: argparse.Namespace) -> int:
             print(f"rapport: refused: {exc}", file=sys.stderr)
             return EXIT_USER_ERROR
         except Exception as exc:  # a person's query: show the engine's message, not a traceback
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            from jobs.privacy.keyring import missing_key
+
+            first = missing_key(exc) or (str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
             print(f"rapport: query failed: {first}\nTables: {', '.join(query.readable(role))}", file=sys.stderr)
             return EXIT_USER_ERROR
         print_rows(columns, rows, args.format)

@@ -30,9 +30,10 @@ from typing import TYPE_CHECKING
 
 from jobs.config import Config
 from jobs.lake import STAGING, Lake, in_list
+from jobs.privacy.keyring import hmac_all_sql
 from jobs.privacy.person import Person
 from jobs.privacy.scrub import EMAIL
-from jobs.silver.common import hmac_sql, phone_sql
+from jobs.silver.common import phone_sql
 from jobs.storage import is_s3, remove_tree
 
 if TYPE_CHECKING:
@@ -86,11 +87,12 @@ def _raw_hits(lake: Lake, cfg: Config, source: str, raw: "DataFrame", person: Pe
     emails, phones = person.of_type("email"), person.of_type("phone")
     loose = []
     if emails:
-        loose.append(F.arrays_overlap(F.expr(f"transform(regexp_extract_all(value, '{EMAIL.replace(chr(92), chr(92) * 2)}', 0), "
-                                             f"x -> {hmac_sql('x', key)})"), F.array(*[F.lit(e) for e in emails])))
+        found = f"regexp_extract_all(value, '{EMAIL.replace(chr(92), chr(92) * 2)}', 0)"
+        loose.append(F.arrays_overlap(F.expr(hmac_all_sql(found, "x", "x", key)), F.array(*[F.lit(e) for e in emails])))
     if phones:
-        loose.append(F.arrays_overlap(F.expr(f"transform(regexp_extract_all(value, '{PHONE.replace(chr(92), chr(92) * 2)}', 0), "
-                                             f"x -> {hmac_sql(phone_sql('x'), key)})"), F.array(*[F.lit(p) for p in phones])))
+        found = f"regexp_extract_all(value, '{PHONE.replace(chr(92), chr(92) * 2)}', 0)"
+        loose.append(F.arrays_overlap(F.expr(hmac_all_sql(found, "x", phone_sql("x"), key)),
+                                      F.array(*[F.lit(p) for p in phones])))
     hits = None
     part = f"{source}-{abs(hash(str(raw.columns))) % 10**6}"  # bronze and quarantine rows of a source stage apart
     if loose:

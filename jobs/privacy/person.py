@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 from jobs.config import Config
 from jobs.lake import Lake, in_list
-from jobs.silver.common import hmac_sql, phone_sql
+from jobs.privacy.keyring import hmac_sql
+from jobs.silver.common import phone_sql
 from schemas.vocabulary import PLATFORMS
 
 if TYPE_CHECKING:

@@ -17,8 +17,6 @@ them so the owner of the source can delete or rewrite them.
 
 from __future__ import annotations
 
-import hashlib
-import hmac as hmac_lib
 import html
 import io
 import json
@@ -30,6 +28,7 @@ from typing import TYPE_CHECKING
 
 from jobs.config import Config
 from jobs.lake import Lake
+from jobs.privacy import keyring
 from jobs.privacy.person import Person
 from jobs.privacy.scrub import EMAIL
 from jobs.storage import is_s3, list_objects
@@ -56,11 +55,11 @@ class Proof:
         return not self.found
 
 
-def _hmac(key: bytes, value: str) -> str:
-    return hmac_lib.new(key, value.strip().lower().encode(), hashlib.sha256).hexdigest()
+def _hmac(kid: str, value: str) -> str:
+    return keyring.digest(value.strip().lower(), kid)
 
 
-def scanner(tokens: list[str], emails: list[str], phones: list[str], key: str):
+def scanner(tokens: list[str], emails: list[str], phones: list[str], kid: str):
     """The ``mapInArrow`` function: per file, what of the person it holds (kind, a short fingerprint).
 
     Linear in the text: identifiers are found by substring search, then checked as whole words; emails are
@@ -69,7 +68,7 @@ def scanner(tokens: list[str], emails: list[str], phones: list[str], key: str):
     words = {t: re.compile(f"(?<![A-Za-z0-9_]){re.escape(t)}(?![A-Za-z0-9_])") for t in tokens}
     domain_rx, local_rx = re.compile(r"(@|%40)[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"), re.compile(r"[A-Za-z0-9._%+-]{1,64}$")
     run_rx, piece_rx = re.compile(NUMBER_RUN), re.compile(r"\+?[0-9][0-9().-]*")
-    emails_set, phones_set, k = set(emails), set(phones), key.encode()
+    emails_set, phones_set, k = set(emails), set(phones), kid  # the key's id: the key stays where this runs
 
     def found_emails(text: str) -> set[str]:
         out = set()
@@ -157,7 +156,7 @@ def verify(spark: "SparkSession", cfg: Config, request_id: str, person: Person) 
         "hashed_emails": len(emails), "hashed_phones": len(phones),
         "also": "every email and phone number in any text, hashed with the lake's key and compared"})
     roots = [lake.root] + ([cfg.export_uri.rstrip("/")] if cfg.export_uri else [])
-    fn = scanner(tokens, emails, phones, cfg.require_pii_key())
+    fn = scanner(tokens, emails, phones, keyring.hold(cfg.require_pii_key()))
     files, sizes, proof.found = _scan(spark, cfg, roots, fn)
     proof.where = {"roots": roots, "files": files, "bytes": sizes, "excluded": list(EXCLUDED)}
     landing, _, proof.at_source = _scan(spark, cfg, [cfg.landing_root.rstrip("/")], fn)

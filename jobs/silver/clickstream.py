@@ -20,9 +20,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from jobs.privacy.keyring import hmac_sql
 from jobs.privacy.scrub import ip_network_sql, pseudonym_sql, scrub_sql, url_sql
 from jobs.silver.common import (
-    FUTURE_TOLERANCE_SECONDS, clean_id, first_failure, hmac_sql, long_ids, not_object, phone_sql, sane_sql, time_checks,
+    FUTURE_TOLERANCE_SECONDS, clean_id, first_failure, long_ids, not_object, phone_sql, sane_sql, time_checks,
 )
 from jobs.silver.platforms import snowplow_json
 from schemas import clickstream as schema

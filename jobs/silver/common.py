@@ -8,7 +8,6 @@ duplicate (same content) or an id conflict (different content).
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import TYPE_CHECKING, Sequence
 
@@ -25,21 +24,6 @@ SANE_YEARS = (1900, 2200)  # times outside are not computed with at all (no arit
 MAX_ID_LENGTH = 512
 # Values trackers send for "no id"; they never identify anybody.
 JUNK_IDS = ("", "0", "-1", "null", "none", "nil", "undefined", "anonymous", "unknown", "guest", "nan", "n/a", "test")
-
-
-def hmac_sql(column_sql: str, key: str) -> str:
-    """HMAC-SHA256 (RFC 2104) of a string column, hex, computed by the engine; null stays null.
-
-    Values are trimmed and lower-cased first, so the same email or handle always gets the same hash.
-    """
-    k = key.encode()
-    if len(k) > 64:
-        k = hashlib.sha256(k).digest()
-    k = k.ljust(64, b"\0")
-    ipad, opad = bytes(b ^ 0x36 for b in k).hex(), bytes(b ^ 0x5C for b in k).hex()
-    value = f"cast(lower(trim({column_sql})) AS BINARY)"
-    inner = f"unhex(sha2(concat(X'{ipad}', {value}), 256))"
-    return f"CASE WHEN {column_sql} IS NULL OR trim({column_sql}) = '' THEN NULL ELSE sha2(concat(X'{opad}', {inner}), 256) END"
 
 
 def arrival_sql() -> str:

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from jobs.privacy.keyring import hmac_sql
 from jobs.privacy.scrub import pseudonym_sql, scrub_sql
-from jobs.silver.common import (
-    FUTURE_TOLERANCE_SECONDS, first_failure, hmac_sql, long_ids, not_object, phone_sql, time_checks,
-)
+from jobs.silver.common import FUTURE_TOLERANCE_SECONDS, first_failure, long_ids, not_object, phone_sql, time_checks
 from schemas import orders as schema
 
 if TYPE_CHECKING:

@@ -17,7 +17,8 @@ from jobs.lake import Lake
 from jobs.pipeline.report import Report
 from jobs.pipeline.run_id import RunId
 from jobs.pipeline.window import Window
-from jobs.silver.common import first_failure, hmac_sql, phone_sql, quarantine
+from jobs.privacy.keyring import hmac_all_sql, hmac_sql
+from jobs.silver.common import first_failure, phone_sql, quarantine
 from schemas import reference as schema
 
 if TYPE_CHECKING:
@@ -33,10 +34,13 @@ def conform(name: str, parsed: "DataFrame", pii_key: str) -> "DataFrame":
     from pyspark.sql import functions as F
 
     if name == "customers":
-        id_hash = hmac_sql("concat(lower(a.platform), ':', a.platform_user_id)", pii_key)
-        handle_hash = hmac_sql("concat(lower(a.platform), ':', regexp_replace(a.handle, '^@', ''))", pii_key)
-        accounts = (f"transform(j.social_accounts, a -> named_struct('platform', lower(a.platform), "
-                    f"'actor_id_hash', {id_hash}, 'actor_handle_hash', {handle_hash}))")
+        # hashed a whole array at a time (a lambda may not call the hash), then put beside each account
+        parsed = parsed.withColumn("_ids", F.expr(hmac_all_sql(
+            "j.social_accounts", "a", "concat(lower(a.platform), ':', a.platform_user_id)", pii_key))).withColumn(
+            "_handles", F.expr(hmac_all_sql(
+                "j.social_accounts", "a", "concat(lower(a.platform), ':', regexp_replace(a.handle, '^@', ''))", pii_key)))
+        accounts = ("transform(j.social_accounts, (a, i) -> named_struct('platform', lower(a.platform), "
+                    "'actor_id_hash', element_at(_ids, i + 1), 'actor_handle_hash', element_at(_handles, i + 1)))")
         return parsed.select(
             F.expr("j.customer_id").alias("customer_id"),
             F.expr(hmac_sql("j.email", pii_key)).alias("email_hash"),

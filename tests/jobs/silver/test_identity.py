@@ -9,7 +9,7 @@ import pytest
 
 from jobs.config import Config
 from jobs.lake import Lake
-from jobs.silver.common import hmac_sql
+from jobs.privacy.keyring import hmac_sql
 from tests.handmade import T0, land, order, seg, social
 from tests.lakes import PII_KEY, ingest_and_refine
 

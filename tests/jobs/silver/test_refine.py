@@ -106,7 +106,7 @@ def test_hashes_are_keyed_and_join_across_sources(spark, refined):
     orders = lake.read("silver.orders").where("email_hash IS NOT NULL").select("email_hash")
     assert orders.join(crm, "email_hash").count() > 0
     assert hmac.new(PII_KEY.encode(), b"a@b.co", hashlib.sha256).hexdigest() == spark.sql(
-        f"SELECT {__import__('jobs.silver.common', fromlist=['x']).hmac_sql(repr('A@B.co '), PII_KEY)} AS h").first().h
+        f"SELECT {__import__('jobs.privacy.keyring', fromlist=['x']).hmac_sql(repr('A@B.co '), PII_KEY)} AS h").first().h
 
 
 def test_order_state_is_the_newest_update_whatever_the_arrival_order(spark, refined):

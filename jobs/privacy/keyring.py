@@ -1,0 +1,152 @@
+"""The pseudonymisation key, used only inside the process that holds it: it never enters a query plan.
+
+The engine hashes identifiers with two SQL functions registered on every session (``register``):
+``rapport_hmac(text, key_id)`` and ``rapport_hmac_all(array<text>, key_id)``. They are Python UDFs that
+look the key up *where they run*: in this process's keyring (``hold``: the embedded engine runs here), or
+else in the environment of the engine's worker (``RAPPORT_PII_KEY`` or a file named by
+``RAPPORT_PII_KEY_FILE``; ``…_NEXT`` during a key rotation). A plan carries only the key's id: a keyed
+fingerprint of a fixed text that tells which key is meant and nothing of it. The UDFs are module functions,
+so a plan names them (``jobs.privacy.keyring._hmac_text``) and never carries a closure with a key inside.
+
+The hash is HMAC-SHA256 (RFC 2104) of the UTF-8 bytes, hex, exactly as the engine's ``sha2`` over the
+padded key computed it before (so no lake is re-keyed); ``hmac_sql`` trims and lower-cases in SQL first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import threading
+from typing import TYPE_CHECKING, Iterable
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+HMAC_SQL, HMAC_ALL_SQL = "rapport_hmac", "rapport_hmac_all"
+#: where a worker finds the keys it may be asked for: (variable, variable naming a file), current key first
+KEY_SOURCES = (("RAPPORT_PII_KEY", "RAPPORT_PII_KEY_FILE"), ("RAPPORT_PII_KEY_NEXT", "RAPPORT_PII_KEY_NEXT_FILE"))
+_ID_TEXT = b"rapport pseudonymisation key id v1"
+
+_lock = threading.Lock()
+_held: dict[str, tuple["hashlib._Hash", "hashlib._Hash"]] = {}  # key id -> (inner, outer) SHA-256 states
+
+
+class KeyMissing(RuntimeError):
+    """The engine was asked for a key it does not hold; the message says how to give it the key."""
+
+
+def missing_key(exc: BaseException) -> str | None:
+    """The ``KeyMissing`` message inside an engine error (the UDF's traceback comes back as text), if any."""
+    for line in reversed(str(exc).splitlines()):
+        if "KeyMissing: " in line:
+            return line.split("KeyMissing: ", 1)[1].strip()
+    return None
+
+
+def key_id(key: str) -> str:
+    """A public name for a key: a keyed fingerprint of a fixed text (reveals nothing of the key)."""
+    return hmac.new(key.encode(), _ID_TEXT, hashlib.sha256).hexdigest()[:16]
+
+
+def _pads(key: str) -> tuple["hashlib._Hash", "hashlib._Hash"]:
+    k = key.encode()
+    if len(k) > 64:
+        k = hashlib.sha256(k).digest()
+    k = k.ljust(64, b"\0")
+    return hashlib.sha256(bytes(b ^ 0x36 for b in k)), hashlib.sha256(bytes(b ^ 0x5C for b in k))
+
+
+def hold(key: str) -> str:
+    """Keep the key in this process (for an engine that runs here); returns its id."""
+    kid = key_id(key)
+    with _lock:
+        _held.setdefault(kid, _pads(key))
+    return kid
+
+
+def _from_environment() -> None:
+    for var, file_var in KEY_SOURCES:
+        value = os.environ.get(var)
+        if not value and os.environ.get(file_var):
+            try:
+                with open(os.environ[file_var], encoding="utf-8") as fh:
+                    value = fh.read().strip()
+            except OSError as exc:
+                raise KeyMissing(f"{file_var}={os.environ[file_var]}: cannot read the key file ({exc.strerror})") from None
+        if value:
+            hold(value)
+
+
+def _states(kid: str) -> tuple["hashlib._Hash", "hashlib._Hash"]:
+    states = _held.get(kid)
+    if states is None:
+        _from_environment()
+        states = _held.get(kid)
+    if states is None:
+        raise KeyMissing(
+            f"the engine holds no pseudonymisation key with id {kid}: set RAPPORT_PII_KEY (or RAPPORT_PII_KEY_FILE, a "
+            "mounted secret) to the same key where the engine's workers run (docs: 'The key on a cluster')")
+    return states
+
+
+def digest(value: str, kid: str) -> str:
+    """HMAC-SHA256 hex of the text as it is (no trimming), under the held key ``kid``."""
+    inner, outer = (s.copy() for s in _states(kid))
+    inner.update(value.encode())
+    outer.update(inner.digest())
+    return outer.hexdigest()
+
+
+def digests(values: Iterable[str | None], kid: str) -> list[str | None]:
+    """``digest`` of each value, NULL for NULL or '' (the caller trimmed); each distinct value hashed once."""
+    seen: dict[str, str] = {}
+    out = []
+    for v in values:
+        if v is None or v == "":
+            out.append(None)
+        else:
+            h = seen.get(v)
+            if h is None:
+                h = seen[v] = digest(v, kid)
+            out.append(h)
+    return out
+
+
+def _hmac_text(values, kids):
+    import pandas as pd
+
+    kid = kids.iloc[0] if len(kids) else None
+    return pd.Series(digests(values.where(values.notna(), None), kid) if len(values) else [], dtype=object)
+
+
+def _hmac_array(arrays, kids):
+    import pandas as pd
+
+    kid = kids.iloc[0] if len(kids) else None
+    return pd.Series([None if a is None else digests(list(a), kid) for a in arrays], dtype=object)
+
+
+def register(spark: "SparkSession") -> None:
+    """Register ``rapport_hmac`` and ``rapport_hmac_all`` on the session (no key travels: the UDFs find it where
+    they run)."""
+    from pyspark.sql.functions import pandas_udf
+
+    spark.udf.register(HMAC_SQL, pandas_udf(_hmac_text, "string"))
+    spark.udf.register(HMAC_ALL_SQL, pandas_udf(_hmac_array, "array<string>"))
+
+
+def hmac_sql(column_sql: str, key: str) -> str:
+    """Engine SQL: HMAC-SHA256 hex of a string column, trimmed and lower-cased first, NULL for NULL or blank.
+
+    The key is held in this process (``hold``) and the SQL names only its id."""
+    kid = hold(key)
+    return (f"CASE WHEN {column_sql} IS NULL OR trim({column_sql}) = '' THEN NULL "
+            f"ELSE {HMAC_SQL}(lower(trim({column_sql})), '{kid}') END")
+
+
+def hmac_all_sql(array_sql: str, element: str, body_sql: str, key: str) -> str:
+    """Engine SQL: ``hmac_sql`` of ``body_sql`` for each ``element`` of an array (a lambda's body may not call a
+    UDF, so the texts are made in a lambda and hashed in one call)."""
+    kid = hold(key)
+    return f"{HMAC_ALL_SQL}(transform({array_sql}, {element} -> lower(trim({body_sql}))), '{kid}')"
