@@ -24,21 +24,6 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 STAGING = "_staging"
-# A test hook: with RAPPORT_CRASH_AFTER_WRITES=N the process kills itself (SIGKILL) right after its N-th table
-# write, to prove that a run killed at any point loses and duplicates nothing once it is run again.
-_writes = 0
-
-
-def _wrote() -> None:
-    global _writes
-    limit = os.environ.get("RAPPORT_CRASH_AFTER_WRITES")
-    if not limit:
-        return
-    _writes += 1
-    if _writes >= int(limit):
-        import signal
-
-        os.kill(os.getpid(), signal.SIGKILL)
 MAKER = {"bronze": "rapport ingest", "silver": "rapport refine", "gold": "rapport curate"}
 
 
@@ -171,6 +156,18 @@ class Lake:
 
         return DeltaTable(self.path(name), storage_options=self.storage_options() or None)
 
+    def vacuum_now(self, names: Iterable["str | Table"], what: str) -> int:
+        """Delete the files of every earlier version of the tables at once (zero retention: erasure, suppressed
+        lines), after every reader that began before now has finished (``lease.reading``); returns files removed.
+        Ordinary maintenance keeps a week of versions instead (``jobs.maintenance``)."""
+        import time
+
+        from jobs.pipeline import lease
+
+        lease.wait_for_readers(self.cfg, time.time(), what)
+        return sum(len(self.delta_table(n).vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False))
+                   for n in names if self.exists(n))
+
     # ---- reading
     def _session(self) -> "SparkSession":
         if self.spark is None:
@@ -284,7 +281,6 @@ class Lake:
         self._check(t, "append", "append_new")
         self.ensure(t)
         self._writer(t, df, "append").save(self.path(t))
-        _wrote()
 
     def append_new(self, name: "str | Table", df: "DataFrame", keys: Iterable[str] | None = None,
                    scope: str | None = None) -> None:
@@ -299,7 +295,6 @@ class Lake:
             df = df.join(existing.select(*keys).distinct(), keys, "left_anti")
         self.ensure(t)
         self._writer(t, df, "append").save(self.path(t))
-        _wrote()
 
     def merge(self, name: "str | Table", df: "DataFrame", when: str | None = None, update: Iterable[str] | None = None,
               on: Iterable[str] | None = None) -> None:
@@ -310,7 +305,6 @@ class Lake:
         rows = self.conform(t, df)
         if not self.exists(t):
             self._writer(t, rows, "append").save(self.path(t))
-            _wrote()
             return
         on = list(on or t.key)
         view = f"_merge_{uuid.uuid4().hex[:12]}"
@@ -322,7 +316,6 @@ class Lake:
             WHEN MATCHED{f' AND ({when})' if when else ''} THEN UPDATE SET {setting}
             WHEN NOT MATCHED THEN INSERT *""")
         self._session().catalog.dropTempView(view)
-        _wrote()
 
     def refresh(self, name: "str | Table", df: "DataFrame", on: Iterable[str], columns: Iterable[str]) -> None:
         """Set ``columns`` of the rows matching ``df`` on ``on`` to ``df``'s values (attributes that changed
@@ -340,7 +333,6 @@ class Lake:
             MERGE INTO delta.`{self.path(t)}` t USING {view} s ON {' AND '.join(f't.{c} = s.{c}' for c in on)}
             WHEN MATCHED THEN UPDATE SET {', '.join(f't.{c} = s.{c}' for c in columns)}""")
         self._session().catalog.dropTempView(view)
-        _wrote()
 
     def replace_keys(self, name: "str | Table", rows: "DataFrame", touched: "DataFrame | None", key: str,
                      since: str | None = None) -> None:
@@ -364,7 +356,6 @@ class Lake:
         rows = self.conform(t, rows)
         if touched is None or not self.exists(t):
             self._writer(t, rows, "overwrite").option("overwriteSchema", "true").save(self.path(t))
-            _wrote()
             return
         cols = rows.columns
         current = self.read(t).select(*cols)
@@ -372,7 +363,6 @@ class Lake:
             keys = touched.select(key).distinct()
             self._writer(t, current.join(keys, key, "left_anti").select(*cols).unionByName(rows), "overwrite").save(
                 self.path(t))
-            _wrote()
             return
         if since is None:
             keys, replaced, candidates = touched.select(key).distinct(), "TRUE", current
@@ -390,7 +380,6 @@ class Lake:
         kept = current.where(where).join(hit, key, "left").where(f"_hit IS NULL OR NOT {replaced}").select(*cols)
         rewritten = kept.unionByName(rows.where(where)).repartition(*t.partitioned_by)  # a file per partition
         self._writer(t, rewritten, "overwrite").option("replaceWhere", where).save(self.path(t))
-        _wrote()
 
     def replace_partitions(self, name: "str | Table", df: "DataFrame", where: str | None) -> None:
         """Replace the rows matching ``where`` (a condition on partition columns) with ``df``; None replaces all."""
@@ -400,14 +389,12 @@ class Lake:
         if where is not None and self.exists(t):
             writer = writer.option("replaceWhere", where)
         writer.save(self.path(t))
-        _wrote()
 
     def snapshot(self, name: "str | Table", df: "DataFrame") -> None:
         """The table becomes ``df``."""
         t = table(name)
         self._check(t, "snapshot", "replace_partitions", "replace_keys")
         self._writer(t, df, "overwrite").option("overwriteSchema", "true").save(self.path(t))
-        _wrote()
 
     def delete_keys(self, name: "str | Table", keys: "DataFrame", on: Iterable[str]) -> None:
         """Delete the rows matching ``keys`` on ``on``. A MERGE, so the commit records the join condition, never
@@ -421,7 +408,6 @@ class Lake:
         self._session().sql(f"""MERGE INTO delta.`{self.path(t)}` t USING {view} s
                                 ON {' AND '.join(f't.{c} <=> s.{c}' for c in on)} WHEN MATCHED THEN DELETE""")
         self._session().catalog.dropTempView(view)
-        _wrote()
 
     def expire(self, name: "str | Table", where: str, at: datetime) -> None:
         """Retention: set the raw personal columns (class ``raw``) of the rows matching ``where`` (a condition on
@@ -442,14 +428,12 @@ class Lake:
                                 WHEN MATCHED THEN UPDATE SET {', '.join(f't.{c} = NULL' for c in raw)},
                                 t.expired_at = TIMESTAMP '{stamp}'""")
         self._session().catalog.dropTempView(view)
-        _wrote()
 
     def delete(self, name: "str | Table", where: str) -> None:
         """Delete the rows matching ``where`` (recovery of a killed run, erasure, retention)."""
         t = table(name)
         if self.exists(t):
             self._session().sql(f"DELETE FROM delta.`{self.path(t)}` WHERE {where}")
-            _wrote()
 
     # ---- scratch
     def checkpoint(self, df: "DataFrame", run_id: str, name: str) -> "DataFrame":

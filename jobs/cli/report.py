@@ -9,6 +9,7 @@ from pathlib import Path
 
 from jobs.cli.common import EXIT_USER_ERROR
 from jobs.config import Config
+from jobs.pipeline import lease
 
 
 def _uri(location: str) -> str:
@@ -39,7 +40,7 @@ def cmd_report_customer(args: argparse.Namespace) -> int:
     from jobs.serving.timeline import NotACustomer
 
     cfg = Config.load()
-    with spark_session(cfg) as spark:
+    with lease.reading(cfg, "rapport report customer"), spark_session(cfg) as spark:
         try:
             target = customer_page(spark, cfg, args.who, args.out)
         except NotACustomer as exc:

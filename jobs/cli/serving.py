@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jobs.config import Config
 from jobs.cli.common import EXIT_USER_ERROR, _table, print_rows
+from jobs.config import Config
+from jobs.pipeline import lease
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -20,7 +21,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
     except query.QueryRefused as exc:
         print(f"rapport: refused: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
-    with spark_session(cfg) as spark:
+    with lease.reading(cfg, "rapport sql"), spark_session(cfg) as spark:
         try:
             columns, rows = query.run(spark, cfg, args.query, role, args.limit)
         except query.QueryRefused as exc:
@@ -41,7 +42,7 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     from jobs.serving.timeline import NotACustomer, customer_key, profile_and_events
 
     cfg = Config.load()
-    with spark_session(cfg) as spark:
+    with lease.reading(cfg, "rapport timeline"), spark_session(cfg) as spark:
         try:
             key = customer_key(spark, cfg, args.customer)
             profile, events = profile_and_events(spark, cfg, key)
@@ -76,7 +77,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from jobs.pipeline.runner import run_stage
     from jobs.pipeline.window import Window
 
-    with spark_session(cfg) as spark:
+    with spark_session(cfg) as spark:  # export runs under the write lease (run_stage)
         r = run_stage(spark, cfg, "export", Window(), datasets=datasets, force=args.force,
                       progress=print).reports["export"]
     rows = [(name, f"{r.rows[name]:,}", f"{r.bytes[name] / 1024 / 1024:,.2f}", uri, len(r.pruned.get(name, [])))

@@ -106,11 +106,9 @@ class Collector:
         traits = event.get("traits")
         email = traits.get("email") if isinstance(traits, dict) else None
         if isinstance(email, str) and self.cfg.pii_key:
-            import hashlib
-            import hmac as hmac_lib
+            from jobs.privacy import keyring
 
-            digest = hmac_lib.new(self.cfg.pii_key.encode(), email.strip().lower().encode(), hashlib.sha256).hexdigest()
-            return f"email:{digest}" in ids
+            return f"email:{keyring.digest(email.strip().lower(), keyring.hold(self.cfg.pii_key))}" in ids
         return False
 
     def _closed(self, path: Path) -> None:

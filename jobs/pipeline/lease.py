@@ -8,6 +8,11 @@ A lease outlives a killed holder only until it expires (``RAPPORT_LEASE_TTL_SECO
 once when its holder was a process on this machine that no longer runs); then the next run takes it over.
 
 The lease is re-entrant within a process, so a stage holds it once for all its steps.
+
+Readers that take no write lease (``rapport sql``, ``timeline``, ``report``) register while they read
+(``reading``: a file under ``<lake>/_readers/``). A vacuum that deletes files at once (erasure, suppressed lines)
+first waits for every reader that began before the deletion was committed (``wait_for_readers``): a reader that
+began later reads the new version, which no longer needs the files. Ordinary maintenance keeps a week of versions.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from jobs.storage import is_s3, local_root
 
 log = logging.getLogger(__name__)
 NAME = "_lease.json"
+READERS = "_readers"
 _held: dict[str, int] = {}
 _guard = threading.Lock()
 
@@ -38,9 +44,12 @@ class LeaseTimeout(RuntimeError):
     """Another run held the lake's lease for longer than this run may wait."""
 
 
+def _root(cfg: Config) -> str:
+    return cfg.lake_root.rstrip("/") if is_s3(cfg.lake_root) else local_root(cfg.lake_root)
+
+
 def _path(cfg: Config) -> str:
-    root = cfg.lake_root.rstrip("/") if is_s3(cfg.lake_root) else local_root(cfg.lake_root)
-    return f"{root}/{NAME}"
+    return f"{_root(cfg)}/{NAME}"
 
 
 def _expired(holder: dict, ttl: float) -> bool:
@@ -59,8 +68,8 @@ def _expired(holder: dict, ttl: float) -> bool:
 class _Store:
     """Create-if-absent, read and delete of the lease object, on a folder or S3."""
 
-    def __init__(self, cfg: Config):
-        self.cfg, self.path = cfg, _path(cfg)
+    def __init__(self, cfg: Config, path: str | None = None):
+        self.cfg, self.path = cfg, path or _path(cfg)
 
     def create(self, body: bytes) -> bool:
         if is_s3(self.path):
@@ -161,3 +170,57 @@ def hold(cfg: Config, owner: str) -> Iterator[None]:
         current = store.read()
         if current is None or current.get("token") == token:
             store.delete()
+
+
+def _stamp(owner: str, **more) -> bytes:
+    return json.dumps({"owner": owner, "pid": os.getpid(), "host": socket.gethostname(), "acquired": time.time(),
+                       "acquired_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **more}).encode()
+
+
+@contextmanager
+def reading(cfg: Config, owner: str) -> Iterator[None]:
+    """Register this process as a reader of the lake for the block: an immediate vacuum waits for it to finish."""
+    store = _Store(cfg, f"{_root(cfg)}/{READERS}/{uuid.uuid4().hex}.json")
+    store.create(_stamp(owner))
+    try:
+        yield
+    finally:
+        store.delete()
+
+
+def readers(cfg: Config) -> list[dict]:
+    """The registered readers whose process may still run (an expired or dead one is removed)."""
+    from jobs.storage import list_objects
+
+    root = f"{_root(cfg)}/{READERS}"
+    paths = ([o.uri for o in list_objects(cfg, root)] if is_s3(root)
+             else [str(p) for p in Path(root).glob("*.json")] if Path(root).is_dir() else [])
+    alive = []
+    for path in paths:
+        store = _Store(cfg, path)
+        holder = store.read()
+        if holder is not None and _expired(holder, cfg.lease_ttl_seconds):
+            store.delete()
+        elif holder is not None:
+            alive.append(holder)
+    return alive
+
+
+def wait_for_readers(cfg: Config, since: float, what: str) -> None:
+    """Wait until every reader registered before ``since`` (a time.time()) has finished; ``LeaseTimeout`` after
+    RAPPORT_LEASE_WAIT_SECONDS (the caller's work is idempotent: run it again)."""
+    deadline = time.monotonic() + cfg.lease_wait_seconds
+    said = False
+    while True:
+        early = [r for r in readers(cfg) if float(r.get("acquired", 0)) <= since]
+        if not early:
+            return
+        if time.monotonic() > deadline:
+            raise LeaseTimeout(
+                f"{what} waited {cfg.lease_wait_seconds}s for {len(early)} reader(s) of {cfg.lake_root} to finish "
+                f"({', '.join(sorted({str(r.get('owner')) for r in early}))}); run it again when they have")
+        if not said:
+            log.warning("%s waits for %d reader(s) that began before it (%s)", what, len(early),
+                        ", ".join(sorted({str(r.get("owner")) for r in early})))
+            said = True
+        time.sleep(0.2)

@@ -314,10 +314,6 @@ def remove_staging(cfg: Config) -> None:
 
 
 def vacuum(lake: Lake, tables: list[str]) -> int:
-    """Remove the files of every earlier version of the tables: time travel before now is gone for them."""
-    removed = 0
-    for name in tables:
-        if lake.exists(name):
-            removed += len(lake.delta_table(name).vacuum(retention_hours=0, dry_run=False,
-                                                         enforce_retention_duration=False))
-    return removed
+    """Remove the files of every earlier version of the tables, once readers that began before have finished: time
+    travel before now is gone for them."""
+    return lake.vacuum_now(tables, "erasure's vacuum")

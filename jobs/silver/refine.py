@@ -98,9 +98,8 @@ def _drop_suppressed(lake: Lake, source: str, parsed: "DataFrame", run_id: str) 
         lake.append_new("ops.suppressed_lines", hit.select(F.lit(source).alias("source"), *lineage, "landing_dt",
                                                             "landing_hour", F.lit(run_id).alias("run_id")))
         lake.delete_keys(f"bronze.{source}", hit, lineage)
-        removed = lake.delta_table(f"bronze.{source}").vacuum(retention_hours=0, dry_run=False,
-                                                               enforce_retention_duration=False)
-        log.info("suppressed lines deleted from bronze.%s; %d earlier files vacuumed", source, len(removed))
+        removed = lake.vacuum_now([f"bronze.{source}"], "the vacuum of suppressed lines")
+        log.info("suppressed lines deleted from bronze.%s; %d earlier files vacuumed", source, removed)
     return parsed.join(hit.select(*lineage), lineage, "left_anti")
 
 

@@ -35,9 +35,8 @@ def tiny(tmp_path_factory):
 def rapport(lake: Path, landing: Path, *args: str, crash_after: int | None = None) -> subprocess.CompletedProcess:
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "RAPPORT_LAKE_ROOT": str(lake),
            "RAPPORT_LANDING_ROOT": str(landing), "RAPPORT_PII_KEY": PII_KEY, "PYTHONPATH": str(REPO)}
-    if crash_after:
-        env["RAPPORT_CRASH_AFTER_WRITES"] = str(crash_after)
-    return subprocess.run([sys.executable, "-m", "jobs.cli", *args], capture_output=True, text=True, env=env,
+    runner = ["-m", "tests.crashpoint", str(crash_after)] if crash_after else ["-m", "jobs.cli"]
+    return subprocess.run([sys.executable, *runner, *args], capture_output=True, text=True, env=env,
                           timeout=600, cwd=REPO)
 
 

@@ -214,12 +214,11 @@ def test_a_request_killed_part_way_completes_on_the_next_run(spark, refined, tmp
     cfg = dataclasses.replace(cfg, lake_root=str(tmp_path / "lake"))
     person, key = pick(spark, cfg, Path(cfg.landing_root))
     env = {**os.environ, "RAPPORT_LAKE_ROOT": cfg.lake_root, "RAPPORT_LANDING_ROOT": cfg.landing_root,
-           "RAPPORT_PII_KEY": PII_KEY, "PYTHONPATH": str(REPO), "RAPPORT_CRASH_AFTER_WRITES": "6"}
+           "RAPPORT_PII_KEY": PII_KEY, "PYTHONPATH": str(REPO)}
     env.pop("SPARK_REMOTE", None)
-    killed = subprocess.run([sys.executable, "-m", "jobs.cli", "privacy", "erase", "--email", person["email"]],
+    killed = subprocess.run([sys.executable, "-m", "tests.crashpoint", "6", "privacy", "erase", "--email", person["email"]],
                             capture_output=True, text=True, env=env, timeout=900, cwd=REPO)
     assert killed.returncode == -9, killed.stderr[-2000:]
-    env.pop("RAPPORT_CRASH_AFTER_WRITES")
     again = subprocess.run([sys.executable, "-m", "jobs.cli", "privacy", "erase", "--later", "--email",
                             person["email"]], capture_output=True, text=True, env=env, timeout=900, cwd=REPO)
     assert again.returncode == 0  # a second request for the same person, to be processed with the first
