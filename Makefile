@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo demo-orders demo-collector collector report-screenshot test test-all bench airflow clean
+.PHONY: install browser demo demo-orders demo-collector collector report-screenshot test test-all bench airflow clean
 
 $(STAMP): setup.cfg pyproject.toml infra/constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,10 +29,24 @@ demo-orders: $(STAMP)  ## the demo as an orders-only retailer: a Shopify Admin A
 report-screenshot: $(STAMP)  ## docs/report.png from the demo's report (after make demo; needs chromium)
 	$(BIN)/python -m jobs.report.screenshot demo/lake docs/report.png
 
-test: $(STAMP)  ## the test suite (slow tests excluded)
+# The browser tests (report, Data Docs) need a Chromium: Debian's, installed here when this runs as root; otherwise
+# make test stops and says what to install. Playwright's own browser download cannot reach its host here.
+CHROMIUM ?= $(shell command -v chromium || command -v chromium-browser)
+browser:  ## Debian's Chromium for the browser tests (installed with apt-get when run as root)
+	@if [ -z "$(CHROMIUM)" ] && ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || { echo "make: could not install chromium with apt-get; the browser tests need it" >&2; exit 1; }; \
+	  else \
+	    echo "make: the browser tests need Chromium: run 'sudo apt-get install chromium' (Debian/Ubuntu) or set CHROMIUM=/path/to/chromium" >&2; exit 1; \
+	  fi; \
+	fi
+
+test: $(STAMP) browser  ## the test suite (slow tests excluded); a skip fails it unless the test is marked optional
 	$(BIN)/python -m pytest
 
-test-all: $(STAMP)  ## every test, slow ones too
+test-all: $(STAMP) browser  ## every test, slow ones too
 	$(BIN)/python -m pytest -m ""
 
 bench: $(STAMP)  ## the benchmark: bench/results.json, results.md and chart.png (about 40 minutes on 2 cores; BENCH_ARGS=--large adds 5M and 10M events, about 30 minutes more)

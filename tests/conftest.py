@@ -15,6 +15,19 @@ from jobs.config import Config
 SMALL = dict(customers=3000, days=3, start=date(2026, 11, 1), seed=7, shard_size=1000)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A skipped test is a test that does not exist: a skip fails unless the test is marked ``optional`` (whose
+    reason the summary prints with the skip)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and not hasattr(report, "wasxfail") and item.get_closest_marker("optional") is None:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = (f"{item.nodeid} skipped ({reason}); a skip is an error in this suite: install what it "
+                           "needs (make test does), or mark the test @pytest.mark.optional with a reason")
+
+
 @pytest.fixture(scope="session")
 def spark():
     from jobs.engine import spark_session

@@ -33,11 +33,15 @@ def landing(tmp_path_factory):
 def test_the_chain_on_a_local_cluster_gives_the_tables_of_local_mode(spark, landing, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SAIL_", "SPARK_REMOTE"))}
     env.update(SAIL_MODE="local-cluster", RAPPORT_LAKE_ROOT=str(tmp_path / "cluster"), RAPPORT_LANDING_ROOT=str(landing),
-               RAPPORT_PII_KEY=PII_KEY, PYTHONPATH=str(REPO))
+               RAPPORT_PII_KEY=PII_KEY, PYTHONPATH=str(REPO),
+               # the workers' servers log each batch of tasks they are sent: proof that workers ran the work
+               RUST_LOG="warn,sail_execution::worker::server=debug,sail_execution::worker::actor=debug")
     for command in (["ingest"], ["refine"], ["curate", "--full"]):  # each with its gate
         proc = subprocess.run([sys.executable, "-m", "jobs.cli", *command], capture_output=True, text=True, env=env,
                               timeout=900, cwd=REPO)
         assert proc.returncode == 0, f"{command}: {proc.stderr[-3000:]}"
+        workers = {line.split("worker ")[1].split()[0] for line in proc.stderr.splitlines() if "server is ready" in line}
+        assert len(workers) >= 1 and proc.stderr.count("RunTaskBatchRequest") >= 10, (command, proc.stderr[-2000:])
     local = Config(lake_root=str(tmp_path / "local"), landing_root=str(landing), pii_key=PII_KEY)
     ingest_and_refine(spark, local)
     curate(spark, local, full=True)

@@ -37,11 +37,9 @@ def built(spark, refined, tmp_path_factory):
 
 
 def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run does it): the browser check is skipped")
-    pytest.importorskip("playwright.sync_api", reason="playwright (a test dependency) is not installed")
-    return found
+    from tests.browser import chromium_path
+
+    return chromium_path()
 
 
 def open_offline(uri: str, shot: Path) -> dict:
