@@ -48,6 +48,9 @@ SETTINGS = (
     Setting("pii_key", "RAPPORT_PII_KEY", "key for hashing emails, phones and handles (HMAC-SHA256)", secret=True),
     Setting("pii_key_file", "RAPPORT_PII_KEY_FILE",
             "a file holding the PII key (a mounted secret), read when RAPPORT_PII_KEY is not set"),
+    Setting("crm_ids", "RAPPORT_CRM_IDS",
+            "how CRM customer ids are kept past bronze: hashed (keyed, like any identifier; the default) or plain (the "
+            "configuration declares them non-personal, e.g. opaque numbers)"),
     Setting("engine", "RAPPORT_ENGINE", "embedded (Sail in-process), spark-local (JVM Spark from the pyspark wheel) or remote"),
     Setting("spark_remote", "SPARK_REMOTE", "Spark Connect URL of an existing server, e.g. sc://spark-host:15002"),
     Setting("required", "RAPPORT_SOURCES",
@@ -135,6 +138,7 @@ class Config:
     landing_root: str = "./landing"
     pii_key: str | None = field(default=None, repr=False)
     pii_key_file: str | None = None
+    crm_ids: str = "hashed"
     engine: str = "embedded"
     spark_remote: str | None = None
     required: str = ""
@@ -254,6 +258,8 @@ class Config:
             parsed = urlparse(self.export_uri)
             if parsed.scheme != "s3" or not parsed.netloc:
                 raise self.error("export_uri", "must look like s3://bucket/prefix")
+        if self.crm_ids not in ("hashed", "plain"):
+            raise self.error("crm_ids", "must be hashed or plain")
         if self.sql_role not in ("analyst", "engineer"):
             raise self.error("sql_role", "must be analyst or engineer")
         if self.export_format not in EXPORT_FORMATS:
@@ -373,6 +379,14 @@ class Config:
                 "RAPPORT_PII_KEY (or set pii_key in the config file). Keep it stable: changing it changes every hash."
             )
         return self.pii_key
+
+    def crm_id_sql(self, column_sql: str) -> str:
+        """Engine SQL: a CRM customer id as it is kept past bronze (a keyed hash unless RAPPORT_CRM_IDS=plain)."""
+        if self.crm_ids == "plain":
+            return column_sql
+        from jobs.privacy.keyring import hmac_sql
+
+        return hmac_sql(column_sql, self.require_pii_key())
 
     def error(self, name: str, problem: str, show_value: bool = True) -> ConfigError:
         setting = _setting(name)

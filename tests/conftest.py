@@ -97,7 +97,7 @@ def maya(spark, tmp_path_factory):
     ingest_and_refine(spark, cfg)
     curate(spark, cfg, full=True)
     lake = Lake(cfg, spark)
-    key = lake.read("silver.identity_map").where("identifier = 'crm:C7'").first().customer_key
+    key = lake.read("silver.identity_map").where(f"identifier = concat('crm:', {cfg.crm_id_sql(repr('C7'))})").first().customer_key
     return cfg, key
 
 

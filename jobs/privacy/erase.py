@@ -180,7 +180,8 @@ def erase(spark: "SparkSession", cfg: Config, person: Person, request_id: str) -
     for source in ("customers",):  # the CRM extract's raw lines
         if lake.exists(f"bronze.{source}") and person.of_type("crm"):
             raw = lake.read(f"bronze.{source}")
-            hits = raw.where(F.get_json_object("value", "$.customer_id").isin(person.of_type("crm"))).select(*LINEAGE)
+            crm = F.expr(cfg.crm_id_sql("get_json_object(value, '$.customer_id')"))
+            hits = raw.where(crm.isin(person.of_type("crm"))).select(*LINEAGE)
             _delete(lake, f"bronze.{source}", hits, LINEAGE, erased)
     if lake.exists("ops.duplicates"):
         dups = lake.read("ops.duplicates")

@@ -1,6 +1,6 @@
 """Silver reference data: the latest landed extract of each reference data set, PII hashed.
 
-``crm_customers`` keeps the CRM id, hashed email/phone and the hashed linked social
+``crm_customers`` keeps the CRM id (a keyed hash, unless ``RAPPORT_CRM_IDS=plain`` declares it non-personal), hashed email/phone and the hashed linked social
 accounts (platform id and handle, hashed exactly as ``social_interactions`` hashes its
 actors so they join). Each table is replaced by the newest snapshot; rows without their
 key are quarantined.
@@ -29,10 +29,11 @@ KEYS = {"customers": ("customer_id",), "products": ("product_id",), "campaigns":
         "campaign_posts": ("platform", "post_id")}
 
 
-def conform(name: str, parsed: "DataFrame", pii_key: str) -> "DataFrame":
-    """Typed rows of one reference data set, PII hashed. Pure."""
+def conform(name: str, parsed: "DataFrame", cfg: Config) -> "DataFrame":
+    """Typed rows of one reference data set, PII hashed (CRM ids too, unless RAPPORT_CRM_IDS=plain). Pure."""
     from pyspark.sql import functions as F
 
+    pii_key = cfg.require_pii_key()
     if name == "customers":
         # hashed a whole array at a time (a lambda may not call the hash), then put beside each account
         parsed = parsed.withColumn("_ids", F.expr(hmac_all_sql(
@@ -42,7 +43,7 @@ def conform(name: str, parsed: "DataFrame", pii_key: str) -> "DataFrame":
         accounts = ("transform(j.social_accounts, (a, i) -> named_struct('platform', lower(a.platform), "
                     "'actor_id_hash', element_at(_ids, i + 1), 'actor_handle_hash', element_at(_handles, i + 1)))")
         return parsed.select(
-            F.expr("j.customer_id").alias("customer_id"),
+            F.expr(cfg.crm_id_sql("j.customer_id")).alias("customer_id"),
             F.expr(hmac_sql("j.email", pii_key)).alias("email_hash"),
             F.expr(hmac_sql(phone_sql("j.phone"), pii_key)).alias("phone_hash"),
             F.expr("j.country").alias("country"),
@@ -69,17 +70,17 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, run_id: str | Non
     lake = Lake(cfg, spark)
     report = ReferenceReport("refine.reference", run_id or str(RunId.new("refine-reference")), window)
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    pii_key = cfg.require_pii_key()
+    cfg.require_pii_key()
     for name in TABLES:
         if not lake.exists(f"bronze.{name}"):
             continue
         landed = lake.read(f"bronze.{name}").where(window.sql()).limit(1).count()
         if landed or not lake.exists(f"silver.{TABLES[name]}"):  # a new extract, or none refined yet
-            report.rows[TABLES[name]] = _refresh(lake, name, pii_key, report.run_id, now)
+            report.rows[TABLES[name]] = _refresh(lake, name, report.run_id, now)
     return report
 
 
-def _refresh(lake: Lake, name: str, pii_key: str, run_id: str, now: datetime) -> int:
+def _refresh(lake: Lake, name: str, run_id: str, now: datetime) -> int:
     """Replace ``silver.<table>`` with the newest landed snapshot; returns its row count."""
     from pyspark.sql import Window as W
     from pyspark.sql import functions as F
@@ -97,5 +98,5 @@ def _refresh(lake: Lake, name: str, pii_key: str, run_id: str, now: datetime) ->
     valid = parsed.where("reason IS NULL")
     w = W.partitionBy(*[F.col(f"j.{k}") for k in KEYS[name]]).orderBy("source_file", "line_number")
     valid = valid.withColumn("_n", F.row_number().over(w)).where("_n = 1")
-    lake.snapshot(f"silver.{TABLES[name]}", conform(name, valid, pii_key))
+    lake.snapshot(f"silver.{TABLES[name]}", conform(name, valid, lake.cfg))
     return lake.read(f"silver.{TABLES[name]}").count()

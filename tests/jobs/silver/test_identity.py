@@ -63,7 +63,7 @@ def h(spark, kind: str, value: str) -> str:
 
 def test_a_chain_of_links_is_one_customer(world):
     spark, _, _, k = world
-    ids = ["anon:A1", "anon:A2", "user:U1", h(spark, "email", "e1@x.com"), "crm:C1",
+    ids = ["anon:A1", "anon:A2", "user:U1", h(spark, "email", "e1@x.com"), h(spark, "crm", "C1"),
            h(spark, "social", "instagram:111"), h(spark, "handle", "instagram:c1")]
     assert len({k[i] for i in ids}) == 1
 
@@ -122,7 +122,7 @@ def test_no_false_merges_on_generated_people(spark, refined, small_landing):
     truth = spark.read.json(str(landing / "_truth" / "persons")).where("person IS NOT NULL")
     ids = truth.select("person", F.explode(F.array_union(
         F.transform("anonymous_ids", lambda a: F.concat(F.lit("anon:"), a)),
-        F.array(F.concat(F.lit("user:"), "user_id"), F.concat(F.lit("crm:"), "customer_id"),
+        F.array(F.concat(F.lit("user:"), "user_id"), F.concat(F.lit("crm:"), F.expr(cfg.crm_id_sql("customer_id"))),
                 F.concat(F.lit("email:"), F.expr(hmac_sql("email", PII_KEY))))
     )).alias("identifier")).where("identifier IS NOT NULL")
     lake = Lake(cfg, spark)

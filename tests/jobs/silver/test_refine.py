@@ -166,3 +166,32 @@ def test_refine_needs_the_pii_key(spark, refined):
     cfg, _, _ = refined
     with pytest.raises(ConfigError, match="RAPPORT_PII_KEY"):
         refine.run(spark, Config(lake_root=cfg.lake_root, landing_root=cfg.landing_root), Window(), source="orders")
+
+
+def test_crm_ids_are_kept_as_keyed_hashes_unless_declared_non_personal(spark, refined, tmp_path):
+    """A CRM that keys customers by email puts no raw email past bronze: its ids are hashed like any identifier;
+    RAPPORT_CRM_IDS=plain keeps opaque ids as they are."""
+    import dataclasses
+    import hashlib
+    import hmac
+    import json
+
+    from jobs.silver import reference
+
+    cfg, manifest, _ = refined
+    lake = Lake(cfg, spark)
+    ids = [r.customer_id for r in lake.read("silver.crm_customers").select("customer_id").collect()]
+    raw = [json.loads(r.value)["customer_id"] for r in lake.read("bronze.customers").select("value").collect()
+           if json.loads(r.value).get("customer_id")]
+    assert len(ids) > 100 and set(ids).isdisjoint(raw)
+    assert set(ids) <= {hmac.new(PII_KEY.encode(), c.strip().lower().encode(), hashlib.sha256).hexdigest() for c in raw}
+    crm_nodes = lake.read("silver.identity_map").where("id_type = 'crm'").select("identifier").collect()
+    assert crm_nodes and all(r.identifier[4:] in set(ids) for r in crm_nodes)
+    by_email = spark.createDataFrame([('{"customer_id": "Jane@Shop.example", "email": "jane@shop.example"}',)], "value string")
+    from pyspark.sql import functions as F
+
+    parsed = by_email.select(F.from_json("value", reference.schema.SCHEMAS["customers"]).alias("j"))
+    hashed = reference.conform("customers", parsed, cfg).first().customer_id
+    assert hashed == hmac.new(PII_KEY.encode(), b"jane@shop.example", hashlib.sha256).hexdigest()
+    plain = reference.conform("customers", parsed, dataclasses.replace(cfg, crm_ids="plain")).first().customer_id
+    assert plain == "Jane@Shop.example"
