@@ -48,6 +48,10 @@ SETTINGS = (
     Setting("pii_key", "RAPPORT_PII_KEY", "key for hashing emails, phones and handles (HMAC-SHA256)", secret=True),
     Setting("pii_key_file", "RAPPORT_PII_KEY_FILE",
             "a file holding the PII key (a mounted secret), read when RAPPORT_PII_KEY is not set"),
+    Setting("pii_key_retired", "RAPPORT_PII_KEY_RETIRED",
+            "the keys a rotation retired, oldest first, comma-separated: stored hashes are wrapped in each later key, "
+            "so new values are hashed through the same chain (rapport privacy rotate-key says what to set)", secret=True),
+    Setting("pii_key_next", "RAPPORT_PII_KEY_NEXT", "the new key for `rapport privacy rotate-key`", secret=True),
     Setting("crm_ids", "RAPPORT_CRM_IDS",
             "how CRM customer ids are kept past bronze: hashed (keyed, like any identifier; the default) or plain (the "
             "configuration declares them non-personal, e.g. opaque numbers)"),
@@ -138,6 +142,8 @@ class Config:
     landing_root: str = "./landing"
     pii_key: str | None = field(default=None, repr=False)
     pii_key_file: str | None = None
+    pii_key_retired: str | None = field(default=None, repr=False)
+    pii_key_next: str | None = field(default=None, repr=False)
     crm_ids: str = "hashed"
     engine: str = "embedded"
     spark_remote: str | None = None
@@ -252,6 +258,9 @@ class Config:
                 "`python -c 'import secrets; print(secrets.token_hex(32))'`",
                 show_value=False,
             )
+        for name in ("pii_key_retired", "pii_key_next"):
+            if any(len(k.strip()) < MIN_PII_KEY_LENGTH for k in (getattr(self, name) or "").split(",") if getattr(self, name)):
+                raise self.error(name, f"holds a key shorter than {MIN_PII_KEY_LENGTH} characters", show_value=False)
         if self.s3_endpoint_url and urlparse(self.s3_endpoint_url).scheme not in ("http", "https"):
             raise self.error("s3_endpoint_url", "must start with http:// or https://")
         if self.export_uri is not None:
@@ -380,13 +389,18 @@ class Config:
             )
         return self.pii_key
 
+    def pii_keys(self) -> tuple[str, ...]:
+        """The chain of keys identifiers are hashed through, oldest first: the retired keys, then RAPPORT_PII_KEY."""
+        current = self.require_pii_key()
+        return (*[k.strip() for k in (self.pii_key_retired or "").split(",") if k.strip()], current)
+
     def crm_id_sql(self, column_sql: str) -> str:
         """Engine SQL: a CRM customer id as it is kept past bronze (a keyed hash unless RAPPORT_CRM_IDS=plain)."""
         if self.crm_ids == "plain":
             return column_sql
         from jobs.privacy.keyring import hmac_sql
 
-        return hmac_sql(column_sql, self.require_pii_key())
+        return hmac_sql(column_sql, self.pii_keys())
 
     def error(self, name: str, problem: str, show_value: bool = True) -> ConfigError:
         setting = _setting(name)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 STAGING = "_staging"
+FLOORS = "_history_floors.json"  # per table, the first version still readable after a vacuum that deleted at once
 MAKER = {"bronze": "rapport ingest", "silver": "rapport refine", "gold": "rapport curate"}
 
 
@@ -69,6 +70,10 @@ def partition_condition(df: "DataFrame", columns: tuple[str, ...]) -> str:
 
 class MissingTableError(RuntimeError):
     """A table a step needs has not been made yet; the message names the command that makes it."""
+
+
+class VersionGone(RuntimeError):
+    """An earlier version of a table was vacuumed (erasure, a key rotation): it cannot be read any more."""
 
 
 class SchemaMismatchError(RuntimeError):
@@ -165,8 +170,41 @@ class Lake:
         from jobs.pipeline import lease
 
         lease.wait_for_readers(self.cfg, time.time(), what)
-        return sum(len(self.delta_table(n).vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False))
-                   for n in names if self.exists(n))
+        removed, floors = 0, self.read_record(FLOORS) or {}
+        for n in names:
+            if self.exists(n):
+                dt = self.delta_table(n)
+                floors[table(n).qualified] = dt.version()  # earlier versions lose their files now
+                self.write_record(FLOORS, floors)
+                removed += len(dt.vacuum(retention_hours=0, dry_run=False, enforce_retention_duration=False))
+        return removed
+
+    # ---- small JSON records beside the tables (key chain, history floors, a rotation's progress)
+    def read_record(self, name: str) -> dict | None:
+        from jobs.storage import arrow_filesystem
+
+        fs, root = arrow_filesystem(self.cfg, self.root)
+        try:
+            with fs.open_input_stream(f"{root}/{name}") as f:
+                return json.loads(f.read() or b"{}")
+        except (FileNotFoundError, OSError):
+            return None
+
+    def write_record(self, name: str, body: dict | None) -> None:
+        """Write (or, with None, delete) the record ``name`` at the lake's root."""
+        from jobs.storage import arrow_filesystem
+
+        fs, root = arrow_filesystem(self.cfg, self.root)
+        if body is None:
+            try:
+                fs.delete_file(f"{root}/{name}")
+            except (FileNotFoundError, OSError):
+                pass
+            return
+        if not is_s3(self.root):
+            fs.create_dir(root, recursive=True)
+        with fs.open_output_stream(f"{root}/{name}") as f:
+            f.write(json.dumps(body, indent=2).encode())
 
     # ---- reading
     def _session(self) -> "SparkSession":
@@ -181,6 +219,10 @@ class Lake:
         reader = self._session().read.format("delta")
         if version is None or version == self.version(name):
             return reader.load(self.path(name))
+        floor = (self.read_record(FLOORS) or {}).get(table(name).qualified, 0)
+        if version < floor:
+            raise VersionGone(f"{table(name).qualified} version {version} was vacuumed (an erasure or a key rotation "
+                              f"removed earlier versions' files); the earliest readable version is {floor}")
         df = reader.option("versionAsOf", version).load(self.path(name))
         try:
             df.schema  # analysis reads that version's log: it fails at once where Sail cannot read it
@@ -395,6 +437,11 @@ class Lake:
         t = table(name)
         self._check(t, "snapshot", "replace_partitions", "replace_keys")
         self._writer(t, df, "overwrite").option("overwriteSchema", "true").save(self.path(t))
+
+    def rewrite(self, name: "str | Table", df: "DataFrame") -> None:
+        """The table becomes ``df``, whatever its write mode: a change of values in every row that keeps every row
+        (a key rotation), in one commit."""
+        self._writer(table(name), df, "overwrite").option("overwriteSchema", "true").save(self.path(name))
 
     def delete_keys(self, name: "str | Table", keys: "DataFrame", on: Iterable[str]) -> None:
         """Delete the rows matching ``keys`` on ``on``. A MERGE, so the commit records the join condition, never

@@ -38,7 +38,7 @@ def rates(spark: "SparkSession", cfg: "Config", landing: Path) -> dict:
     ids = truth.select("person", F.explode(F.array_union(
         F.transform("anonymous_ids", lambda a: F.concat(F.lit("anon:"), a)),
         F.array(F.concat(F.lit("user:"), "user_id"), F.concat(F.lit("crm:"), F.expr(cfg.crm_id_sql("customer_id"))),
-                F.concat(F.lit("email:"), F.expr(hmac_sql("email", cfg.pii_key)))))).alias("identifier")
+                F.concat(F.lit("email:"), F.expr(hmac_sql("email", cfg.pii_keys())))))).alias("identifier")
     ).where("identifier IS NOT NULL")
     owned = ids.join(lake.read("silver.identity_map").where("NOT is_shared").select("identifier", "customer_key"),
                      "identifier")

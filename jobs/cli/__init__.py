@@ -18,7 +18,7 @@ from jobs.cli.operations import cmd_bench, cmd_config_show, cmd_engine_check, cm
 from jobs.cli.pipeline import (cmd_curate, cmd_demo, cmd_generate, cmd_ingest, cmd_landing_check, cmd_quality_docs,
                                cmd_quality_validate, cmd_refine)
 from jobs.cli import collect, report
-from jobs.cli.privacy import cmd_privacy, cmd_privacy_list, cmd_privacy_verify
+from jobs.cli.privacy import cmd_privacy, cmd_privacy_list, cmd_privacy_rotate_key, cmd_privacy_verify
 from jobs.cli.serving import cmd_export, cmd_export_list, cmd_export_verify, cmd_sql, cmd_timeline
 from jobs.config import ConfigError
 
@@ -139,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     pver.set_defaults(func=cmd_privacy_verify)
     plist = psub.add_parser("list", help="every request and its status")
     plist.set_defaults(func=cmd_privacy_list)
+    prot = psub.add_parser("rotate-key", help="wrap every stored hash in a new key (RAPPORT_PII_KEY_NEXT), with proof",
+                           description="Answers a leaked RAPPORT_PII_KEY: every hash and pseudonym in the lake is wrapped "
+                                       "in the new key, table by table, and earlier versions are vacuumed; afterwards "
+                                       "set RAPPORT_PII_KEY_RETIRED to the old key(s) and RAPPORT_PII_KEY to the new one.")
+    prot.set_defaults(func=cmd_privacy_rotate_key)
 
     collect.add_parser(sub)
     report.add_parser(sub, _moment)

@@ -94,3 +94,26 @@ def cmd_privacy_list(args: argparse.Namespace) -> int:
     print(_table(rows, ("request", "kind", "status", "received", "since", "customers", "proof")) if rows
           else "No privacy requests.")
     return 0
+
+
+def cmd_privacy_rotate_key(args: argparse.Namespace) -> int:
+    from jobs.engine import spark_session
+    from jobs.privacy.rotation import RotationError, rotate
+
+    cfg = Config.load()
+    print(f"Rotating the pseudonymisation key of {cfg.lake_root}: every stored hash is wrapped in RAPPORT_PII_KEY_NEXT.")
+    with spark_session(cfg) as spark:
+        try:
+            r = rotate(spark, cfg)
+        except RotationError as exc:
+            print(f"rapport: rotation refused: {exc}", file=sys.stderr)
+            return 1
+    print(f"Rotated {len(r.tables)} tables ({sum(r.tables.values()):,} rows) in {r.seconds:.0f}s; {r.files_removed:,} files "
+          f"of earlier versions removed; stored validation results and Data Docs pages removed (the next gate writes new "
+          f"ones).")
+    print(f"Proof: {r.old_values:,} distinct hashes and pseudonyms stored before; found afterwards: "
+          f"{sum(r.old_values_left.values())} (every rewritten table searched).")
+    print(f"Key chain, oldest first: {' -> '.join(r.new_chain)} (key ids). Set now, wherever Rapport or its engine runs:\n"
+          "  RAPPORT_PII_KEY_RETIRED=<the old key(s), oldest first, comma-separated>\n"
+          "  RAPPORT_PII_KEY=<the new key>   (and unset RAPPORT_PII_KEY_NEXT)")
+    return 0

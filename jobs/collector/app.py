@@ -108,7 +108,7 @@ class Collector:
         if isinstance(email, str) and self.cfg.pii_key:
             from jobs.privacy import keyring
 
-            return f"email:{keyring.digest(email.strip().lower(), keyring.hold(self.cfg.pii_key))}" in ids
+            return f"email:{keyring.digest(email.strip().lower(), keyring.hold(self.cfg.pii_keys()))}" in ids
         return False
 
     def _closed(self, path: Path) -> None:

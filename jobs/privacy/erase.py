@@ -83,7 +83,7 @@ def _raw_hits(lake: Lake, cfg: Config, source: str, raw: "DataFrame", person: Pe
 
     from jobs.silver.refine import MODULES
 
-    key = cfg.require_pii_key()
+    key = cfg.pii_keys()
     emails, phones = person.of_type("email"), person.of_type("phone")
     loose = []
     if emails:

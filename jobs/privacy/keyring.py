@@ -1,7 +1,8 @@
 """The pseudonymisation key, used only inside the process that holds it: it never enters a query plan.
 
-The engine hashes identifiers with two SQL functions registered on every session (``register``):
-``rapport_hmac(text, key_id)`` and ``rapport_hmac_all(array<text>, key_id)``. They are Python UDFs that
+The engine hashes identifiers with SQL functions registered on every session (``register``):
+``rapport_hmac(text, key_ids)``, ``rapport_pseudonym(text, key_ids)`` and ``rapport_hmac_all(array<text>, key_ids)``.
+They are Python UDFs that
 look the key up *where they run*: in this process's keyring (``hold``: the embedded engine runs here), or
 else in the environment of the engine's worker (``RAPPORT_PII_KEY`` or a file named by
 ``RAPPORT_PII_KEY_FILE``; ``…_NEXT`` during a key rotation). A plan carries only the key's id: a keyed
@@ -10,6 +11,11 @@ so a plan names them (``jobs.privacy.keyring._hmac_text``) and never carries a c
 
 The hash is HMAC-SHA256 (RFC 2104) of the UTF-8 bytes, hex, exactly as the engine's ``sha2`` over the
 padded key computed it before (so no lake is re-keyed); ``hmac_sql`` trims and lower-cases in SQL first.
+
+Keys form a chain, oldest first (``RAPPORT_PII_KEY_RETIRED``, then ``RAPPORT_PII_KEY``): a lake whose key was
+rotated (``jobs.privacy.rotation``) keeps every stored value wrapped in the newer key, ``HMAC(k2, HMAC(k1, x))``,
+and new values are hashed the same way. A pseudonym (an id that held an email) is ``h_`` and 32 hex digits of the
+hash; wrapped, ``h_`` and 32 hex digits of the next key's HMAC of the pseudonym. With one key nothing changes.
 """
 
 from __future__ import annotations
@@ -18,14 +24,17 @@ import hashlib
 import hmac
 import os
 import threading
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-HMAC_SQL, HMAC_ALL_SQL = "rapport_hmac", "rapport_hmac_all"
-#: where a worker finds the keys it may be asked for: (variable, variable naming a file), current key first
-KEY_SOURCES = (("RAPPORT_PII_KEY", "RAPPORT_PII_KEY_FILE"), ("RAPPORT_PII_KEY_NEXT", "RAPPORT_PII_KEY_NEXT_FILE"))
+HMAC_SQL, HMAC_ALL_SQL, PSEUDONYM_SQL = "rapport_hmac", "rapport_hmac_all", "rapport_pseudonym"
+PSEUDONYM_DIGITS = 32
+#: where a worker finds the keys it may be asked for: (variable, variable naming a file); the retired keys are a
+#: comma-separated list (one per line in a file)
+KEY_SOURCES = (("RAPPORT_PII_KEY", "RAPPORT_PII_KEY_FILE"), ("RAPPORT_PII_KEY_RETIRED", "RAPPORT_PII_KEY_RETIRED_FILE"),
+               ("RAPPORT_PII_KEY_NEXT", "RAPPORT_PII_KEY_NEXT_FILE"))
 _ID_TEXT = b"rapport pseudonymisation key id v1"
 
 _lock = threading.Lock()
@@ -57,12 +66,17 @@ def _pads(key: str) -> tuple["hashlib._Hash", "hashlib._Hash"]:
     return hashlib.sha256(bytes(b ^ 0x36 for b in k)), hashlib.sha256(bytes(b ^ 0x5C for b in k))
 
 
-def hold(key: str) -> str:
-    """Keep the key in this process (for an engine that runs here); returns its id."""
+def _hold_one(key: str) -> str:
     kid = key_id(key)
     with _lock:
         _held.setdefault(kid, _pads(key))
     return kid
+
+
+def hold(keys: "str | Sequence[str]") -> str:
+    """Keep the key (or the chain of keys, oldest first) in this process, for an engine that runs here; returns the
+    ids the SQL names them by, comma-separated."""
+    return ",".join(_hold_one(k) for k in ([keys] if isinstance(keys, str) else keys))
 
 
 def _from_environment() -> None:
@@ -74,8 +88,9 @@ def _from_environment() -> None:
                     value = fh.read().strip()
             except OSError as exc:
                 raise KeyMissing(f"{file_var}={os.environ[file_var]}: cannot read the key file ({exc.strerror})") from None
-        if value:
-            hold(value)
+        for key in (value or "").replace("\n", ",").split(","):
+            if key.strip():
+                _hold_one(key.strip())
 
 
 def _states(kid: str) -> tuple["hashlib._Hash", "hashlib._Hash"]:
@@ -90,16 +105,29 @@ def _states(kid: str) -> tuple["hashlib._Hash", "hashlib._Hash"]:
     return states
 
 
-def digest(value: str, kid: str) -> str:
-    """HMAC-SHA256 hex of the text as it is (no trimming), under the held key ``kid``."""
+def _digest_one(value: str, kid: str) -> str:
     inner, outer = (s.copy() for s in _states(kid))
     inner.update(value.encode())
     outer.update(inner.digest())
     return outer.hexdigest()
 
 
-def digests(values: Iterable[str | None], kid: str) -> list[str | None]:
-    """``digest`` of each value, NULL for NULL or '' (the caller trimmed); each distinct value hashed once."""
+def digest(value: str, kids: str) -> str:
+    """HMAC-SHA256 hex of the text as it is (no trimming) under the chain of held keys ``kids`` (each key's HMAC of
+    the previous one's hex)."""
+    for kid in kids.split(","):
+        value = _digest_one(value, kid)
+    return value
+
+
+def pseudonym(value: str, kids: str) -> str:
+    """``h_`` and 32 hex digits of the first key's HMAC of the text; each later key wraps the pseudonym before it."""
+    for kid in kids.split(","):
+        value = "h_" + _digest_one(value, kid)[:PSEUDONYM_DIGITS]
+    return value
+
+
+def _each(values: Iterable[str | None], fn, kids: str) -> list[str | None]:
     seen: dict[str, str] = {}
     out = []
     for v in values:
@@ -108,23 +136,35 @@ def digests(values: Iterable[str | None], kid: str) -> list[str | None]:
         else:
             h = seen.get(v)
             if h is None:
-                h = seen[v] = digest(v, kid)
+                h = seen[v] = fn(v, kids)
             out.append(h)
     return out
+
+
+def digests(values: Iterable[str | None], kids: str) -> list[str | None]:
+    """``digest`` of each value, NULL for NULL or '' (the caller trimmed); each distinct value hashed once."""
+    return _each(values, digest, kids)
 
 
 def _hmac_text(values, kids):
     import pandas as pd
 
     kid = kids.iloc[0] if len(kids) else None
-    return pd.Series(digests(values.where(values.notna(), None), kid) if len(values) else [], dtype=object)
+    return pd.Series(_each(values.where(values.notna(), None), digest, kid) if len(values) else [], dtype=object)
+
+
+def _pseudonym_text(values, kids):
+    import pandas as pd
+
+    kid = kids.iloc[0] if len(kids) else None
+    return pd.Series(_each(values.where(values.notna(), None), pseudonym, kid) if len(values) else [], dtype=object)
 
 
 def _hmac_array(arrays, kids):
     import pandas as pd
 
     kid = kids.iloc[0] if len(kids) else None
-    return pd.Series([None if a is None else digests(list(a), kid) for a in arrays], dtype=object)
+    return pd.Series([None if a is None else _each(list(a), digest, kid) for a in arrays], dtype=object)
 
 
 def register(spark: "SparkSession") -> None:
@@ -133,20 +173,25 @@ def register(spark: "SparkSession") -> None:
     from pyspark.sql.functions import pandas_udf
 
     spark.udf.register(HMAC_SQL, pandas_udf(_hmac_text, "string"))
+    spark.udf.register(PSEUDONYM_SQL, pandas_udf(_pseudonym_text, "string"))
     spark.udf.register(HMAC_ALL_SQL, pandas_udf(_hmac_array, "array<string>"))
 
 
-def hmac_sql(column_sql: str, key: str) -> str:
+def hmac_sql(column_sql: str, keys: "str | Sequence[str]") -> str:
     """Engine SQL: HMAC-SHA256 hex of a string column, trimmed and lower-cased first, NULL for NULL or blank.
 
-    The key is held in this process (``hold``) and the SQL names only its id."""
-    kid = hold(key)
+    The key (or chain, ``Config.pii_keys``) is held in this process (``hold``) and the SQL names only ids."""
     return (f"CASE WHEN {column_sql} IS NULL OR trim({column_sql}) = '' THEN NULL "
-            f"ELSE {HMAC_SQL}(lower(trim({column_sql})), '{kid}') END")
+            f"ELSE {HMAC_SQL}(lower(trim({column_sql})), '{hold(keys)}') END")
 
 
-def hmac_all_sql(array_sql: str, element: str, body_sql: str, key: str) -> str:
+def pseudonym_sql(column_sql: str, keys: "str | Sequence[str]") -> str:
+    """Engine SQL: the pseudonym of a string column (``h_`` and 32 hex digits of its keyed hash)."""
+    return (f"CASE WHEN {column_sql} IS NULL OR trim({column_sql}) = '' THEN NULL "
+            f"ELSE {PSEUDONYM_SQL}(lower(trim({column_sql})), '{hold(keys)}') END")
+
+
+def hmac_all_sql(array_sql: str, element: str, body_sql: str, keys: "str | Sequence[str]") -> str:
     """Engine SQL: ``hmac_sql`` of ``body_sql`` for each ``element`` of an array (a lambda's body may not call a
     UDF, so the texts are made in a lambda and hashed in one call)."""
-    kid = hold(key)
-    return f"{HMAC_ALL_SQL}(transform({array_sql}, {element} -> lower(trim({body_sql}))), '{kid}')"
+    return f"{HMAC_ALL_SQL}(transform({array_sql}, {element} -> lower(trim({body_sql}))), '{hold(keys)}')"

@@ -44,7 +44,10 @@ def hash_identifiers(spark: "SparkSession", cfg: Config, emails=(), phones=(), s
     from values passed as data. The raw values are not kept."""
     from pyspark.sql import functions as F
 
-    key = cfg.require_pii_key()
+    from jobs.privacy.rotation import check_chain
+
+    check_chain(cfg)
+    key = cfg.pii_keys()
     rows = [("email", e, None) for e in emails] + [("phone", p, None) for p in phones]
     for s in socials:
         platform, sep, handle = s.partition(":")

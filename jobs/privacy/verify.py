@@ -156,7 +156,7 @@ def verify(spark: "SparkSession", cfg: Config, request_id: str, person: Person) 
         "hashed_emails": len(emails), "hashed_phones": len(phones),
         "also": "every email and phone number in any text, hashed with the lake's key and compared"})
     roots = [lake.root] + ([cfg.export_uri.rstrip("/")] if cfg.export_uri else [])
-    fn = scanner(tokens, emails, phones, keyring.hold(cfg.require_pii_key()))
+    fn = scanner(tokens, emails, phones, keyring.hold(cfg.pii_keys()))
     files, sizes, proof.found = _scan(spark, cfg, roots, fn)
     proof.where = {"roots": roots, "files": files, "bytes": sizes, "excluded": list(EXCLUDED)}
     landing, _, proof.at_source = _scan(spark, cfg, [cfg.landing_root.rstrip("/")], fn)

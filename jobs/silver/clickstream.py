@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from jobs.privacy.keyring import hmac_sql
+from jobs.privacy.keyring import pseudonym_sql as keyed_pseudonym_sql
 from jobs.privacy.scrub import ip_network_sql, pseudonym_sql, scrub_sql, url_sql
 from jobs.silver.common import (
     FUTURE_TOLERANCE_SECONDS, clean_id, first_failure, long_ids, not_object, phone_sql, sane_sql, time_checks,
@@ -47,7 +48,7 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
     """Typed columns plus ``reason``/``detail`` (null when valid), ``fingerprint`` and ``arrival_ts``. Pure."""
     from pyspark.sql import functions as F
 
-    pii_key, late_days, earliest = cfg.require_pii_key(), cfg.late_days, cfg.earliest()
+    pii_key, late_days, earliest = cfg.pii_keys(), cfg.late_days, cfg.earliest()
     # Snowplow events (through the collector) read as the Segment events they are (jobs.silver.platforms)
     df = bronze.withColumn("v", snowplow_json("value")).withColumn("j", F.from_json("v", schema.EVENT))
     # the raw text of the fields whose type is checked, from two more parses instead of one JSON path lookup (a
@@ -104,7 +105,7 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
     referrer = "nullif(coalesce(j.context.page.referrer, j.properties.referrer), '')"
 
     def pseudonym(column_sql: str) -> str:
-        return pseudonym_sql(column_sql, lambda c: hmac_sql(c, pii_key))
+        return pseudonym_sql(column_sql, lambda c: keyed_pseudonym_sql(c, pii_key))
 
     return df.select(
         "value", "source_file", "line_number", "landing_dt", "landing_hour", "ingested_at",

@@ -166,12 +166,17 @@ def components(nodes: "DataFrame", edges: "DataFrame", checkpoint) -> "DataFrame
     raise RuntimeError(f"identity components did not settle in {MAX_ROUNDS} rounds; check for a link chain that long")
 
 
-RANK_PREFIX = 18  # "0|" or "1|", 15 digits of milliseconds, "|": the identifier follows
+KEY_LENGTH = 19  # ck_ and 16 hex digits
+NO_KEY = "~" * KEY_LENGTH  # in the rank of an identifier that was no anchor (sorts after every key)
+RANK_PREFIX = 18 + KEY_LENGTH + 1  # "0|" or "1|", 15 digits of milliseconds, "|", a key or NO_KEY, "|": the identifier
 
 
 def key_of(label_sql: str) -> str:
-    """The customer key of an anchor identifier, from the rank string that ends with it."""
-    return f"concat('ck_', substr(sha2(substr({label_sql}, {RANK_PREFIX + 1}), 256), 1, 16))"
+    """The customer key of a component from its label: the anchor's own key when it was an anchor before (keys stay
+    whatever happens to the identifier's hash), else made from the anchor identifier that ends the rank."""
+    prior = f"substr({label_sql}, 19, {KEY_LENGTH})"
+    return (f"CASE WHEN {prior} <> '{NO_KEY}' THEN {prior} "
+            f"ELSE concat('ck_', substr(sha2(substr({label_sql}, {RANK_PREFIX + 1}), 256), 1, 16)) END")
 
 
 @dataclass
@@ -255,12 +260,16 @@ def _run(lake: Lake, window: Window, report: IdentityReport, max_links: int) -> 
         else:
             usable, nodes = edges_in, nodes.join(affected, "identifier", "left_semi")
             report.recomputed = affected.count()
-    anchors = previous.where("is_anchor").select("identifier", F.lit(0).alias("_prior")) if previous is not None else None
-    ranked = nodes.join(anchors, "identifier", "left") if anchors is not None else nodes.withColumn("_prior", F.lit(None))
-    # rank: prior anchors first, then earliest arrival, then the identifier itself; the identifier closes the string
+    anchors = (previous.where("is_anchor").select("identifier", F.col("customer_key").alias("_prior"))
+               if previous is not None else None)
+    ranked = (nodes.join(anchors, "identifier", "left") if anchors is not None
+              else nodes.withColumn("_prior", F.lit(None).cast("string")))
+    # rank: prior anchors first, then earliest arrival, then a prior anchor's key (stable whatever its identifier's
+    # hash: a key rotation changes no tie), then the identifier itself, which closes the string
     ranked = ranked.select("identifier", "first_seen", F.concat(
         F.when(F.col("_prior").isNotNull(), "0").otherwise("1"), F.lit("|"),
-        F.lpad(F.unix_millis("first_seen").cast("string"), 15, "0"), F.lit("|"), "identifier").alias("rank"))
+        F.lpad(F.unix_millis("first_seen").cast("string"), 15, "0"), F.lit("|"),
+        F.coalesce("_prior", F.lit(NO_KEY)), F.lit("|"), "identifier").alias("rank"))
     labels = components(ranked.select("identifier", "rank"), usable, checkpoint)
     identity = (ranked.join(labels, "identifier")
                 .join(shared.select("identifier", F.lit(True).alias("_shared")), "identifier", "left")

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from jobs.privacy.keyring import hmac_sql
+from jobs.privacy.keyring import pseudonym_sql as keyed_pseudonym_sql
 from jobs.privacy.scrub import pseudonym_sql, scrub_sql
 from jobs.silver.common import FUTURE_TOLERANCE_SECONDS, first_failure, long_ids, not_object, phone_sql, time_checks
 from schemas import orders as schema
@@ -42,7 +43,7 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
     """Typed deliveries of every form plus ``reason``/``detail``, ``fingerprint`` and ``arrival_ts``. Pure."""
     from pyspark.sql import functions as F
 
-    pii_key, late_days, earliest = cfg.require_pii_key(), cfg.late_days, cfg.earliest()
+    pii_key, late_days, earliest = cfg.pii_keys(), cfg.late_days, cfg.earliest()
     root = F.struct(*[F.col(f"j.{f.name}").alias(f.name) for f in schema.ORDER.fields])
     df = (bronze.withColumn("j", F.from_json("value", schema.ROOT))
           .withColumn("o", F.coalesce(F.col("j.body"), F.col("j.order"), root))
@@ -85,7 +86,7 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
               "ELSE coalesce(o.financial_status, 'pending') END")
 
     def pseudonym(column_sql: str) -> str:
-        return pseudonym_sql(column_sql, lambda c: hmac_sql(c, pii_key))
+        return pseudonym_sql(column_sql, lambda c: keyed_pseudonym_sql(c, pii_key))
 
     delivery = (f"coalesce({pseudonym('j.webhook_id')}, concat(cast({order_id} AS STRING), '@', "
                 f"date_format({updated}, \"yyyy-MM-dd'T'HH:mm:ss.SSS'Z'\")))")

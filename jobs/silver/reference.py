@@ -33,7 +33,7 @@ def conform(name: str, parsed: "DataFrame", cfg: Config) -> "DataFrame":
     """Typed rows of one reference data set, PII hashed (CRM ids too, unless RAPPORT_CRM_IDS=plain). Pure."""
     from pyspark.sql import functions as F
 
-    pii_key = cfg.require_pii_key()
+    pii_key = cfg.pii_keys()
     if name == "customers":
         # hashed a whole array at a time (a lambda may not call the hash), then put beside each account
         parsed = parsed.withColumn("_ids", F.expr(hmac_all_sql(

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 from jobs.config import Config
 from jobs.lake import Lake
+from jobs.privacy.rotation import check_chain
 from jobs.pipeline.guards import ReconciliationError
 from jobs.pipeline.report import Report
 from jobs.pipeline.run_id import RunId
@@ -158,7 +159,7 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, source: str, run_
 
     if source not in MODULES:
         raise ValueError(f"unknown event source {source!r}; sources are {', '.join(MODULES)}")
-    cfg.require_pii_key()
+    check_chain(cfg)  # the configured keys are the lake's (recorded on its first refine)
     lake, module = Lake(cfg, spark), MODULES[source]
     run_id = run_id or str(RunId.new(f"refine-{source}"))
     now = datetime.now(timezone.utc).replace(microsecond=0)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from jobs.privacy.keyring import hmac_sql
+from jobs.privacy.keyring import pseudonym_sql as keyed_pseudonym_sql
 from jobs.privacy.scrub import pseudonym_sql
 from jobs.silver.common import FUTURE_TOLERANCE_SECONDS, first_failure, long_ids, not_object, time_checks
 from jobs.silver.platforms import is_webhook_sql, social_json
@@ -42,7 +43,7 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
     """Typed, conformed columns plus ``reason``/``detail``, ``fingerprint`` and ``arrival_ts``. Pure."""
     from pyspark.sql import functions as F
 
-    pii_key, late_days, earliest = cfg.require_pii_key(), cfg.late_days, cfg.earliest()
+    pii_key, late_days, earliest = cfg.pii_keys(), cfg.late_days, cfg.earliest()
     # Meta, X and TikTok webhooks (through the collector) read as the social lines they are (jobs.silver.platforms)
     df = bronze.withColumn("v", social_json("value")).withColumn("j", F.from_json("v", schema.EVENT))
     occurred, collected = "try_cast(j.occurred_at AS TIMESTAMP)", "try_cast(j.collected_at AS TIMESTAMP)"
@@ -75,7 +76,7 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
     ])
 
     def pseudonym(column_sql: str) -> str:
-        return pseudonym_sql(column_sql, lambda c: hmac_sql(c, pii_key))
+        return pseudonym_sql(column_sql, lambda c: keyed_pseudonym_sql(c, pii_key))
 
     return df.select(
         "value", "source_file", "line_number", "landing_dt", "landing_hour", "ingested_at",

@@ -46,11 +46,14 @@ def test_hashes_equal_the_old_sql_path(spark, key):
     from pyspark.sql import functions as F
 
     df = spark.createDataFrame([(i, t) for i, t in enumerate(texts(300, len(key)))], "i int, t string")
-    both = df.select("i", "t", F.expr(old_hmac_sql("t", key)).alias("old"), F.expr(keyring.hmac_sql("t", key)).alias("new"))
+    both = df.select("i", "t", F.expr(old_hmac_sql("t", key)).alias("old"), F.expr(keyring.hmac_sql("t", key)).alias("new"),
+                     F.expr(f"concat('h_', substr({old_hmac_sql('t', key)}, 1, 32))").alias("old_p"),
+                     F.expr(keyring.pseudonym_sql("t", key)).alias("new_p"))
     rows = both.collect()
     assert len(rows) == 308
     assert sum(r.old is not None for r in rows) > 290  # the comparison is over real hashes, not NULLs
     assert [(r.i, r.old) for r in rows] == [(r.i, r.new) for r in rows]
+    assert [(r.i, r.old_p) for r in rows] == [(r.i, r.new_p) for r in rows]  # pseudonyms (ids that held an email)
     # the Python digest (collector, erasure proof) is the same function
     for r in rows[:50]:
         if r.old is not None:
