@@ -9,9 +9,11 @@ corrected; refine takes ``originalTimestamp`` as the device time when it is ther
 
 from pyspark.sql.types import ArrayType, DoubleType, LongType, StringType, StructField, StructType
 
+from schemas.vocabulary import EVENT_TYPES
+
 SOURCE = "clickstream"
 # the Segment spec's calls: screen is an app's page view; alias links a previous id to a user; group is kept
-TYPES = ("page", "screen", "track", "identify", "alias", "group")
+TYPES = EVENT_TYPES
 
 # Segment e-commerce spec v2 event names, plus the social and account events Rapport tracks.
 TRACK_EVENTS = (

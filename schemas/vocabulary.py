@@ -26,9 +26,15 @@ TARGET_TYPES = ("post", "product", "venue", "account")  # a retailer's post, a p
 
 # ---- orders (Shopify)
 ORDER_TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/fulfilled", "orders/cancelled")
-FINANCIAL_STATUSES = ("pending", "paid", "refunded", "partially_refunded", "voided")
+# Shopify's financial_status values (the REST Order resource); an order's status in silver is one of these, or
+# fulfilled or cancelled (jobs.silver.orders)
+FINANCIAL_STATUSES = ("pending", "authorized", "partially_paid", "paid", "partially_refunded", "refunded", "voided",
+                      "expired")
+ORDER_STATUSES = FINANCIAL_STATUSES + ("fulfilled", "cancelled")
 FULFILLMENT_STATUSES = ("fulfilled", "partial")  # null while unfulfilled
-CURRENCIES = ("USD", "EUR", "GBP", "CAD")
+CURRENCIES = ("USD", "EUR", "GBP", "CAD")  # what the generator uses; any ISO 4217 code is valid
+CURRENCY_PATTERN = "^[A-Z]{3}$"
+MAX_AMOUNT = 1_000_000_000  # no price or total beyond this is real
 ORDER_CHANNELS = {"web": "web", "iphone": "app", "android": "app", "pos": "store"}  # Shopify source_name -> channel
 # An order counts (revenue, RFM, purchases in exports) unless it ended in one of these states.
 UNKEPT_STATUSES = ("cancelled", "refunded")
@@ -44,3 +50,16 @@ PURCHASE_EVENTS = ("order_placed", "store_purchase")  # an order's first state i
 ADVOCACY_EVENTS = ("review", "share", "mention")
 UGC_EVENTS = ("comment", "mention", "pin", "repin")
 CHANNELS = ("web", "app", "social", "store")
+
+# ---- clickstream
+EVENT_TYPES = ("page", "screen", "track", "identify", "alias", "group")  # Segment's call types
+DEVICE_CLASSES = ("desktop", "mobile", "tablet", "app", "bot")
+
+# ---- identity: identifier types (accounts are strong: a person may have several devices, phones or orders)
+STRONG_IDENTIFIERS = ("user", "email", "crm")
+WEAK_IDENTIFIERS = ("anon", "phone", "handle", "social", "shop", "order")
+IDENTIFIER_TYPES = STRONG_IDENTIFIERS + WEAK_IDENTIFIERS
+
+# ---- gold: lifecycle stages (jobs.gold.relationship) and campaign consistency verdicts (jobs.gold.trends)
+LIFECYCLE_STAGES = ("prospect", "engaged", "customer", "repeat", "advocate", "at_risk", "lapsed")
+CONSISTENCY = ("consistent", "missing", "stale", "silent", "unscheduled")

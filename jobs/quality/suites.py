@@ -5,7 +5,9 @@ with lineage; ``touched``: the partitions changed since the last passed gate, ``
 ``table``: all rows; the weekly ``gate.full`` reads every suite's whole table) and its
 expectations, each with a ``severity`` (critical blocks promotion, warning is
 recorded). Any Great Expectations expectation can be named by its snake_case type; Rapport adds
-``volume_vs_previous``, ``freshness``, ``no_future_events`` and ``referential``.
+``volume_vs_previous``, ``freshness``, ``no_future_events`` and ``referential``. A silver table's row rules
+(``schemas/rules.py``) join its suite as critical expectations: the YAML holds what no single row can decide, and
+names value sets from ``schemas/vocabulary.py`` rather than copying them.
 """
 
 from __future__ import annotations
@@ -48,16 +50,48 @@ class Suite:
         return self.table.split(".", 1)[1]
 
 
+def _value_set(path: Path, value: Any) -> Any:
+    """A value set is named, never copied: ``{vocabulary: NAME}`` is that tuple of ``schemas/vocabulary.py``."""
+    if isinstance(value, dict) and set(value) == {"vocabulary"}:
+        from schemas import vocabulary
+
+        found = getattr(vocabulary, value["vocabulary"], None)
+        if not isinstance(found, tuple):
+            raise ValueError(f"{path.name}: value_set names {value['vocabulary']!r}, which schemas/vocabulary.py lacks")
+        return list(found)
+    if isinstance(value, list):
+        raise ValueError(f"{path.name}: a value_set is named ({{vocabulary: NAME}}), never copied into a suite")
+    return value
+
+
+def rule_expectations(table: str) -> list[Expectation]:
+    """The table's row rules (``schemas/rules.py``) as critical expectations: what refine enforced, checked again."""
+    from jobs.pipeline.tables import table as registered
+    from schemas.rules import expectation, rules_of
+
+    columns = set(registered(table).column_names)
+    out = []
+    for rule in rules_of(table):
+        others = {rule.not_before, (rule.at_most_after or (None,))[0]} - {None}
+        if rule.column not in columns or not others <= columns:  # a rule of the deliveries this table is made from
+            continue
+        e = expectation(rule)
+        out.append(Expectation(e.pop("type"), e, "critical"))
+    return out
+
+
 def load_suites(layer: str | None = None, directory: Path = SUITES_DIR) -> list[Suite]:
     suites = []
     for path in sorted(directory.glob("*.yaml")):
         raw = yaml.safe_load(path.read_text())
-        items = []
+        items = rule_expectations(raw["table"])
         for e in raw["expectations"]:
             e = dict(e)
             severity = e.pop("severity", None)
             if severity not in SEVERITIES:
                 raise ValueError(f"{path.name}: {e.get('type')} has severity {severity!r}; use critical or warning")
+            if "value_set" in e:
+                e["value_set"] = _value_set(path, e["value_set"])
             items.append(Expectation(e.pop("type"), e, severity))
         scope = raw.get("scope", "table")
         if scope not in SCOPES:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 LIFECYCLE = ("prospect", "engaged", "customer", "repeat", "advocate", "at_risk", "lapsed")
-VERDICTS = ("missing", "stale", "silent", "consistent", "unscheduled")
+VERDICTS = ("missing", "stale", "silent", "consistent", "unscheduled")  # the order the report shows schemas.vocabulary.CONSISTENCY in
 TREND_DAYS = 28
 WEEKS = 12
 

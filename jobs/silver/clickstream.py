@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from jobs.privacy.keyring import hmac_sql
 from jobs.privacy.keyring import pseudonym_sql as keyed_pseudonym_sql
 from jobs.privacy.scrub import ip_network_sql, pseudonym_sql, scrub_sql, url_sql
+from jobs.silver import rules
 from jobs.silver.common import (
     FUTURE_TOLERANCE_SECONDS, clean_id, first_failure, long_ids, not_object, phone_sql, sane_sql, time_checks,
 )
@@ -68,10 +69,10 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
                   f" - (unix_millis({ts['sentAt']}) - unix_millis({ts['timestamp']}))) END")
     wrong = " OR ".join(
         f"(_rawp.{p} IS NOT NULL AND (j.properties.{p} IS NULL OR "
-        f"isnan(j.properties.{p}) OR j.properties.{p} < 0 OR j.properties.{p} > {LIMITS[p]}))" for p in NUMERIC_PROPERTIES)
+        f"isnan(j.properties.{p}) OR j.properties.{p} < 0 OR j.properties.{p} > CAST({LIMITS[p]!r} AS DOUBLE)))" for p in NUMERIC_PROPERTIES)
     wrong_detail = "concat_ws('; ', " + ", ".join(
         f"CASE WHEN _rawp.{p} IS NOT NULL AND (j.properties.{p} IS NULL OR "
-        f"isnan(j.properties.{p}) OR j.properties.{p} < 0 OR j.properties.{p} > {LIMITS[p]}) "
+        f"isnan(j.properties.{p}) OR j.properties.{p} < 0 OR j.properties.{p} > CAST({LIMITS[p]!r} AS DOUBLE)) "
         f"THEN concat('properties.{p} is not a number from 0 to {LIMITS[p]:g}: ', "
         f"substr(_rawp.{p}, 1, 40)) END"
         for p in NUMERIC_PROPERTIES) + ")"
@@ -107,7 +108,7 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
     def pseudonym(column_sql: str) -> str:
         return pseudonym_sql(column_sql, lambda c: keyed_pseudonym_sql(c, pii_key))
 
-    return df.select(
+    return rules.apply(df.select(
         "value", "source_file", "line_number", "landing_dt", "landing_hour", "ingested_at",
         reason.alias("reason"), detail.alias("detail"),
         F.expr(pseudonym("j.messageId")).alias("message_id"),
@@ -153,4 +154,4 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
         F.expr(ip_network_sql("j.context.ip")).alias("ip_truncated"),
         F.expr(scrub_sql("j.context.library.name")).alias("library"),
         F.expr("sha2(regexp_replace(v, '\"(sentAt|receivedAt)\":\"[^\"]*\",?', ''), 256)").alias("fingerprint"),
-    )
+    ), f"silver.{TABLE}")

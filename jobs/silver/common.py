@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Sequence
 
 from jobs.lake import Lake
 from jobs.pipeline.window import Window
+from schemas.rules import FUTURE_TOLERANCE_SECONDS  # noqa: F401  (the parse modules' time checks)
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
 LINEAGE = ("source_file", "line_number", "landing_dt", "landing_hour")
-FUTURE_TOLERANCE_SECONDS = 3600  # an event may claim to be at most this far ahead of its arrival
 ARRIVAL_SLACK_DAYS = 1  # a delivery time may be at most this far after its file's landing hour
 SANE_YEARS = (1900, 2200)  # times outside are not computed with at all (no arithmetic can overflow)
 MAX_ID_LENGTH = 512

@@ -35,13 +35,13 @@ from jobs.pipeline.report import Report
 from jobs.pipeline.run_id import RunId
 from jobs.pipeline.window import Window
 from jobs.storage import remove_tree
+from schemas.vocabulary import STRONG_IDENTIFIERS, WEAK_IDENTIFIERS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
-STRONG = ("user", "email", "crm")  # accounts: a person may have several devices, phones or orders, not vice versa
-WEAK = ("anon", "phone", "handle", "social", "shop", "order")
+STRONG, WEAK = STRONG_IDENTIFIERS, WEAK_IDENTIFIERS  # accounts; devices, phones, orders … (schemas/vocabulary.py)
 DEFAULT_MAX_LINKS = 1
 MAX_ROUNDS = 30
 

@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING
 from jobs.privacy.keyring import hmac_sql
 from jobs.privacy.keyring import pseudonym_sql as keyed_pseudonym_sql
 from jobs.privacy.scrub import pseudonym_sql, scrub_sql
+from jobs.silver import rules
 from jobs.silver.common import FUTURE_TOLERANCE_SECONDS, first_failure, long_ids, not_object, phone_sql, time_checks
 from schemas import orders as schema
+from schemas.vocabulary import MAX_AMOUNT
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -31,7 +33,6 @@ KEYS = ("webhook_id",)
 IDENTIFIERS = ("concat('order:', cast(order_id AS STRING))", "concat('email:', email_hash)", "concat('phone:', phone_hash)",
                "concat('shop:', cast(shop_customer_id AS STRING))")
 AMOUNTS = ("total_price", "subtotal_price", "total_tax", "total_discounts")
-MAX_AMOUNT = 1_000_000_000
 
 
 def _channel_sql() -> str:
@@ -90,7 +91,7 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
 
     delivery = (f"coalesce({pseudonym('j.webhook_id')}, concat(cast({order_id} AS STRING), '@', "
                 f"date_format({updated}, \"yyyy-MM-dd'T'HH:mm:ss.SSS'Z'\")))")
-    return df.select(
+    return rules.apply(df.select(
         "value", "source_file", "line_number", "landing_dt", "landing_hour", "ingested_at",
         reason.alias("reason"), detail.alias("detail"),
         F.expr(delivery).alias("webhook_id"),
@@ -122,7 +123,7 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
         F.expr(f"coalesce({received}, {updated})").alias("received_at"),
         F.expr(f"coalesce({received}, {updated})").alias("arrival_ts"),
         F.expr("sha2(to_json(o), 256)").alias("fingerprint"),
-    )
+    ), f"silver.{TABLE}")
 
 
 ORDER_COLUMNS = (

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from jobs.privacy.keyring import hmac_sql
 from jobs.privacy.keyring import pseudonym_sql as keyed_pseudonym_sql
 from jobs.privacy.scrub import pseudonym_sql
+from jobs.silver import rules
 from jobs.silver.common import FUTURE_TOLERANCE_SECONDS, first_failure, long_ids, not_object, time_checks
 from jobs.silver.platforms import is_webhook_sql, social_json
 from schemas import social as schema
@@ -78,7 +79,7 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
     def pseudonym(column_sql: str) -> str:
         return pseudonym_sql(column_sql, lambda c: keyed_pseudonym_sql(c, pii_key))
 
-    return df.select(
+    return rules.apply(df.select(
         "value", "source_file", "line_number", "landing_dt", "landing_hour", "ingested_at",
         reason.alias("reason"), detail.alias("detail"),
         F.expr("lower(j.platform)").alias("platform"),
@@ -99,4 +100,4 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
         # a webhook's collected_at is the collector's clock: a redelivery is the same content
         F.expr(f"CASE WHEN {is_webhook_sql()} THEN sha2(regexp_replace(v, '\"collected_at\":\"[^\"]*\"', ''), 256) "
                "ELSE sha2(value, 256) END").alias("fingerprint"),
-    )
+    ), f"silver.{TABLE}")

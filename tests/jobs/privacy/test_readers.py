@@ -22,7 +22,7 @@ from jobs.lake import Lake
 from jobs.pipeline import lease
 from tests.lakes import PII_KEY
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # about a minute: make test-all
 REPO = Path(__file__).resolve().parents[3]
 TABLES = ("bronze.clickstream", "bronze.orders", "silver.clickstream_events", "silver.orders", "gold.customer_timeline")
 

@@ -1,0 +1,83 @@
+"""The row rules of ``schemas/rules.py`` on the engine: a parsed row that breaks one is quarantined with its reason.
+
+Applied to the typed rows a source's ``parse`` returns, after the checks that need the raw JSON (a field of the
+wrong type, an unparseable time): the first of those wins, then the first broken rule. Every condition is
+NULL-safe and compares numbers as doubles, so no value raises an engine error (a decimal literal made Sail cast a
+price of 1e300 to a decimal and fail the whole window).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from schemas.rules import RULES, Rule
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+
+def _literal(value: float) -> str:
+    return f"CAST({float(value)!r} AS DOUBLE)"
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def broken_sql(rule: Rule, column: str | None = None) -> tuple[str, str]:
+    """(condition true when the value breaks the rule, detail for a person) over ``column`` (default the rule's)."""
+    c = column or f"`{rule.column}`"
+    shown = f"coalesce(substr(cast({c} AS STRING), 1, 40), 'null')"
+    if rule.not_null:
+        return f"{c} IS NULL", f"'{rule.column} is missing or could not be read'"
+    if rule.values is not None:
+        listed = ", ".join(_quoted(x) for x in rule.values)
+        return (f"{c} IS NULL OR {c} NOT IN ({listed})",
+                f"concat('{rule.column} ', {shown}, ' is not one of {', '.join(rule.values)}')")
+    if rule.regex is not None:
+        return (f"{c} IS NOT NULL AND NOT {c} RLIKE {_quoted(rule.regex)}",
+                f"concat('{rule.column} ', {shown}, ' does not look right')")
+    if rule.not_before is not None:
+        return (f"{c} < `{rule.not_before}`", f"concat('{rule.column} ', {shown}, ' is before {rule.not_before} ', "
+                                             f"cast(`{rule.not_before}` AS STRING))")
+    if rule.at_most_after is not None:
+        other, seconds = rule.at_most_after
+        return (f"{c} > `{other}` + INTERVAL {seconds} SECONDS",
+                f"concat('{rule.column} ', {shown}, ' is after {other} ', cast(`{other}` AS STRING))")
+    parts = []
+    if rule.min is not None:
+        parts.append(f"CAST({c} AS DOUBLE) < {_literal(rule.min)}")
+    if rule.max is not None:
+        parts.append(f"CAST({c} AS DOUBLE) > {_literal(rule.max)}")
+    parts.append(f"isnan(CAST({c} AS DOUBLE))")
+    bounds = (f"{rule.min:g} to {rule.max:g}" if rule.min is not None and rule.max is not None
+              else f"at least {rule.min:g}" if rule.min is not None else f"at most {rule.max:g}")
+    return f"{c} IS NOT NULL AND ({' OR '.join(parts)})", f"concat('{rule.column} ', {shown}, ' is not from {bounds}')"
+
+
+def checks(table: str) -> list[tuple[str, str, str]]:
+    """(reason, condition, detail) of every rule of a table, over its parsed rows; a rule on a field of an array's
+    elements holds when every element keeps it."""
+    out = []
+    for rule in RULES[table]:
+        if "." in rule.column:
+            array, fieldname = rule.column.split(".", 1)
+            cond, _ = broken_sql(rule, f"e.`{fieldname}`")
+            out.append((rule.reason, f"exists(`{array}`, e -> coalesce({cond}, false))",
+                        f"'an element of {array} has {fieldname} outside its rule ({rule.name})'"))
+        else:
+            cond, detail = broken_sql(rule)
+            out.append((rule.reason, cond, detail))
+    return out
+
+
+def apply(parsed: "DataFrame", table: str) -> "DataFrame":
+    """``parsed`` with ``reason``/``detail`` set for the rows that passed the raw checks but break a rule. Pure."""
+    from pyspark.sql import functions as F
+
+    from jobs.silver.common import first_failure
+
+    reason, detail = first_failure(checks(table))
+    return (parsed.withColumn("reason", F.coalesce(F.col("reason"), reason))
+            .withColumn("detail", F.when(F.col("reason").isNotNull() & F.col("detail").isNull(), detail)
+                        .otherwise(F.col("detail"))))
