@@ -18,7 +18,7 @@ from jobs.pipeline.tables import tables
 from jobs.privacy import keyring, rotation
 from tests.lakes import PII_KEY, curate, ingest_and_refine
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]  # about a minute: make test-all
 NEW_KEY = "the-next-key-after-a-leak-0001"
 DAY1, DAY2, DAY3 = (datetime(2026, 11, d, tzinfo=timezone.utc) for d in (1, 2, 8))
 TOKEN = re.compile(rb"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])|h_[0-9a-f]{32}(?![0-9a-f])")
