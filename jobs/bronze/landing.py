@@ -38,7 +38,6 @@ LAYOUTS = ("rapport", "segment-s3", "rudderstack-s3")
 IN_PROGRESS = ".inprogress"
 DT, HR = re.compile(r"^dt=(.+)$"), re.compile(r"^hour=(.+)$")
 EPOCH = re.compile(r"^(\d{10}|\d{13})(?:\D|$)")
-EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -163,6 +162,8 @@ class Landing:
         window, on the Rapport layout, the ``dt=`` folders of other dates are not listed (files that do not fall in
         the window are then not all returned: filter with ``may_fall_in``); stray files elsewhere still are."""
         base, layout = self.folder(source), self.layout(source)
+        e = self.cfg.earliest()
+        earliest = datetime(e.year, e.month, e.day, tzinfo=timezone.utc)
         files, unrecognised = [], []
         for obj in list_objects(self.cfg, base, skip=self._outside(layout, window)):
             parts = obj.key.split("/")
@@ -174,8 +175,8 @@ class Landing:
                                                  "hidden: names starting with _ or . are not read"))
                 continue
             hour, day, why = place(layout, parts)
-            if why is None and hour is not None and hour < EARLIEST:
-                why = f"arrival hour {hour:%Y-%m-%d %H:00} is before {EARLIEST:%Y-%m-%d}"
+            if why is None and hour is not None and hour < earliest:  # one setting for how old data may be
+                why = f"arrival hour {hour:%Y-%m-%d %H:00} is before {earliest:%Y-%m-%d} (RAPPORT_EARLIEST_EVENT)"
             if why is not None:
                 unrecognised.append(Unrecognised(source, rel, obj.size, obj.version, why))
                 continue

@@ -69,3 +69,20 @@ def test_a_days_scan_lists_its_folders_only_locally(tmp_path, monkeypatch):
 @pytest.mark.integration
 def test_a_days_scan_lists_its_folders_only_on_s3(s3_config, monkeypatch):
     _check(_land_s3(s3_config), monkeypatch)
+
+
+def test_one_setting_says_how_old_arrival_folders_may_be(tmp_path):
+    """RAPPORT_EARLIEST_EVENT governs arrival folders as it governs events: an old history laid out by date lands."""
+    import dataclasses
+
+    from jobs.bronze.landing import Landing
+    from jobs.config import Config
+
+    old = tmp_path / "clickstream" / "dt=1998-05-01" / "hour=07"
+    old.mkdir(parents=True)
+    (old / "part-0.json").write_text('{"type": "page"}\n')
+    cfg = Config(landing_root=str(tmp_path))
+    files, unrecognised = Landing(cfg).scan("clickstream")
+    assert files == [] and "before 2000-01-01 (RAPPORT_EARLIEST_EVENT)" in unrecognised[0].reason
+    files, unrecognised = Landing(dataclasses.replace(cfg, earliest_event="1995-01-01")).scan("clickstream")
+    assert [f.rel for f in files] == ["clickstream/dt=1998-05-01/hour=07/part-0.json"] and unrecognised == []
