@@ -77,6 +77,7 @@ def test_a_registered_reader_sees_no_error_through_refine_maintenance_and_erasur
     assert maintained.returncode == 0, maintained.stderr[-2000:]
     assert erased.returncode == 0, erased.stderr[-2000:]
     assert "verified" in erased.stdout.lower(), erased.stdout[-2000:]
+    print(f"reader: {len(reads)} queries through refine, maintenance and erasure, {len(errors)} errors")
     assert errors == [], errors[:5]
     assert len(reads) >= 2 * len(TABLES)  # the reader really read throughout
     assert "waits for" in erased.stderr and "test reader" in erased.stderr  # the vacuum waited for the reader

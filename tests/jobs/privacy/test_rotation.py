@@ -85,6 +85,8 @@ def test_a_rotation_leaves_no_old_hash_and_every_timeline_intact(spark, landing,
     assert len(old) > 500 and len(before) > 100 and files_holding(tmp_path / "rotated", old)
 
     result = rotation.rotate(spark, dataclasses.replace(cfg, pii_key_next=NEW_KEY), progress=lambda *_: None)
+    print(f"rotation: {result.old_values} old values, {len(result.tables)} tables, {sum(result.tables.values())} rows, "
+          f"{result.files_removed} files removed, {result.seconds}s; left: {sum(result.old_values_left.values())}")
     assert result.proven and result.old_values > 500 and "silver.identity_map" in result.tables
     assert files_holding(tmp_path / "rotated", old) == {}  # no old value in any file, any version
     assert timeline(spark, cfg) == before  # every timeline row, customer keys included
