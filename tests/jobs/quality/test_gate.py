@@ -106,13 +106,14 @@ def test_a_critical_violation_stops_promotion_with_a_clear_message(spark, lake_c
 
 def test_a_warning_is_recorded_and_the_run_goes_on(spark, lake_copy):
     cfg, lake = lake_copy
-    inject(spark, lake, "silver", "clickstream_events", message_id="'r9'", rating="9")
-    validate(spark, cfg, "silver")  # no exception
+    # (a rating of 9 is a row rule now: refine quarantines it, and the silver gate holds it critical)
+    inject(spark, lake, "gold", "daily_product_trends", product_id="'r9'", conversion_rate="-1.0")
+    validate(spark, cfg, "gold")  # no exception
     warned = results(spark, lake).where("NOT success").collect()
     assert [(w.table_name, w.severity, w.expectation_type, w.unexpected_count) for w in warned] == [
-        ("silver.clickstream_events", "warning", "expect_column_values_to_be_between", 1)]
-    assert json.loads(warned[0].sample) == [9]
-    promotable(spark, cfg, "curate")
+        ("gold.daily_product_trends", "warning", "expect_column_values_to_be_between", 1)]
+    assert json.loads(warned[0].sample) == [-1.0]
+    promotable(spark, cfg, "export")
 
 
 def test_a_timeline_row_without_a_customer_blocks_gold(spark, lake_copy):
