@@ -146,18 +146,19 @@ def digests(values: Iterable[str | None], kids: str) -> list[str | None]:
     return _each(values, digest, kids)
 
 
-def _hmac_text(values, kids):
+def _texts(values, kids, fn):
     import pandas as pd
 
     kid = kids.iloc[0] if len(kids) else None
-    return pd.Series(_each(values.where(values.notna(), None), digest, kid) if len(values) else [], dtype=object)
+    return pd.Series(_each(values.where(values.notna(), None), fn, kid) if len(values) else [], dtype=object)
+
+
+def _hmac_text(values, kids):
+    return _texts(values, kids, digest)
 
 
 def _pseudonym_text(values, kids):
-    import pandas as pd
-
-    kid = kids.iloc[0] if len(kids) else None
-    return pd.Series(_each(values.where(values.notna(), None), pseudonym, kid) if len(values) else [], dtype=object)
+    return _texts(values, kids, pseudonym)
 
 
 def _hmac_array(arrays, kids):

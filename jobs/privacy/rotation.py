@@ -48,17 +48,9 @@ class RotationError(RuntimeError):
 
 
 # ---- the lake's record of its key chain
-def _read_json(cfg: Config, name: str) -> dict | None:
-    return Lake(cfg).read_record(name)
-
-
-def _write_json(cfg: Config, name: str, body: dict | None) -> None:
-    Lake(cfg).write_record(name, body)
-
-
 def recorded_chain(cfg: Config) -> list[str] | None:
     """The key ids the lake's hashes were made with, oldest first (None: not recorded yet)."""
-    record = _read_json(cfg, RECORD)
+    record = Lake(cfg).read_record(RECORD)
     return list(record["chain"]) if record and record.get("chain") else None
 
 
@@ -66,12 +58,13 @@ def check_chain(cfg: Config) -> None:
     """Fail before anything is hashed when the configured keys are not the lake's (a wrong key would silently give
     every person a second identity); record the chain on a lake's first hashing run."""
     configured = keyring.hold(cfg.pii_keys()).split(",")
-    if _read_json(cfg, STATE):
+    lake = Lake(cfg)
+    if lake.read_record(STATE):
         raise ConfigError(f"a key rotation of {cfg.lake_root} has not finished: run `rapport privacy rotate-key` "
                           "again (with RAPPORT_PII_KEY_NEXT set as before) to complete it")
     recorded = recorded_chain(cfg)
     if recorded is None:
-        _write_json(cfg, RECORD, {"chain": configured, "recorded_at": time.time()})
+        lake.write_record(RECORD, {"chain": configured, "recorded_at": time.time()})
     elif recorded != configured:
         raise ConfigError(
             f"the lake's identifiers are hashed through the key chain {recorded} (key ids, oldest first), but "
@@ -167,7 +160,7 @@ def rotate(spark: "SparkSession", cfg: Config, progress=print) -> Rotation:
     new_kid = keyring.hold(cfg.pii_key_next)
     hashed_types = HASHED_TYPES + (("crm",) if cfg.crm_ids == "hashed" else ())
     with lease.hold(cfg, "privacy rotate-key"):
-        state = _read_json(cfg, STATE)
+        state = lake.read_record(STATE)
         old_chain = keyring.hold(cfg.pii_keys()).split(",")
         targets = [t for t in lake.existing() if rewritten_columns(t, lake.cfg)]
         if state is None:
@@ -180,7 +173,7 @@ def rotate(spark: "SparkSession", cfg: Config, progress=print) -> Rotation:
             state = {"from": old_chain, "to": old_chain + [new_kid], "done": {}}
             if targets:
                 _old_values(lake, targets)  # staged before any table changes
-            _write_json(cfg, STATE, state)
+            lake.write_record(STATE, state)
         elif state["to"][-1] != new_kid or state["from"] != old_chain:
             raise RotationError(f"a rotation from {state['from']} to {state['to']} is under way: run it with the same "
                                 "RAPPORT_PII_KEY and RAPPORT_PII_KEY_NEXT to complete it")
@@ -196,7 +189,7 @@ def rotate(spark: "SparkSession", cfg: Config, progress=print) -> Rotation:
                                    t.qualified.replace(".", "-"))
             lake.rewrite(t, rows)  # one overwrite: one commit
             state["done"][t.qualified] = result.tables[t.qualified] = rows.count()
-            _write_json(cfg, STATE, state)
+            lake.write_record(STATE, state)
             progress(f"  {t.qualified}: {result.tables[t.qualified]:,} rows rewrapped")
         result.files_removed = lake.vacuum_now([t.qualified for t in targets], "the key rotation's vacuum")
         for folder in ("_docs", "_quality"):  # validation records quote sample values: the next gate writes new ones
@@ -212,9 +205,9 @@ def rotate(spark: "SparkSession", cfg: Config, progress=print) -> Rotation:
         if any(result.old_values_left.values()):
             raise RotationError(f"old values remain after the rotation: {result.old_values_left}; nothing was "
                                 "recorded as done: run it again")
-        _write_json(cfg, RECORD, {"chain": state["to"], "recorded_at": time.time(),
+        lake.write_record(RECORD, {"chain": state["to"], "recorded_at": time.time(),
                                   "rotated_from": state["from"]})
-        _write_json(cfg, STATE, None)
+        lake.write_record(STATE, None)
         remove_tree(cfg, lake.staging(STAGING_RUN))
     result.seconds = round(time.monotonic() - started, 1)
     log.info("key rotation: %d tables, %d old values, %d files removed", len(result.tables), result.old_values,
