@@ -70,6 +70,10 @@ SETTINGS = (
             "folder of the quality suites (one YAML per table); default quality/suites of this checkout"),
     Setting("earliest_event", "RAPPORT_EARLIEST_EVENT",
             "the earliest date an event may claim (YYYY-MM-DD); earlier times are quarantined as bad_timestamp"),
+    Setting("quarantine_max_share", "RAPPORT_QUARANTINE_MAX_SHARE",
+            "the share of a window's lines one quarantine reason may hold before the silver gate fails (systemic "
+            "trouble, not a bad row): a number for every reason (0.2, the suites' default), reason=share pairs, or "
+            "both (0.2,too_late=0.6); at most 50 lines of a reason never fail"),
     Setting("late_days", "RAPPORT_LATE_DAYS", "how many days late an event may arrive and still be merged into its date"),
     Setting("identity_max_links", "RAPPORT_IDENTITY_MAX_LINKS",
             "how many users, emails or CRM ids one device or phone may link before it counts as shared (a kiosk)"),
@@ -152,6 +156,7 @@ class Config:
     landing_paths: str = ""
     quality_suites: str | None = None
     earliest_event: str = "2000-01-01"
+    quarantine_max_share: str = ""
     late_days: int = 7
     identity_max_links: int = 1
     sql_role: str = "analyst"
@@ -280,6 +285,7 @@ class Config:
         self.landing_paths_map()
         self.write_keys()
         self.earliest()
+        self.quarantine_limits()
 
     def suites_dir(self) -> Path:
         """Where the quality suites are: RAPPORT_QUALITY_SUITES, else quality/suites."""
@@ -327,6 +333,24 @@ class Config:
     def landing_paths_map(self) -> dict[str, str]:
         """Source -> folder, for the sources whose files are not under ``<landing root>/<source>``."""
         return self._pairs("landing_paths")
+
+    def quarantine_limits(self) -> tuple[float | None, dict[str, float]]:
+        """RAPPORT_QUARANTINE_MAX_SHARE: (the share for every reason or None for the suites', {reason: share})."""
+        default, named = None, {}
+        for part in filter(None, (p.strip() for p in str(self.quarantine_max_share or "").split(","))):
+            reason, sep, raw = part.rpartition("=") if "=" in part else ("", "", part)
+            try:
+                share = float(raw)
+            except ValueError:
+                share = -1.0
+            if not 0 <= share <= 1 or (sep and not reason.strip()):
+                raise self.error("quarantine_max_share", f"has {part!r}; give shares from 0 to 1, as 0.2 or "
+                                 "0.2,too_late=0.6")
+            if sep:
+                named[reason.strip()] = share
+            else:
+                default = share
+        return default, named
 
     def earliest(self):
         """RAPPORT_EARLIEST_EVENT as a date."""

@@ -17,7 +17,7 @@ from jobs.cli.common import EXIT_USER_ERROR, _counts, _date, _moment, _positive,
 from jobs.cli.operations import cmd_bench, cmd_config_show, cmd_engine_check, cmd_engine_serve
 from jobs.cli.pipeline import (cmd_curate, cmd_demo, cmd_generate, cmd_ingest, cmd_landing_check, cmd_quality_docs,
                                cmd_quality_validate, cmd_refine)
-from jobs.cli import collect, report
+from jobs.cli import collect, quarantine, report
 from jobs.cli.privacy import cmd_privacy, cmd_privacy_list, cmd_privacy_rotate_key, cmd_privacy_verify
 from jobs.cli.serving import cmd_export, cmd_export_list, cmd_export_verify, cmd_sql, cmd_timeline
 from jobs.config import ConfigError
@@ -146,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     prot.set_defaults(func=cmd_privacy_rotate_key)
 
     collect.add_parser(sub)
+    quarantine.add_parser(sub)
     report.add_parser(sub, _moment)
 
     e = sub.add_parser("engine", help="run or check the Spark Connect engine")

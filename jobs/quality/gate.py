@@ -36,7 +36,7 @@ from jobs.pipeline.report import Report
 from jobs.pipeline.run_id import RunId
 from jobs.pipeline.sources import SOURCES
 from jobs.pipeline.window import Window
-from jobs.quality import report
+from jobs.quality import rates, report
 from jobs.quality.suites import Expectation, Suite, load_suites
 from jobs.storage import is_s3, remove_tree
 
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
-RAPPORT_TYPES = ("volume_vs_previous", "freshness", "no_future_events", "referential")
+RAPPORT_TYPES = ("volume_vs_previous", "freshness", "no_future_events", "referential", rates.TYPE)
 SAMPLE_SIZE = 5
 PASSED, FAILED, NOT_APPLICABLE = "passed", "failed", "not_applicable"
 
@@ -186,6 +186,8 @@ def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None, *, r
             if table_rows is None:  # else the batch is part of the table: ``validate`` compares the log's count
                 out.append(gxe.ExpectTableRowCountToBeBetween(min_value=_volume_floor(lake, suite.table, kw["max_drop"]),
                                                               meta=meta))
+        elif e.type == rates.TYPE:  # judged from ops.quarantine and ops.ingest_log in ``validate``, not on the batch
+            continue
         elif e.type == "freshness":
             # against the window's end; a run without one (manual, all history) measures against its newest row
             reference = end or df.select(F.max(kw["column"])).first()[0] or datetime.now(timezone.utc)
@@ -363,11 +365,19 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
     ctx.validation_results_store.set(key, validation)  # rendered by ``render`` with the gate's other results
     rows = df.count()
     outcomes: dict[int, Outcome] = {}
+    measured = None  # the window's quarantine, read once for the suite's rate expectations
     for i, e in enumerate(suite.expectations):
         if e.type == "volume_vs_previous" and table_rows is not None:  # the table's count from the log, not the batch's
             floor = _volume_floor(lake, suite.table, e.kwargs["max_drop"])
             outcomes[i] = Outcome(e, table_rows >= floor, str(table_rows),
                                   error=None if table_rows >= floor else f"{table_rows} rows, fewer than {floor}")
+        elif e.type == rates.TYPE:
+            source = _source_of(suite.table)
+            if source is None:
+                raise ValueError(f"{suite.table}: {rates.TYPE} needs a table of one source")
+            measured = measured or rates.measure(lake, source, window)
+            ok, observed, why = rates.judge(rates.limits(e.kwargs, e.severity, cfg), measured, source, window)
+            outcomes[i] = Outcome(e, ok, observed, error=why)
     for r in results:
         i = r.expectation_config.meta["rapport_index"]
         e = suite.expectations[i]
