@@ -79,6 +79,20 @@ RULES: dict[str, tuple[Rule, ...]] = {
         Rule("line_items.quantity", "out_of_range", min=1, max=1_000_000),
         Rule("line_items.price", "out_of_range", min=0, max=v.MAX_AMOUNT),
     ),
+    # reference extracts: a row that breaks one is quarantined as the extract is refined; the rest replace the table
+    "silver.products": (
+        Rule("product_id", "missing_ids", not_null=True),
+        Rule("price", "out_of_range", min=0, max=v.MAX_AMOUNT),
+        Rule("currency", "wrong_types", regex=v.CURRENCY_PATTERN),
+    ),
+    "silver.campaigns": (
+        Rule("campaign_id", "missing_ids", not_null=True),
+        Rule("end_date", "bad_timestamp", not_before="start_date"),
+    ),
+    "silver.campaign_posts": (
+        Rule("post_id", "missing_ids", not_null=True),
+        Rule("platform", "unknown_platform", values=v.PLATFORMS),
+    ),
 }
 # tables whose rows are the parsed rows of another (a delivery's latest state, its lines): they keep its rules
 DERIVED = {"silver.orders": "silver.order_status_history", "silver.order_lines": "silver.order_status_history"}

@@ -23,7 +23,7 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
         return 0
     print(_table([(s, r, f"{n:,}", f"{rp:,}", f"{g:,}") for s, r, n, rp, g in rows],
                  ("source", "reason", "rows", "replayed", "raw text gone")))
-    print("\nDetails: rapport sql \"SELECT detail, count(*) FROM ops.quarantine WHERE reason = '…' GROUP BY detail\"; "
+    print("\nDetails: rapport sql --role engineer \"SELECT detail, count(*) FROM ops.quarantine WHERE reason = '…' GROUP BY detail\"; "
           "bring rows back with `rapport quarantine replay --source S --reason R [--fix …]`.")
     return 0
 

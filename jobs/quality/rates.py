@@ -89,7 +89,7 @@ def judge(limits_: Limits, m: Measure, source: str, window: Window) -> tuple[boo
     first = over[0][0]
     return False, observed, (
         f"{source} {window}: {said}. So many rows breaking one rule is systemic, not a bad row: a tracking plan, "
-        f"SDK release or source export changed. Look at them with `rapport sql \"SELECT detail, count(*) FROM "
+        f"SDK release or source export changed. Look at them with `rapport sql --role engineer \"SELECT detail, count(*) FROM "
         f"ops.quarantine WHERE source = '{source}' AND reason = '{first}' GROUP BY detail\"`; when the cause is "
         f"fixed (the source, or a rule in schemas/rules.py), `rapport quarantine replay --source {source} --reason "
         f"{first}` brings the rows back; if the share is expected, raise it with RAPPORT_QUARANTINE_MAX_SHARE "

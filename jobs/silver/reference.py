@@ -18,19 +18,23 @@ from jobs.pipeline.report import Report
 from jobs.pipeline.run_id import RunId
 from jobs.pipeline.window import Window
 from jobs.privacy.keyring import hmac_all_sql, hmac_sql
+from jobs.silver import rules
 from jobs.silver.common import first_failure, phone_sql, quarantine
+from schemas.rules import RULES
 from schemas import reference as schema
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 TABLES = {"customers": "crm_customers", "products": "products", "campaigns": "campaigns", "campaign_posts": "campaign_posts"}
+LINEAGE = ("value", "source_file", "line_number", "landing_dt", "landing_hour")
 KEYS = {"customers": ("customer_id",), "products": ("product_id",), "campaigns": ("campaign_id",),
         "campaign_posts": ("platform", "post_id")}
 
 
-def conform(name: str, parsed: "DataFrame", cfg: Config) -> "DataFrame":
-    """Typed rows of one reference data set, PII hashed (CRM ids too, unless RAPPORT_CRM_IDS=plain). Pure."""
+def conform(name: str, parsed: "DataFrame", cfg: Config, keep: tuple[str, ...] = ()) -> "DataFrame":
+    """Typed rows of one reference data set, PII hashed (CRM ids too, unless RAPPORT_CRM_IDS=plain), with the
+    columns ``keep`` of ``parsed`` beside them. Pure."""
     from pyspark.sql import functions as F
 
     pii_key = cfg.pii_keys()
@@ -50,14 +54,15 @@ def conform(name: str, parsed: "DataFrame", cfg: Config) -> "DataFrame":
             F.expr("j.loyalty_tier").alias("loyalty_tier"),
             F.expr("try_cast(j.created_at AS TIMESTAMP)").alias("created_at"),
             F.expr(accounts).alias("social_accounts"),
+            *keep,
         )
     if name == "campaigns":
-        return parsed.select("j.*").withColumn("start_date", F.expr("try_cast(start_date AS DATE)")).withColumn(
+        return parsed.select("j.*", *keep).withColumn("start_date", F.expr("try_cast(start_date AS DATE)")).withColumn(
             "end_date", F.expr("try_cast(end_date AS DATE)"))
     if name == "campaign_posts":
-        return parsed.select("j.*").withColumn("platform", F.lower("platform")).withColumn(
+        return parsed.select("j.*", *keep).withColumn("platform", F.lower("platform")).withColumn(
             "published_at", F.expr("try_cast(published_at AS TIMESTAMP)"))
-    return parsed.select("j.*")
+    return parsed.select("j.*", *keep)
 
 
 @dataclass
@@ -98,5 +103,11 @@ def _refresh(lake: Lake, name: str, run_id: str, now: datetime) -> int:
     valid = parsed.where("reason IS NULL")
     w = W.partitionBy(*[F.col(f"j.{k}") for k in KEYS[name]]).orderBy("source_file", "line_number")
     valid = valid.withColumn("_n", F.row_number().over(w)).where("_n = 1")
-    lake.snapshot(f"silver.{TABLES[name]}", conform(name, valid, lake.cfg))
-    return lake.read(f"silver.{TABLES[name]}").count()
+    table = f"silver.{TABLES[name]}"
+    rows = conform(name, valid, lake.cfg, keep=(*LINEAGE, "reason", "detail"))
+    if table in RULES:  # the extract's row rules (schemas/rules.py): a row that breaks one is quarantined
+        rows = rules.apply(rows, table)  # (an extract is small: computed once for quarantine, once for the table)
+        quarantine(lake, name, rows.where("reason IS NOT NULL"), run_id, now)
+        rows = rows.where("reason IS NULL")
+    lake.snapshot(table, rows.drop(*LINEAGE, "reason", "detail"))
+    return lake.read(table).count()

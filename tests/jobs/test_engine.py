@@ -231,3 +231,13 @@ def test_a_windowed_collect_set_over_nulls_gives_null(spark):
     w = Window.partitionBy("k").orderBy("t").rowsBetween(Window.unboundedPreceding, 0)
     assert df.select(F.collect_set("v").over(w).alias("s")).first().s is None
     assert df.groupBy("k").agg(F.collect_set("v").alias("s")).first().s == []
+
+
+def test_a_lambda_in_a_filter_over_files_fails(spark, tmp_path):
+    """Sail gap 11 (docs/sail-gaps.md): row rules over array elements use array_min/array_max. Fails when fixed."""
+    spark.sql("SELECT array(named_struct('quantity', 0L)) AS line_items").write.parquet(str(tmp_path / "p"))
+    df = spark.read.parquet(str(tmp_path / "p"))
+    assert df.selectExpr("exists(line_items, e -> e.quantity < 1) AS x").first().x is True
+    assert df.where("array_min(line_items.quantity) < 1").count() == 1
+    with pytest.raises(Exception, match="line_items"):
+        df.where("exists(line_items, e -> e.quantity < 1)").count()
