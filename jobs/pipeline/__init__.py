@@ -1,0 +1,1 @@
+"""The declared pipeline: sources, tables, steps, windows, runs and leases; what every stage is built from."""
