@@ -43,10 +43,12 @@ browser:  ## Debian's Chromium for the browser tests (installed with apt-get whe
 	  fi; \
 	fi
 
-test: $(STAMP) browser  ## the test suite (slow tests excluded); a skip fails it unless the test is marked optional
+test: $(STAMP) browser  ## layer contracts (lint-imports), then the test suite (slow tests excluded); a skip fails it unless the test is marked optional
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest
 
-test-all: $(STAMP) browser  ## every test, slow ones too
+test-all: $(STAMP) browser  ## layer contracts and every test, slow ones too
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -m ""
 
 bench: $(STAMP)  ## the benchmark: bench/results.json, results.md and chart.png (about 40 minutes on 2 cores; BENCH_ARGS=--large adds 5M and 10M events, about 30 minutes more)

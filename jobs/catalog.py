@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from jobs.config import Config
 from jobs.lake import Lake
-from jobs.pipeline.tables import Table
+from schemas.tables import Table
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -298,7 +298,7 @@ class Config:
         return path
 
     def _pairs(self, name: str) -> dict[str, str]:
-        from jobs.pipeline.sources import SOURCE_NAMES
+        from schemas.sources import SOURCE_NAMES
 
         out = {}
         for pair in filter(None, (p.strip() for p in str(getattr(self, name) or "").split(","))):
@@ -311,7 +311,7 @@ class Config:
 
     def landing_layouts_map(self) -> dict[str, str]:
         """Source -> landing layout, for the sources whose layout is not ``rapport``."""
-        from jobs.bronze.landing import LAYOUTS
+        from schemas.sources import LAYOUTS
 
         layouts = self._pairs("landing_layouts")
         bad = {k: v for k, v in layouts.items() if v not in LAYOUTS}
@@ -366,7 +366,7 @@ class Config:
 
     def required_sources(self) -> tuple[str, ...]:
         """The sources RAPPORT_SOURCES declares required (none by default: any subset works)."""
-        from jobs.pipeline.sources import SOURCE_NAMES
+        from schemas.sources import SOURCE_NAMES
 
         names = tuple(n.strip() for n in str(self.required or "").split(",") if n.strip())
         unknown = [n for n in names if n not in SOURCE_NAMES]
@@ -418,14 +418,6 @@ class Config:
         current = self.require_pii_key()
         return (*[k.strip() for k in (self.pii_key_retired or "").split(",") if k.strip()], current)
 
-    def crm_id_sql(self, column_sql: str) -> str:
-        """Engine SQL: a CRM customer id as it is kept past bronze (a keyed hash unless RAPPORT_CRM_IDS=plain)."""
-        if self.crm_ids == "plain":
-            return column_sql
-        from jobs.privacy.keyring import hmac_sql
-
-        return hmac_sql(column_sql, self.pii_keys())
-
     def error(self, name: str, problem: str, show_value: bool = True) -> ConfigError:
         setting = _setting(name)
         shown = repr(getattr(self, name)) if show_value and not setting.secret else "(hidden)"
@@ -443,42 +435,6 @@ class Config:
                 shown = "" if value is None else str(value)
             rows.append((setting.env, shown, self.sources.get(setting.name, "default")))
         return rows
-
-    def check_root(self, name: str, write: bool) -> None:
-        """Refuse a lake or landing root that cannot be used: a file where a folder belongs, a folder that does
-        not exist (landing) or cannot be written (lake), a bucket that does not exist or cannot be reached."""
-        from jobs.storage import is_s3, local_root
-
-        value = getattr(self, name)
-        if is_s3(value):
-            from botocore.exceptions import BotoCoreError, ClientError
-
-            from jobs.storage import s3_client
-
-            bucket = urlparse(value).netloc
-            try:
-                s3_client(self).head_bucket(Bucket=bucket)
-            except ClientError as exc:
-                code = exc.response.get("Error", {}).get("Code", "")
-                raise self.error(name, f"bucket {bucket} {'does not exist' if code in ('404', 'NoSuchBucket') else 'cannot be read (' + code + ')'}; create it or check the S3 credentials and RAPPORT_S3_ENDPOINT_URL") from None
-            except BotoCoreError as exc:
-                raise self.error(name, f"S3 cannot be reached ({exc}); check RAPPORT_S3_ENDPOINT_URL and the network") from None
-            return
-        path = Path(local_root(value))
-        if path.exists() and not path.is_dir():
-            raise self.error(name, "is a file, not a folder; point it at a folder or at s3://bucket/prefix")
-        if not write:
-            if not path.exists():
-                raise self.error(name, "does not exist; point it at the folder the sources land in")
-            return
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-            probe = path / f".rapport-write-check-{os.getpid()}"
-            probe.write_bytes(b"")
-            probe.unlink()
-        except OSError as exc:
-            raise self.error(name, f"cannot be written ({exc.strerror or exc}); point it at a folder Rapport may "
-                                   "write to") from None
 
     def _check_root(self, name: str) -> None:
         value = getattr(self, name)

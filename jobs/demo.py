@@ -28,10 +28,10 @@ from jobs.config import Config
 def run_demo(args: argparse.Namespace) -> int:
     from jobs import catalog
     from jobs.airflow_local import run_chain
-    from jobs.cli.pipeline import format_generate_summary
+    from jobs.generate.run import format_generate_summary
     from jobs.engine import spark_session
     from jobs.generate import Params, generate
-    from jobs.pipeline.sources import EVENT_SOURCES
+    from schemas.sources import EVENT_SOURCES
     from jobs.quality import gate
 
     started = time.perf_counter()
@@ -264,7 +264,7 @@ def _erase(spark, cfg: Config, customer_key: str) -> bool:
 
     from jobs.lake import Lake
     from jobs.pipeline.runner import run_step
-    from jobs.pipeline.window import Window
+    from jobs.runs.window import Window
     from jobs.privacy import requests
     from jobs.privacy.person import hash_identifiers
 

@@ -148,7 +148,7 @@ def _build(url: str) -> "SparkSession":
     else:
         # create(), not getOrCreate(): getOrCreate hands back any session this process already has, whatever its URL
         session = builder.create()
-    from jobs.privacy import keyring
+    from jobs.pii import keyring
 
     keyring.register(session)  # the keyed hash's SQL functions: the key stays where the engine runs
     return session

@@ -1,6 +1,6 @@
 """The one module that reads and writes Delta tables: where they live, and every write mode Rapport uses.
 
-Tables are declared in ``schemas/<layer>.yaml`` (``jobs.pipeline.tables``) and live at
+Tables are declared in ``schemas/<layer>.yaml`` (``schemas.tables``) and live at
 ``<lake_root>/<layer>/<name>``. Every write goes through a method named after the table's declared
 write mode, which conforms the rows to the declared schema first (a column the declaration does
 not know, or one it misses, is an error, never a silent change). No other module writes ``MERGE``,
@@ -17,7 +17,7 @@ from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Iterable
 
 from jobs.config import Config
-from jobs.pipeline.tables import LAYERS, Table, table
+from schemas.tables import LAYERS, Table, table
 from jobs.storage import is_s3, local_root
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ class Lake:
 
     def existing(self, layer: str | None = None) -> list[Table]:
         """Declared tables that exist in this lake."""
-        from jobs.pipeline.tables import tables
+        from schemas.tables import tables
 
         return [t for t in tables(layer) if self.exists(t)]
 
@@ -167,7 +167,7 @@ class Lake:
         Ordinary maintenance keeps a week of versions instead (``jobs.maintenance``)."""
         import time
 
-        from jobs.pipeline import lease
+        from jobs.runs import lease
 
         lease.wait_for_readers(self.cfg, time.time(), what)
         removed, floors = 0, self.read_record(FLOORS) or {}

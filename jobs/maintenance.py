@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 from jobs.config import Config
 from jobs.lake import STAGING, Lake
-from jobs.pipeline.report import Report
-from jobs.pipeline.run_id import RunId
-from jobs.pipeline.window import Window
+from jobs.runs.report import Report
+from jobs.runs.run_id import RunId
+from jobs.runs.window import Window
 from jobs.storage import arrow_filesystem, remove_tree
 
 if TYPE_CHECKING:

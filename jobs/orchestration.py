@@ -69,7 +69,7 @@ def run_task(name: str, context: dict, **options) -> dict[str, Any]:
     """Run one registered step (or ``check:<stage>``) for the run's window; return what XComs and assets need."""
     from jobs.engine import spark_session
     from jobs.pipeline import runner
-    from jobs.pipeline.window import Window
+    from jobs.runs.window import Window
 
     cfg = config()
     if name == "export" and not cfg.export_uri:
@@ -79,7 +79,7 @@ def run_task(name: str, context: dict, **options) -> dict[str, Any]:
                                    "s3://bucket/prefix (and the aws_default connection or AWS settings) to enable them")
     from airflow.sdk.exceptions import AirflowFailException
 
-    from jobs.pipeline.guards import PromotionRefused, ReconciliationError
+    from jobs.runs.guards import PromotionRefused, ReconciliationError
     from jobs.quality.gate import QualityGateError
 
     window = Window.from_airflow(context)

@@ -128,3 +128,36 @@ def remove_tree(cfg: Config, uri: str) -> None:
             pass
     else:
         shutil.rmtree(local_root(uri), ignore_errors=True)
+
+
+def check_root(cfg: Config, name: str, write: bool) -> None:
+    """Refuse a lake or landing root that cannot be used: a file where a folder belongs, a folder that does
+    not exist (landing) or cannot be written (lake), a bucket that does not exist or cannot be reached."""
+    value = getattr(cfg, name)
+    if is_s3(value):
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        bucket = urlparse(value).netloc
+        try:
+            s3_client(cfg).head_bucket(Bucket=bucket)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            raise cfg.error(name, f"bucket {bucket} {'does not exist' if code in ('404', 'NoSuchBucket') else 'cannot be read (' + code + ')'}; create it or check the S3 credentials and RAPPORT_S3_ENDPOINT_URL") from None
+        except BotoCoreError as exc:
+            raise cfg.error(name, f"S3 cannot be reached ({exc}); check RAPPORT_S3_ENDPOINT_URL and the network") from None
+        return
+    path = Path(local_root(value))
+    if path.exists() and not path.is_dir():
+        raise cfg.error(name, "is a file, not a folder; point it at a folder or at s3://bucket/prefix")
+    if not write:
+        if not path.exists():
+            raise cfg.error(name, "does not exist; point it at the folder the sources land in")
+        return
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".rapport-write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise cfg.error(name, f"cannot be written ({exc.strerror or exc}); point it at a folder Rapport may "
+                               "write to") from None

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from jobs.config import Config
+from jobs.pii.keyring import crm_id_sql
 
 SMALL = dict(customers=3000, days=3, start=date(2026, 11, 1), seed=7, shard_size=1000)
 
@@ -97,7 +98,7 @@ def maya(spark, tmp_path_factory):
     ingest_and_refine(spark, cfg)
     curate(spark, cfg, full=True)
     lake = Lake(cfg, spark)
-    key = lake.read("silver.identity_map").where(f"identifier = concat('crm:', {cfg.crm_id_sql(repr('C7'))})").first().customer_key
+    key = lake.read("silver.identity_map").where(f"identifier = concat('crm:', {crm_id_sql(cfg, repr('C7'))})").first().customer_key
     return cfg, key
 
 

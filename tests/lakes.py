@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from jobs.pipeline.runner import run_stage
-from jobs.pipeline.window import Window
+from jobs.runs.window import Window
 
 PII_KEY = "test-key-0123456789abcdef"
 RUN_COLUMNS = {"run_id", "ingested_at", "quarantined_at", "audited_at", "found_at", "reported_at", "merged_at", "recorded_at"}

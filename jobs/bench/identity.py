@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from jobs.lake import Lake
-from jobs.privacy.keyring import hmac_sql
+from jobs.pii.keyring import crm_id_sql, hmac_sql
 from jobs.storage import remove_tree
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ def rates(spark: "SparkSession", cfg: "Config", landing: Path) -> dict:
     truth = spark.read.json(str(Path(landing) / "_truth" / "persons")).where("person IS NOT NULL")
     ids = truth.select("person", F.explode(F.array_union(
         F.transform("anonymous_ids", lambda a: F.concat(F.lit("anon:"), a)),
-        F.array(F.concat(F.lit("user:"), "user_id"), F.concat(F.lit("crm:"), F.expr(cfg.crm_id_sql("customer_id"))),
+        F.array(F.concat(F.lit("user:"), "user_id"), F.concat(F.lit("crm:"), F.expr(crm_id_sql(cfg, "customer_id"))),
                 F.concat(F.lit("email:"), F.expr(hmac_sql("email", cfg.pii_keys())))))).alias("identifier")
     ).where("identifier IS NOT NULL")
     owned = ids.join(lake.read("silver.identity_map").where("NOT is_shared").select("identifier", "customer_key"),

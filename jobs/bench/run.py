@@ -142,9 +142,9 @@ def _pipeline(landing: Path, lake: Path, s3: str | None, tag: str, start=None, e
     """One pass of the pipeline over a landing window; (stages, events ingested, gold as_of)."""
     from jobs.engine import spark_session
     from jobs.pipeline.runner import run_stage, run_step
-    from jobs.pipeline.sources import EVENT_SOURCES, SOURCES
+    from schemas.sources import EVENT_SOURCES, SOURCES
     from jobs.pipeline.steps import stage
-    from jobs.pipeline.window import Window
+    from jobs.runs.window import Window
     from jobs.bronze.landing import Landing
 
     cfg = _config(landing, lake, s3, tag, engine_memory)
@@ -279,7 +279,7 @@ def _timed_step(landing: Path, lake: Path, s3: str | None, step: str) -> Measure
     """One registered step over everything on the lake (the weekly ones: maintenance, gate.full), timed."""
     from jobs.engine import spark_session
     from jobs.pipeline.runner import run_step
-    from jobs.pipeline.window import Window
+    from jobs.runs.window import Window
 
     cfg = _config(landing, lake, s3, f"incremental/{step}")
     with spark_session(cfg) as spark:
@@ -348,7 +348,7 @@ def _bounded(landing: Path, lake: Path, s3: str | None, tag: str, landed: int, p
     are larger: what does not fit has to spill. The lines' size is summed by the engine from bronze."""
     from jobs.engine import memory_limit, spark_session
     from jobs.lake import Lake
-    from jobs.pipeline.tables import tables
+    from schemas.tables import tables
 
     shutil.rmtree(lake, ignore_errors=True)
     stages, _, _ = _pipeline(landing, lake, s3, tag, engine_memory=pool)

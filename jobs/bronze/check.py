@@ -16,8 +16,8 @@ from jobs.bronze.decode import OUTPUT_SCHEMA, decode_batches, engine_key
 from jobs.bronze.ingest import NOT_AN_OBJECT
 from jobs.bronze.landing import Landing, LandingFile
 from jobs.config import Config
-from jobs.pipeline.sources import SOURCES, source as source_of
-from jobs.privacy.scrub import scrub
+from schemas.sources import SOURCES, source as source_of
+from jobs.pii.scrub import scrub
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

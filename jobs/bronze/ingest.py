@@ -30,10 +30,10 @@ from jobs.bronze.decode import LINEAGE_SCHEMA, decode_batches, engine_key
 from jobs.bronze.landing import Landing, LandingFile, Unrecognised, content_hour
 from jobs.config import Config
 from jobs.lake import Lake, in_list, partitions_sql
-from jobs.pipeline.guards import ReconciliationError
-from jobs.pipeline.report import Report
-from jobs.pipeline.run_id import RunId
-from jobs.pipeline.window import Window
+from jobs.runs.report import ReconciliationError
+from jobs.runs.report import Report
+from jobs.runs.run_id import RunId
+from jobs.runs.window import Window
 from jobs.storage import remove_tree
 
 if TYPE_CHECKING:

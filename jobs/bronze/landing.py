@@ -30,11 +30,11 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from jobs.config import Config
-from jobs.pipeline.sources import SOURCES, source as source_of
-from jobs.pipeline.window import HOUR, Window
+from schemas.sources import SOURCES, source as source_of
+from jobs.runs.window import HOUR, Window
+from schemas.sources import LAYOUTS
 from jobs.storage import is_s3, list_objects, local_root
 
-LAYOUTS = ("rapport", "segment-s3", "rudderstack-s3")
 IN_PROGRESS = ".inprogress"
 DT, HR = re.compile(r"^dt=(.+)$"), re.compile(r"^hour=(.+)$")
 EPOCH = re.compile(r"^(\d{10}|\d{13})(?:\D|$)")

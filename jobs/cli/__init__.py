@@ -230,8 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     from jobs.export.snapshot import ExportError
     from jobs.generate import GeneratorError
     from jobs.lake import MissingTableError
-    from jobs.pipeline.guards import PromotionRefused, ReconciliationError
-    from jobs.pipeline.window import WindowError
+    from jobs.runs.guards import PromotionRefused, ReconciliationError
+    from jobs.runs.window import WindowError
     from jobs.privacy.person import RequestError
     from jobs.quality.gate import QualityGateError
 
@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rapport: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:
-        from jobs.privacy.keyring import missing_key
+        from jobs.pii.keyring import missing_key
 
         if (message := missing_key(exc)) is None:
             raise

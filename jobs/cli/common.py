@@ -6,7 +6,10 @@ import argparse
 import sys
 from datetime import date
 
+from jobs.text import table
+
 EXIT_USER_ERROR = 2
+_table = table  # (the name the commands use)
 
 
 def _date(value: str) -> date:
@@ -26,15 +29,8 @@ def _positive(value: str) -> int:
     return n
 
 
-def _table(rows: list[tuple], header: tuple) -> str:
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    lines = ["  ".join(str(x).ljust(w) for x, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(str(x).ljust(w) for x, w in zip(row, widths)) for row in rows]
-    return "\n".join(lines)
-
-
 def _moment(value: str):
-    from jobs.pipeline.window import WindowError, parse_moment
+    from jobs.runs.window import WindowError, parse_moment
 
     try:
         return parse_moment(value)
@@ -44,13 +40,13 @@ def _moment(value: str):
 
 def window_of(args: argparse.Namespace):
     """The landing window of ``--from``/``--to``; an empty or reversed one is refused (WindowError)."""
-    from jobs.pipeline.window import Window
+    from jobs.runs.window import Window
 
     return Window(getattr(args, "start", None), getattr(args, "end", None))
 
 
 def _sources(value: str) -> tuple[str, ...]:
-    from jobs.pipeline.sources import REFERENCE_SOURCES, SOURCE_NAMES
+    from schemas.sources import REFERENCE_SOURCES, SOURCE_NAMES
 
     if value == "all":
         return SOURCE_NAMES

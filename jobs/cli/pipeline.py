@@ -16,6 +16,7 @@ from jobs.config import Config
 
 def cmd_generate(args: argparse.Namespace) -> int:
     from jobs.generate import Params, generate
+    from jobs.generate.run import format_generate_summary
 
     late = []
     for item in args.late_reference:
@@ -29,25 +30,6 @@ def cmd_generate(args: argparse.Namespace) -> int:
                         progress=False if args.no_progress else None)
     print(format_generate_summary(manifest, out))
     return 0
-
-
-def format_generate_summary(manifest: dict, out: str | Path) -> str:
-    rows = []
-    for source, s in manifest["sources"].items():
-        rows.append((source, s["files"], f"{s['lines']:,}", f"{s['valid']:,}", f"{sum(s['bad'].values()):,}",
-                     f"{s['exact_duplicates'] + s['id_conflicts']:,}", f"{s['late_arrivals']:,}",
-                     s["truncated_gzip"]["members"]))
-    lines = sum(s["lines"] for s in manifest["sources"].values())
-    secs = manifest.get("elapsed_seconds") or 0
-    g = manifest["generator"]
-    return "\n".join([
-        f"Generated {lines:,} lines for {g['customers']:,} customers over {g['days']} days "
-        f"({g['start']} .. {g['end']}, seed {g['seed']}) into {out}"
-        + (f" in {secs:.1f}s ({lines / secs:,.0f} lines/s)" if secs else ""),
-        _table(rows, ("source", "files", "lines", "valid", "bad", "dup/conflict", "late", "cut gzip")),
-        "reference: " + ", ".join(f"{k} {v['lines']:,}" for k, v in manifest["reference"].items()),
-        f"manifest: {Path(out) / 'manifest.json'}",
-    ])
 
 
 def _print_gate(result, layer: str, args: argparse.Namespace) -> None:
@@ -130,7 +112,7 @@ def cmd_refine(args: argparse.Namespace) -> int:
 
 
 def format_refine_summary(reports: dict, window) -> str:
-    from jobs.pipeline.sources import EVENT_SOURCES
+    from schemas.sources import EVENT_SOURCES
 
     rows, reasons = [], []
     for source in EVENT_SOURCES:

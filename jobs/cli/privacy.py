@@ -13,7 +13,7 @@ from jobs.config import Config
 def cmd_privacy(args: argparse.Namespace) -> int:
     from jobs.engine import spark_session
     from jobs.pipeline.runner import run_step
-    from jobs.pipeline.window import Window
+    from jobs.runs.window import Window
     from jobs.privacy import requests
     from jobs.privacy.person import hash_identifiers
 

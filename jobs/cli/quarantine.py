@@ -12,7 +12,7 @@ from jobs.config import Config
 def cmd_quarantine_list(args: argparse.Namespace) -> int:
     from jobs.engine import spark_session
     from jobs.lake import Lake
-    from jobs.pipeline import lease
+    from jobs.runs import lease
     from jobs.pipeline.replay import summary
 
     cfg = Config.load()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from jobs.cli.common import EXIT_USER_ERROR
 from jobs.config import Config
-from jobs.pipeline import lease
+from jobs.runs import lease
 
 
 def _uri(location: str) -> str:
@@ -20,7 +20,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from jobs.engine import spark_session
     from jobs.lake import Lake
     from jobs.pipeline.runner import run_step
-    from jobs.pipeline.window import Window
+    from jobs.runs.window import Window
 
     cfg = Config.load()
     with spark_session(cfg) as spark:

@@ -7,7 +7,7 @@ import sys
 
 from jobs.cli.common import EXIT_USER_ERROR, _table, print_rows
 from jobs.config import Config
-from jobs.pipeline import lease
+from jobs.runs import lease
 
 
 def cmd_sql(args: argparse.Namespace) -> int:
@@ -28,7 +28,7 @@ def cmd_sql(args: argparse.Namespace) -> int:
             print(f"rapport: refused: {exc}", file=sys.stderr)
             return EXIT_USER_ERROR
         except Exception as exc:  # a person's query: show the engine's message, not a traceback
-            from jobs.privacy.keyring import missing_key
+            from jobs.pii.keyring import missing_key
 
             first = missing_key(exc) or (str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
             print(f"rapport: query failed: {first}\nTables: {', '.join(query.readable(role))}", file=sys.stderr)
@@ -75,7 +75,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     base = cfg.require_export_uri()
     print(f"Exporting {', '.join(datasets)} to {base}:")
     from jobs.pipeline.runner import run_stage
-    from jobs.pipeline.window import Window
+    from jobs.runs.window import Window
 
     with spark_session(cfg) as spark:  # export runs under the write lease (run_stage)
         r = run_stage(spark, cfg, "export", Window(), datasets=datasets, force=args.force,

@@ -106,7 +106,7 @@ class Collector:
         traits = event.get("traits")
         email = traits.get("email") if isinstance(traits, dict) else None
         if isinstance(email, str) and self.cfg.pii_key:
-            from jobs.privacy import keyring
+            from jobs.pii import keyring
 
             return f"email:{keyring.digest(email.strip().lower(), keyring.hold(self.cfg.pii_keys()))}" in ids
         return False

@@ -25,9 +25,9 @@ from jobs.export import datasets as ds
 from jobs.export.snapshot import MANIFEST_VERSION, ExportError, FileToPublish, SnapshotStore, count_rows, sha256_of, \
     snapshot_id
 from jobs.lake import Lake, MissingTableError
-from jobs.pipeline.report import Report
-from jobs.pipeline.run_id import RunId
-from jobs.pipeline.window import Window
+from jobs.runs.report import Report
+from jobs.runs.run_id import RunId
+from jobs.runs.window import Window
 from jobs.storage import arrow_filesystem, remove_tree, s3_client
 
 if TYPE_CHECKING:

@@ -32,7 +32,8 @@ from jobs.generate.population import (
     STORES, USER_AGENTS, Device, Person, crm_record, make_catalogue, make_person, truth_record, uid,
 )
 from jobs.generate.social import interaction
-from jobs.pipeline.sources import EVENT_SOURCES as SOURCES, REFERENCE_SOURCES, source as source_of
+from jobs.text import table
+from schemas.sources import EVENT_SOURCES as SOURCES, REFERENCE_SOURCES, source as source_of
 
 GENERATOR_VERSION = 1
 # Share of activity per hour of day (UTC): quiet nights, a lunch bump, a busy evening.
@@ -293,3 +294,22 @@ def generate(params: Params, out: str | Path, workers: int | None = None, overwr
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     manifest["elapsed_seconds"] = time.perf_counter() - started  # not in the file: the file is deterministic
     return manifest
+
+
+def format_generate_summary(manifest: dict, out: str | Path) -> str:
+    rows = []
+    for source, s in manifest["sources"].items():
+        rows.append((source, s["files"], f"{s['lines']:,}", f"{s['valid']:,}", f"{sum(s['bad'].values()):,}",
+                     f"{s['exact_duplicates'] + s['id_conflicts']:,}", f"{s['late_arrivals']:,}",
+                     s["truncated_gzip"]["members"]))
+    lines = sum(s["lines"] for s in manifest["sources"].values())
+    secs = manifest.get("elapsed_seconds") or 0
+    g = manifest["generator"]
+    return "\n".join([
+        f"Generated {lines:,} lines for {g['customers']:,} customers over {g['days']} days "
+        f"({g['start']} .. {g['end']}, seed {g['seed']}) into {out}"
+        + (f" in {secs:.1f}s ({lines / secs:,.0f} lines/s)" if secs else ""),
+        table(rows, ("source", "files", "lines", "valid", "bad", "dup/conflict", "late", "cut gzip")),
+        "reference: " + ", ".join(f"{k} {v['lines']:,}" for k, v in manifest["reference"].items()),
+        f"manifest: {Path(out) / 'manifest.json'}",
+    ])

@@ -32,9 +32,9 @@ from jobs import catalog
 from jobs.config import Config
 from jobs.gold import relationship, timeline, trends
 from jobs.lake import Lake, earliest
-from jobs.pipeline.report import Report
-from jobs.pipeline.run_id import RunId
-from jobs.pipeline.window import Window
+from jobs.runs.report import Report
+from jobs.runs.run_id import RunId
+from jobs.runs.window import Window
 from jobs.storage import remove_tree
 
 if TYPE_CHECKING:

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 from jobs.bronze.landing import Landing
 from jobs.config import Config
 from jobs.lake import Lake
-from jobs.pipeline.run_id import RunId
-from jobs.pipeline.window import HOUR, Window
+from jobs.runs.run_id import RunId
+from jobs.runs.window import HOUR, Window
 from jobs.quality.rates import REPLAY_KEY as KEY  # a quarantine row, as ops.replays names it
 from jobs.storage import arrow_filesystem, list_objects, remove_tree
 
@@ -206,7 +206,7 @@ def replay(spark: "SparkSession", cfg: Config, *, source: str, reasons: tuple[st
     replayed is skipped unless ``again``."""
     from pyspark.sql import functions as F
 
-    from jobs.pipeline.sources import EVENT_SOURCES, SOURCE_NAMES
+    from schemas.sources import EVENT_SOURCES, SOURCE_NAMES
 
     if source not in EVENT_SOURCES:
         extract = source in SOURCE_NAMES
@@ -283,7 +283,7 @@ def _run(spark: "SparkSession", cfg: Config, report: ReplayReport) -> None:
     from pyspark.sql import functions as F
 
     from jobs.pipeline.runner import run_stage
-    from jobs.pipeline.sources import source as source_of
+    from schemas.sources import source as source_of
     from jobs.quality.gate import QualityGateError
 
     for stage in ("ingest", "refine", "curate"):

@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Iterable
 
-from jobs.pipeline import guards, lease
-from jobs.pipeline.report import Report
-from jobs.pipeline.run_id import RunId
-from jobs.pipeline.sources import SOURCES as STEPS_OF_SOURCES
+from jobs.runs import guards
+from jobs.runs import lease
+from jobs.runs.report import Report
+from jobs.runs.run_id import RunId
+from schemas.sources import SOURCES as STEPS_OF_SOURCES
 from jobs.pipeline.steps import options_for, stage, step
-from jobs.pipeline.window import Window
+from jobs.runs.window import Window
+from jobs.storage import check_root
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -103,9 +105,9 @@ def run_stage(spark: "SparkSession", cfg: "Config", stage_name: str, window: Win
 
     st = stage(stage_name)
     window = window or Window()
-    cfg.check_root("lake_root", write=True)
+    check_root(cfg, "lake_root", write=True)
     if stage_name == "ingest" and len(cfg.landing_paths_map()) < len(STEPS_OF_SOURCES):
-        cfg.check_root("landing_root", write=False)  # some source lands under it
+        check_root(cfg, "landing_root", write=False)  # some source lands under it
     base = RunId.parse(run_id) if run_id else RunId.new(stage_name)
 
     def child(part: str) -> str:

@@ -13,15 +13,15 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping
 
-from jobs.pipeline.sources import EVENT_SOURCES, REFERENCE_SOURCES, SOURCES
-from jobs.pipeline.tables import table
+from schemas.sources import EVENT_SOURCES, REFERENCE_SOURCES, SOURCES
+from schemas.tables import table
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from jobs.config import Config
-    from jobs.pipeline.report import Report
-    from jobs.pipeline.window import Window
+    from jobs.runs.report import Report
+    from jobs.runs.window import Window
 
 
 class UnknownStepError(KeyError):

@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING
 
 from jobs.config import Config
 from jobs.lake import STAGING, Lake, in_list
-from jobs.privacy.keyring import hmac_all_sql
+from jobs.pii.keyring import crm_id_sql, hmac_all_sql
 from jobs.privacy.person import Person
-from jobs.privacy.scrub import EMAIL
+from jobs.pii.scrub import EMAIL
 from jobs.silver.common import phone_sql
 from jobs.storage import is_s3, remove_tree
 
@@ -180,7 +180,7 @@ def erase(spark: "SparkSession", cfg: Config, person: Person, request_id: str) -
     for source in ("customers",):  # the CRM extract's raw lines
         if lake.exists(f"bronze.{source}") and person.of_type("crm"):
             raw = lake.read(f"bronze.{source}")
-            crm = F.expr(cfg.crm_id_sql("get_json_object(value, '$.customer_id')"))
+            crm = F.expr(crm_id_sql(cfg, "get_json_object(value, '$.customer_id')"))
             hits = raw.where(crm.isin(person.of_type("crm"))).select(*LINEAGE)
             _delete(lake, f"bronze.{source}", hits, LINEAGE, erased)
     if lake.exists("ops.duplicates"):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from jobs.config import Config
 from jobs.lake import Lake, in_list
-from jobs.privacy.keyring import hmac_sql
+from jobs.pii.keyring import hmac_sql
 from jobs.silver.common import phone_sql
 from schemas.vocabulary import PLATFORMS
 
@@ -44,7 +44,7 @@ def hash_identifiers(spark: "SparkSession", cfg: Config, emails=(), phones=(), s
     from values passed as data. The raw values are not kept."""
     from pyspark.sql import functions as F
 
-    from jobs.privacy.rotation import check_chain
+    from jobs.pii.keychain import check_chain
 
     check_chain(cfg)
     key = cfg.pii_keys()

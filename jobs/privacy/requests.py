@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING
 
 from jobs.config import Config
 from jobs.lake import Lake
-from jobs.pipeline.report import Report
-from jobs.pipeline.run_id import RunId
-from jobs.pipeline.window import Window
+from jobs.runs.report import Report
+from jobs.runs.run_id import RunId
+from jobs.runs.window import Window
 from jobs.privacy.person import Person, resolve
-from jobs.privacy.scrub import scrub
+from jobs.pii.scrub import scrub
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -49,7 +49,7 @@ def _now() -> datetime:
 
 
 def _write(lake: Lake, row: dict) -> None:
-    from jobs.pipeline.tables import table
+    from schemas.tables import table
 
     cols = table("ops.privacy_requests").column_names
     lake.merge("ops.privacy_requests", lake.frame("ops.privacy_requests", [tuple(row.get(c) for c in cols)]))

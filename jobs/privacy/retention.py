@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING
 
 from jobs.config import Config
 from jobs.lake import Lake, in_list
-from jobs.pipeline.guards import audit_records, landed_hours, latest_per_hour
-from jobs.pipeline.report import Report
-from jobs.pipeline.run_id import RunId
-from jobs.pipeline.sources import EVENT_SOURCES, REFERENCE_SOURCES
-from jobs.pipeline.window import Window
+from jobs.runs.guards import audit_records, landed_hours, latest_per_hour
+from jobs.runs.report import Report
+from jobs.runs.run_id import RunId
+from schemas.sources import EVENT_SOURCES, REFERENCE_SOURCES
+from jobs.runs.window import Window
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

@@ -6,7 +6,7 @@ Why wrap instead of re-hashing from bronze: raw lines keep their personal data o
 Re-hashing from raw lines could reach neither, so it would leave old-key hashes or break joins and suppressions.
 Wrapping needs no raw value: a stored hash ``v`` becomes ``HMAC(k_new, v)`` (a pseudonym ``h_…``: ``h_`` and 32 hex
 digits of ``HMAC(k_new, pseudonym)``), and new values are hashed through the chain of keys, oldest first
-(``RAPPORT_PII_KEY_RETIRED``, then ``RAPPORT_PII_KEY``: ``jobs.privacy.keyring``), which gives the same values.
+(``RAPPORT_PII_KEY_RETIRED``, then ``RAPPORT_PII_KEY``: ``jobs.pii.keyring``), which gives the same values.
 The old key alone then reverses nothing in the lake: every stored value also needs the new one.
 
 Which columns hold hashes comes from the registry (``schemas/*.yaml``): ``pii: hashed`` columns (64 hex digits, or
@@ -29,14 +29,14 @@ from typing import TYPE_CHECKING
 
 from jobs.config import Config, ConfigError
 from jobs.lake import Lake
-from jobs.privacy import keyring
+from jobs.pii import keyring
+from jobs.pii.keychain import RECORD, STATE, recorded_chain
 from jobs.storage import remove_tree
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
-RECORD, STATE = "_keys.json", "_rotation.json"
 HASH_RX, PSEUDONYM_RX = r"^[0-9a-f]{64}$", r"^h_[0-9a-f]{32}$"
 HASHED_TYPES = ("email", "phone", "social", "handle")  # typed identifiers whose value is a keyed hash (crm: if hashed)
 STAGING_RUN = "key-rotation"
@@ -45,31 +45,6 @@ CRM_ID = ("silver.crm_customers", "customer_id")
 
 class RotationError(RuntimeError):
     """The rotation cannot start or finish; the message says why and what to do."""
-
-
-# ---- the lake's record of its key chain
-def recorded_chain(cfg: Config) -> list[str] | None:
-    """The key ids the lake's hashes were made with, oldest first (None: not recorded yet)."""
-    record = Lake(cfg).read_record(RECORD)
-    return list(record["chain"]) if record and record.get("chain") else None
-
-
-def check_chain(cfg: Config) -> None:
-    """Fail before anything is hashed when the configured keys are not the lake's (a wrong key would silently give
-    every person a second identity); record the chain on a lake's first hashing run."""
-    configured = keyring.hold(cfg.pii_keys()).split(",")
-    lake = Lake(cfg)
-    if lake.read_record(STATE):
-        raise ConfigError(f"a key rotation of {cfg.lake_root} has not finished: run `rapport privacy rotate-key` "
-                          "again (with RAPPORT_PII_KEY_NEXT set as before) to complete it")
-    recorded = recorded_chain(cfg)
-    if recorded is None:
-        lake.write_record(RECORD, {"chain": configured, "recorded_at": time.time()})
-    elif recorded != configured:
-        raise ConfigError(
-            f"the lake's identifiers are hashed through the key chain {recorded} (key ids, oldest first), but "
-            f"RAPPORT_PII_KEY_RETIRED and RAPPORT_PII_KEY give {configured}. Set the keys the lake was made with "
-            f"(after a rotation: RAPPORT_PII_KEY_RETIRED=<the old keys>, RAPPORT_PII_KEY=<the new one>)")
 
 
 # ---- what a rotation rewrites
@@ -150,7 +125,7 @@ class Rotation:
 def rotate(spark: "SparkSession", cfg: Config, progress=print) -> Rotation:
     """Wrap every stored hash of the lake in RAPPORT_PII_KEY_NEXT; see the module's doc. Idempotent: a rotation
     killed part-way is completed by running it again."""
-    from jobs.pipeline import lease
+    from jobs.runs import lease
 
     if not cfg.pii_key_next:
         raise ConfigError("RAPPORT_PII_KEY_NEXT is not set: generate the new key with "

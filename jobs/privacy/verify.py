@@ -28,9 +28,9 @@ from typing import TYPE_CHECKING
 
 from jobs.config import Config
 from jobs.lake import Lake
-from jobs.privacy import keyring
+from jobs.pii import keyring
 from jobs.privacy.person import Person
-from jobs.privacy.scrub import EMAIL
+from jobs.pii.scrub import EMAIL
 from jobs.storage import is_s3, list_objects
 
 if TYPE_CHECKING:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from jobs.lake import Lake, partitions_sql, record_count
-from jobs.pipeline.tables import table
+from schemas.tables import table
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ Contract
 - ``run(…, layer=…)`` (the ``gate.<layer>`` step) validates every suite of a layer. A **critical**
   failure raises ``QualityGateError`` saying which expectation, how many rows and sample values,
   and the gate is recorded as failed for its window, so the next stage refuses to build from
-  that window (``jobs.pipeline.guards``); a **warning** is recorded and the run goes on.
+  that window (``jobs.runs.guards``); a **warning** is recorded and the run goes on.
 - A suite whose table does not exist because its source has never landed is *not applicable*:
   recorded as such, neither passed nor failed. A table that existed before and is gone, or one
   of a source the configuration requires (``RAPPORT_SOURCES``), fails. A gate never passes by
@@ -32,10 +32,10 @@ from typing import TYPE_CHECKING
 
 from jobs.config import Config
 from jobs.lake import Lake, partition_condition
-from jobs.pipeline.report import Report
-from jobs.pipeline.run_id import RunId
-from jobs.pipeline.sources import SOURCES
-from jobs.pipeline.window import Window
+from jobs.runs.report import Report
+from jobs.runs.run_id import RunId
+from schemas.sources import SOURCES
+from jobs.runs.window import Window
 from jobs.quality import rates, report
 from jobs.quality.suites import Expectation, Suite, load_suites
 from jobs.storage import is_s3, remove_tree
@@ -146,7 +146,7 @@ def _unique_columns(e: Expectation) -> list[str]:
 
 
 def _partitions(name: str) -> tuple[str, ...]:
-    from jobs.pipeline.tables import UnknownTableError, table
+    from schemas.tables import UnknownTableError, table
 
     try:
         return table(name).partitioned_by
@@ -249,9 +249,9 @@ def context(lake: Lake):
 
 def _mask(suite: Suite, results) -> None:
     """Mask the values a validation result shows: hidden for raw, hashed and free-text columns, scrubbed of
-    emails, phones, IPs, card numbers and handles for the others (``jobs.privacy.scrub.mask``)."""
-    from jobs.pipeline.tables import UnknownTableError, table
-    from jobs.privacy.scrub import mask
+    emails, phones, IPs, card numbers and handles for the others (``jobs.pii.scrub.mask``)."""
+    from schemas.tables import UnknownTableError, table
+    from jobs.pii.scrub import mask
 
     try:
         t = table(suite.table)
@@ -429,7 +429,7 @@ def _add_columns(lake: Lake, name: str) -> None:
     """Columns declared since the table was created (a lake from an earlier release) are added, empty, first."""
     from deltalake.schema import Field, PrimitiveType
 
-    from jobs.pipeline.tables import table
+    from schemas.tables import table
 
     if not lake.exists(name):
         return

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from jobs.config import Config
 from jobs.lake import Lake
-from jobs.pipeline.window import Window
+from jobs.runs.window import Window
 
 TYPE = "quarantine_rate"
 REPLAY_KEY = ("source", "layer", "source_file", "line_number")  # a quarantine row, as ops.replays names it

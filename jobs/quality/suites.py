@@ -66,7 +66,7 @@ def _value_set(path: Path, value: Any) -> Any:
 
 def rule_expectations(table: str) -> list[Expectation]:
     """The table's row rules (``schemas/rules.py``) as critical expectations: what refine enforced, checked again."""
-    from jobs.pipeline.tables import table as registered
+    from schemas.tables import table as registered
     from schemas.rules import expectation, rules_of
 
     columns = set(registered(table).column_names)

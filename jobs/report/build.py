@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING
 
 from jobs.config import Config
 from jobs.lake import Lake
-from jobs.pipeline.report import Report
-from jobs.pipeline.run_id import RunId
-from jobs.pipeline.window import Window
+from jobs.runs.report import Report
+from jobs.runs.run_id import RunId
+from jobs.runs.window import Window
 from jobs.report import charts, page
 from jobs.report.data import LIFECYCLE, ReportData, gather
 from jobs.report.page import esc, money, n, pct, share, when

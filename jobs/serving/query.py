@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from jobs.config import Config
-from jobs.pipeline.tables import tables
+from schemas.tables import tables
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession

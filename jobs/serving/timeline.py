@@ -23,7 +23,7 @@ def customer_key(spark: "SparkSession", cfg: Config, who: str) -> str:
     """The customer key a key or an email names (the email matched by its keyed hash)."""
     from pyspark.sql import functions as F
 
-    from jobs.privacy.keyring import hmac_sql
+    from jobs.pii.keyring import hmac_sql
 
     who = who.strip()
     if KEY.match(who):

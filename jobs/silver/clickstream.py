@@ -11,7 +11,7 @@ Contract
   1900-2200, so no line can overflow a date.
 - No raw PII: emails and phones from ``identify`` traits are HMAC-hashed; ids that hold an email become a
   keyed pseudonym; free text (paths, titles, referrers, search queries, user agents, UTM values) is
-  scrubbed (``jobs.privacy.scrub``); URLs keep only UTM and product parameters; IPs are cut to /24 (v4)
+  scrubbed (``jobs.pii.scrub``); URLs keep only UTM and product parameters; IPs are cut to /24 (v4)
   or /48 (v6) by parsing them; user ids that are junk values (``0``, ``null``, ``anonymous`` …) become null.
 - Known bots are flagged (``is_bot``) and kept out of sessions, not dropped.
 """
@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobs.privacy.keyring import hmac_sql
-from jobs.privacy.keyring import pseudonym_sql as keyed_pseudonym_sql
-from jobs.privacy.scrub import ip_network_sql, pseudonym_sql, scrub_sql, url_sql
+from jobs.pii.keyring import hmac_sql
+from jobs.pii.keyring import pseudonym_sql as keyed_pseudonym_sql
+from jobs.pii.scrub import ip_network_sql, pseudonym_sql, scrub_sql, url_sql
 from jobs.silver import rules
 from jobs.silver.common import (
     FUTURE_TOLERANCE_SECONDS, clean_id, first_failure, long_ids, not_object, phone_sql, sane_sql, time_checks,

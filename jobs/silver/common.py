@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Sequence
 
 from jobs.lake import Lake
-from jobs.pipeline.window import Window
+from jobs.runs.window import Window
 from schemas.rules import FUTURE_TOLERANCE_SECONDS  # noqa: F401  (the parse modules' time checks)
 
 if TYPE_CHECKING:

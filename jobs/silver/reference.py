@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 from jobs.config import Config
 from jobs.lake import Lake
-from jobs.pipeline.report import Report
-from jobs.pipeline.run_id import RunId
-from jobs.pipeline.window import Window
-from jobs.privacy.keyring import hmac_all_sql, hmac_sql
+from jobs.runs.report import Report
+from jobs.runs.run_id import RunId
+from jobs.runs.window import Window
+from jobs.pii.keyring import crm_id_sql, hmac_all_sql, hmac_sql
 from jobs.silver import rules
 from jobs.silver.common import first_failure, phone_sql, quarantine
 from schemas.rules import RULES
@@ -47,7 +47,7 @@ def conform(name: str, parsed: "DataFrame", cfg: Config, keep: tuple[str, ...] =
         accounts = ("transform(j.social_accounts, (a, i) -> named_struct('platform', lower(a.platform), "
                     "'actor_id_hash', element_at(_ids, i + 1), 'actor_handle_hash', element_at(_handles, i + 1)))")
         return parsed.select(
-            F.expr(cfg.crm_id_sql("j.customer_id")).alias("customer_id"),
+            F.expr(crm_id_sql(cfg, "j.customer_id")).alias("customer_id"),
             F.expr(hmac_sql("j.email", pii_key)).alias("email_hash"),
             F.expr(hmac_sql(phone_sql("j.phone"), pii_key)).alias("phone_hash"),
             F.expr("j.country").alias("country"),

@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING
 
 from jobs.config import Config
 from jobs.lake import Lake
-from jobs.privacy.rotation import check_chain
-from jobs.pipeline.guards import ReconciliationError
-from jobs.pipeline.report import Report
-from jobs.pipeline.run_id import RunId
-from jobs.pipeline.window import Window
+from jobs.pii.keychain import check_chain
+from jobs.runs.report import ReconciliationError
+from jobs.runs.report import Report
+from jobs.runs.run_id import RunId
+from jobs.runs.window import Window
 from jobs.silver import clickstream, orders, rules, social
 from jobs.silver.common import bronze_window, classify_duplicates, quarantine, record_duplicates, repeated_keys
 from jobs.storage import remove_tree

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING
 
 from jobs.config import Config
 from jobs.lake import Lake
-from jobs.pipeline.report import Report
-from jobs.pipeline.run_id import RunId
-from jobs.pipeline.window import Window
+from jobs.runs.report import Report
+from jobs.runs.run_id import RunId
+from jobs.runs.window import Window
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobs.privacy.keyring import hmac_sql
-from jobs.privacy.keyring import pseudonym_sql as keyed_pseudonym_sql
-from jobs.privacy.scrub import pseudonym_sql
+from jobs.pii.keyring import hmac_sql
+from jobs.pii.keyring import pseudonym_sql as keyed_pseudonym_sql
+from jobs.pii.scrub import pseudonym_sql
 from jobs.silver import rules
 from jobs.silver.common import FUTURE_TOLERANCE_SECONDS, first_failure, long_ids, not_object, time_checks
 from jobs.silver.platforms import is_webhook_sql, social_json

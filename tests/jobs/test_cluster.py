@@ -14,7 +14,7 @@ import pytest
 
 from jobs.config import Config
 from jobs.lake import Lake
-from jobs.pipeline.tables import tables
+from schemas.tables import tables
 from tests.lakes import PII_KEY, curate, ingest_and_refine, table_rows
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]

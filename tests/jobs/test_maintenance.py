@@ -10,7 +10,7 @@ import pytest
 
 from jobs import maintenance
 from jobs.lake import Lake
-from jobs.pipeline.run_id import RunId
+from jobs.runs.run_id import RunId
 from tests.lakes import table_rows
 
 pytestmark = pytest.mark.integration

@@ -9,8 +9,8 @@ import pytest
 
 from jobs.config import Config
 from jobs.lake import Lake
-from jobs.pipeline.sources import EVENT_SOURCES as SOURCES
-from jobs.pipeline.window import Window
+from schemas.sources import EVENT_SOURCES as SOURCES
+from jobs.runs.window import Window
 from tests.conftest import SMALL
 
 pytestmark = pytest.mark.integration

@@ -10,7 +10,7 @@ import pytest
 
 from jobs.bronze.landing import Landing
 from jobs.config import Config
-from jobs.pipeline.window import Window
+from jobs.runs.window import Window
 from jobs.storage import s3_client
 
 DAYS = [datetime(2026, 11, 1, tzinfo=timezone.utc) + timedelta(days=d) for d in range(5)]

@@ -16,7 +16,7 @@ from jobs.bronze.landing import place
 from jobs.config import Config
 from jobs.lake import Lake
 from jobs.pipeline.runner import run_stage, run_step
-from jobs.pipeline.window import Window
+from jobs.runs.window import Window
 from tests.lakes import PII_KEY, table_rows
 
 SOURCE_ID = "Xq3PmK2pLw"

@@ -87,7 +87,7 @@ def test_every_acknowledged_event_reaches_silver_and_the_right_timeline(collecto
 
     from jobs.config import Config
     from jobs.lake import Lake
-    from jobs.pipeline.window import Window
+    from jobs.runs.window import Window
     from tests.lakes import PII_KEY, curate, ingest_and_refine
 
     cfg = Config(lake_root=str(tmp_path / "lake"), landing_root=str(collector.landing), pii_key=PII_KEY)

@@ -108,7 +108,7 @@ def test_only_verified_deliveries_land_and_refine_makes_orders_and_interactions(
     from jobs.config import Config
     from jobs.lake import Lake
     from jobs.pipeline.runner import run_stage
-    from jobs.pipeline.window import Window
+    from jobs.runs.window import Window
     from tests.lakes import PII_KEY
 
     now = datetime.now(timezone.utc).replace(microsecond=0)

@@ -22,7 +22,7 @@ from jobs.export.snapshot import MANIFEST, SUCCESS, FileToPublish, SnapshotStore
 from jobs.lake import Lake
 from jobs.storage import s3_client
 from jobs.pipeline.runner import run_stage
-from jobs.pipeline.window import Window
+from jobs.runs.window import Window
 from tests.s3proxy import S3Proxy
 
 
@@ -268,7 +268,7 @@ def test_large_files_upload_in_parts_and_verify(s3_config, tmp_path):
 
 
 def test_export_refuses_after_a_failed_gold_gate(spark, target, tmp_path):
-    from jobs.pipeline.guards import PromotionRefused
+    from jobs.runs.guards import PromotionRefused
     from jobs.quality import gate
     from jobs.quality.gate import QualityGateError
     from tests.jobs.quality.test_gate import inject

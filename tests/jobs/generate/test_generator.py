@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.pipeline.sources import EVENT_SOURCES as SOURCES
+from schemas.sources import EVENT_SOURCES as SOURCES
 
 from jobs.generate import GeneratorError, Params, generate
 from tests.conftest import SMALL

@@ -11,7 +11,7 @@ import pytest
 from jobs.config import Config
 from jobs.gold import relationship, trends
 from jobs.lake import Lake
-from jobs.pipeline.tables import table
+from schemas.tables import table
 
 pytestmark = pytest.mark.unit
 AS_OF = date(2026, 11, 30)

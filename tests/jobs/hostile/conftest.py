@@ -62,7 +62,7 @@ def pii_everywhere() -> list[dict]:
 def hostile(spark, tmp_path_factory):
     """(config, the pipeline's stage results, landing path) for the generated + hostile landing zone."""
     from jobs.pipeline.runner import run_pipeline
-    from jobs.pipeline.window import Window
+    from jobs.runs.window import Window
 
     root = tmp_path_factory.mktemp("hostile")
     landing = root / "landing"

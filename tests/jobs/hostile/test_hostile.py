@@ -11,7 +11,7 @@ import pytest
 
 from jobs.lake import Lake
 from jobs.pipeline.runner import run_stage
-from jobs.pipeline.window import Window
+from jobs.runs.window import Window
 from tests.jobs.hostile.conftest import EMAIL, SECRETS
 from tests.lakes import PII_KEY
 
@@ -91,7 +91,7 @@ def test_personal_data_stops_at_bronze(spark, hostile):
     scanned for the secrets the landing zone hid in every free-text field and id."""
     import pyarrow.parquet as pq
 
-    from jobs.pipeline.tables import table
+    from schemas.tables import table
 
     cfg, _, _ = hostile
     root = Path(Lake(cfg).root)

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from jobs.config import Config
 from jobs.lake import Lake
 from jobs.pipeline.runner import run_stage
-from jobs.pipeline.window import Window
+from jobs.runs.window import Window
 from tests.lakes import PII_KEY
 
 pytestmark = pytest.mark.integration

@@ -24,7 +24,7 @@ from jobs.config import Config
 from jobs.lake import Lake
 from jobs.pipeline.replay import ReplayError, replay
 from jobs.pipeline.runner import run_stage
-from jobs.pipeline.window import Window
+from jobs.runs.window import Window
 from jobs.quality.gate import QualityGateError
 from tests.lakes import PII_KEY, RUN_COLUMNS
 

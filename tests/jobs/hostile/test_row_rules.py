@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from jobs.config import Config
 from jobs.lake import Lake
 from jobs.pipeline.runner import run_stage
-from jobs.pipeline.window import Window
+from jobs.runs.window import Window
 from jobs.quality.suites import SUITES_DIR, load_suites
 from schemas.rules import RULES, expectation, rules_of
 from tests.handmade import iso, order, seg, social
@@ -157,7 +157,7 @@ def test_the_suites_check_exactly_the_rules_refine_quarantines_by_and_copy_no_va
             kind = want.pop("type")
             present = any(e.type == kind and e.kwargs == want for e in derived)
             columns = {c.strip("`") for c in (rule.column, rule.not_before, (rule.at_most_after or (None,))[0]) if c}
-            from jobs.pipeline.tables import table as registered
+            from schemas.tables import table as registered
 
             assert present or not columns <= set(registered(table).column_names), (table, rule)
             checked += present

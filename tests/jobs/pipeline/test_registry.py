@@ -13,7 +13,7 @@ import pytest
 
 from jobs.lake import Lake
 from jobs.pipeline.steps import STAGES, STEPS, check, step, upstream
-from jobs.pipeline.tables import parse_type, table, tables
+from schemas.tables import parse_type, table, tables
 
 
 @pytest.mark.unit

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from jobs.pipeline.run_id import RunId
-from jobs.pipeline.window import Window, WindowError
+from jobs.runs.run_id import RunId
+from jobs.runs.window import Window, WindowError
 
 pytestmark = pytest.mark.unit
 T1 = datetime(2026, 11, 3, 10, tzinfo=timezone.utc)

@@ -18,7 +18,7 @@ import pytest
 
 from jobs.lake import Lake
 from jobs.pipeline.runner import run_stage, run_step
-from jobs.pipeline.window import Window
+from jobs.runs.window import Window
 from tests.lakes import PII_KEY
 
 pytestmark = pytest.mark.integration

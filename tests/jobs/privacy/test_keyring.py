@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from jobs.config import Config
-from jobs.privacy import keyring
+from jobs.pii import keyring
 from tests.secrets import find_leaks, leak_forms
 
 pytestmark = pytest.mark.integration

@@ -19,7 +19,7 @@ import pytest
 from jobs.config import Config
 from jobs.generate import Params, generate
 from jobs.lake import Lake
-from jobs.pipeline import lease
+from jobs.runs import lease
 from tests.lakes import PII_KEY
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # about a minute: make test-all

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from jobs.lake import Lake
-from jobs.pipeline.guards import ReconciliationError
+from jobs.runs.report import ReconciliationError
 from jobs.pipeline.runner import run_stage, run_step
-from jobs.pipeline.window import Window
+from jobs.runs.window import Window
 
 pytestmark = pytest.mark.integration
 

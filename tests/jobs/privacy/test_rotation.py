@@ -14,8 +14,9 @@ import pytest
 
 from jobs.config import Config, ConfigError
 from jobs.lake import Lake
-from jobs.pipeline.tables import tables
-from jobs.privacy import keyring, rotation
+from schemas.tables import tables
+from jobs.pii import keyring
+from jobs.privacy import rotation
 from tests.lakes import PII_KEY, curate, ingest_and_refine
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # about a minute: make test-all

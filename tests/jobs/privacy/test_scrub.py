@@ -8,7 +8,7 @@ import re
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from jobs.privacy.scrub import NEEDS, PATTERNS, scrub, scrub_sql, url_sql
+from jobs.pii.scrub import NEEDS, PATTERNS, scrub, scrub_sql, url_sql
 
 # the characters the patterns are made of, and some they stop at
 # every character a pattern could use but those NEEDS names: each example is a text the engine would not scrub

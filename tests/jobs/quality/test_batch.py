@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
-from jobs.pipeline.window import Window
+from jobs.runs.window import Window
 from jobs.quality import batch, gate
 from jobs.quality.gate import QualityGateError
 from jobs.quality.suites import load_suites

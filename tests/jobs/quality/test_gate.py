@@ -11,8 +11,8 @@ import pytest
 
 from jobs.lake import Lake
 from jobs.pipeline import runner
-from jobs.pipeline.guards import PromotionRefused
-from jobs.pipeline.window import Window
+from jobs.runs.guards import PromotionRefused
+from jobs.runs.window import Window
 from jobs.quality import gate
 from jobs.quality.gate import QualityGateError
 from jobs.quality.suites import load_suites

@@ -17,8 +17,8 @@ from pyspark.sql import functions as F
 
 from jobs.lake import Lake
 from jobs.pipeline.runner import run_step
-from jobs.pipeline.window import Window
-from jobs.privacy.scrub import PATTERNS, scrub
+from jobs.runs.window import Window
+from jobs.pii.scrub import PATTERNS, scrub
 from tests.lakes import PII_KEY
 
 pytestmark = pytest.mark.integration

@@ -9,7 +9,7 @@ import pytest
 
 from jobs.config import Config
 from jobs.lake import Lake
-from jobs.privacy.keyring import hmac_sql
+from jobs.pii.keyring import crm_id_sql, hmac_sql
 from tests.handmade import T0, land, order, seg, social
 from tests.lakes import PII_KEY, ingest_and_refine
 
@@ -122,7 +122,7 @@ def test_no_false_merges_on_generated_people(spark, refined, small_landing):
     truth = spark.read.json(str(landing / "_truth" / "persons")).where("person IS NOT NULL")
     ids = truth.select("person", F.explode(F.array_union(
         F.transform("anonymous_ids", lambda a: F.concat(F.lit("anon:"), a)),
-        F.array(F.concat(F.lit("user:"), "user_id"), F.concat(F.lit("crm:"), F.expr(cfg.crm_id_sql("customer_id"))),
+        F.array(F.concat(F.lit("user:"), "user_id"), F.concat(F.lit("crm:"), F.expr(crm_id_sql(cfg, "customer_id"))),
                 F.concat(F.lit("email:"), F.expr(hmac_sql("email", PII_KEY))))
     )).alias("identifier")).where("identifier IS NOT NULL")
     lake = Lake(cfg, spark)

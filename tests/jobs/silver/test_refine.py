@@ -11,9 +11,9 @@ import pytest
 
 from jobs.config import Config, ConfigError
 from jobs.lake import Lake
-from jobs.pipeline.guards import ReconciliationError
-from jobs.pipeline.sources import EVENT_SOURCES
-from jobs.pipeline.window import Window
+from jobs.runs.report import ReconciliationError
+from schemas.sources import EVENT_SOURCES
+from jobs.runs.window import Window
 from jobs.silver import refine
 from tests.lakes import PII_KEY, ingest_and_refine, table_rows
 
@@ -106,7 +106,7 @@ def test_hashes_are_keyed_and_join_across_sources(spark, refined):
     orders = lake.read("silver.orders").where("email_hash IS NOT NULL").select("email_hash")
     assert orders.join(crm, "email_hash").count() > 0
     assert hmac.new(PII_KEY.encode(), b"a@b.co", hashlib.sha256).hexdigest() == spark.sql(
-        f"SELECT {__import__('jobs.privacy.keyring', fromlist=['x']).hmac_sql(repr('A@B.co '), PII_KEY)} AS h").first().h
+        f"SELECT {__import__('jobs.pii.keyring', fromlist=['x']).hmac_sql(repr('A@B.co '), PII_KEY)} AS h").first().h
 
 
 def test_order_state_is_the_newest_update_whatever_the_arrival_order(spark, refined):
@@ -156,7 +156,7 @@ def test_a_window_that_does_not_balance_fails_loudly(spark, refined, tmp_path):
     audit = lake.read("ops.audit").where("source = 'social'").first()
     assert audit.balanced is False
     from jobs.pipeline import runner
-    from jobs.pipeline.guards import PromotionRefused
+    from jobs.runs.guards import PromotionRefused
 
     with pytest.raises(PromotionRefused, match=r"curate will not build(.|\n)*social: refine did not reconcile landing hours"):
         runner.check(spark, copy, "curate", Window())  # a failed reconciliation stops curate, not only the gate

@@ -74,7 +74,7 @@ def pseudonym_sql(column_sql: str, keyed_sql_fn) -> str:
     """Engine SQL for an id that may hold an email (sites send a user's email as userId; hostile input puts one
     anywhere): such an id is replaced by its keyed pseudonym (``h_`` + 32 hex digits; the same value always gives the
     same pseudonym, so links still work); other ids stay as they are. ``keyed_sql_fn(column_sql)`` is the pseudonym
-    (``jobs.privacy.keyring.pseudonym_sql``)."""
+    (``jobs.pii.keyring.pseudonym_sql``)."""
     return (f"CASE WHEN {column_sql} RLIKE {_sql_string(EMAIL)} OR {column_sql} RLIKE '(^|[^A-Za-z0-9_.])@[A-Za-z0-9_.]{{2,30}}' "
             f"THEN {keyed_sql_fn(column_sql)} ELSE {column_sql} END")
 

@@ -36,7 +36,7 @@ import yaml
 if TYPE_CHECKING:
     from pyspark.sql.types import DataType, StructType
 
-SCHEMAS_DIR = Path(__file__).resolve().parents[2] / "schemas"
+SCHEMAS_DIR = Path(__file__).resolve().parent
 LAYERS = ("bronze", "silver", "gold", "ops")
 WRITE_MODES = ("append", "append_new", "merge", "replace_keys", "replace_partitions", "snapshot")
 PII_CLASSES = ("raw", "hashed", "identifier", "free_text")

@@ -7,7 +7,7 @@ look the key up *where they run*: in this process's keyring (``hold``: the embed
 else in the environment of the engine's worker (``RAPPORT_PII_KEY`` or a file named by
 ``RAPPORT_PII_KEY_FILE``; ``…_NEXT`` during a key rotation). A plan carries only the key's id: a keyed
 fingerprint of a fixed text that tells which key is meant and nothing of it. The UDFs are module functions,
-so a plan names them (``jobs.privacy.keyring._hmac_text``) and never carries a closure with a key inside.
+so a plan names them (``jobs.pii.keyring._hmac_text``) and never carries a closure with a key inside.
 
 The hash is HMAC-SHA256 (RFC 2104) of the UTF-8 bytes, hex, exactly as the engine's ``sha2`` over the
 padded key computed it before (so no lake is re-keyed); ``hmac_sql`` trims and lower-cases in SQL first.
@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from jobs.config import Config
 
 HMAC_SQL, HMAC_ALL_SQL, PSEUDONYM_SQL = "rapport_hmac", "rapport_hmac_all", "rapport_pseudonym"
 PSEUDONYM_DIGITS = 32
@@ -196,3 +198,10 @@ def hmac_all_sql(array_sql: str, element: str, body_sql: str, keys: "str | Seque
     """Engine SQL: ``hmac_sql`` of ``body_sql`` for each ``element`` of an array (a lambda's body may not call a
     UDF, so the texts are made in a lambda and hashed in one call)."""
     return f"{HMAC_ALL_SQL}(transform({array_sql}, {element} -> lower(trim({body_sql}))), '{hold(keys)}')"
+
+
+def crm_id_sql(cfg: "Config", column_sql: str) -> str:
+    """Engine SQL: a CRM customer id as it is kept past bronze (a keyed hash unless RAPPORT_CRM_IDS=plain)."""
+    if cfg.crm_ids == "plain":
+        return column_sql
+    return hmac_sql(column_sql, cfg.pii_keys())

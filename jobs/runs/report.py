@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from jobs.pipeline.window import Window
+from jobs.runs.window import Window
 
 
 @dataclass
@@ -48,3 +48,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple, set)):
         return [_plain(v) for v in value]
     return value
+
+
+class ReconciliationError(RuntimeError):
+    """Rows were lost or invented between two layers; the message gives both counts."""

@@ -32,6 +32,8 @@ SOURCES = (
 EVENT_SOURCES = tuple(s.name for s in SOURCES if s.kind == "events")
 REFERENCE_SOURCES = tuple(s.name for s in SOURCES if s.kind == "reference")
 SOURCE_NAMES = tuple(s.name for s in SOURCES)
+# how a source's landing folder is laid out (``jobs.bronze.landing``): Rapport's, Segment's or RudderStack's S3 layout
+LAYOUTS = ("rapport", "segment-s3", "rudderstack-s3")
 
 
 def source(name: str) -> Source:
