@@ -32,7 +32,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from jobs.engine import spark_session
     from jobs.generate import Params, generate
     from schemas.sources import EVENT_SOURCES
-    from jobs.quality import gate
+    from jobs.quality import docs
 
     started = time.perf_counter()
     work = Path(args.workdir).resolve()
@@ -108,7 +108,7 @@ def run_demo(args: argparse.Namespace) -> int:
                                 sum(evaluated) AS expectations, sum(critical_failures) AS critical_failures,
                                 min(checked_at) AS first
                          FROM ops.quality_gates GROUP BY layer, run_id, window_end""").orderBy("first").drop("first").show()
-            print(f"Quality overview: {gate.docs_index(cfg).as_uri()}")
+            print(f"Quality overview: {docs.docs_index(cfg).as_uri()}")
             print("\nLifecycle stages:")
             spark.sql("""SELECT lifecycle_stage, count(*) AS customers, sum(kept_orders) AS orders, sum(revenue) AS revenue
                          FROM gold.customer_relationship GROUP BY 1 ORDER BY customers DESC""").show(truncate=False)
@@ -175,7 +175,7 @@ def as_orders_export(landing: Path) -> int:
 
 
 def _print_orders_only(spark, cfg: Config) -> None:
-    from jobs.quality import gate
+    from jobs.quality import docs
 
     print("\nBronze (ops.ingest_log) and reconciliation (ops.audit):")
     spark.sql("""SELECT source, count(*) AS files, sum(lines) AS records, sum(bronze_rows) AS bronze_rows,
@@ -184,7 +184,7 @@ def _print_orders_only(spark, cfg: Config) -> None:
     print("Quality gates: tables whose source never landed are not applicable, the others passed:")
     spark.sql("""SELECT layer, status, count(*) AS tables, array_join(sort_array(collect_list(table_name)), ', ') AS which
                  FROM ops.quality_gates GROUP BY layer, status ORDER BY layer, status""").show(truncate=False)
-    print(f"Quality overview: {gate.docs_index(cfg).as_uri()}")
+    print(f"Quality overview: {docs.docs_index(cfg).as_uri()}")
     print("\nThe relationship table (gold.customer_relationship), by lifecycle stage:")
     spark.sql("""SELECT lifecycle_stage, count(*) AS customers, sum(kept_orders) AS orders, sum(revenue) AS revenue,
                         round(avg(average_order_value), 2) AS avg_order_value

@@ -79,7 +79,8 @@ def run_task(name: str, context: dict, **options) -> dict[str, Any]:
                                    "s3://bucket/prefix (and the aws_default connection or AWS settings) to enable them")
     from airflow.sdk.exceptions import AirflowFailException
 
-    from jobs.runs.guards import PromotionRefused, ReconciliationError
+    from jobs.runs.guards import PromotionRefused
+    from jobs.runs.report import ReconciliationError
     from jobs.quality.gate import QualityGateError
 
     window = Window.from_airflow(context)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from jobs.bench.run import Results
+    from jobs.bench.pipeline import Results
 
 GIB, MIB = 2**30, 2**20
 

@@ -230,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     from jobs.export.snapshot import ExportError
     from jobs.generate import GeneratorError
     from jobs.lake import MissingTableError
-    from jobs.runs.guards import PromotionRefused, ReconciliationError
+    from jobs.runs.guards import PromotionRefused
+    from jobs.runs.report import ReconciliationError
     from jobs.runs.window import WindowError
     from jobs.privacy.person import RequestError
     from jobs.quality.gate import QualityGateError

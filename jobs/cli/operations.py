@@ -53,7 +53,8 @@ def cmd_config_show(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     from jobs.bench.peers import PEERS
-    from jobs.bench.run import Settings, run
+    from jobs.bench.pipeline import Settings
+    from jobs.bench.run import run
 
     scales = tuple(args.scales) + tuple(n for n in (5_000_000, 10_000_000) if args.large and n not in args.scales)
     unknown = [p for p in args.peers if p not in PEERS]

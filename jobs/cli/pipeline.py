@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from jobs.cli.common import EXIT_USER_ERROR, _table, window_of
 from jobs.config import Config
@@ -179,17 +178,17 @@ def cmd_quality_validate(args: argparse.Namespace) -> int:
                 rows.append((layer, "FAILED", "", ""))
                 print(str(exc), file=sys.stderr)
     print(_table(rows, ("layer", "gate", "expectations", "not applicable")))
-    from jobs.quality.gate import docs_index
+    from jobs.quality.docs import docs_index
 
     print(f"Recorded in ops.quality_gates for landing window {window}. Overview: {docs_index(cfg).as_uri()}")
     return 1 if failed else 0
 
 
 def cmd_quality_docs(args: argparse.Namespace) -> int:
-    from jobs.quality import gate
+    from jobs.quality import docs
 
     cfg = Config.load()
-    index = gate.docs_index(cfg)
+    index = docs.docs_index(cfg)
     if not index.exists():
         print(f"No quality gate has run for {cfg.lake_root} yet; run `rapport refine` or `rapport quality validate`.")
         return 0
@@ -197,7 +196,7 @@ def cmd_quality_docs(args: argparse.Namespace) -> int:
     from jobs.engine import spark_session
 
     with spark_session(cfg) as spark:
-        ge_index = gate.build_index(spark, cfg)
+        ge_index = docs.build_index(spark, cfg)
     if ge_index is not None:
         print(f"Great Expectations Data Docs, index rebuilt from every stored result: {ge_index.as_uri()} (its index "
               "needs internet access for its scripts; the overview links each validation page directly)")

@@ -6,7 +6,7 @@ Endpoints (README, "The collector"):
   ``/v1/b``. The write key is the Basic-auth username (RudderStack's SDKs, older Segment clients) or
   ``writeKey`` in the body (segment-analytics-python 2.3 and later); it names a site (RAPPORT_COLLECTOR_WRITE_KEYS).
 - Snowplow tracker protocol: ``POST /com.snowplowanalytics.snowplow/tp2`` and ``GET /i``.
-- Webhooks: ``POST /webhooks/shopify``, ``GET|POST /webhooks/meta``, ``GET|POST /webhooks/x``,
+- Webhooks (``jobs.collector.webhooks``): ``POST /webhooks/shopify``, ``GET|POST /webhooks/meta``, ``GET|POST /webhooks/x``,
   ``POST /webhooks/tiktok``, each verified on the raw body before anything is landed.
 - ``GET /health`` (alive), ``GET /ready`` (can write), ``GET /metrics`` (Prometheus).
 
@@ -33,10 +33,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from jobs.collector import records, signatures
+from jobs.collector import records
 from jobs.collector.metrics import Metrics
 from jobs.collector.records import Refused
 from jobs.collector.spool import Spool, SpoolFull
+from jobs.collector.webhooks import Webhooks
 from jobs.config import Config
 from jobs.storage import is_s3, local_root
 
@@ -45,7 +46,7 @@ PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRA
 SINKS = ("disk", "memory")
 
 
-class Collector:
+class Collector(Webhooks):
     """The collector's state: settings, the spool (and shipper), the metrics."""
 
     def __init__(self, cfg: Config, sink: str = "disk"):
@@ -289,86 +290,6 @@ class Collector:
         except Refused as exc:
             return self.refused(exc, endpoint)
         return Response(PIXEL, media_type="image/gif", headers={"Cache-Control": "no-cache, no-store"})
-
-    # ---- webhooks
-    def secret(self, name: str, endpoint: str) -> str:
-        value = getattr(self.cfg, name)
-        if not value:
-            raise Refused(401, "not_configured", f"{endpoint} webhooks are not configured "
-                                                 f"(RAPPORT_{name.upper()} is not set)")
-        return value
-
-    async def verified(self, request: Request, endpoint: str, check) -> bytes:
-        """The body, once ``check(body)`` (a ``signatures`` function with its secret and header) accepted it."""
-        body = await self.read(request, endpoint)
-        try:
-            check(body)
-        except signatures.SignatureError as exc:
-            raise Refused(401, "bad_signature", str(exc)) from None
-        return body
-
-    async def shopify(self, request: Request) -> Response:
-        endpoint = "shopify"
-        try:
-            body = await self.verified(request, endpoint, lambda b: signatures.shopify(
-                self.secret("shopify_webhook_secret", endpoint), b, request.headers.get("x-shopify-hmac-sha256")))
-            topic = request.headers.get("x-shopify-topic", "")
-            if not topic.startswith("orders/"):
-                self.metrics.rejected.labels("topic_not_collected").inc()
-                return JSONResponse({"success": True, "landed": False,
-                                     "note": f"topic {topic[:40]!r} is not collected; subscribe to orders/* only"})
-            line = records.shopify(body, dict(request.headers), received_at=records.iso(time.time()),
-                                   max_event=self.max_event)
-            await self.land("orders", [line], endpoint)
-        except Refused as exc:
-            return self.refused(exc, endpoint)
-        return JSONResponse({"success": True})
-
-    async def meta(self, request: Request) -> Response:
-        endpoint = "meta"
-        if request.method == "GET":
-            q = request.query_params
-            token = self.cfg.meta_verify_token
-            if q.get("hub.mode") == "subscribe" and token and q.get("hub.verify_token") == token:
-                return PlainTextResponse(q.get("hub.challenge", ""))
-            return self.refused(Refused(403, "bad_verify_token", "hub.verify_token does not match"), endpoint)
-        try:
-            body = await self.verified(request, endpoint, lambda b: signatures.meta(
-                self.secret("meta_app_secret", endpoint), b, request.headers.get("x-hub-signature-256")))
-            lines = records.meta(self.loads(body), received_at=records.iso(time.time()), max_event=self.max_event)
-            await self.land("social", lines, endpoint)
-        except Refused as exc:
-            return self.refused(exc, endpoint)
-        return JSONResponse({"success": True})
-
-    async def x(self, request: Request) -> Response:
-        endpoint = "x"
-        try:
-            secret = self.secret("x_consumer_secret", endpoint)
-            if request.method == "GET":
-                token = request.query_params.get("crc_token")
-                if not token:
-                    raise Refused(400, "malformed", "the CRC check needs crc_token")
-                return JSONResponse({"response_token": signatures.x_crc(secret, token)})
-            body = await self.verified(request, endpoint, lambda b: signatures.x(
-                secret, b, request.headers.get("x-twitter-webhooks-signature")))
-            lines = records.x(self.loads(body), received_at=records.iso(time.time()), max_event=self.max_event)
-            await self.land("social", lines, endpoint)
-        except Refused as exc:
-            return self.refused(exc, endpoint)
-        return JSONResponse({"success": True})
-
-    async def tiktok(self, request: Request) -> Response:
-        endpoint = "tiktok"
-        try:
-            body = await self.verified(request, endpoint, lambda b: signatures.tiktok(
-                self.secret("tiktok_client_secret", endpoint), b, request.headers.get("tiktok-signature"),
-                time.time(), self.cfg.tiktok_tolerance_seconds))
-            line = records.tiktok(self.loads(body), received_at=records.iso(time.time()), max_event=self.max_event)
-            await self.land("social", [line], endpoint)
-        except Refused as exc:
-            return self.refused(exc, endpoint)
-        return JSONResponse({"success": True})
 
     # ---- operations
     async def health(self, request: Request) -> Response:

@@ -30,7 +30,6 @@ from jobs.config import Config
 from jobs.lake import Lake
 from jobs.pii import keyring
 from jobs.privacy.person import Person
-from jobs.pii.scrub import EMAIL
 from jobs.storage import is_s3, list_objects
 
 if TYPE_CHECKING:

@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,15 +35,14 @@ from jobs.runs.report import Report
 from jobs.runs.run_id import RunId
 from schemas.sources import SOURCES
 from jobs.runs.window import Window
-from jobs.quality import rates, report
+from jobs.quality import docs, expectations, rates, report
 from jobs.quality.suites import Expectation, Suite, load_suites
-from jobs.storage import is_s3, remove_tree
+from jobs.storage import remove_tree
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
-RAPPORT_TYPES = ("volume_vs_previous", "freshness", "no_future_events", "referential", rates.TYPE)
 SAMPLE_SIZE = 5
 PASSED, FAILED, NOT_APPLICABLE = "passed", "failed", "not_applicable"
 
@@ -91,187 +89,6 @@ class GateReport(Report):
     expectations: int = 0
     not_applicable: list[str] = field(default_factory=list)
     warnings: int = 0
-
-
-def _camel(snake: str) -> str:
-    return "".join(part.capitalize() for part in snake.split("_"))
-
-
-KEEP_RESULTS = 20  # Great Expectations' stored results and pages per suite (ops.quality_results keeps every result)
-
-
-def prune(ctx, docs: Path, suite_name: str, keep: int | None = None) -> int:
-    """Keep the newest ``keep`` stored validation results of a suite, and their Data Docs pages; delete the rest.
-
-    Great Expectations lists every stored key each time it renders one page, so an unbounded store made each
-    gate slower than the last. ``ops.quality_results`` is the record of every result; these are its rendering."""
-    import shutil
-
-    keep = KEEP_RESULTS if keep is None else keep
-    root = Path(ctx.root_directory)
-    stores = [root / "uncommitted" / "validations" / suite_name, docs / "validations" / suite_name]
-    removed = 0
-    for folder in stores:
-        runs = sorted(folder.glob("*/*"), key=lambda p: p.name)  # <run name>/<run time, sortable>
-        for old in runs[:-keep] if len(runs) > keep else []:
-            shutil.rmtree(old, ignore_errors=True)
-            removed += 1
-    return removed
-
-
-def _volume_floor(lake: Lake, table: str, max_drop: object) -> int:
-    """The fewest rows ``volume_vs_previous`` accepts: the previous gate's count less ``max_drop`` of it."""
-    prev = _previous_rows(lake, table)
-    return 0 if prev is None else math.ceil(prev * (1 - float(max_drop)))
-
-
-def _previous_rows(lake: Lake, table: str) -> int | None:
-    from pyspark.sql import functions as F
-
-    if not lake.exists("ops.quality_results"):
-        return None
-    row = (lake.read("ops.quality_results")
-           .where(f"table_name = '{table}' AND expectation_type = 'volume_vs_previous'")
-           .orderBy(F.desc("evaluated_at")).select("observed").first())
-    return int(row.observed) if row and row.observed and row.observed.isdigit() else None
-
-
-COLUMN_SETS = {"expect_table_columns_to_match_set": "column_set", "expect_table_columns_to_match_ordered_list": "column_list"}
-UNIQUENESS = {"expect_column_values_to_be_unique": "column", "expect_compound_columns_to_be_unique": "column_list"}
-
-
-def _unique_columns(e: Expectation) -> list[str]:
-    value = e.kwargs[UNIQUENESS[e.type]]
-    return [value] if isinstance(value, str) else list(value)
-
-
-def _partitions(name: str) -> tuple[str, ...]:
-    from schemas.tables import UnknownTableError, table
-
-    try:
-        return table(name).partitioned_by
-    except UnknownTableError:
-        return ()
-
-
-def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None, *, rest: "DataFrame | None" = None,
-           table_rows: int | None = None, empty: bool = False):
-    """GE expectation objects for a suite, and the batch with the helper columns they read.
-
-    ``rest`` (the table's rows outside the batch) makes uniqueness mean "unique in the batch and against the
-    existing rows with the same keys": only the key columns of ``rest`` are read. ``table_rows`` (the whole
-    table's count, from the Delta log) is what ``volume_vs_previous`` compares when the batch is not the table.
-    ``empty``: the batch is known to hold no row, so no other table is read for it."""
-    import great_expectations.expectations as gxe
-    from pyspark.sql import functions as F
-
-    out, column_sets = [], []
-    columns = set(df.columns)
-    for i, e in enumerate(suite.expectations):
-        meta = {"severity": e.severity, "rapport_index": i}
-        kw = dict(e.kwargs)
-        if e.type in UNIQUENESS and rest is not None:
-            keys, helper = _unique_columns(e), f"_duplicate__{i}"
-            batch_keys = df.select(*keys).where(" AND ".join(f"{k} IS NOT NULL" for k in keys))
-            twice = batch_keys.groupBy(*keys).count().where("count > 1").select(*keys)
-            if set(_partitions(suite.table)) <= set(keys):  # equal keys share a partition: none is outside the batch
-                flagged = twice
-            else:
-                flagged = twice.unionByName(rest.select(*keys).join(batch_keys.distinct(), keys, "left_semi")).distinct()
-            flagged = flagged.withColumn(helper, F.concat_ws(
-                "|", *[F.col(k).cast("string") for k in keys]))
-            df = df.join(flagged, keys, "left")
-            out.append(gxe.ExpectColumnValuesToBeNull(column=helper, meta=meta))
-        elif e.type == "volume_vs_previous":
-            if table_rows is None:  # else the batch is part of the table: ``validate`` compares the log's count
-                out.append(gxe.ExpectTableRowCountToBeBetween(min_value=_volume_floor(lake, suite.table, kw["max_drop"]),
-                                                              meta=meta))
-        elif e.type == rates.TYPE:  # judged from ops.quarantine and ops.ingest_log in ``validate``, not on the batch
-            continue
-        elif e.type == "freshness":
-            # against the window's end; a run without one (manual, all history) measures against its newest row
-            reference = end or df.select(F.max(kw["column"])).first()[0] or datetime.now(timezone.utc)
-            floor = (reference - timedelta(hours=float(kw["max_lag_hours"]))).replace(tzinfo=None)
-            out.append(gxe.ExpectColumnMaxToBeBetween(column=kw["column"], min_value=floor, meta=meta))
-        elif e.type == "no_future_events":
-            helper = f"_future__{i}"
-            late = F.col(kw["column"]) > F.col(kw["arrival"]) + F.expr(f"INTERVAL {int(kw['tolerance_minutes'])} MINUTES")
-            df = df.withColumn(helper, F.when(late, F.col(kw["column"]).cast("string")))
-            out.append(gxe.ExpectColumnValuesToBeNull(column=helper, meta=meta))
-        elif e.type == "referential":
-            layer, table, column = kw["references"].split(".")
-            helper = f"_missing__{i}"
-            ref = lake.read_or_empty(f"{layer}.{table}").select(F.col(column).alias("_ref_key")).distinct()
-            if empty:  # no row to look up: the referenced table is not read
-                ref = ref.limit(0)
-            df = (df.join(ref, df[kw["column"]] == ref["_ref_key"], "left")
-                  .withColumn(helper, F.when(F.col("_ref_key").isNull(), F.col(kw["column"]).cast("string")))
-                  .drop("_ref_key"))
-            out.append(gxe.ExpectColumnValuesToBeNull(column=helper, meta=meta))
-        else:
-            cls = getattr(gxe, _camel(e.type), None)
-            if cls is None:
-                raise ValueError(f"{suite.table}: unknown expectation {e.type!r}")
-            if e.type in COLUMN_SETS:  # built below, once every helper column is known
-                column_sets.append((cls, kw, meta, COLUMN_SETS[e.type]))
-            else:
-                out.append(cls(**kw, meta=meta))
-    # the helper columns added above are Rapport's, not the table's: a column-set expectation allows them
-    helpers = [c for c in df.columns if c not in columns]
-    for cls, kw, meta, arg in column_sets:
-        out.append(cls(**{**kw, arg: [*kw[arg], *helpers]}, meta=meta))
-    return df, out
-
-
-def context(lake: Lake):
-    """A file-backed GE context under the lake (Data Docs in <lake>/_docs), or a temporary one for S3 lakes."""
-    import tempfile
-
-    import great_expectations as gx
-
-    root = Path(tempfile.mkdtemp(prefix="rapport-gx-")) if is_s3(lake.root) else Path(lake.root) / "_quality"
-    ctx = gx.get_context(mode="file", project_root_dir=str(root))
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)  # Rapport reports results itself
-    docs = docs_index(lake.cfg).parent
-    site = {"class_name": "SiteBuilder", "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)}}
-    sites = ctx.get_config().data_docs_sites
-    if "rapport" in sites and sites["rapport"]["store_backend"].get("base_directory") != str(docs):
-        ctx.delete_data_docs_site("rapport")  # the lake moved (a copy, a new mount): render where it is now
-    if "rapport" not in ctx.get_config().data_docs_sites:
-        ctx.add_data_docs_site(site_name="rapport", site_config=site)
-    if "local_site" in ctx.get_config().data_docs_sites:  # only the site whose pages Rapport masks
-        ctx.delete_data_docs_site("local_site")
-    return ctx
-
-
-def _mask(suite: Suite, results) -> None:
-    """Mask the values a validation result shows: hidden for raw, hashed and free-text columns, scrubbed of
-    emails, phones, IPs, card numbers and handles for the others (``jobs.pii.scrub.mask``)."""
-    from schemas.tables import UnknownTableError, table
-    from jobs.pii.scrub import mask
-
-    try:
-        t = table(suite.table)
-        classes = {c.name: c.pii for c in t.columns}
-    except UnknownTableError:
-        classes = {}
-    for r in results:
-        e = suite.expectations[r.expectation_config.meta["rapport_index"]]
-        cls = classes.get(e.kwargs.get("column") or (e.kwargs.get("column_list") or [""])[0], "none")
-        res = r.result or {}
-        for name in ("partial_unexpected_list", "unexpected_list"):
-            if isinstance(res.get(name), list):
-                res[name] = [mask(v, cls) for v in res[name]]
-        if isinstance(res.get("partial_unexpected_counts"), list):
-            res["partial_unexpected_counts"] = [{**c, "value": mask(c.get("value"), cls)} if isinstance(c, dict) else c
-                                                for c in res["partial_unexpected_counts"]]
-        if cls != "none" and "observed_value" in res and isinstance(res["observed_value"], str):
-            res["observed_value"] = mask(res["observed_value"], cls)
-        if "details" in res and isinstance(res["details"], dict) and "partial_unexpected_counts" in res["details"]:
-            res["details"] = {k: v for k, v in res["details"].items() if k != "partial_unexpected_counts"}
 
 
 def _source_of(table: str) -> str | None:
@@ -340,20 +157,20 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
     df = whole if where is None else whole.where(where)
     empty = where == "FALSE"  # nothing changed since the last passed verdict: nothing else is read either
     rest = None if where is None or empty else whole.where(f"NOT ({where})")
-    if scope == "window" and rest is not None and _partitions(suite.table):
+    if scope == "window" and rest is not None and expectations.partitions(suite.table):
         # rows that landed in other windows can share a key only within the partitions of this window's rows: the
         # domain refine deduplicates in (a copy keeps its event time; a landing file keeps its landing date)
-        rest = rest.where(partition_condition(df, _partitions(suite.table)))
-    df, expectations = expand(lake, suite, df, window.end, rest=rest, table_rows=table_rows, empty=empty)
+        rest = rest.where(partition_condition(df, expectations.partitions(suite.table)))
+    df, expected = expectations.expand(lake, suite, df, window.end, rest=rest, table_rows=table_rows, empty=empty)
     if staging is not None and not empty and where not in (None, "TRUE"):  # a part of the table: copying it pays
         df = lake.checkpoint(df, staging, suite.table.replace(".", "_"))
-    ctx = ctx or context(lake)
+    ctx = ctx or docs.context(lake)
     name = suite.table.replace(".", "_")
     source = ctx.data_sources.add_or_update_spark("rapport")
     asset = next((a for a in source.assets if a.name == name), None) or source.add_dataframe_asset(name)
     batch_def = next((b for b in asset.batch_definitions if b.name == "whole"), None) or \
         asset.add_batch_definition_whole_dataframe("whole")
-    gx_suite = ctx.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=expectations))
+    gx_suite = ctx.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=expected))
     vd = ctx.validation_definitions.add_or_update(gx.ValidationDefinition(name=name, data=batch_def, suite=gx_suite))
     checkpoint = ctx.checkpoints.add_or_update(gx.Checkpoint(
         name=name, validation_definitions=[vd], actions=[],
@@ -361,14 +178,14 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
     run = checkpoint.run(batch_parameters={"dataframe": df})
     key, validation = next(iter(run.run_results.items()))
     results = validation.results
-    _mask(suite, results)  # before anything is stored or rendered: no raw personal data in samples or Data Docs
+    docs.mask_results(suite, results)  # before anything is stored or rendered: no raw personal data in samples or Data Docs
     ctx.validation_results_store.set(key, validation)  # rendered by ``render`` with the gate's other results
     rows = df.count()
     outcomes: dict[int, Outcome] = {}
     measured = None  # the window's quarantine, read once for the suite's rate expectations
     for i, e in enumerate(suite.expectations):
         if e.type == "volume_vs_previous" and table_rows is not None:  # the table's count from the log, not the batch's
-            floor = _volume_floor(lake, suite.table, e.kwargs["max_drop"])
+            floor = expectations.volume_floor(lake, suite.table, e.kwargs["max_drop"])
             outcomes[i] = Outcome(e, table_rows >= floor, str(table_rows),
                                   error=None if table_rows >= floor else f"{table_rows} rows, fewer than {floor}")
         elif e.type == rates.TYPE:
@@ -393,20 +210,6 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
         outcomes.setdefault(i, Outcome(e, False, error="not evaluated"))
     return SuiteResult(suite, rows, [outcomes[i] for i in range(len(suite.expectations))], version=version,
                        batch=described, docs_key=key)
-
-
-def render(ctx, cfg: Config, results: list[SuiteResult]) -> None:
-    """The Data Docs pages of a gate's results, in one build (Great Expectations loads and compiles its templates
-    on every build: once per suite, that was a third of a small suite's time), then each suite's store pruned.
-    Its index is not built here: it re-reads every stored result, so building it on every gate made each gate
-    slower than the last (``rapport quality docs`` builds it on demand)."""
-    keys = [r.docs_key for r in results if r.docs_key is not None]
-    if not keys:
-        return
-    ctx.build_data_docs(site_names=["rapport"], resource_identifiers=keys, build_index=False)
-    for r in results:
-        if r.docs_key is not None:
-            prune(ctx, docs_index(cfg).parent, r.suite.table.replace(".", "_"))
 
 
 def record(lake: Lake, results: list[SuiteResult], layer: str, run_id: str, window: Window) -> None:
@@ -461,12 +264,12 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, layer: str, table
     step = f"gate.{layer}" + (".full" if full else "")
     report_ = GateReport(step, run_id or str(RunId.new(step.replace(".", "-"))), window, layer)
     suites = [s for s in load_suites(layer, suites_dir or cfg.suites_dir()) if tables is None or s.table in tables]
-    ctx = context(lake)
+    ctx = docs.context(lake)
     try:  # each suite's batch, when part of its table, is materialised under the run's staging folder
         results = [validate(spark, cfg, s, window, ctx, full=full, staging=report_.run_id) for s in suites]
     finally:
         remove_tree(cfg, lake.staging(report_.run_id))
-    render(ctx, cfg, results)
+    docs.render(ctx, cfg, results)
     configured = sum(len(s.expectations) for s in suites)
     evaluated = sum(1 for r in results for o in r.outcomes if o.error != "not evaluated")
     not_applicable = [r.suite.table for r in results if r.not_applicable]
@@ -474,7 +277,7 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, layer: str, table
     report_.passed = not any(r.critical_failures for r in results) and evaluated + skipped == configured
     report_.expectations, report_.not_applicable = evaluated, not_applicable
     record(lake, results, layer, report_.run_id, window)
-    report.write(docs_index(cfg).parent, results, layer, report_.run_id, report_.passed)
+    report.write(docs.docs_index(cfg).parent, results, layer, report_.run_id, report_.passed)
     warnings = [(r.suite.table, o.expectation.label) for r in results for o in r.outcomes
                 if not o.success and o.expectation.severity == "warning"]
     report_.warnings = len(warnings)
@@ -509,19 +312,3 @@ def run_full(spark: "SparkSession", cfg: Config, window: Window, *, run_id: str 
     return report_
 
 
-def build_index(spark: "SparkSession", cfg: Config) -> Path | None:
-    """Great Expectations' own Data Docs index, built once from every stored result (gates skip it: it grows with
-    history). Returns its path, or None when no gate has stored a result."""
-    ctx = context(Lake(cfg, spark))
-    keys = sorted(ctx.validation_results_store.list_keys(), key=lambda k: k.run_id.run_time)
-    if not keys:
-        return None
-    ctx.build_data_docs(site_names=["rapport"], resource_identifiers=keys[-1:], build_index=True)
-    return docs_index(cfg).parent / "index.html"
-
-
-def docs_index(cfg: Config) -> Path:
-    """Rapport's offline overview page (it links Great Expectations' per-validation pages)."""
-    lake = Lake(cfg)
-    docs = Path(lake.root) / "_docs" if not is_s3(lake.root) else Path.cwd() / ".rapport-docs"
-    return docs / report.PAGE

@@ -18,7 +18,6 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Iterable
 
 from schemas.sources import EVENT_SOURCES
-from jobs.runs.report import ReconciliationError  # noqa: F401  (raised by the jobs; named with the guards)
 from jobs.runs.window import HOUR, Window, parse_moment
 
 if TYPE_CHECKING:

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from jobs.bench.peers import compare
-from jobs.bench.run import PIPELINE_STAGES, Settings, run
+from jobs.bench.pipeline import PIPELINE_STAGES, Settings
+from jobs.bench.run import run
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]  # about two minutes: `make test-all`
 

@@ -11,7 +11,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from jobs.runs.window import Window
-from jobs.quality import batch, gate
+from jobs.quality import batch, docs, gate
 from jobs.quality.gate import QualityGateError
 from jobs.quality.suites import load_suites
 from tests.jobs.quality.test_gate import inject, lake_copy, validate  # noqa: F401 (fixture)
@@ -101,12 +101,12 @@ def test_great_expectations_keeps_a_bounded_history_and_every_link_opens(spark, 
     monkeypatch.setattr(gate, "KEEP_RESULTS", 2)
     for _ in range(3):
         validate(spark, cfg, "gold")
-    docs = gate.docs_index(cfg).parent
-    store = gate.context(lake).root_directory
+    docs = docs.docs_index(cfg).parent
+    store = docs.context(lake).root_directory
     for s in load_suites("gold"):
         name = s.table.replace(".", "_")
         assert len(list((docs / "validations" / name).glob("*/*"))) == 2
         assert len(list((Path(store) / "uncommitted" / "validations" / name).glob("*/*"))) == 2
     assert lake.read("ops.quality_gates").where("layer = 'gold'").count() >= 3 * len(load_suites("gold"))
-    for link in re.findall(r'href="([^"]+)"', gate.docs_index(cfg).read_text()):
+    for link in re.findall(r'href="([^"]+)"', docs.docs_index(cfg).read_text()):
         assert (docs / link).exists(), link

@@ -13,7 +13,7 @@ from jobs.lake import Lake
 from jobs.pipeline import runner
 from jobs.runs.guards import PromotionRefused
 from jobs.runs.window import Window
-from jobs.quality import gate
+from jobs.quality import docs, gate
 from jobs.quality.gate import QualityGateError
 from jobs.quality.suites import load_suites
 
@@ -148,7 +148,7 @@ def test_an_expectation_that_cannot_be_evaluated_fails_the_gate(spark, lake_copy
 def test_data_docs_are_built_under_the_lake(spark, lake_copy):
     cfg, _ = lake_copy
     validate(spark, cfg, "gold")
-    index = gate.docs_index(cfg)
+    index = docs.docs_index(cfg)
     page = index.read_text()
     assert "gold gate: <span class='ok'>passed</span>" in page and "gold.customer_timeline" in page
     for link in __import__("re").findall(r'href="([^"]+)"', page):
@@ -186,7 +186,7 @@ def test_data_docs_render_in_headless_chromium(spark, lake_copy, tmp_path):
     with pytest.raises(QualityGateError):  # a failure makes the page worth reading
         inject(spark, lake_copy[1], "silver", "orders")
         validate(spark, cfg, "silver")
-    index = gate.docs_index(cfg)
+    index = docs.docs_index(cfg)
     profile = tmp_path / "chromium-profile"
     dom = subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "--dump-dom", index.as_uri()],
                          capture_output=True, text=True, timeout=120)

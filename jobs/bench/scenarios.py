@@ -1,0 +1,159 @@
+"""The benchmark's other parts, each over the lakes the scales build: the gold-stage race against peers, the refine
+peer, Sail's local-cluster mode, a bounded memory pool, identity against the generator's truth, and daily
+batches one after another (``jobs.bench.run`` runs them)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from jobs.bench.measure import Measure, data_files, folder_bytes, median
+
+from jobs.bench.pipeline import (PIPELINE_STAGES, START, Results, Settings, Stage, config_for, failed, generate_data,
+                                 late_vs_early, run_pipeline, step_seconds, summarise, timed_step)
+
+
+def race(snapshot: Path, work: Path, as_of, settings: Settings, progress) -> dict:
+    """Each peer ``repeats`` times in its own process; outputs of the first runs compared with the embedded one."""
+    from jobs.bench.peers import compare
+
+    runs: dict[str, list[dict]] = {}
+    for engine in settings.peers:
+        for i in range(settings.repeats):
+            out = work / f"peer-{engine}-{i}"
+            shutil.rmtree(out, ignore_errors=True)
+            cmd = [sys.executable, "-m", "jobs.bench.peers", engine, "--silver", str(snapshot), "--out", str(out),
+                   "--as-of", as_of.isoformat()]
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    cwd=Path(__file__).resolve().parents[2])
+            with Measure(proc.pid) as m:
+                stdout, stderr = proc.communicate()
+            if proc.returncode != 0:
+                raise RuntimeError(f"the {engine} peer failed (exit {proc.returncode}):\n{stderr[-3000:]}")
+            line = next(x for x in stdout.splitlines() if x.startswith("RAPPORT_PEER "))
+            seconds = json.loads(line[len("RAPPORT_PEER "):])["seconds"]
+            runs.setdefault(engine, []).append({"seconds": seconds, "wall_seconds": m.seconds,
+                                                "peak_memory_bytes": m.peak_bytes})
+            progress(f"  peer {engine} run {i + 1}: {seconds:.1f}s (+{m.seconds - seconds:.1f}s start-up), "
+                     f"peak {m.peak_bytes / 2**30:.2f} GiB")
+    engines = {}
+    base = runs.get("embedded")
+    for engine, rs in runs.items():
+        seconds = median([r["seconds"] for r in rs])
+        engines[engine] = {
+            "seconds": round(seconds, 2), "startup_seconds": round(median([r["wall_seconds"] - r["seconds"] for r in rs]), 2),
+            "peak_memory_bytes": int(median([r["peak_memory_bytes"] for r in rs])),
+            "runs_seconds": [round(r["seconds"], 2) for r in rs],
+            "vs_embedded": round(seconds / median([r["seconds"] for r in base]), 2) if base else None,
+        }
+        if engine != "embedded" and base:
+            engines[engine]["comparison"] = compare(work / "peer-embedded-0", work / f"peer-{engine}-0")
+            engines[engine]["equal"] = all(t["equal"] for t in engines[engine]["comparison"].values())
+    return {"snapshot_bytes": folder_bytes(snapshot), "as_of": as_of.isoformat(), "engines": engines}
+
+
+def incremental(results: Results, root: Path, s3: str | None, settings: Settings, progress) -> None:
+    """Fills ``results.incremental`` day by day, so the days before a failure are kept."""
+    days = settings.incremental_days
+    landing, manifest = generate_data(root, settings.incremental_events_per_day * days, days, settings.seed + 1, progress)
+    lake = root / "lake"
+    shutil.rmtree(lake, ignore_errors=True)
+    first = datetime(START.year, START.month, START.day, tzinfo=timezone.utc)
+    out: list[dict] = []
+    results.incremental = {"days": out, "events_per_day": settings.incremental_events_per_day,
+                           "last_vs_first": None, "late_vs_early": None}
+    for d in range(days):
+        lo, hi = first + timedelta(days=d), first + timedelta(days=d + 1)
+        stages, events, _ = run_pipeline(landing, lake, s3, f"incremental/day{d + 1}", lo, hi)
+        if (d + 1) % 7 == 0:  # the weekly maintenance DAG: compaction (vacuum keeps a week, so it removes nothing here)
+            stages["maintenance"] = Stage()
+            stages["maintenance"].add(timed_step(landing, lake, s3, "maintenance"))
+        total = sum(s.seconds for s in stages.values())
+        out.append({"day": d + 1, "date": lo.date().isoformat(), "events": events, "seconds": round(total, 2),
+                    "stages": {k: round(v.seconds, 2) for k, v in stages.items()},
+                    "peak_memory_bytes": max(s.peak_bytes for s in stages.values()),
+                    "lake_bytes": folder_bytes(lake), "lake_files": data_files(lake)})
+        progress(f"  day {d + 1:>2}: {events:,} events in {total:.1f}s "
+                 f"({', '.join(f'{k} {v.seconds:.1f}' for k, v in stages.items() if v.seconds)})")
+    secs = [d["seconds"] for d in out]
+    results.incremental.update(last_vs_first=round(secs[-1] / secs[0], 2) if secs[0] else None,
+                               late_vs_early=late_vs_early(secs),
+                               stages_late_vs_early={s: late_vs_early([d["stages"].get(s, 0) for d in out])
+                                                     for s in PIPELINE_STAGES})
+    # the weekly whole-table gate on the lake the days built: what the daily gates no longer read
+    m = timed_step(landing, lake, s3, "gate.full")
+    results.incremental["full_gate"] = {"seconds": round(m.seconds, 2), "peak_memory_bytes": m.peak_bytes}
+    progress(f"  weekly whole-table gate on the last day's lake: {m.seconds:.1f}s")
+
+
+def refine_peer(landing: Path, root: Path, lake: Path, snapshot: Path, refine: Stage) -> dict:
+    """The DuckDB peer of the clickstream core of refine, in its own process, beside Rapport's clickstream refine
+    (the ``refine.clickstream`` and ``refine.sessions`` steps of the last run) and compared with its silver."""
+    from jobs.bench.refine_peer import compare
+
+    out = root / "refine-peer"
+    shutil.rmtree(out, ignore_errors=True)
+    proc = subprocess.Popen([sys.executable, "-m", "jobs.bench.refine_peer", "--landing", str(landing), "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2])
+    with Measure(proc.pid) as m:
+        stdout, stderr = proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"the DuckDB refine peer failed (exit {proc.returncode}):\n{stderr[-3000:]}")
+    line = next(x for x in stdout.splitlines() if x.startswith("RAPPORT_PEER "))
+    result = json.loads(line[len("RAPPORT_PEER "):])
+    rapport = step_seconds(lake, ("refine.clickstream", "refine.sessions"))
+    return {**result, "peak_memory_bytes": m.peak_bytes, "rapport_seconds": round(rapport, 2),
+            "rapport_refine_peak_memory_bytes": refine.peak_bytes,
+            "vs_peer": round(rapport / result["seconds"], 2) if result["seconds"] else None,
+            "comparison": compare(out, snapshot) if (snapshot / "sessions").exists() else None}
+
+
+def on_local_cluster(landing: Path, lake: Path, s3: str | None, tag: str, landed: int) -> dict:
+    """The whole pipeline once with Sail in ``local-cluster`` mode: a driver and workers in this process exchanging
+    shuffle data over Arrow Flight (the mode is read from the environment when the embedded server starts)."""
+    import os
+
+    shutil.rmtree(lake, ignore_errors=True)
+    before = os.environ.get("SAIL_MODE")
+    os.environ["SAIL_MODE"] = "local-cluster"
+    try:
+        stages, _, _ = run_pipeline(landing, lake, s3, tag)
+    finally:
+        if before is None:
+            os.environ.pop("SAIL_MODE", None)
+        else:
+            os.environ["SAIL_MODE"] = before
+    return summarise([stages], landed)
+
+
+def bounded(landing: Path, lake: Path, s3: str | None, tag: str, landed: int, pool: str) -> dict:
+    """The whole pipeline once with the engine's memory pool set to ``pool``, on a window whose decoded lines
+    are larger: what does not fit has to spill. The lines' size is summed by the engine from bronze."""
+    from jobs.engine import memory_limit, spark_session
+    from jobs.lake import Lake
+    from schemas.tables import tables
+
+    shutil.rmtree(lake, ignore_errors=True)
+    stages, _, _ = run_pipeline(landing, lake, s3, tag, engine_memory=pool)
+    cfg = config_for(landing, lake, s3, tag)
+    with spark_session(cfg) as spark:
+        stored = Lake(cfg, spark)
+        decoded = sum(stored.read(t.qualified).selectExpr("coalesce(sum(octet_length(value)), 0) AS b").first().b
+                      for t in tables("bronze") if stored.exists(t.qualified))
+    shutil.rmtree(lake, ignore_errors=True)
+    return {"pool_bytes": memory_limit(pool), "window_bytes": int(decoded), "stages": summarise([stages], landed)}
+
+
+def identity(landing: Path, lake: Path, s3: str | None) -> dict:
+    from jobs.bench.identity import rates
+    from jobs.engine import spark_session
+
+    cfg = config_for(landing, lake, s3, "identity")
+    with spark_session(cfg) as spark:
+        return rates(spark, cfg, landing)
+
+

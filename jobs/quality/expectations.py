@@ -1,0 +1,126 @@
+"""A suite's expectations as Great Expectations objects over a batch: Rapport's own types (volume against the
+previous gate, freshness, future events, references, uniqueness against the rest of the table) expanded into
+helper columns and built-in expectations."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+from jobs.lake import Lake
+from jobs.quality import rates
+from jobs.quality.suites import Expectation, Suite
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+RAPPORT_TYPES = ("volume_vs_previous", "freshness", "no_future_events", "referential", rates.TYPE)
+
+
+def camel(snake: str) -> str:
+    return "".join(part.capitalize() for part in snake.split("_"))
+
+
+def volume_floor(lake: Lake, table: str, max_drop: object) -> int:
+    """The fewest rows ``volume_vs_previous`` accepts: the previous gate's count less ``max_drop`` of it."""
+    prev = previous_rows(lake, table)
+    return 0 if prev is None else math.ceil(prev * (1 - float(max_drop)))
+
+
+def previous_rows(lake: Lake, table: str) -> int | None:
+    from pyspark.sql import functions as F
+
+    if not lake.exists("ops.quality_results"):
+        return None
+    row = (lake.read("ops.quality_results")
+           .where(f"table_name = '{table}' AND expectation_type = 'volume_vs_previous'")
+           .orderBy(F.desc("evaluated_at")).select("observed").first())
+    return int(row.observed) if row and row.observed and row.observed.isdigit() else None
+
+
+COLUMN_SETS = {"expect_table_columns_to_match_set": "column_set", "expect_table_columns_to_match_ordered_list": "column_list"}
+UNIQUENESS = {"expect_column_values_to_be_unique": "column", "expect_compound_columns_to_be_unique": "column_list"}
+
+
+def _unique_columns(e: Expectation) -> list[str]:
+    value = e.kwargs[UNIQUENESS[e.type]]
+    return [value] if isinstance(value, str) else list(value)
+
+
+def partitions(name: str) -> tuple[str, ...]:
+    from schemas.tables import UnknownTableError, table
+
+    try:
+        return table(name).partitioned_by
+    except UnknownTableError:
+        return ()
+
+
+def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None, *, rest: "DataFrame | None" = None,
+           table_rows: int | None = None, empty: bool = False):
+    """GE expectation objects for a suite, and the batch with the helper columns they read.
+
+    ``rest`` (the table's rows outside the batch) makes uniqueness mean "unique in the batch and against the
+    existing rows with the same keys": only the key columns of ``rest`` are read. ``table_rows`` (the whole
+    table's count, from the Delta log) is what ``volume_vs_previous`` compares when the batch is not the table.
+    ``empty``: the batch is known to hold no row, so no other table is read for it."""
+    import great_expectations.expectations as gxe
+    from pyspark.sql import functions as F
+
+    out, column_sets = [], []
+    columns = set(df.columns)
+    for i, e in enumerate(suite.expectations):
+        meta = {"severity": e.severity, "rapport_index": i}
+        kw = dict(e.kwargs)
+        if e.type in UNIQUENESS and rest is not None:
+            keys, helper = _unique_columns(e), f"_duplicate__{i}"
+            batch_keys = df.select(*keys).where(" AND ".join(f"{k} IS NOT NULL" for k in keys))
+            twice = batch_keys.groupBy(*keys).count().where("count > 1").select(*keys)
+            if set(partitions(suite.table)) <= set(keys):  # equal keys share a partition: none is outside the batch
+                flagged = twice
+            else:
+                flagged = twice.unionByName(rest.select(*keys).join(batch_keys.distinct(), keys, "left_semi")).distinct()
+            flagged = flagged.withColumn(helper, F.concat_ws(
+                "|", *[F.col(k).cast("string") for k in keys]))
+            df = df.join(flagged, keys, "left")
+            out.append(gxe.ExpectColumnValuesToBeNull(column=helper, meta=meta))
+        elif e.type == "volume_vs_previous":
+            if table_rows is None:  # else the batch is part of the table: ``validate`` compares the log's count
+                out.append(gxe.ExpectTableRowCountToBeBetween(min_value=volume_floor(lake, suite.table, kw["max_drop"]),
+                                                              meta=meta))
+        elif e.type == rates.TYPE:  # judged from ops.quarantine and ops.ingest_log in ``validate``, not on the batch
+            continue
+        elif e.type == "freshness":
+            # against the window's end; a run without one (manual, all history) measures against its newest row
+            reference = end or df.select(F.max(kw["column"])).first()[0] or datetime.now(timezone.utc)
+            floor = (reference - timedelta(hours=float(kw["max_lag_hours"]))).replace(tzinfo=None)
+            out.append(gxe.ExpectColumnMaxToBeBetween(column=kw["column"], min_value=floor, meta=meta))
+        elif e.type == "no_future_events":
+            helper = f"_future__{i}"
+            late = F.col(kw["column"]) > F.col(kw["arrival"]) + F.expr(f"INTERVAL {int(kw['tolerance_minutes'])} MINUTES")
+            df = df.withColumn(helper, F.when(late, F.col(kw["column"]).cast("string")))
+            out.append(gxe.ExpectColumnValuesToBeNull(column=helper, meta=meta))
+        elif e.type == "referential":
+            layer, table, column = kw["references"].split(".")
+            helper = f"_missing__{i}"
+            ref = lake.read_or_empty(f"{layer}.{table}").select(F.col(column).alias("_ref_key")).distinct()
+            if empty:  # no row to look up: the referenced table is not read
+                ref = ref.limit(0)
+            df = (df.join(ref, df[kw["column"]] == ref["_ref_key"], "left")
+                  .withColumn(helper, F.when(F.col("_ref_key").isNull(), F.col(kw["column"]).cast("string")))
+                  .drop("_ref_key"))
+            out.append(gxe.ExpectColumnValuesToBeNull(column=helper, meta=meta))
+        else:
+            cls = getattr(gxe, camel(e.type), None)
+            if cls is None:
+                raise ValueError(f"{suite.table}: unknown expectation {e.type!r}")
+            if e.type in COLUMN_SETS:  # built below, once every helper column is known
+                column_sets.append((cls, kw, meta, COLUMN_SETS[e.type]))
+            else:
+                out.append(cls(**kw, meta=meta))
+    # the helper columns added above are Rapport's, not the table's: a column-set expectation allows them
+    helpers = [c for c in df.columns if c not in columns]
+    for cls, kw, meta, arg in column_sets:
+        out.append(cls(**{**kw, arg: [*kw[arg], *helpers]}, meta=meta))
+    return df, out
