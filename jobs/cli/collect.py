@@ -50,7 +50,7 @@ def add_parser(sub) -> None:
     csub = c.add_subparsers(dest="collect_command", required=True, metavar="COLLECT_COMMAND")
     s = csub.add_parser("serve", help="serve the Segment-compatible tracking API, Snowplow and the webhooks",
                         description="Every accepted event is on disk (fsynced) before the request is answered. "
-                                    "See README, 'The collector'.")
+                                    "See docs/collector.md.")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8088, help="0 picks a free port (printed)")
     s.add_argument("--workers", type=int, default=1, help="processes; each writes its own files")

@@ -1,6 +1,6 @@
 """The collector's ASGI application (Starlette).
 
-Endpoints (README, "The collector"):
+Endpoints (docs/collector.md):
 
 - Segment HTTP Tracking API: ``POST /v1/track|page|screen|identify|group|alias|batch`` and ``/v1/import``,
   ``/v1/b``. The write key is the Basic-auth username (RudderStack's SDKs, older Segment clients) or
@@ -72,7 +72,7 @@ class Collector(Webhooks):
         self._disk_checked, self._disk_free = 0.0, None
         self.suppressed_ids: frozenset[str] = frozenset()  # identifiers of people who asked not to be tracked
 
-    # ---- suppression (README, "Privacy and erasure")
+    # ---- suppression (docs/privacy.md)
     def load_suppressions(self) -> int:
         """The active identifiers of ``ops.suppressions`` (as the identity map names them; emails as keyed
         hashes), read with delta-rs: a small table of hashes and ids."""

@@ -7,7 +7,7 @@ Segment file: ``receivedAt`` set by the collector, ``sentAt``/``timestamp``/``me
 the write key removed (it is a secret) and the site it names kept (``rapport.site``).
 
 Snowplow events, Shopify deliveries and Meta, X and TikTok notifications are landed in envelopes that keep the
-payload exactly and add ``received_at`` (README, "The collector"). A Meta delivery holds entries of changes and
+payload exactly and add ``received_at`` (docs/collector.md). A Meta delivery holds entries of changes and
 an X delivery lists events by kind: each element becomes its own line with the delivery fields it needs, so a
 line is one interaction and nothing of the delivery is lost.
 """

@@ -1,4 +1,4 @@
-"""``python -m jobs.report.screenshot [LAKE] [PNG]``: the README's picture of the newest report under a lake.
+"""``python -m jobs.report.screenshot [LAKE] [PNG]``: the docs' picture of the newest report under a lake.
 
 Uses Playwright with Debian's Chromium (``/usr/bin/chromium``, or ``CHROMIUM``), the network off.
 """

@@ -45,7 +45,7 @@ NUMERIC_PROPERTIES = ("price", "quantity", "total", "revenue", "rating")
 LIMITS = {"price": 1e9, "quantity": 1e6, "total": 1e10, "revenue": 1e10, "rating": 5}  # plausible maxima
 
 
-def parse(bronze: "DataFrame", cfg: "Config", *, ruled: bool = True) -> "DataFrame":
+def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
     """Typed columns plus ``reason``/``detail`` (null when valid), ``fingerprint`` and ``arrival_ts``. Pure."""
     from pyspark.sql import functions as F
 
@@ -155,6 +155,4 @@ def parse(bronze: "DataFrame", cfg: "Config", *, ruled: bool = True) -> "DataFra
         F.expr(scrub_sql("j.context.library.name")).alias("library"),
         F.expr("sha2(regexp_replace(v, '\"(sentAt|receivedAt)\":\"[^\"]*\",?', ''), 256)").alias("fingerprint"),
     )
-    # refine applies the row rules after its checkpoint of the parsed rows (``ruled=False``): over stored columns
-    # they cost a tenth of what they cost inline, where the engine computed event times and device classes again
-    return rules.apply(parsed, f"silver.{TABLE}") if ruled else parsed
+    return rules.apply(parsed, f"silver.{TABLE}")  # the row rules, in the same pass (schemas/rules.py)

@@ -84,16 +84,28 @@ def bronze_window(lake: Lake, source: str, window: Window) -> "DataFrame | None"
     return lake.read(f"bronze.{source}").where(window.sql()).where("expired_at IS NULL")
 
 
+def failure_sql(checks: Sequence[tuple[str, str, str]]) -> tuple[str, str, str]:
+    """SQL of (the 1-based position of the first check whose condition holds, 0 for none; the reason at a position
+    ``{at}``; the detail at it). Flat, not nested: one array of the conditions. As a chain of N nested CASEs,
+    Sail's cost grew far faster than N over rows with arrays (orders' line items: 12 rules took 0.75 s on 6,000
+    rows; flat, 0.03 s). A quarantined row always says why, even where its detail expression meets a null."""
+    conds = ", ".join(f"coalesce({cond}, false)" for _, cond, _ in checks)
+    names = ", ".join("'" + name + "'" for name, _, _ in checks)
+    details = ", ".join(f"coalesce(CAST({det} AS STRING), '{name}')" for name, _, det in checks)
+    return (f"coalesce(array_position(array({conds}), true), 0)",
+            f"CASE WHEN {{at}} > 0 THEN element_at(array({names}), CAST({{at}} AS INT)) END",
+            f"CASE WHEN {{at}} > 0 THEN element_at(array({details}), CAST({{at}} AS INT)) END")
+
+
 def first_failure(checks: Sequence[tuple[str, str, str]]) -> tuple["Column", "Column"]:
-    """(reason, detail) columns: the first (reason, condition SQL, detail SQL) whose condition holds."""
+    """(reason, detail) columns: the first (reason, condition SQL, detail SQL) whose condition holds (``failure_sql``;
+    a frame can hold the position in a column of its own and read both from it, as ``jobs.silver.rules`` does)."""
     from pyspark.sql import functions as F
 
-    reason, detail = F.lit(None).cast("string"), F.lit(None).cast("string")
-    for name, cond, det in reversed(checks):
-        reason = F.when(F.expr(f"coalesce({cond}, false)"), F.lit(name)).otherwise(reason)
-        # a quarantined row always says why, even where the detail expression meets a null
-        detail = F.when(F.expr(f"coalesce({cond}, false)"), F.coalesce(F.expr(det), F.lit(name))).otherwise(detail)
-    return reason, detail
+    if not checks:
+        return F.lit(None).cast("string"), F.lit(None).cast("string")
+    at, reason, detail = failure_sql(checks)
+    return F.expr(reason.format(at=at)), F.expr(detail.format(at=at))
 
 
 def repeated_keys(batch: "DataFrame", keys: Sequence[str]) -> "DataFrame":

@@ -40,7 +40,7 @@ def _channel_sql() -> str:
     return f"CASE lower(o.source_name) {cases} ELSE 'web' END"
 
 
-def parse(bronze: "DataFrame", cfg: "Config", *, ruled: bool = True) -> "DataFrame":
+def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
     """Typed deliveries of every form plus ``reason``/``detail``, ``fingerprint`` and ``arrival_ts``. Pure."""
     from pyspark.sql import functions as F
 
@@ -124,9 +124,7 @@ def parse(bronze: "DataFrame", cfg: "Config", *, ruled: bool = True) -> "DataFra
         F.expr(f"coalesce({received}, {updated})").alias("arrival_ts"),
         F.expr("sha2(to_json(o), 256)").alias("fingerprint"),
     )
-    # refine applies the row rules after its checkpoint of the parsed rows (``ruled=False``): over stored columns
-    # they cost a tenth of what they cost inline, where the engine computed event times and device classes again
-    return rules.apply(parsed, f"silver.{TABLE}") if ruled else parsed
+    return rules.apply(parsed, f"silver.{TABLE}")  # the row rules, in the same pass (schemas/rules.py)
 
 
 ORDER_COLUMNS = (

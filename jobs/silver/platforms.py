@@ -2,7 +2,7 @@
 
 Each function takes a bronze line (JSON text) and returns the same event as the JSON text refine already reads
 for its source, or the line itself when it is not of that form, so every check, the quarantine and the
-lineage stay one code path. The mappings (README, "The collector"):
+lineage stay one code path. The mappings (docs/collector.md):
 
 **Snowplow → Segment** (``{"source": "snowplow", "received_at", "ip", "user_agent", "payload": {...}}``):
 

@@ -99,15 +99,12 @@ def _refresh(lake: Lake, name: str, run_id: str, now: datetime) -> int:
     missing = " OR ".join(f"coalesce(trim(cast(j.{k} AS STRING)), '') = ''" for k in KEYS[name])
     reason, detail = first_failure([("missing_ids", missing, f"'{'/'.join(KEYS[name])} is missing'")])
     parsed = parsed.withColumn("reason", reason).withColumn("detail", detail)
-    quarantine(lake, name, parsed.where("reason IS NOT NULL"), run_id, now)
-    valid = parsed.where("reason IS NULL")
-    w = W.partitionBy(*[F.col(f"j.{k}") for k in KEYS[name]]).orderBy("source_file", "line_number")
-    valid = valid.withColumn("_n", F.row_number().over(w)).where("_n = 1")
     table = f"silver.{TABLES[name]}"
-    rows = conform(name, valid, lake.cfg, keep=(*LINEAGE, "reason", "detail"))
-    if table in RULES:  # the extract's row rules (schemas/rules.py): a row that breaks one is quarantined
-        rows = rules.apply(rows, table)  # (an extract is small: computed once for quarantine, once for the table)
-        quarantine(lake, name, rows.where("reason IS NOT NULL"), run_id, now)
-        rows = rows.where("reason IS NULL")
-    lake.snapshot(table, rows.drop(*LINEAGE, "reason", "detail"))
+    rows = conform(name, parsed, lake.cfg, keep=(*LINEAGE, "reason", "detail"))
+    if table in RULES:  # the extract's row rules (schemas/rules.py) beside the missing keys: one quarantine write
+        rows = rules.apply(rows, table)
+    quarantine(lake, name, rows.where("reason IS NOT NULL"), run_id, now)
+    w = W.partitionBy(*KEYS[name]).orderBy("source_file", "line_number")  # the first copy of a key
+    valid = rows.where("reason IS NULL").withColumn("_n", F.row_number().over(w)).where("_n = 1").drop("_n")
+    lake.snapshot(table, valid.drop(*LINEAGE, "reason", "detail"))
     return lake.read(table).count()

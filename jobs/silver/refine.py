@@ -27,7 +27,7 @@ from jobs.runs.report import ReconciliationError
 from jobs.runs.report import Report
 from jobs.runs.run_id import RunId
 from jobs.runs.window import Window
-from jobs.silver import clickstream, orders, rules, social
+from jobs.silver import clickstream, orders, social
 from jobs.silver.common import bronze_window, classify_duplicates, quarantine, record_duplicates, repeated_keys
 from jobs.storage import remove_tree
 
@@ -167,8 +167,7 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, source: str, run_
     try:
         bronze = bronze_window(lake, source, window)
         if bronze is not None:
-            parsed = rules.apply(lake.checkpoint(module.parse(bronze, cfg, ruled=False), run_id, "parsed"),
-                                 f"silver.{module.TABLE}")
+            parsed = lake.checkpoint(module.parse(bronze, cfg), run_id, "parsed")
             parsed = _drop_suppressed(lake, source, parsed, run_id)
             quarantine(lake, source, parsed.where("reason IS NOT NULL"), run_id, now)
             valid = parsed.where("reason IS NULL")

@@ -86,12 +86,15 @@ def checks(table: str) -> list[tuple[str, str, str]]:
 
 
 def apply(parsed: "DataFrame", table: str) -> "DataFrame":
-    """``parsed`` with ``reason``/``detail`` set for the rows that passed the raw checks but break a rule. Pure."""
+    """``parsed`` with ``reason``/``detail`` set for the rows that passed the raw checks but break a rule. Pure.
+    The position of the first broken rule is computed once, in a column of its own."""
     from pyspark.sql import functions as F
 
-    from jobs.silver.common import first_failure
+    from jobs.silver.common import failure_sql
 
-    reason, detail = first_failure(checks(table))
-    return (parsed.withColumn("reason", F.coalesce(F.col("reason"), reason))
-            .withColumn("detail", F.when(F.col("reason").isNotNull() & F.col("detail").isNull(), detail)
-                        .otherwise(F.col("detail"))))
+    at, reason, detail = failure_sql(checks(table))
+    return (parsed.withColumn("_rule_at", F.expr(at))
+            .withColumn("reason", F.coalesce(F.col("reason"), F.expr(reason.format(at="_rule_at"))))
+            .withColumn("detail", F.when(F.col("detail").isNull(), F.expr(detail.format(at="_rule_at")))
+                        .otherwise(F.col("detail")))
+            .drop("_rule_at"))

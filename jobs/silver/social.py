@@ -40,7 +40,7 @@ def _mapping_sql() -> str:
     return f"map({pairs})"
 
 
-def parse(bronze: "DataFrame", cfg: "Config", *, ruled: bool = True) -> "DataFrame":
+def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
     """Typed, conformed columns plus ``reason``/``detail``, ``fingerprint`` and ``arrival_ts``. Pure."""
     from pyspark.sql import functions as F
 
@@ -101,6 +101,4 @@ def parse(bronze: "DataFrame", cfg: "Config", *, ruled: bool = True) -> "DataFra
         F.expr(f"CASE WHEN {is_webhook_sql()} THEN sha2(regexp_replace(v, '\"collected_at\":\"[^\"]*\"', ''), 256) "
                "ELSE sha2(value, 256) END").alias("fingerprint"),
     )
-    # refine applies the row rules after its checkpoint of the parsed rows (``ruled=False``): over stored columns
-    # they cost a tenth of what they cost inline, where the engine computed event times and device classes again
-    return rules.apply(parsed, f"silver.{TABLE}") if ruled else parsed
+    return rules.apply(parsed, f"silver.{TABLE}")  # the row rules, in the same pass (schemas/rules.py)
