@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install browser demo demo-orders demo-collector collector report-screenshot test test-all bench airflow clean
+.PHONY: install browser docs demo demo-orders demo-collector collector report-screenshot test test-all bench airflow clean
 
 $(STAMP): setup.cfg pyproject.toml infra/constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,8 +43,14 @@ browser:  ## Debian's Chromium for the browser tests (installed with apt-get whe
 	  fi; \
 	fi
 
-test: $(STAMP) browser  ## layer contracts (lint-imports), then the test suite (slow tests excluded); a skip fails it unless the test is marked optional
+docs: $(STAMP)  ## the documentation site in site/ (MkDocs Material, strict), its reference pages generated from the code first
+	$(BIN)/python -m jobs.cli.reference
+	$(BIN)/python -m jobs.pipeline.docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: $(STAMP) browser  ## layer contracts (lint-imports), the docs site (strict), then the test suite (slow tests excluded); a skip fails it unless the test is marked optional
 	$(BIN)/lint-imports --no-cache
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
 	$(BIN)/python -m pytest
 
 test-all: $(STAMP) browser  ## layer contracts and every test, slow ones too
