@@ -35,7 +35,7 @@ from typing import Callable
 from jobs.bench.measure import folder_bytes, median
 from jobs.bench.pipeline import (Results, Settings, config_for, failed, generate_data, machine, run_pipeline,
                                  summarise)
-from jobs.bench.scenarios import bounded, identity, incremental, on_local_cluster, race, refine_peer
+from jobs.bench import scenarios
 
 
 def _scale(results: Results, root: Path, events: int, s3: str | None, settings: Settings, progress) -> None:
@@ -55,13 +55,13 @@ def _scale(results: Results, root: Path, events: int, s3: str | None, settings: 
             shutil.rmtree(lake, ignore_errors=True)
     cluster = None
     if settings.cluster:
-        cluster = on_local_cluster(landing, root / "lake-cluster", s3, f"scale-{events}/cluster", landed)
+        cluster = scenarios.on_local_cluster(landing, root / "lake-cluster", s3, f"scale-{events}/cluster", landed)
         progress("  pipeline on local-cluster: " + ", ".join(f"{k} {v['seconds']:.1f}s" for k, v in cluster.items()))
         shutil.rmtree(root / "lake-cluster", ignore_errors=True)
     bounded = None
     if settings.bounded_memory and events == settings.bounded_at:
         try:
-            bounded = bounded(landing, root / "lake-bounded", s3, f"scale-{events}/bounded", landed,
+            bounded = scenarios.bounded(landing, root / "lake-bounded", s3, f"scale-{events}/bounded", landed,
                                settings.bounded_memory)
             progress(f"  pipeline with a {settings.bounded_memory} memory pool ({bounded['window_bytes'] / 2**30:.2f} "
                      "GiB of lines): " + ", ".join(f"{k} {v['seconds']:.1f}s" for k, v in bounded["stages"].items()))
@@ -69,11 +69,11 @@ def _scale(results: Results, root: Path, events: int, s3: str | None, settings: 
             failed(results, f"scale {events}, memory pool {settings.bounded_memory}", exc, progress)
     refine_peer = None
     if "duckdb" in settings.peers:
-        refine_peer = refine_peer(landing, root, root / f"lake-{settings.repeats - 1}", snapshot, runs[-1]["refine"])
+        refine_peer = scenarios.refine_peer(landing, root, root / f"lake-{settings.repeats - 1}", snapshot, runs[-1]["refine"])
         progress(f"  refine peer (DuckDB, clickstream core): {refine_peer['seconds']:.1f}s, peak "
                  f"{refine_peer['peak_memory_bytes'] / 2**30:.2f} GiB; Rapport's clickstream refine "
                  f"{refine_peer['rapport_seconds']:.1f}s")
-    identity = identity(landing, root / f"lake-{settings.repeats - 1}", s3)
+    identity = scenarios.identity(landing, root / f"lake-{settings.repeats - 1}", s3)
     progress(f"  identity against the truth: {identity['false_merged_keys']:,} of {identity['keys']:,} keys hold two "
              f"people; {identity['split_people']:,} of {identity['people']:,} people split "
              f"({identity['split_joinable']:,} joinable by an observed link)")
@@ -83,7 +83,7 @@ def _scale(results: Results, root: Path, events: int, s3: str | None, settings: 
                            "refine_peer": refine_peer})
     if settings.peers:
         results.peers.append({"target_events": events, "events": landed,
-                              **race(snapshot, root, as_of, settings, progress)})
+                              **scenarios.race(snapshot, root, as_of, settings, progress)})
 
 
 def run(settings: Settings, progress: Callable[[str], None] = print) -> Results:
@@ -116,7 +116,7 @@ def run(settings: Settings, progress: Callable[[str], None] = print) -> Results:
                      f"{settings.incremental_events_per_day:,} events")
             root = settings.workdir / "incremental"
             try:
-                incremental(results, root, s3, settings, progress)
+                scenarios.incremental(results, root, s3, settings, progress)
             except Exception as exc:
                 failed(results, "incremental", exc, progress)
             if not settings.keep_data:

@@ -18,6 +18,7 @@ from jobs.runs import lease
 from jobs.runs.report import Report
 from jobs.runs.run_id import RunId
 from schemas.sources import SOURCES as STEPS_OF_SOURCES
+from jobs.pipeline import lineage
 from jobs.pipeline.steps import options_for, stage, step
 from jobs.runs.window import Window
 from jobs.storage import check_root
@@ -56,9 +57,10 @@ def record(spark: "SparkSession", cfg: "Config", name: str, run_id: str, window:
     lake.append("ops.runs", lake.frame("ops.runs", row))
 
 
-def run_step(spark: "SparkSession", cfg: "Config", name: str, window: Window, run_id: str | None = None,
-             **options) -> Report:
-    """Run one registered step for a window and record it in ops.runs (failures too, then re-raised)."""
+def run_step(spark: "SparkSession", cfg: "Config", name: str, window: Window, run_id: str | None = None, *,
+             parent: str | None = None, **options) -> Report:
+    """Run one registered step for a window and record it in ops.runs (failures too, then re-raised); emit its
+    OpenLineage events when OpenLineage is configured (``jobs.pipeline.lineage``). ``parent``: the stage's run."""
     from jobs.engine import configure_storage
 
     s = step(name)
@@ -66,6 +68,8 @@ def run_step(spark: "SparkSession", cfg: "Config", name: str, window: Window, ru
     run_id = run_id or str(RunId.new(name.replace(".", "-")))
     started, clock = datetime.now(timezone.utc), time.perf_counter()
     log.info("%s for landing window %s (run %s)", name, window, run_id)
+    reads = tuple(options.get("tables") or s.reads)  # a gate reads the tables it validates
+    lineage.emit(cfg, "START", name, run_id, reads=reads, writes=s.writes, parent=parent)
     try:
         with lease.hold(cfg, f"{name} {run_id}"):
             report = s(spark, cfg, window, run_id=run_id, **options_for(name, options))
@@ -74,8 +78,12 @@ def run_step(spark: "SparkSession", cfg: "Config", name: str, window: Window, ru
             record(spark, cfg, name, run_id, window, "failed", None, f"{type(exc).__name__}: {exc}"[:4000], started)
         except Exception:  # the step's own error is what matters
             log.exception("could not record the failed run of %s", name)
+        lineage.emit(cfg, "FAIL", name, run_id, reads=reads, writes=s.writes, parent=parent,
+                     error=f"{type(exc).__name__}: {exc}", quality=getattr(exc, "assertions", None))
         raise
     record(spark, cfg, name, run_id, window, "succeeded", report.counts_json(), None, started)
+    lineage.emit(cfg, "COMPLETE", name, run_id, reads=reads, writes=s.writes, parent=parent,
+                 quality=getattr(report, "assertions", None), published=getattr(report, "published", None))
     log.info("%s done in %.1fs: %s", name, time.perf_counter() - clock, report.counts())
     return report
 
@@ -119,12 +127,13 @@ def run_stage(spark: "SparkSession", cfg: "Config", stage_name: str, window: Win
             check(spark, cfg, stage_name, window)
         names = [s for s in st.steps if only is None or s in set(only)]
         for name in names:
-            result.reports[name] = run_step(spark, cfg, name, window, child(name.split(".")[-1]), **options)
+            result.reports[name] = run_step(spark, cfg, name, window, child(name.split(".")[-1]), parent=result.run_id,
+                                            **options)
         if gate and st.gate is not None:
             written = {t for name in names for t in step(name).writes}
             tables = [t for t in suite_tables(st.gate.split(".", 1)[1], cfg.suites_dir()) if t in written]
             if tables:
-                result.gate = run_step(spark, cfg, st.gate, window, child("gate"), tables=tables)
+                result.gate = run_step(spark, cfg, st.gate, window, child("gate"), parent=result.run_id, tables=tables)
     return result
 
 

@@ -283,12 +283,18 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, layer: str, table
     report_.warnings = len(warnings)
     for table, label in warnings:
         log.warning("quality warning on %s: %s", table, label)
+    # each table's results, for lineage: (expectation, column, success, severity)
+    report_.assertions = {r.suite.table: [(o.expectation.type, o.expectation.kwargs.get("column"), o.success,
+                                           o.expectation.severity) for o in r.outcomes]
+                          for r in results if not r.not_applicable}
     if not report_.passed:
         detail = describe_failures(results) or f"  only {evaluated} of {configured} expectations were evaluated"
-        raise QualityGateError(
+        error = QualityGateError(
             f"the {layer} quality gate failed for landing window {window} (run {report_.run_id}); the next layer will "
             f"not be built from this window:\n{detail}\nSee ops.quality_results and the Data Docs (`rapport quality docs`)."
         )
+        error.assertions = report_.assertions
+        raise error
     return report_
 
 
