@@ -98,15 +98,15 @@ def test_great_expectations_keeps_a_bounded_history_and_every_link_opens(spark, 
     import re
 
     cfg, lake = lake_copy
-    monkeypatch.setattr(gate, "KEEP_RESULTS", 2)
+    monkeypatch.setattr(docs, "KEEP_RESULTS", 2)
     for _ in range(3):
         validate(spark, cfg, "gold")
-    docs = docs.docs_index(cfg).parent
+    site = docs.docs_index(cfg).parent
     store = docs.context(lake).root_directory
     for s in load_suites("gold"):
         name = s.table.replace(".", "_")
-        assert len(list((docs / "validations" / name).glob("*/*"))) == 2
+        assert len(list((site / "validations" / name).glob("*/*"))) == 2
         assert len(list((Path(store) / "uncommitted" / "validations" / name).glob("*/*"))) == 2
     assert lake.read("ops.quality_gates").where("layer = 'gold'").count() >= 3 * len(load_suites("gold"))
     for link in re.findall(r'href="([^"]+)"', docs.docs_index(cfg).read_text()):
-        assert (docs / link).exists(), link
+        assert (site / link).exists(), link
