@@ -90,11 +90,28 @@ def run_task(name: str, context: dict, **options) -> dict[str, Any]:
             if name.startswith("check:"):
                 runner.check(spark, cfg, name.split(":", 1)[1], window)
                 return {**window.to_extra(), "engine": engine, "checked": name.split(":", 1)[1]}
-            report = runner.run_step(spark, cfg, name, window, **options)
+            parent, root = _lineage_parents(context)
+            report = runner.run_step(spark, cfg, name, window, parent=parent, root=root, **options)
     except (PromotionRefused, QualityGateError, ReconciliationError) as exc:
         # the data decides these, not chance: a retry would say the same, so fail now
         raise AirflowFailException(str(exc)) from exc
     return {**report.summary(), "engine": engine}
+
+
+def _lineage_parents(context: dict):
+    """The task instance and its DAG run as the Airflow OpenLineage provider names them, so the step's events join
+    the provider's task events; (None, None) without the provider or a task instance."""
+    from jobs.pipeline.lineage import Parent
+
+    ti = context.get("ti") or context.get("task_instance")
+    try:
+        from airflow.providers.openlineage.plugins import macros
+    except ImportError:
+        return None, None
+    if ti is None:
+        return None, None
+    return (Parent(macros.lineage_job_namespace(), macros.lineage_job_name(ti), macros.lineage_run_id(ti)),
+            Parent(macros.lineage_root_job_namespace(ti), macros.lineage_root_job_name(ti), macros.lineage_root_run_id(ti)))
 
 
 def _task(name: str, task_id: str, outlet=None, trigger_rule: str = "all_success"):

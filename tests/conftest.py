@@ -143,3 +143,33 @@ def s3_config(s3_endpoint, tmp_path):
     bucket = f"rapport-{uuid.uuid4().hex[:12]}"
     s3_client(cfg).create_bucket(Bucket=bucket)
     return cfg, bucket
+
+
+@pytest.fixture
+def lineage_receiver():
+    """A loopback HTTP server that records every JSON body POSTed to it, as an OpenLineage backend receives them:
+    (its URL, the list of events)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    events: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            events.append({"path": self.path, **json.loads(body)})
+            self.send_response(201)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", events
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -7,7 +7,9 @@ fallback is not used), and ``OPENLINEAGE_DISABLED=true`` turns it off. Each step
 so the CLI and the Airflow tasks alike) emits START, then COMPLETE or FAIL:
 
 - job: namespace ``OPENLINEAGE_NAMESPACE`` (default ``rapport``), name ``rapport.<step>``; run id: a UUID derived
-  from Rapport's run id (the same run always gets the same UUID), with its stage run as the parent;
+  from Rapport's run id (the same run always gets the same UUID), with its stage run as the parent, or, in an Airflow
+  task, that task instance as the OpenLineage provider names it (and its DAG run as the root), so the provider's task
+  events and Rapport's datasets join up;
 - datasets named as in the registry (``silver.orders``) in the namespace of the lake's root (``file:///…`` or
   ``s3://bucket/prefix``), each with a schema facet from ``schemas/<layer>.yaml``;
 - a gate's inputs carry a data-quality assertions facet: one assertion per expectation, with its success;
@@ -21,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +35,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 PRODUCER = "https://github.com/rapport-lakehouse/rapport"
 RUN_NAMESPACE = uuid.UUID("6f0b7c53-5a39-4b0e-9d43-6c9a3f1e2d11")  # run ids -> UUIDs, stable
+
+
+@dataclass(frozen=True)
+class Parent:
+    """A run outside Rapport that a step belongs to: an Airflow task instance, as the OpenLineage provider names
+    it (``macros.lineage_job_namespace``, ``lineage_job_name``, ``lineage_run_id``), so the two join up."""
+
+    namespace: str
+    name: str
+    run_id: str
 
 
 def configured() -> bool:
@@ -100,11 +113,12 @@ def _quality(assertions: list[tuple[str, str | None, bool, str]]) -> dict:
 
 
 def emit(cfg: "Config", state: str, step: str, run_id: str, *, reads: Iterable[str], writes: Iterable[str],
-         parent: str | None = None, error: str | None = None,
+         parent: "str | Parent | None" = None, root: Parent | None = None, error: str | None = None,
          quality: dict[str, list[tuple[str, str | None, bool, str]]] | None = None,
          published: dict[str, str] | None = None) -> None:
     """One run event (START, COMPLETE or FAIL) for a step; nothing when OpenLineage is not configured.
-    ``published``: files outside the lake the step wrote (an export's snapshots: dataset -> s3://bucket/key)."""
+    ``parent``: Rapport's stage run id, or a run outside Rapport (an Airflow task); ``root``: that run's root (its
+    DAG run). ``published``: files outside the lake the step wrote (an export's snapshots: dataset -> s3://bucket/key)."""
     c = client()
     if c is None:
         return
@@ -115,9 +129,14 @@ def emit(cfg: "Config", state: str, step: str, run_id: str, *, reads: Iterable[s
         space, quality = _dataset_namespace(cfg), quality or {}
         run_facets: dict[str, Any] = {}
         if parent:
+            if not isinstance(parent, Parent):  # Rapport's own stage run
+                parent = Parent(namespace(), f"rapport.{_kind(parent)}", run_uuid(parent))
+            top = None if root is None else parent_run.Root(run=parent_run.RootRun(runId=root.run_id),
+                                                             job=parent_run.RootJob(namespace=root.namespace,
+                                                                                    name=root.name))
             run_facets["parent"] = parent_run.ParentRunFacet(
-                run=parent_run.Run(runId=run_uuid(parent)),
-                job=parent_run.Job(namespace=namespace(), name=f"rapport.{_kind(parent)}"), producer=PRODUCER)
+                run=parent_run.Run(runId=parent.run_id), job=parent_run.Job(namespace=parent.namespace, name=parent.name),
+                root=top, producer=PRODUCER)
         if error:
             run_facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
                 message=error[:4000], programmingLanguage="python", producer=PRODUCER)

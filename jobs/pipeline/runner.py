@@ -58,9 +58,10 @@ def record(spark: "SparkSession", cfg: "Config", name: str, run_id: str, window:
 
 
 def run_step(spark: "SparkSession", cfg: "Config", name: str, window: Window, run_id: str | None = None, *,
-             parent: str | None = None, **options) -> Report:
+             parent: "str | lineage.Parent | None" = None, root: "lineage.Parent | None" = None, **options) -> Report:
     """Run one registered step for a window and record it in ops.runs (failures too, then re-raised); emit its
-    OpenLineage events when OpenLineage is configured (``jobs.pipeline.lineage``). ``parent``: the stage's run."""
+    OpenLineage events when OpenLineage is configured (``jobs.pipeline.lineage``). ``parent``: the stage's run, or
+    the Airflow task running it, and ``root`` its DAG run."""
     from jobs.engine import configure_storage
 
     s = step(name)
@@ -69,7 +70,7 @@ def run_step(spark: "SparkSession", cfg: "Config", name: str, window: Window, ru
     started, clock = datetime.now(timezone.utc), time.perf_counter()
     log.info("%s for landing window %s (run %s)", name, window, run_id)
     reads = tuple(options.get("tables") or s.reads)  # a gate reads the tables it validates
-    lineage.emit(cfg, "START", name, run_id, reads=reads, writes=s.writes, parent=parent)
+    lineage.emit(cfg, "START", name, run_id, reads=reads, writes=s.writes, parent=parent, root=root)
     try:
         with lease.hold(cfg, f"{name} {run_id}"):
             report = s(spark, cfg, window, run_id=run_id, **options_for(name, options))
@@ -78,11 +79,11 @@ def run_step(spark: "SparkSession", cfg: "Config", name: str, window: Window, ru
             record(spark, cfg, name, run_id, window, "failed", None, f"{type(exc).__name__}: {exc}"[:4000], started)
         except Exception:  # the step's own error is what matters
             log.exception("could not record the failed run of %s", name)
-        lineage.emit(cfg, "FAIL", name, run_id, reads=reads, writes=s.writes, parent=parent,
+        lineage.emit(cfg, "FAIL", name, run_id, reads=reads, writes=s.writes, parent=parent, root=root,
                      error=f"{type(exc).__name__}: {exc}", quality=getattr(exc, "assertions", None))
         raise
     record(spark, cfg, name, run_id, window, "succeeded", report.counts_json(), None, started)
-    lineage.emit(cfg, "COMPLETE", name, run_id, reads=reads, writes=s.writes, parent=parent,
+    lineage.emit(cfg, "COMPLETE", name, run_id, reads=reads, writes=s.writes, parent=parent, root=root,
                  quality=getattr(report, "assertions", None), published=getattr(report, "published", None))
     log.info("%s done in %.1fs: %s", name, time.perf_counter() - clock, report.counts())
     return report

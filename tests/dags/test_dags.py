@@ -71,8 +71,10 @@ def _env_config(monkeypatch, lake: str, landing) -> Config:
 
 
 @pytest.mark.integration
-def test_the_dag_chain_builds_gold_through_airflow(spark, landing, tmp_path, monkeypatch):
+def test_the_dag_chain_builds_gold_through_airflow(spark, landing, tmp_path, monkeypatch, lineage_receiver):
     cfg = _env_config(monkeypatch, str(tmp_path / "lake"), landing)
+    url, events = lineage_receiver  # OpenLineage on: the provider's task events and Rapport's step events join up
+    monkeypatch.setenv("OPENLINEAGE_URL", url)
     summary = run_chain(tmp_path / "airflow", datetime(2026, 11, 12, tzinfo=timezone.utc))
     assert summary == {"rapport_ingest": "success", "rapport_refine": "success", "rapport_curate": "success"}
     with sqlite3.connect(tmp_path / "airflow" / "airflow.db") as db:  # the real metadata DB recorded the runs
@@ -81,6 +83,13 @@ def test_the_dag_chain_builds_gold_through_airflow(spark, landing, tmp_path, mon
         report = db.execute("SELECT state FROM task_instance WHERE dag_id = 'rapport_curate' AND task_id = 'report'").fetchone()
     assert report == ("success",) and len(list((tmp_path / "lake" / "_reports").glob("2026-*/index.html"))) == 1
     assert runs == {"rapport_ingest": "success", "rapport_refine": "success", "rapport_curate": "success"} and gates == 3
+    steps = [e for e in events if e["job"]["name"].startswith("rapport.")]
+    tasks = {(e["job"]["name"], e["run"]["runId"]) for e in events if e["job"]["name"].startswith("rapport_")}
+    assert {e["job"]["name"] for e in steps} >= {"rapport.refine.clickstream", "rapport.curate", "rapport.gate.gold"}
+    for e in steps:  # each step's parent is the Airflow task that ran it, as the provider itself reported it
+        parent = e["run"]["facets"]["parent"]
+        assert parent["job"]["name"].split(".")[0] in runs and parent["root"]["job"]["name"] in runs, parent
+        assert (parent["job"]["name"], parent["run"]["runId"]) in tasks, (parent, sorted(tasks)[:5])
     direct = Config(lake_root=str(tmp_path / "direct"), landing_root=str(landing), pii_key=PII_KEY)
     ingest_and_refine(spark, direct)
     curate(spark, direct, full=True)

@@ -9,10 +9,7 @@ Without any OpenLineage setting nothing is sent.
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -23,31 +20,6 @@ from jobs.runs.window import Window
 from schemas.tables import table
 
 
-@pytest.fixture
-def receiver():
-    """A loopback HTTP server that records every JSON body POSTed to it."""
-    events: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server's name)
-            body = self.rfile.read(int(self.headers.get("content-length", 0)))
-            events.append({"path": self.path, **json.loads(body)})
-            self.send_response(201)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", events
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def by_job(events: list[dict]) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for e in events:
@@ -55,8 +27,9 @@ def by_job(events: list[dict]) -> dict[str, list[dict]]:
     return out
 
 
-def test_every_step_tells_what_it_read_and_wrote(spark, small_landing, s3_config, receiver, tmp_path, monkeypatch):
-    url, events = receiver
+def test_every_step_tells_what_it_read_and_wrote(spark, small_landing, s3_config, lineage_receiver, tmp_path,
+                                                 monkeypatch):
+    url, events = lineage_receiver
     s3, bucket = s3_config
     cfg = dataclasses.replace(s3, lake_root=str(tmp_path / "lake"), landing_root=str(small_landing[0]),
                               pii_key="lineage-test-key-0123456789", export_uri=f"s3://{bucket}/recs")
