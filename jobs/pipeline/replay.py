@@ -300,8 +300,9 @@ def _run(spark: "SparkSession", cfg: Config, report: ReplayReport) -> None:
                           .where(mine & (F.col("source") == report.source)).groupBy("reason").count().collect()}
     if lake.exists("ops.duplicates"):
         report.duplicates = lake.read("ops.duplicates").where(mine & (F.col("source") == report.source)).count()
-    audits = lake.read("ops.audit").where(f"source = '{report.source}' AND window_start = '{report.window.start_text}'"
-                                          f" AND window_end = '{report.window.end_text}'").collect()
+    audits = (lake.read("ops.audit").where(f"source = '{report.source}' AND window_start = '{report.window.start_text}'"
+                                           f" AND window_end = '{report.window.end_text}'")
+              .select("balanced").collect())  # one audit row for the window: its verdict, no data
     report.balanced = bool(audits) and all(a.balanced for a in audits)
 
 

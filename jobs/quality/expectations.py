@@ -15,9 +15,6 @@ from jobs.quality.suites import Expectation, Suite
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-RAPPORT_TYPES = ("volume_vs_previous", "freshness", "no_future_events", "referential", rates.TYPE)
-
-
 def camel(snake: str) -> str:
     return "".join(part.capitalize() for part in snake.split("_"))
 

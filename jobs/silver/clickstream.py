@@ -25,10 +25,11 @@ from jobs.pii.keyring import pseudonym_sql as keyed_pseudonym_sql
 from jobs.pii.scrub import ip_network_sql, pseudonym_sql, scrub_sql, url_sql
 from jobs.silver import rules
 from jobs.silver.common import (
-    FUTURE_TOLERANCE_SECONDS, clean_id, first_failure, long_ids, not_object, phone_sql, sane_sql, time_checks,
+    clean_id, first_failure, long_ids, not_object, phone_sql, sane_sql, time_checks,
 )
 from jobs.silver.platforms import snowplow_json
 from schemas import clickstream as schema
+from schemas.rules import FUTURE_TOLERANCE_SECONDS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame

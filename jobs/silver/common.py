@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Sequence
 
 from jobs.lake import Lake
 from jobs.runs.window import Window
-from schemas.rules import FUTURE_TOLERANCE_SECONDS  # noqa: F401  (the parse modules' time checks)
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame

@@ -18,8 +18,9 @@ from jobs.pii.keyring import hmac_sql
 from jobs.pii.keyring import pseudonym_sql as keyed_pseudonym_sql
 from jobs.pii.scrub import pseudonym_sql, scrub_sql
 from jobs.silver import rules
-from jobs.silver.common import FUTURE_TOLERANCE_SECONDS, first_failure, long_ids, not_object, phone_sql, time_checks
+from jobs.silver.common import first_failure, long_ids, not_object, phone_sql, time_checks
 from schemas import orders as schema
+from schemas.rules import FUTURE_TOLERANCE_SECONDS
 from schemas.vocabulary import MAX_AMOUNT
 
 if TYPE_CHECKING:

@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING
 from jobs.config import Config
 from jobs.lake import Lake
 from jobs.pii.keychain import check_chain
-from jobs.runs.report import ReconciliationError
-from jobs.runs.report import Report
+from jobs.runs.report import ReconciliationError, Report
 from jobs.runs.run_id import RunId
 from jobs.runs.window import Window
 from jobs.silver import clickstream, orders, social

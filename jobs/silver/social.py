@@ -20,9 +20,10 @@ from jobs.pii.keyring import hmac_sql
 from jobs.pii.keyring import pseudonym_sql as keyed_pseudonym_sql
 from jobs.pii.scrub import pseudonym_sql
 from jobs.silver import rules
-from jobs.silver.common import FUTURE_TOLERANCE_SECONDS, first_failure, long_ids, not_object, time_checks
+from jobs.silver.common import first_failure, long_ids, not_object, time_checks
 from jobs.silver.platforms import is_webhook_sql, social_json
 from schemas import social as schema
+from schemas.rules import FUTURE_TOLERANCE_SECONDS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
