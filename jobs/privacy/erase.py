@@ -197,18 +197,20 @@ def erase(spark: "SparkSession", cfg: Config, person: Person, request_id: str) -
     ids = sorted(person.identifiers)
     if ids:
         for name, cols in (("silver.identity_edges", ("a", "b")), ("silver.identity_nodes", ("identifier",)),
-                           ("silver.identity_map", ("identifier",))):
+                           ("silver.identity_map", ("identifier",)), ("silver.identity_versions", ("identifier",)),
+                           ("silver.identity_blocks", ("a", "b", "identifier")),
+                           ("silver.identity_events", ("identifier",))):
             if lake.exists(name):
                 cond = " OR ".join(f"{c} IN ({in_list(ids)})" for c in cols)
-                if name == "silver.identity_map" and person.keys:
+                if name in ("silver.identity_map", "silver.identity_versions", "silver.identity_blocks") and person.keys:
                     cond += f" OR customer_key IN ({in_list(person.keys)})"
                 t_keys = lake.table_key(name)
                 _delete(lake, name, lake.read(name).where(cond).select(*t_keys), t_keys, erased)
     if person.keys:
-        if lake.exists("silver.identity_merges"):
-            cond = f"retired_key IN ({in_list(person.keys)}) OR survivor_key IN ({in_list(person.keys)})"
-            _delete(lake, "silver.identity_merges", lake.read("silver.identity_merges").where(cond)
-                    .select("retired_key", "survivor_key"), ("retired_key", "survivor_key"), erased)
+        if lake.exists("silver.identity_events"):
+            cond = f"customer_key IN ({in_list(person.keys)}) OR other_key IN ({in_list(person.keys)})"
+            _delete(lake, "silver.identity_events", lake.read("silver.identity_events").where(cond).select("event_id"),
+                    ("event_id",), erased)
         # 4. gold, and what they counted in
         for name in ("gold.customer_timeline", "gold.customer_facts", "gold.customer_relationship", "ops.curate_intents"):
             if lake.exists(name):

@@ -34,6 +34,7 @@ from jobs.lake import Lake
 from jobs.runs.report import Report
 from jobs.runs.run_id import RunId
 from jobs.runs.window import Window
+from jobs.silver import identity_history as history
 from jobs.storage import remove_tree
 from schemas.vocabulary import STRONG_IDENTIFIERS, WEAK_IDENTIFIERS
 
@@ -55,17 +56,18 @@ def edges_from_clickstream(events: "DataFrame") -> "DataFrame":
     ev = events.where("NOT is_bot")
     anon, user = _ident("anon", "anonymous_id"), _ident("user", "user_id")
     who = f"coalesce({user}, {anon})"
+    seen = ("received_at AS first_seen", "'clickstream_events' AS evidence_table", "message_id AS evidence_key")
     parts = [
-        ev.selectExpr(f"{anon} AS a", f"{user} AS b", "'login' AS via", "received_at AS first_seen"),
+        ev.selectExpr(f"{anon} AS a", f"{user} AS b", "'login' AS via", *seen),
         ev.where("type = 'identify'").selectExpr(f"{who} AS a", f"{_ident('email', 'email_hash')} AS b",
-                                                 "'identify_email' AS via", "received_at AS first_seen"),
+                                                 "'identify_email' AS via", *seen),
         ev.where("event = 'Signed In'").selectExpr(f"{who} AS a", f"{_ident('social', 'login_provider_user_hash')} AS b",
-                                                   "'social_login' AS via", "received_at AS first_seen"),
+                                                   "'social_login' AS via", *seen),
         ev.where("event = 'Order Completed'").selectExpr(f"{who} AS a", f"{_ident('order', 'order_id')} AS b",
-                                                         "'checkout' AS via", "received_at AS first_seen"),
+                                                         "'checkout' AS via", *seen),
         # alias: the previous id (a device's anonymous id, as Segment's clients send it) is the same person
         ev.where("type = 'alias'").selectExpr(f"{_ident('anon', 'previous_id')} AS a", f"{user} AS b",
-                                              "'alias' AS via", "received_at AS first_seen"),
+                                              "'alias' AS via", *seen),
     ]
     out = parts[0]
     for p in parts[1:]:
@@ -75,20 +77,21 @@ def edges_from_clickstream(events: "DataFrame") -> "DataFrame":
 
 def edges_from_orders(history: "DataFrame") -> "DataFrame":
     order = _ident("order", "cast(order_id AS STRING)")
+    seen = ("received_at AS first_seen", "'order_status_history' AS evidence_table", "webhook_id AS evidence_key")
     parts = [
-        history.selectExpr(f"{order} AS a", f"{_ident('email', 'email_hash')} AS b", "'order_email' AS via",
-                           "received_at AS first_seen"),
-        history.selectExpr(f"{order} AS a", f"{_ident('phone', 'phone_hash')} AS b", "'order_phone' AS via",
-                           "received_at AS first_seen"),
+        history.selectExpr(f"{order} AS a", f"{_ident('email', 'email_hash')} AS b", "'order_email' AS via", *seen),
+        history.selectExpr(f"{order} AS a", f"{_ident('phone', 'phone_hash')} AS b", "'order_phone' AS via", *seen),
         history.selectExpr(f"{_ident('shop', 'cast(shop_customer_id AS STRING)')} AS a",
-                           f"{_ident('email', 'email_hash')} AS b", "'shop_customer' AS via", "received_at AS first_seen"),
+                           f"{_ident('email', 'email_hash')} AS b", "'shop_customer' AS via", *seen),
     ]
     return parts[0].unionByName(parts[1]).unionByName(parts[2]).where("a IS NOT NULL AND b IS NOT NULL")
 
 
 def edges_from_social(interactions: "DataFrame") -> "DataFrame":
     return interactions.selectExpr(f"{_ident('social', 'actor_id_hash')} AS a", f"{_ident('handle', 'actor_handle_hash')} AS b",
-                                   "'social_profile' AS via", "collected_at AS first_seen").where("a IS NOT NULL AND b IS NOT NULL")
+                                   "'social_profile' AS via", "collected_at AS first_seen",
+                                   "'social_interactions' AS evidence_table",
+                                   "concat(platform, ':', event_id) AS evidence_key").where("a IS NOT NULL AND b IS NOT NULL")
 
 
 def edges_from_crm(customers: "DataFrame", extract_time: datetime) -> "DataFrame":
@@ -96,17 +99,18 @@ def edges_from_crm(customers: "DataFrame", extract_time: datetime) -> "DataFrame
 
     crm = _ident("crm", "customer_id")
     t = F.lit(extract_time).cast("timestamp")
-    base = customers.select(F.expr(crm).alias("a"), "email_hash", "phone_hash", "social_accounts")
+    base = customers.select(F.expr(crm).alias("a"), "customer_id", "email_hash", "phone_hash", "social_accounts")
+    seen = (t.alias("first_seen"), F.lit("crm_customers").alias("evidence_table"), F.col("customer_id").alias("evidence_key"))
     parts = [
-        base.select("a", F.expr(_ident("email", "email_hash")).alias("b"), F.lit("crm_email").alias("via"), t.alias("first_seen")),
-        base.select("a", F.expr(_ident("phone", "phone_hash")).alias("b"), F.lit("crm_phone").alias("via"), t.alias("first_seen")),
+        base.select("a", F.expr(_ident("email", "email_hash")).alias("b"), F.lit("crm_email").alias("via"), *seen),
+        base.select("a", F.expr(_ident("phone", "phone_hash")).alias("b"), F.lit("crm_phone").alias("via"), *seen),
     ]
-    accounts = base.select("a", F.explode("social_accounts").alias("s"))
+    accounts = base.select("a", "customer_id", F.explode("social_accounts").alias("s"))
     parts.append(accounts.select("a", F.expr(_ident("social", "s.actor_id_hash")).alias("b"),
-                                 F.lit("crm_linked_account").alias("via"), t.alias("first_seen")))
+                                 F.lit("crm_linked_account").alias("via"), *seen))
     parts.append(accounts.select(F.expr(_ident("social", "s.actor_id_hash")).alias("a"),
                                  F.expr(_ident("handle", "s.actor_handle_hash")).alias("b"),
-                                 F.lit("crm_linked_account").alias("via"), t.alias("first_seen")))
+                                 F.lit("crm_linked_account").alias("via"), *seen))
     out = parts[0]
     for p in parts[1:]:
         out = out.unionByName(p)
@@ -125,6 +129,17 @@ def _upsert_min(lake: Lake, df: "DataFrame", name: str, keys: tuple[str, ...]) -
     """Insert new rows; for known keys keep the earliest ``first_seen``."""
     grouped = df.groupBy(*keys).agg({"first_seen": "min"}).withColumnRenamed("min(first_seen)", "first_seen")
     lake.merge(name, grouped, when="s.first_seen < t.first_seen", update=("first_seen",))
+
+
+def _upsert_edges(lake: Lake, edges: "DataFrame", run_id: str) -> None:
+    """Insert new links with their first evidence; for known ones keep the earliest evidence."""
+    from pyspark.sql import functions as F
+
+    first = edges.groupBy("a", "b", "via").agg(F.min(F.struct("first_seen", "evidence_table", "evidence_key")).alias("m"))
+    lake.merge("silver.identity_edges", first.select(
+        "a", "b", "via", "m.first_seen", "m.evidence_table", "m.evidence_key", F.lit(run_id).alias("run_id"),
+        F.lit(None).cast("timestamp").alias("valid_to"), F.lit(None).cast("string").alias("end_reason")),
+        when="s.first_seen < t.first_seen", update=("first_seen", "evidence_table", "evidence_key"))
 
 
 def shared_identifiers(edges: "DataFrame", max_links: int) -> "DataFrame":
@@ -185,24 +200,31 @@ class IdentityReport(Report):
     identifiers: int = 0
     customers: int = 0
     merges: int = 0
+    splits: int = 0
     shared: int = 0
+    known_at: str | None = None  # the known time of what this run changed (silver.identity_versions)
 
 
-def run(spark: "SparkSession", cfg: Config, window: Window, *, run_id: str | None = None) -> IdentityReport:
-    """Fold the window's silver rows into the identity graph and rebuild ``silver.identity_map``."""
+def run(spark: "SparkSession", cfg: Config, window: Window, *, run_id: str | None = None,
+        recompute: list[str] | None = None, change: str | None = None, why: str | None = None) -> IdentityReport:
+    """Fold the window's silver rows into the identity graph and rebuild ``silver.identity_map``.
+
+    ``recompute``: identifiers whose components are recomputed even if no new link touches them (after a block
+    is made or lifted), the change named ``change`` (unmerge, unblock) for ``why``; known from now."""
     lake = Lake(cfg, spark)
     report = IdentityReport("refine.identity", run_id or str(RunId.new("refine-identity")), window)
     try:
-        _run(lake, window, report, cfg.identity_max_links)
+        _run(lake, window, report, cfg.identity_max_links, recompute, change, why)
     finally:
         remove_tree(cfg, lake.staging(report.run_id))
     return report
 
 
-def _run(lake: Lake, window: Window, report: IdentityReport, max_links: int) -> None:
+def _run(lake: Lake, window: Window, report: IdentityReport, max_links: int, recompute: list[str] | None = None,
+         change: str | None = None, why: str | None = None) -> None:
     from pyspark.sql import functions as F
 
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    history.migrate(lake)
 
     def checkpoint(df: "DataFrame", name: str) -> "DataFrame":
         return lake.checkpoint(df, report.run_id, name)
@@ -225,10 +247,11 @@ def _run(lake: Lake, window: Window, report: IdentityReport, max_links: int) -> 
             first = datetime(row[0].year, row[0].month, row[0].day, row[1], tzinfo=timezone.utc)  # its landing hour
             new_edges.append(edges_from_crm(crm, first))
             node_rows.append(crm_nodes(crm, first))
-    if not new_edges:
+    if not new_edges and not recompute:
         return
-    edges = new_edges[0]
-    for e in new_edges[1:]:
+    edges = lake.frame("silver.identity_edges", []).select("a", "b", "via", "first_seen", "evidence_table",
+                                                             "evidence_key")
+    for e in new_edges:
         edges = edges.unionByName(e)
     edges = checkpoint(edges, "new-edges")
     ends = edges.selectExpr("a AS identifier", "first_seen").unionByName(edges.selectExpr("b AS identifier", "first_seen"))
@@ -236,14 +259,26 @@ def _run(lake: Lake, window: Window, report: IdentityReport, max_links: int) -> 
         ends = ends.unionByName(n)
     previous = lake.read("silver.identity_map") if lake.exists("silver.identity_map") else None
     # what this run changes in the graph (before the upserts): links and identifiers new, or seen earlier than known
-    changed = None if previous is None else checkpoint(_changed_identifiers(lake, edges, ends), "changed")
-    _upsert_min(lake, edges, "silver.identity_edges", ("a", "b", "via"))
+    changed = None if previous is None else _changed_identifiers(lake, edges, ends)
+    if changed is not None and recompute:
+        changed = changed.unionByName(lake.frame("silver.identity_nodes", [(i, None) for i in recompute]).select("identifier"))
+    changed = None if changed is None else checkpoint(changed, "changed")
+    if recompute:  # a person's change: known from now
+        known = history.known_time(lake, None)
+    else:  # known from the window's end, or the newest evidence the run read
+        newest = ends.agg(F.max("first_seen").alias("m")).first().m if window.end is None else None
+        known = history.known_time(lake, window.end or newest)
+    report.known_at = known.isoformat()
+    _upsert_edges(lake, edges, report.run_id)
     _upsert_min(lake, ends, "silver.identity_nodes", ("identifier",))
 
     all_edges = lake.read("silver.identity_edges")
     shared = checkpoint(shared_identifiers(all_edges, max_links), "shared")
-    usable = (all_edges.join(shared.withColumnRenamed("identifier", "a"), "a", "left_anti")
-              .join(shared.withColumnRenamed("identifier", "b"), "b", "left_anti"))
+    blocks = history.active_blocks(lake)
+    if blocks is not None:
+        blocks = checkpoint(blocks, "blocks")
+    usable = history.without_blocked(all_edges.join(shared.withColumnRenamed("identifier", "a"), "a", "left_anti")
+                                     .join(shared.withColumnRenamed("identifier", "b"), "b", "left_anti"), blocks)
     nodes = lake.read("silver.identity_nodes")
     affected = None
     if changed is not None:
@@ -280,11 +315,13 @@ def _run(lake: Lake, window: Window, report: IdentityReport, max_links: int) -> 
     if affected is not None:  # the components nothing touched keep their rows: the same labels a full run gives
         identity = previous.join(affected, "identifier", "left_anti").unionByName(identity)
     identity = checkpoint(identity, "identity")
-    lake.ensure("silver.identity_merges")  # exists, even before the first merge
-    if previous is not None:
-        report.merges = _record_merges(lake, previous, identity, all_edges, report.run_id, now)
+    lake.ensure("silver.identity_events")  # exists, even before the first merge
+    lake.ensure("silver.identity_blocks")
+    counts = history.record(lake, previous, identity, affected, all_edges, shared, blocks, known, report.run_id,
+                            change, why)
+    report.merges, report.splits = counts["merges"], counts["splits"]
     lake.snapshot("silver.identity_map", identity)
-    lake.snapshot("silver.identity_shared", shared.withColumn("reported_at", F.lit(now).cast("timestamp")))
+    lake.snapshot("silver.identity_shared", shared.withColumn("reported_at", F.lit(known).cast("timestamp")))
     counts = identity.selectExpr("count(*) AS n", "count(DISTINCT customer_key) AS k").first()
     report.identifiers, report.customers, report.shared = counts.n, counts.k, shared.count()
 
@@ -310,29 +347,3 @@ def _affected(previous: "DataFrame", changed: "DataFrame") -> "DataFrame":
     keys = previous.join(changed, "identifier", "left_semi").select("customer_key").distinct()
     return (previous.join(keys, "customer_key", "left_semi").select("identifier")
             .unionByName(changed.select("identifier")).distinct())
-
-
-def _record_merges(lake: Lake, previous: "DataFrame", current: "DataFrame", edges: "DataFrame",
-                   run_id: str, now: datetime) -> int:
-    """Keys that stopped being used: merged into a survivor (with the link types that joined them) or split."""
-    from pyspark.sql import functions as F
-
-    moved = (previous.select("identifier", F.col("customer_key").alias("old_key"))
-             .join(current.select("identifier", F.col("customer_key").alias("new_key")), "identifier")
-             .where("old_key <> new_key"))
-    still_used = current.select(F.col("customer_key").alias("old_key")).distinct()
-    retired = moved.join(still_used, "old_key", "left_anti")
-    old_of = previous.select(F.col("identifier").alias("a"), F.col("customer_key").alias("ka"))
-    crossing = (edges.join(old_of, "a").join(old_of.withColumnRenamed("a", "b").withColumnRenamed("ka", "kb"), "b")
-                .where("ka <> kb").select(F.col("ka").alias("old_key"), "via"))
-    rows = (retired.groupBy("old_key", "new_key").agg(F.count("*").alias("identifiers"))
-            .join(crossing.groupBy("old_key").agg(F.concat_ws(",", F.sort_array(F.collect_set("via"))).alias("why")),
-                  "old_key", "left")
-            .select(F.col("old_key").alias("retired_key"), F.col("new_key").alias("survivor_key"),
-                    F.lit("merge").alias("action"), F.coalesce("why", F.lit("shared identifier no longer used")).alias("why"),
-                    "identifiers", F.lit(run_id).alias("run_id"), F.lit(now).cast("timestamp").alias("merged_at")))
-    rows = rows.where("retired_key IS NOT NULL")
-    n = rows.count()
-    if n:  # by key, so a run killed after this write and run again records each merge once
-        lake.append_new("silver.identity_merges", rows)
-    return n
