@@ -17,7 +17,7 @@ from jobs.cli.common import EXIT_USER_ERROR, _counts, _date, _moment, _positive,
 from jobs.cli.operations import cmd_bench, cmd_config_show, cmd_engine_check, cmd_engine_serve
 from jobs.cli.pipeline import (cmd_curate, cmd_demo, cmd_generate, cmd_ingest, cmd_landing_check, cmd_quality_docs,
                                cmd_quality_validate, cmd_refine)
-from jobs.cli import collect, quarantine, report
+from jobs.cli import collect, identity, quarantine, report
 from jobs.cli.privacy import cmd_privacy, cmd_privacy_list, cmd_privacy_rotate_key, cmd_privacy_verify
 from jobs.cli.serving import cmd_export, cmd_export_list, cmd_export_verify, cmd_sql, cmd_timeline
 from jobs.config import ConfigError
@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("customer", help="a customer_key (ck_…) or an email address")
     tl.add_argument("--limit", type=int, default=200, help="rows at most (default 200)")
     tl.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    tl.add_argument("--as-of", type=_moment, help="the timeline as known at this time: the gold the last curate known "
+                                                  "by then left (within the 7 days of versions kept)")
     tl.set_defaults(func=cmd_timeline)
 
     ql = sub.add_parser("quality", help="run the Great Expectations suites, or find their Data Docs")
@@ -147,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     collect.add_parser(sub)
     quarantine.add_parser(sub)
+    identity.add_parser(sub)
     report.add_parser(sub, _moment)
 
     e = sub.add_parser("engine", help="run or check the Spark Connect engine")

@@ -44,13 +44,15 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     cfg = Config.load()
     with lease.reading(cfg, "rapport timeline"), spark_session(cfg) as spark:
         try:
-            key = customer_key(spark, cfg, args.customer)
-            profile, events = profile_and_events(spark, cfg, key)
+            key = customer_key(spark, cfg, args.customer, args.as_of)
+            profile, events = profile_and_events(spark, cfg, key, args.as_of)
         except NotACustomer as exc:
             print(f"rapport: {exc}", file=sys.stderr)
             return EXIT_USER_ERROR
         rows = events.selectExpr("seq", "occurred_at", "channel", "coalesce(platform, '') AS platform", "event_type",
                                  "coalesce(milestone, '') AS milestone", "summary").limit(args.limit)
+        if args.as_of:
+            print(f"As known at {args.as_of:%Y-%m-%d %H:%M} UTC:")
         print(f"Customer {key}: {profile.lifecycle_stage}, {profile.interactions} interactions, {profile.kept_orders} "
               f"orders ({profile.revenue}), first seen {profile.first_seen:%Y-%m-%d} via {profile.acquisition_channel}"
               + (f"/{profile.acquisition_platform}" if profile.acquisition_platform else "")

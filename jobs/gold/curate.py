@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from jobs import catalog
@@ -35,12 +35,14 @@ from jobs.lake import Lake, earliest
 from jobs.runs.report import Report
 from jobs.runs.run_id import RunId
 from jobs.runs.window import Window
+from jobs.silver.identity_history import last_known
 from jobs.storage import remove_tree
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
+AS_OF_TABLES = ("gold.customer_timeline", "gold.customer_relationship", "gold.customer_facts")
 
 
 @dataclass
@@ -54,6 +56,8 @@ class CurateReport(Report):
     customers: int = 0
     dates: list[date] = field(default_factory=list)
     as_of: date | None = None
+    known_at: str | None = None  # what gold is as of: the window's end (or the identity's newest known time)
+    written_versions: dict[str, int] = field(default_factory=dict)  # the gold versions this run left: --as-of reads them
 
 
 def run(spark: "SparkSession", cfg: Config, window: Window, *, full: bool = False, as_of: date | None = None,
@@ -76,6 +80,7 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
         log.info("gold.customer_timeline is partitioned as an earlier release laid it out: this run rebuilds gold whole")
         report.full = True
     full = report.full
+    report.known_at = _known_at(lake, window).isoformat()
     previous = changes.previous_reference_versions(lake)
     report.reference_versions = {name: v for name in (*changes.REFERENCE, *changes.READ_SINCE)
                                  if (v := lake.version(name)) is not None}
@@ -132,5 +137,15 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
 
     report.timeline_rows = lake.rows("gold.customer_timeline") or tl.count()
     report.customers = lake.rows("gold.customer_relationship") or lake.read("gold.customer_relationship").count()
+    report.written_versions = {name: v for name in AS_OF_TABLES if (v := lake.version(name)) is not None}
     if lake.exists("ops.curate_intents"):
         lake.delete("ops.curate_intents", "TRUE")  # every gold table holds what the intents asked for
+
+
+def _known_at(lake: Lake, window: Window) -> datetime:
+    """The time gold is as known at after this run: the window's end (not later than now), never before the identity
+    it reads was known (``silver.identity_versions``)."""
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    identity = last_known(lake)
+    moment = min(window.end, now) if window.end is not None else (identity or now)
+    return max(moment, identity) if identity is not None else moment

@@ -220,15 +220,8 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, run_id: str | Non
     return report
 
 
-def _run(lake: Lake, window: Window, report: IdentityReport, max_links: int, recompute: list[str] | None = None,
-         change: str | None = None, why: str | None = None) -> None:
-    from pyspark.sql import functions as F
-
-    history.migrate(lake)
-
-    def checkpoint(df: "DataFrame", name: str) -> "DataFrame":
-        return lake.checkpoint(df, report.run_id, name)
-
+def _extract(lake: Lake, window: Window) -> tuple[list["DataFrame"], list["DataFrame"]]:
+    """The links and identifiers in the window's silver rows (and the CRM extract's)."""
     new_edges = []
     node_rows = []
     for table, extract in (("clickstream_events", edges_from_clickstream), ("order_status_history", edges_from_orders),
@@ -247,6 +240,20 @@ def _run(lake: Lake, window: Window, report: IdentityReport, max_links: int, rec
             first = datetime(row[0].year, row[0].month, row[0].day, row[1], tzinfo=timezone.utc)  # its landing hour
             new_edges.append(edges_from_crm(crm, first))
             node_rows.append(crm_nodes(crm, first))
+    return new_edges, node_rows
+
+
+def _run(lake: Lake, window: Window, report: IdentityReport, max_links: int, recompute: list[str] | None = None,
+         change: str | None = None, why: str | None = None) -> None:
+    from pyspark.sql import functions as F
+
+    history.migrate(lake)
+
+    def checkpoint(df: "DataFrame", name: str) -> "DataFrame":
+        return lake.checkpoint(df, report.run_id, name)
+
+    # a person's change (recompute) reads no data: it recomputes the components it names
+    new_edges, node_rows = ([], []) if recompute else _extract(lake, window)
     if not new_edges and not recompute:
         return
     edges = lake.frame("silver.identity_edges", []).select("a", "b", "via", "first_seen", "evidence_table",

@@ -1,0 +1,139 @@
+"""A person corrects identity: unmerge (split an identifier off a customer and block the links that joined it) and
+unblock. Each change is recorded (``silver.identity_blocks``, ``silver.identity_events``), the identity of the
+customers it touches is recomputed as a run of ``refine.identity``, and curate rebuilds their gold rows, so the next
+export publishes them. Nothing else is recomputed: the runs cost what the customers touched cost.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
+
+from jobs.config import Config
+from jobs.lake import Lake
+from jobs.pipeline.runner import run_stage, run_step
+from jobs.runs.lease import hold
+from jobs.runs.run_id import RunId
+from jobs.runs.window import Window
+from jobs.silver import identity_history as history
+from jobs.silver.identity_explain import UnknownIdentity, cut, explain
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+
+class IdentityChangeRefused(ValueError):
+    """The change cannot be made as asked; the message says why and what to do."""
+
+
+@dataclass
+class Change:
+    action: str
+    customer_key: str
+    blocks: list[str] = field(default_factory=list)  # block ids made or lifted
+    identifiers: list[str] = field(default_factory=list)  # what left (unmerge) or was joined again (unblock)
+    keys_after: dict[str, str] = field(default_factory=dict)  # identifier -> its customer key after
+    curated: bool = False
+    known_at: datetime | None = None
+
+
+def _after(spark: "SparkSession", cfg: Config, identifiers: list[str], change: str, why: str, run_id: RunId,
+           curate: bool) -> tuple[dict[str, str], bool]:
+    """Recompute the identity of ``identifiers``' components, then curate the customers that moved."""
+    from pyspark.sql import functions as F
+
+    run_step(spark, cfg, "refine.identity", Window(), str(run_id.child("identity")), recompute=identifiers,
+             change=change, why=why)
+    lake = Lake(cfg, spark)
+    keys = {r.identifier: r.customer_key for r in lake.read("silver.identity_map")
+            .where(F.col("identifier").isin(identifiers)).collect()}
+    if curate and lake.exists("gold.customer_timeline"):
+        # a window after everything landed: no new rows, only the identities that moved since the last curate
+        hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+        run_stage(spark, cfg, "curate", Window(hour, hour + timedelta(hours=1)), checks=False,
+                  run_id=str(run_id.child("curate")))
+    return keys, curate
+
+
+def unmerge(spark: "SparkSession", cfg: Config, customer_key: str, identifier: str, reason: str, *,
+            curate: bool = True) -> Change:
+    """Split ``identifier`` (and what only it connects) off ``customer_key``; block the links that joined them.
+
+    The part that stays keeps the key; the part that leaves gets a key of its own. Later runs do not merge them
+    again through the blocked links (another, new link still would: a block is on a link, not on two people)."""
+    if not reason or not reason.strip():
+        raise IdentityChangeRefused("say why (--reason): it is kept with the block and shown by identity history")
+    lake = Lake(cfg, spark)
+    run_id = RunId.new("identity-unmerge")
+    with hold(cfg, f"identity unmerge {run_id}"):
+        try:
+            now = explain(spark, cfg, customer_key)
+        except UnknownIdentity as exc:
+            raise IdentityChangeRefused(str(exc)) from None
+        if identifier not in now.identifiers:
+            raise IdentityChangeRefused(f"{identifier} is not one of {customer_key}'s identifiers now "
+                                        f"(rapport identity explain {customer_key} lists them)")
+        if identifier == now.anchor:
+            raise IdentityChangeRefused(
+                f"{identifier} is the identifier {customer_key} is named after: the key stays with it. Unmerge the "
+                f"other part instead (rapport identity explain {customer_key} shows how each identifier joins it)")
+        links = list(now.parent.values())
+        leaving, crossing = cut(now.anchor, identifier, _all_links(lake, spark, now.identifiers))
+        if not crossing:
+            raise IdentityChangeRefused(f"no link joins {identifier} to the rest of {customer_key}")
+        known = history.known_time(lake, None)
+        rows = [(history.event_id(min(x.a, x.b), max(x.a, x.b), known), min(x.a, x.b), max(x.a, x.b), customer_key,
+                 identifier, reason.strip(), known, str(run_id), None, None) for x in crossing]
+        lake.merge("silver.identity_blocks", lake.frame("silver.identity_blocks", rows))
+        history.write_events(lake, lake.frame("silver.identity_events", [
+            ("", "block", customer_key, None, identifier, reason.strip(), len(crossing), known, "", known)]).drop(
+            "event_id", "known_at", "run_id", "recorded_at"), known, str(run_id))
+        log.info("unmerge %s from %s: %d identifiers leave, %d links blocked (%d links in the customer)",
+                 identifier, customer_key, len(leaving), len(crossing), len(links))
+        keys, curated = _after(spark, cfg, now.identifiers, "unmerge", reason.strip(), run_id, curate)
+    return Change("unmerge", customer_key, [r[0] for r in rows], sorted(leaving), keys, curated, known)
+
+
+def _all_links(lake: Lake, spark: "SparkSession", members: list[str]) -> list:
+    """Every joining link among ``members`` (the explanation keeps only a tree of them)."""
+    from jobs.silver.identity_explain import Link
+
+    ids = spark.createDataFrame([(i,) for i in members], "identifier string")
+    edges = (lake.read("silver.identity_edges").where("valid_to IS NULL")
+             .join(ids.withColumnRenamed("identifier", "a"), "a", "left_semi")
+             .join(ids.withColumnRenamed("identifier", "b"), "b", "left_semi"))
+    return [Link(r.a, r.b, r.via, r.first_seen, r.evidence_table, r.evidence_key) for r in edges.collect()]
+
+
+def unblock(spark: "SparkSession", cfg: Config, block_id: str, reason: str, *, curate: bool = True) -> Change:
+    """Lift a block: its link joins again from now, and the customers it separated are recomputed."""
+    from pyspark.sql import functions as F
+
+    if not reason or not reason.strip():
+        raise IdentityChangeRefused("say why (--reason): it is kept with the block and shown by identity history")
+    lake = Lake(cfg, spark)
+    run_id = RunId.new("identity-unblock")
+    with hold(cfg, f"identity unblock {run_id}"):
+        block = lake.read_or_empty("silver.identity_blocks").where(F.col("block_id") == F.lit(block_id)).first()
+        if block is None:
+            raise IdentityChangeRefused(f"no block {block_id} (rapport identity blocks lists them)")
+        if block.unblocked_at is not None:
+            raise IdentityChangeRefused(f"block {block_id} was lifted at {block.unblocked_at} already")
+        known = history.known_time(lake, None)
+        lake.merge("silver.identity_blocks", lake.read("silver.identity_blocks")
+                   .where(F.col("block_id") == F.lit(block_id))
+                   .withColumn("unblocked_at", F.lit(known).cast("timestamp"))
+                   .withColumn("unblock_reason", F.lit(reason.strip())))
+        ids = lake.read("silver.identity_map")
+        ends = ids.where(F.col("identifier").isin([block.a, block.b])).select("customer_key").distinct()
+        members = sorted(r.identifier for r in ids.join(ends, "customer_key", "left_semi").select("identifier").collect())
+        key = block.customer_key  # the customer unmerged: its history tells the block and its lifting
+        history.write_events(lake, lake.frame("silver.identity_events", [
+            ("", "unblock", key, None, block.identifier, reason.strip(), 1, known, "", known)]).drop(
+            "event_id", "known_at", "run_id", "recorded_at"), known, str(run_id))
+        keys, curated = _after(spark, cfg, members, "unblock", reason.strip(), run_id, curate)
+    return Change("unblock", key, [block_id], members, keys, curated, known)
