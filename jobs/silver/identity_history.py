@@ -1,9 +1,10 @@
 """Identity as history: who each identifier belonged to over time, and every merge, split, block and shared identifier.
 
 Contract
-- ``silver.identity_versions`` is ``identity_map`` with validity intervals (SCD2): a run that changes an identifier's
-  customer (or whether it is shared) closes its open row at the run's *known time* and opens a new one. Nothing else
-  is rewritten, so the table grows with the changes, not with the runs.
+- ``silver.identity_versions`` is ``identity_map`` with validity intervals (SCD2), written once: a run that changes an
+  identifier's customer (or whether it is shared) appends a row valid from the run's *known time*; the interval ends
+  where the identifier's next row begins (``intervals``). Nothing stored is updated, so a run writes what it changed
+  and the table grows with the changes, not with the runs.
 - The known time is data time, not the clock: the end of the landing window the run read (or the newest evidence it
   read, for an open window). So "as of T" means "as Rapport knew it from everything that had landed by T", and a lake
   built day by day answers it as a lake built from the files landed by T does. A person's change (an unmerge, an
@@ -76,8 +77,7 @@ def active_blocks(lake: Lake, at: datetime | None = None) -> "DataFrame | None":
     if at is None:
         blocks = blocks.where("unblocked_at IS NULL")
     else:
-        t = f"TIMESTAMP'{at.strftime('%Y-%m-%d %H:%M:%S')}'"
-        blocks = blocks.where(f"blocked_at <= {t} AND (unblocked_at IS NULL OR unblocked_at > {t})")
+        blocks = blocks.where(f"blocked_at <= {_ts(at)} AND (unblocked_at IS NULL OR unblocked_at > {_ts(at)})")
     return blocks.select("a", "b", "reason")
 
 
@@ -113,31 +113,25 @@ def record(lake: Lake, previous: "DataFrame | None", current: "DataFrame", scope
         diff = (prev.join(cur, "identifier", "full_outer")
                 .where("old_key IS NULL OR new_key IS NULL OR old_key <> new_key OR old_shared <> new_shared"))
         if not lake.exists("silver.identity_versions"):  # a lake from before identity history: seed it
-            lake.merge("silver.identity_versions", previous.select(
+            lake.append("silver.identity_versions", previous.select(
                 "identifier", "customer_key", "is_shared", F.col("first_seen").alias("valid_from"),
-                F.lit(None).cast("timestamp").alias("valid_to"), F.lit("new").alias("change"),
-                F.lit(run_id).alias("run_id")), on=("identifier", "valid_from"))
+                F.lit("new").alias("change"), F.lit(run_id).alias("run_id")))
         diff = diff.drop("first_seen")
     diff = lake.checkpoint(diff, run_id, "identity-diff")
     keys_now = current.select(F.col("customer_key").alias("old_key")).distinct().withColumn("_kept", F.lit(True))
     diff = diff.join(keys_now, "old_key", "left")
     kind = (F.when(F.col("old_key").isNull(), "new")
+            .when(F.col("new_key").isNull(), "gone")
             .when(F.col("old_shared") != F.col("new_shared"), F.when(F.col("new_shared"), "shared").otherwise("unshared"))
             .when(F.col("_kept").isNull(), "merge")
             .otherwise(F.lit(change or "split")))
-    opened = diff.where("new_key IS NOT NULL").select(
-        "identifier", F.col("new_key").alias("customer_key"), F.col("new_shared").alias("is_shared"),
-        t.alias("valid_from"), F.lit(None).cast("timestamp").alias("valid_to"), kind.alias("change"),
-        F.lit(run_id).alias("run_id"))
-    if lake.exists("silver.identity_versions"):
-        open_rows = lake.read("silver.identity_versions").where("valid_to IS NULL")
-        closed = (open_rows.join(diff.where("old_key IS NOT NULL").select("identifier"), "identifier", "left_semi")
-                  .withColumn("valid_to", t))
-        opened = closed.select(*opened.columns).unionByName(opened)
+    # written once: an interval ends where the identifier's next row begins, so nothing stored is ever updated
+    opened = diff.select("identifier", F.col("new_key").alias("customer_key"),
+                         F.coalesce("new_shared", F.lit(False)).alias("is_shared"), t.alias("valid_from"),
+                         kind.alias("change"), F.lit(run_id).alias("run_id"))
     counts["versions"] = diff.count()
     if counts["versions"]:
-        lake.merge("silver.identity_versions", opened, when="s.valid_to IS NOT NULL AND t.valid_to IS NULL",
-                   update=("valid_to",), on=("identifier", "valid_from"))
+        lake.append_new("silver.identity_versions", opened, scope=f"valid_from = {_ts(known)}")
     else:
         lake.ensure("silver.identity_versions")
 
@@ -212,11 +206,29 @@ def write_events(lake: Lake, events: "DataFrame", known: datetime, run_id: str) 
 # ---- reading
 
 
+def _ts(moment: datetime) -> str:
+    return f"TIMESTAMP'{moment.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M:%S')}'"
+
+
+def intervals(lake: Lake) -> "DataFrame":
+    """``silver.identity_versions`` with ``valid_to``: the start of the identifier's next row (NULL while current).
+    The same as SQL: ``lead(valid_from) OVER (PARTITION BY identifier ORDER BY valid_from)``."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    return lake.read_or_empty("silver.identity_versions").withColumn(
+        "valid_to", F.lead("valid_from").over(Window.partitionBy("identifier").orderBy("valid_from")))
+
+
 def as_of(lake: Lake, at: datetime) -> "DataFrame":
-    """(identifier, customer_key, is_shared): the identity as it was known at ``at``."""
-    t = f"TIMESTAMP'{at.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M:%S')}'"
-    return (lake.read_or_empty("silver.identity_versions")
-            .where(f"valid_from <= {t} AND (valid_to IS NULL OR valid_to > {t})")
+    """(identifier, customer_key, is_shared): the identity as it was known at ``at``: each identifier's latest row
+    from then or before (none for one not seen yet, or erased)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    latest = Window.partitionBy("identifier").orderBy(F.desc("valid_from"))
+    return (lake.read_or_empty("silver.identity_versions").where(f"valid_from <= {_ts(at)}")
+            .withColumn("_n", F.row_number().over(latest)).where("_n = 1 AND customer_key IS NOT NULL")
             .select("identifier", "customer_key", "is_shared"))
 
 
