@@ -73,3 +73,26 @@ def data_files(path: Path | str) -> int:
 
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
+
+
+def written_bytes(lake: Path | str, since: float) -> dict[str, dict[str, int]]:
+    """Per table, the bytes of data files the commits made after ``since`` (epoch seconds) added and removed, read
+    from the Delta logs: what a run wrote, and how much of it rewrote files that were there before (removed)."""
+    import json
+
+    out: dict[str, dict[str, int]] = {}
+    for root, dirs, _ in os.walk(lake):
+        if "_delta_log" not in dirs or "_staging" in root:
+            continue
+        log = Path(root) / "_delta_log"
+        name = f"{Path(root).parent.name}.{Path(root).name}"
+        for commit in log.glob("*.json"):
+            if commit.stat().st_mtime < since:
+                continue
+            for line in commit.read_text().splitlines():
+                action = json.loads(line)
+                for kind in ("add", "remove"):
+                    if kind in action:
+                        counts = out.setdefault(name, {"add": 0, "remove": 0})
+                        counts[kind] += int(action[kind].get("size") or 0)
+    return out

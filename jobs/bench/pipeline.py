@@ -31,6 +31,9 @@ class Settings:
     peers: tuple[str, ...] = PEERS
     incremental_days: int = 60
     incremental_events_per_day: int = 20_000
+    # history independence: a lake with this many days of history built in bulk, then 3 ordinary daily runs, against
+    # the same 3 days on a lake with 7 days of history (0 skips)
+    history_days: int = 365
     collector_seconds: float = 5.0  # per load cell; 0 skips the collector
     cluster: bool = True  # one more pipeline run per scale on Sail's local-cluster mode (driver + workers, Arrow Flight)
     # one more pipeline run at the scale ``bounded_at`` with the engine's memory pool this small
@@ -66,6 +69,7 @@ class Results:
     scales: list[dict] = field(default_factory=list)
     peers: list[dict] = field(default_factory=list)
     incremental: dict = field(default_factory=dict)
+    history: dict = field(default_factory=dict)
     collector: list[dict] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)  # a part that failed: what and why (the rest still ran)
     finished_at: str = ""

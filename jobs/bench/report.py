@@ -136,6 +136,27 @@ def markdown(r: dict) -> str:
             [[f"{d['day']}", f"{d['events']:,}", *(f"{d['stages'].get(s, 0):.1f}" for s in stages), f"{d['seconds']:.1f}",
               f"{d['events'] / d['seconds']:,.0f}", f"{d['lake_bytes'] / MIB:,.0f}", f"{d.get('lake_files', '-')}"]
              for d in inc["days"]])
+    hist = r.get("history") or {}
+    if hist.get("lakes"):
+        per_stage = hist.get("old_vs_young_by_stage") or {}
+        rows = []
+        for name, lake in hist["lakes"].items():
+            days = hist["history_days"] if name == "old" else hist["young_days"]
+            for run in lake["runs"]:
+                rows.append([f"{days} days", f"{run['day']}", f"{run['events']:,}",
+                             *(f"{run['stages'].get(s, 0):.1f}" for s in ("ingest", "refine", "curate", "quality",
+                                                                         "report")),
+                             f"{run['seconds']:.1f}", f"{run['written_bytes'] / MIB:,.1f}",
+                             f"{run['rewritten_bytes'] / MIB:,.1f}"])
+        lines += _table(
+            f"History independence: the same 3 daily runs after {hist['history_days']} and {hist['young_days']} days "
+            "of history",
+            f"Old lake / young lake (medians): {hist.get('old_vs_young')} (target 1.2)"
+            + (". By stage: " + ", ".join(f"{s} {v}" for s, v in per_stage.items() if v is not None) if per_stage else "")
+            + f". Rewritten (files a run replaced) / the run's own output: {hist.get('rewritten_vs_output')} "
+              "(target 3).",
+            ["history", "day", "events", "ingest", "refine", "curate", "quality", "report", "total s", "wrote MiB",
+             "rewrote MiB"], "l " + "r " * 10, rows)
     if r.get("collector"):
         lines += _table(
             "Collector under load",

@@ -121,6 +121,16 @@ def run(settings: Settings, progress: Callable[[str], None] = print) -> Results:
                 failed(results, "incremental", exc, progress)
             if not settings.keep_data:
                 shutil.rmtree(root, ignore_errors=True)
+        if settings.history_days:
+            progress(f"== history: {settings.history_days} days of history against {scenarios.YOUNG_DAYS}, "
+                     f"{scenarios.MEASURED_DAYS} daily runs each")
+            root = settings.workdir / "history"
+            try:
+                scenarios.history(results, root, s3, settings, progress)
+            except Exception as exc:
+                failed(results, "history", exc, progress)
+            if not settings.keep_data:
+                shutil.rmtree(root, ignore_errors=True)
     if settings.collector_seconds:
         progress("== collector: batches of 1, 20, 100 at 8, 32, 128 clients, durable and in memory")
         from jobs.bench import collector

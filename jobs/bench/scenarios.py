@@ -8,10 +8,11 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from jobs.bench.measure import Measure, data_files, folder_bytes, median
+from jobs.bench.measure import Measure, data_files, folder_bytes, median, written_bytes
 
 from jobs.bench.pipeline import (PIPELINE_STAGES, START, Results, Settings, Stage, config_for, failed, generate_data,
                                  late_vs_early, run_pipeline, step_seconds, summarise, timed_step)
@@ -68,7 +69,9 @@ def incremental(results: Results, root: Path, s3: str | None, settings: Settings
                            "last_vs_first": None, "late_vs_early": None}
     for d in range(days):
         lo, hi = first + timedelta(days=d), first + timedelta(days=d + 1)
+        began = time.time()
         stages, events, _ = run_pipeline(landing, lake, s3, f"incremental/day{d + 1}", lo, hi)
+        wrote = written_bytes(lake, began)
         if (d + 1) % 7 == 0:  # the weekly maintenance DAG: compaction (vacuum keeps a week, so it removes nothing here)
             stages["maintenance"] = Stage()
             stages["maintenance"].add(timed_step(landing, lake, s3, "maintenance"))
@@ -76,7 +79,9 @@ def incremental(results: Results, root: Path, s3: str | None, settings: Settings
         out.append({"day": d + 1, "date": lo.date().isoformat(), "events": events, "seconds": round(total, 2),
                     "stages": {k: round(v.seconds, 2) for k, v in stages.items()},
                     "peak_memory_bytes": max(s.peak_bytes for s in stages.values()),
-                    "lake_bytes": folder_bytes(lake), "lake_files": data_files(lake)})
+                    "lake_bytes": folder_bytes(lake), "lake_files": data_files(lake),
+                    "written_bytes": sum(t["add"] for t in wrote.values()),
+                    "rewritten_bytes": sum(t["remove"] for t in wrote.values())})
         progress(f"  day {d + 1:>2}: {events:,} events in {total:.1f}s "
                  f"({', '.join(f'{k} {v.seconds:.1f}' for k, v in stages.items() if v.seconds)})")
     secs = [d["seconds"] for d in out]
@@ -88,6 +93,60 @@ def incremental(results: Results, root: Path, s3: str | None, settings: Settings
     m = timed_step(landing, lake, s3, "gate.full")
     results.incremental["full_gate"] = {"seconds": round(m.seconds, 2), "peak_memory_bytes": m.peak_bytes}
     progress(f"  weekly whole-table gate on the last day's lake: {m.seconds:.1f}s")
+
+
+MEASURED_DAYS = 3
+YOUNG_DAYS = 7
+
+
+def history(results: Results, root: Path, s3: str | None, settings: Settings, progress) -> None:
+    """Does a daily run cost the same on an old lake as on a young one? ``history_days`` of history built in bulk,
+    then three ordinary daily runs; the same three days on a lake with 7 days of history; the ratio by stage, and
+    the bytes each run wrote and rewrote (files it replaced) beside its batch's own output."""
+    days = settings.history_days + MEASURED_DAYS
+    landing, _ = generate_data(root, settings.incremental_events_per_day * days, days, settings.seed + 2, progress)
+    first = datetime(START.year, START.month, START.day, tzinfo=timezone.utc)
+    measured = first + timedelta(days=settings.history_days)
+    results.history = {"history_days": settings.history_days, "young_days": YOUNG_DAYS, "lakes": {}}
+    for name, start in (("old", first), ("young", measured - timedelta(days=YOUNG_DAYS))):
+        lake = root / f"lake-{name}"
+        shutil.rmtree(lake, ignore_errors=True)
+        began = time.perf_counter()
+        run_pipeline(landing, lake, s3, f"history/{name}/bulk", start, measured)
+        bulk = time.perf_counter() - began
+        progress(f"  {name} lake: {(measured - start).days} days of history in bulk in {bulk:.0f}s")
+        runs = []
+        for d in range(MEASURED_DAYS):
+            lo = measured + timedelta(days=d)
+            began = time.time()
+            stages, events, _ = run_pipeline(landing, lake, s3, f"history/{name}/day{d + 1}", lo, lo + timedelta(days=1))
+            wrote = written_bytes(lake, began)
+            added, removed = sum(t["add"] for t in wrote.values()), sum(t["remove"] for t in wrote.values())
+            runs.append({"day": d + 1, "events": events, "seconds": round(sum(v.seconds for v in stages.values()), 2),
+                         "stages": {k: round(v.seconds, 2) for k, v in stages.items()},
+                         "written_bytes": added, "rewritten_bytes": removed,
+                         "rewritten_by_table": {t: v["remove"] for t, v in sorted(wrote.items(), key=lambda x: -x[1]["remove"])
+                                                if v["remove"]}})
+            progress(f"  {name} lake, day {d + 1}: {events:,} events in {runs[-1]['seconds']:.1f}s; wrote "
+                     f"{added / 2**20:.1f} MiB, of which {removed / 2**20:.1f} MiB replaced files already there")
+        results.history["lakes"][name] = {"bulk_seconds": round(bulk, 1), "lake_bytes": folder_bytes(lake), "runs": runs}
+        if not settings.keep_data:
+            shutil.rmtree(lake, ignore_errors=True)
+    old, young = (results.history["lakes"][n]["runs"] for n in ("old", "young"))
+
+    def ratio(pick) -> float | None:
+        a, b = median([pick(r) for r in old]), median([pick(r) for r in young])
+        return round(a / b, 2) if b else None
+
+    results.history["old_vs_young"] = ratio(lambda r: r["seconds"])
+    results.history["old_vs_young_by_stage"] = {s: ratio(lambda r, s=s: r["stages"].get(s, 0)) for s in PIPELINE_STAGES}
+    # a run's own output: what it wrote beyond the files it replaced; rewrite amplification is replaced / own output
+    results.history["rewritten_vs_output"] = {
+        n: round(median([r["rewritten_bytes"] / max(1, r["written_bytes"] - r["rewritten_bytes"]) for r in rs]), 2)
+        for n, rs in (("old", old), ("young", young))}
+    progress(f"  old / young: {results.history['old_vs_young']} "
+             f"({', '.join(f'{k} {v}' for k, v in results.history['old_vs_young_by_stage'].items() if v)}); "
+             f"rewritten / own output: {results.history['rewritten_vs_output']}")
 
 
 def refine_peer(landing: Path, root: Path, lake: Path, snapshot: Path, refine: Stage) -> dict:

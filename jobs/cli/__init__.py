@@ -196,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="engines to race on the gold stage: embedded,jvm,duckdb (default all; empty for none)")
     b.add_argument("--incremental-days", type=int, default=60, help="daily batches to run one after another (default 60; 0 skips)")
     b.add_argument("--incremental-events", type=_positive, default=20_000, help="events per daily batch (default 20000)")
+    b.add_argument("--history-days", type=int, default=365,
+                   help="days of history built in bulk before 3 daily runs, against 7 days (default 365; 0 skips)")
     b.add_argument("--collector-seconds", type=float, default=5.0,
                    help="seconds per collector load cell (default 5; 0 skips the collector)")
     b.add_argument("--no-cluster", dest="cluster", action="store_false",

@@ -63,6 +63,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return EXIT_USER_ERROR
     settings = Settings(scales=scales, repeats=args.repeats, days=args.days, peers=tuple(args.peers),
                         incremental_days=args.incremental_days, incremental_events_per_day=args.incremental_events,
+                        history_days=args.history_days,
                         collector_seconds=args.collector_seconds, cluster=args.cluster,
                         bounded_memory=args.bounded_memory,
                         out=Path(args.out), workdir=Path(args.workdir), keep_data=args.keep_data)

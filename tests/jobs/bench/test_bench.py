@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]  # about two minutes: `
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     out, work = tmp_path_factory.mktemp("bench-out"), tmp_path_factory.mktemp("bench-work")
-    run(Settings(scales=(4000,), repeats=1, days=3, incremental_days=2, incremental_events_per_day=1500, out=out,
+    run(Settings(scales=(4000,), repeats=1, days=3, incremental_days=2, incremental_events_per_day=1500, history_days=8, out=out,
                  workdir=work, keep_data=True, collector_seconds=0.3, bounded_memory="64m", bounded_at=4000),
         progress=lambda m: None)
     return out, work
@@ -55,6 +55,13 @@ def test_a_tiny_bench_writes_well_formed_results(tiny):
     assert [d["day"] for d in days] == [1, 2] and all(d["events"] > 0 and d["seconds"] > 0 for d in days)
     assert all(d["lake_files"] > 10 for d in days) and r["incremental"]["full_gate"]["seconds"] > 0
     assert set(r["incremental"]["stages_late_vs_early"]) >= {"ingest", "refine", "curate", "quality"}
+    hist = r["history"]  # 8 days of history against 7, 3 daily runs on each lake
+    assert [run["day"] for run in hist["lakes"]["old"]["runs"]] == [1, 2, 3] == [
+        run["day"] for run in hist["lakes"]["young"]["runs"]]
+    assert all(run["written_bytes"] >= run["rewritten_bytes"] >= 0 and run["written_bytes"] > 0
+               for lake in hist["lakes"].values() for run in lake["runs"])
+    assert hist["old_vs_young"] > 0 and "## History independence" in md
+    assert all(d["written_bytes"] > 0 for d in days)
     assert "| ingest |" in md and "| jvm |" in md and "## Incremental" in md and "- report at " in md
     assert "local-cluster" in md and "## Identity stitching" in md and "data files" in md and "DuckDB peer" in md
     assert (out / "chart.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
