@@ -123,6 +123,7 @@ def run_demo(args: argparse.Namespace) -> int:
                                      coalesce(platform, '') AS platform, event_type, coalesce(milestone, '') AS milestone, summary
                               FROM gold.customer_timeline WHERE customer_key = '{k}' ORDER BY seq LIMIT 25""").show(
                     25, truncate=False)
+                _print_identity(spark, cfg, k)
             last = spark.sql("SELECT max(date) AS d FROM gold.daily_product_trends WHERE trending").first().d
             print(f"Top trending products on {last} (views over 7 days vs the 7 before):" if last else
                   "No product is trending yet (trends compare 7 days with the 7 before them).")
@@ -320,3 +321,19 @@ def _print_exports(cfg: Config) -> None:
         result = verify(client, store.uri(latest.prefix))
         print(f"  {store.uri(latest.prefix)}  {result.rows:,} rows in {result.files} file(s), "
               + ("verified against manifest.json" if result.ok else "DOES NOT VERIFY: " + "; ".join(result.problems)))
+
+
+def _print_identity(spark, cfg: Config, key: str) -> None:
+    """Why the sample customer's identifiers are one customer: each one's path of links to the anchor, with evidence."""
+    from jobs.silver.identity_explain import explain
+
+    e = explain(spark, cfg, key)
+    print(f"Why these are one customer (rapport identity explain {key}): {len(e.identifiers)} identifiers, named after "
+          f"{e.anchor}")
+    for identifier in [i for i in e.identifiers if i != e.anchor][:6]:
+        hops = " -> ".join(f"{link.via} ({link.evidence_table}:{link.evidence_key}, {link.valid_from:%Y-%m-%d %H:%M})"
+                           for link in e.path(identifier))
+        print(f"  {identifier[:40]}: {hops}")
+    print("Undo a wrong merge with `rapport identity unmerge --customer-key … --identifier … --reason …`; see a past "
+          "state with `--as-of` (docs/identity.md).\n")
+
