@@ -9,12 +9,12 @@ import shutil
 import subprocess
 import sys
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from jobs.bench.measure import Measure, data_files, folder_bytes, median, written_bytes
 
-from jobs.bench.pipeline import (PIPELINE_STAGES, START, Results, Settings, Stage, config_for, failed, generate_data,
+from jobs.bench.pipeline import (PIPELINE_STAGES, START, Results, Settings, Stage, config_for, generate_data,
                                  late_vs_early, run_pipeline, step_seconds, summarise, timed_step)
 
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from jobs import catalog
 from jobs.config import Config
 from jobs.gold import changes, relationship, timeline, trends
-from jobs.lake import Lake, earliest
+from jobs.lake import Lake
 from jobs.runs.report import Report
 from jobs.runs.run_id import RunId
 from jobs.runs.window import Window

@@ -99,13 +99,14 @@ def edges_from_crm(customers: "DataFrame", extract_time: datetime) -> "DataFrame
 
     crm = _ident("crm", "customer_id")
     t = F.lit(extract_time).cast("timestamp")
-    base = customers.select(F.expr(crm).alias("a"), "customer_id", "email_hash", "phone_hash", "social_accounts")
-    seen = (t.alias("first_seen"), F.lit("crm_customers").alias("evidence_table"), F.col("customer_id").alias("evidence_key"))
+    base = customers.select(F.expr(crm).alias("a"), "email_hash", "phone_hash", "social_accounts")
+    # the CRM row by its identifier (crm:<id>), typed so a key rotation wraps it like every other identifier
+    seen = (t.alias("first_seen"), F.lit("crm_customers").alias("evidence_table"), F.col("a").alias("evidence_key"))
     parts = [
         base.select("a", F.expr(_ident("email", "email_hash")).alias("b"), F.lit("crm_email").alias("via"), *seen),
         base.select("a", F.expr(_ident("phone", "phone_hash")).alias("b"), F.lit("crm_phone").alias("via"), *seen),
     ]
-    accounts = base.select("a", "customer_id", F.explode("social_accounts").alias("s"))
+    accounts = base.select("a", F.explode("social_accounts").alias("s"))
     parts.append(accounts.select("a", F.expr(_ident("social", "s.actor_id_hash")).alias("b"),
                                  F.lit("crm_linked_account").alias("via"), *seen))
     parts.append(accounts.select(F.expr(_ident("social", "s.actor_id_hash")).alias("a"),
