@@ -96,6 +96,7 @@ def incremental(results: Results, root: Path, s3: str | None, settings: Settings
 
 
 MEASURED_DAYS = 3
+BULK_DAYS = 31
 YOUNG_DAYS = 7
 
 
@@ -112,7 +113,11 @@ def history(results: Results, root: Path, s3: str | None, settings: Settings, pr
         lake = root / f"lake-{name}"
         shutil.rmtree(lake, ignore_errors=True)
         began = time.perf_counter()
-        run_pipeline(landing, lake, s3, f"history/{name}/bulk", start, measured)
+        lo = start
+        while lo < measured:  # a backfill a month at a time: one window of a year is more than one engine pool holds
+            hi = min(lo + timedelta(days=BULK_DAYS), measured)
+            run_pipeline(landing, lake, s3, f"history/{name}/bulk", lo, hi)
+            lo = hi
         bulk = time.perf_counter() - began
         progress(f"  {name} lake: {(measured - start).days} days of history in bulk in {bulk:.0f}s")
         runs = []
