@@ -111,24 +111,20 @@ def run(settings: Settings, progress: Callable[[str], None] = print) -> Results:
                 failed(results, f"scale {events}", exc, progress)
             if not settings.keep_data:
                 shutil.rmtree(root, ignore_errors=True)
-        if settings.incremental_days:
-            progress(f"== incremental: {settings.incremental_days} daily batches of about "
-                     f"{settings.incremental_events_per_day:,} events")
-            root = settings.workdir / "incremental"
+        parts = ((settings.incremental_days, "incremental", scenarios.incremental,
+                  f"{settings.incremental_days} daily batches of about {settings.incremental_events_per_day:,} events"),
+                 (settings.history_days, "history", scenarios.history,
+                  f"{settings.history_days} days of history against {scenarios.YOUNG_DAYS}, "
+                  f"{scenarios.MEASURED_DAYS} daily runs each"))
+        for wanted, name, part, what in parts:
+            if not wanted:
+                continue
+            progress(f"== {name}: {what}")
+            root = settings.workdir / name
             try:
-                scenarios.incremental(results, root, s3, settings, progress)
+                part(results, root, s3, settings, progress)
             except Exception as exc:
-                failed(results, "incremental", exc, progress)
-            if not settings.keep_data:
-                shutil.rmtree(root, ignore_errors=True)
-        if settings.history_days:
-            progress(f"== history: {settings.history_days} days of history against {scenarios.YOUNG_DAYS}, "
-                     f"{scenarios.MEASURED_DAYS} daily runs each")
-            root = settings.workdir / "history"
-            try:
-                scenarios.history(results, root, s3, settings, progress)
-            except Exception as exc:
-                failed(results, "history", exc, progress)
+                failed(results, name, exc, progress)
             if not settings.keep_data:
                 shutil.rmtree(root, ignore_errors=True)
     if settings.collector_seconds:
