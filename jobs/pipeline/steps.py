@@ -107,7 +107,7 @@ STEPS: dict[str, Step] = {s.name: s for s in (
     Step("refine.identity", "jobs.silver.identity:run",
          reads=(*_SILVER_EVENTS, "silver.crm_customers", "bronze.customers"),
          writes=("silver.identity_edges", "silver.identity_nodes", "silver.identity_map", "silver.identity_versions",
-                 "silver.identity_events", "silver.identity_shared"),
+                 "silver.identity_events", "silver.identity_shared", "silver.identity_blocks"),
          doc="identity stitching: every identifier to one stable customer key"),
     Step("refine.sessions", "jobs.silver.sessions:run", reads=("silver.clickstream_events",), writes=("silver.sessions",),
          doc="web and app sessions of the dates the window's events touched"),
