@@ -81,8 +81,7 @@ def unmerge(spark: "SparkSession", cfg: Config, customer_key: str, identifier: s
             raise IdentityChangeRefused(
                 f"{identifier} is the identifier {customer_key} is named after: the key stays with it. Unmerge the "
                 f"other part instead (rapport identity explain {customer_key} shows how each identifier joins it)")
-        links = list(now.parent.values())
-        leaving, crossing = cut(now.anchor, identifier, _all_links(lake, spark, now.identifiers))
+        leaving, crossing = cut(now.anchor, identifier, now.links)
         if not crossing:
             raise IdentityChangeRefused(f"no link joins {identifier} to the rest of {customer_key}")
         known = history.known_time(lake, None)
@@ -93,20 +92,9 @@ def unmerge(spark: "SparkSession", cfg: Config, customer_key: str, identifier: s
             ("", "block", customer_key, None, identifier, reason.strip(), len(crossing), known, "", known)]).drop(
             "event_id", "known_at", "run_id", "recorded_at"), known, str(run_id))
         log.info("unmerge %s from %s: %d identifiers leave, %d links blocked (%d links in the customer)",
-                 identifier, customer_key, len(leaving), len(crossing), len(links))
+                 identifier, customer_key, len(leaving), len(crossing), len(now.links))
         keys, curated = _after(spark, cfg, now.identifiers, "unmerge", reason.strip(), run_id, curate)
     return Change("unmerge", customer_key, [r[0] for r in rows], sorted(leaving), keys, curated, known)
-
-
-def _all_links(lake: Lake, spark: "SparkSession", members: list[str]) -> list:
-    """Every joining link among ``members`` (the explanation keeps only a tree of them)."""
-    from jobs.silver.identity_explain import Link
-
-    ids = spark.createDataFrame([(i,) for i in members], "identifier string")
-    edges = (lake.read("silver.identity_edges").where("valid_to IS NULL")
-             .join(ids.withColumnRenamed("identifier", "a"), "a", "left_semi")
-             .join(ids.withColumnRenamed("identifier", "b"), "b", "left_semi"))
-    return [Link(r.a, r.b, r.via, r.first_seen, r.evidence_table, r.evidence_key) for r in edges.collect()]
 
 
 def unblock(spark: "SparkSession", cfg: Config, block_id: str, reason: str, *, curate: bool = True) -> Change:
@@ -130,7 +118,8 @@ def unblock(spark: "SparkSession", cfg: Config, block_id: str, reason: str, *, c
                    .withColumn("unblock_reason", F.lit(reason.strip())))
         ids = lake.read("silver.identity_map")
         ends = ids.where(F.col("identifier").isin([block.a, block.b])).select("customer_key").distinct()
-        members = sorted(r.identifier for r in ids.join(ends, "customer_key", "left_semi").select("identifier").collect())
+        members = sorted(r.identifier for r in  # the two customers' identifiers: a listing
+                         ids.join(ends, "customer_key", "left_semi").select("identifier").collect())
         key = block.customer_key  # the customer unmerged: its history tells the block and its lifting
         history.write_events(lake, lake.frame("silver.identity_events", [
             ("", "unblock", key, None, block.identifier, reason.strip(), 1, known, "", known)]).drop(

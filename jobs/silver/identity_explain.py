@@ -51,6 +51,7 @@ class Explanation:
     asked: str | None = None  # the identifier asked about (None: the key)
     shared: bool = False  # the identifier asked about is shared: it belongs to nobody's timeline
     parent: dict[str, Link] = field(default_factory=dict)  # identifier -> the link towards the anchor
+    links: list[Link] = field(default_factory=list)  # every joining link among the identifiers
 
     def path(self, identifier: str) -> list[Link]:
         """The links from ``identifier`` to the anchor, in order."""
@@ -115,10 +116,10 @@ def explain(spark: "SparkSession", cfg: Config, who: str, as_of: datetime | None
         shared_then = sorted(r.identifier for r in component if r.is_shared)
         if shared_then:
             edges = edges.where(~F.col("a").isin(shared_then) & ~F.col("b").isin(shared_then))
-    links = [Link(r.a, r.b, r.via, r.first_seen, r.evidence_table, r.evidence_key)
+    links = [Link(r.a, r.b, r.via, r.first_seen, r.evidence_table, r.evidence_key)  # one customer's links: a listing
              for r in edges.orderBy("first_seen", "a", "b", "via").collect()]
     anchor = _anchor(lake, component, key)
-    return Explanation(key, anchor, sorted(members), as_of, identifier, bool(shared), _tree(anchor, links))
+    return Explanation(key, anchor, sorted(members), as_of, identifier, bool(shared), _tree(anchor, links), links)
 
 
 def _anchor(lake: Lake, component: list, key: str) -> str:
