@@ -58,6 +58,10 @@ class EmbeddedServer:
     _server: object = field(default=None, repr=False)
 
     def start(self) -> "EmbeddedServer":
+        # Sail runs a plan on worker threads of a fixed stack size: a curate over a lake with ten months of date
+        # partitions overflowed it and the process died with a segfault (docs/sail-gaps.md, gap 12). Sail's own tests
+        # raise it to 16 MiB for large plans; so does Rapport, unless the user set it. Read when the runtime starts.
+        os.environ.setdefault("SAIL_RUNTIME__STACK_SIZE", str(STACK_BYTES))
         try:
             from pysail.spark import SparkConnectServer
         except ImportError as exc:  # pragma: no cover - the package pins pysail
@@ -102,6 +106,7 @@ class EmbeddedServer:
 
 
 ROW_GROUP_ROWS = 131_072  # rows per row group of the Parquet the embedded engine stages (Sail's default: 1,048,576)
+STACK_BYTES = 16 * 2**20
 POOL_SETTINGS = ("SAIL_RUNTIME__MEMORY_POOL__TYPE", "SAIL_RUNTIME__MEMORY_POOL__FAIR__MAX_SIZE")
 _pool_set_here: dict[str, str] = {}  # the pool settings this module put in the environment
 
