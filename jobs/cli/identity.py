@@ -107,7 +107,7 @@ def _change(args: argparse.Namespace, action: str) -> int:
         keys = sorted(set(c.keys_after.values()))
         print(f"Lifted block {c.blocks[0]}: its identifiers are now {', '.join(keys)}.")
     print("Gold rebuilt for the customers touched; the next export publishes them." if c.curated else
-          "Gold not rebuilt (--no-curate): the next curate rebuilds the customers touched.")
+          "Gold not rebuilt (--no-curate, or nothing curated yet): the next curate rebuilds the customers touched.")
     return 0
 
 

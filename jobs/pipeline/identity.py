@@ -41,9 +41,16 @@ class Change:
     known_at: datetime | None = None
 
 
+def _reason(reason: str) -> str:
+    if not reason or not reason.strip():
+        raise IdentityChangeRefused("say why (--reason): it is kept with the block and shown by identity history")
+    return reason.strip()
+
+
 def _after(spark: "SparkSession", cfg: Config, identifiers: list[str], change: str, why: str, run_id: RunId,
            curate: bool) -> tuple[dict[str, str], bool]:
-    """Recompute the identity of ``identifiers``' components, then curate the customers that moved."""
+    """Recompute the identity of ``identifiers``' components, then curate the customers that moved: their keys
+    after, and whether curate ran (not when asked not to, nor on a lake never curated)."""
     from pyspark.sql import functions as F
 
     run_step(spark, cfg, "refine.identity", Window(), str(run_id.child("identity")), recompute=identifiers,
@@ -51,7 +58,8 @@ def _after(spark: "SparkSession", cfg: Config, identifiers: list[str], change: s
     lake = Lake(cfg, spark)
     keys = {r.identifier: r.customer_key for r in lake.read("silver.identity_map")
             .where(F.col("identifier").isin(identifiers)).collect()}
-    if curate and lake.exists("gold.customer_timeline"):
+    curate = curate and lake.exists("gold.customer_timeline")
+    if curate:
         # a window after everything landed: no new rows, only the identities that moved since the last curate
         hour = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
         run_stage(spark, cfg, "curate", Window(hour, hour + timedelta(hours=1)), checks=False,
@@ -65,8 +73,7 @@ def unmerge(spark: "SparkSession", cfg: Config, customer_key: str, identifier: s
 
     The part that stays keeps the key; the part that leaves gets a key of its own. Later runs do not merge them
     again through the blocked links (another, new link still would: a block is on a link, not on two people)."""
-    if not reason or not reason.strip():
-        raise IdentityChangeRefused("say why (--reason): it is kept with the block and shown by identity history")
+    reason = _reason(reason)
     lake = Lake(cfg, spark)
     run_id = RunId.new("identity-unmerge")
     with hold(cfg, f"identity unmerge {run_id}"):
@@ -86,14 +93,12 @@ def unmerge(spark: "SparkSession", cfg: Config, customer_key: str, identifier: s
             raise IdentityChangeRefused(f"no link joins {identifier} to the rest of {customer_key}")
         known = history.known_time(lake, None)
         rows = [(history.event_id(min(x.a, x.b), max(x.a, x.b), known), min(x.a, x.b), max(x.a, x.b), customer_key,
-                 identifier, reason.strip(), known, str(run_id), None, None) for x in crossing]
+                 identifier, reason, known, str(run_id), None, None) for x in crossing]
         lake.merge("silver.identity_blocks", lake.frame("silver.identity_blocks", rows))
-        history.write_events(lake, lake.frame("silver.identity_events", [
-            ("", "block", customer_key, None, identifier, reason.strip(), len(crossing), known, "", known)]).drop(
-            "event_id", "known_at", "run_id", "recorded_at"), known, str(run_id))
+        history.write_event(lake, "block", customer_key, identifier, reason, len(crossing), known, str(run_id))
         log.info("unmerge %s from %s: %d identifiers leave, %d links blocked (%d links in the customer)",
                  identifier, customer_key, len(leaving), len(crossing), len(now.links))
-        keys, curated = _after(spark, cfg, now.identifiers, "unmerge", reason.strip(), run_id, curate)
+        keys, curated = _after(spark, cfg, now.identifiers, "unmerge", reason, run_id, curate)
     return Change("unmerge", customer_key, [r[0] for r in rows], sorted(leaving), keys, curated, known)
 
 
@@ -101,8 +106,7 @@ def unblock(spark: "SparkSession", cfg: Config, block_id: str, reason: str, *, c
     """Lift a block: its link joins again from now, and the customers it separated are recomputed."""
     from pyspark.sql import functions as F
 
-    if not reason or not reason.strip():
-        raise IdentityChangeRefused("say why (--reason): it is kept with the block and shown by identity history")
+    reason = _reason(reason)
     lake = Lake(cfg, spark)
     run_id = RunId.new("identity-unblock")
     with hold(cfg, f"identity unblock {run_id}"):
@@ -115,14 +119,12 @@ def unblock(spark: "SparkSession", cfg: Config, block_id: str, reason: str, *, c
         lake.merge("silver.identity_blocks", lake.read("silver.identity_blocks")
                    .where(F.col("block_id") == F.lit(block_id))
                    .withColumn("unblocked_at", F.lit(known).cast("timestamp"))
-                   .withColumn("unblock_reason", F.lit(reason.strip())))
+                   .withColumn("unblock_reason", F.lit(reason)))
         ids = lake.read("silver.identity_map")
         ends = ids.where(F.col("identifier").isin([block.a, block.b])).select("customer_key").distinct()
         members = sorted(r.identifier for r in  # the two customers' identifiers: a listing
                          ids.join(ends, "customer_key", "left_semi").select("identifier").collect())
         key = block.customer_key  # the customer unmerged: its history tells the block and its lifting
-        history.write_events(lake, lake.frame("silver.identity_events", [
-            ("", "unblock", key, None, block.identifier, reason.strip(), 1, known, "", known)]).drop(
-            "event_id", "known_at", "run_id", "recorded_at"), known, str(run_id))
-        keys, curated = _after(spark, cfg, members, "unblock", reason.strip(), run_id, curate)
+        history.write_event(lake, "unblock", key, block.identifier, reason, 1, known, str(run_id))
+        keys, curated = _after(spark, cfg, members, "unblock", reason, run_id, curate)
     return Change("unblock", key, [block_id], members, keys, curated, known)

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from jobs.config import Config
-from jobs.lake import Lake
+from jobs.lake import Lake, sql_literal
 from jobs.silver import identity_history as history
 
 if TYPE_CHECKING:
@@ -111,8 +111,8 @@ def explain(spark: "SparkSession", cfg: Config, who: str, as_of: datetime | None
     if as_of is None:
         edges = edges.where("valid_to IS NULL")
     else:  # valid then: arrived, no block held, neither end shared
-        t = f"TIMESTAMP'{as_of.strftime('%Y-%m-%d %H:%M:%S')}'"
-        edges = history.without_blocked(edges.where(f"first_seen <= {t}"), history.active_blocks(lake, as_of))
+        edges = history.without_blocked(edges.where(f"first_seen <= {sql_literal(as_of)}"),
+                                        history.active_blocks(lake, as_of))
         shared_then = sorted(r.identifier for r in component if r.is_shared)
         if shared_then:
             edges = edges.where(~F.col("a").isin(shared_then) & ~F.col("b").isin(shared_then))
@@ -133,8 +133,8 @@ def _anchor(lake: Lake, component: list, key: str) -> str:
         if "ck_" + hashlib.sha256(r.identifier.encode()).hexdigest()[:16] == key:
             return r.identifier
     names = sorted(r.identifier for r in component)
-    first = {r.identifier: r.first_seen for r in lake.read("silver.identity_nodes")
-             .where(lake.read("silver.identity_nodes").identifier.isin(names)).collect()}
+    nodes = lake.read("silver.identity_nodes")
+    first = {r.identifier: r.first_seen for r in nodes.where(nodes.identifier.isin(names)).collect()}  # a listing
     return min(names, key=lambda i: (first.get(i) is None, first.get(i), i))
 
 

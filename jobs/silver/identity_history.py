@@ -21,7 +21,7 @@ import hashlib
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
-from jobs.lake import Lake
+from jobs.lake import Lake, sql_literal
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -77,7 +77,7 @@ def active_blocks(lake: Lake, at: datetime | None = None) -> "DataFrame | None":
     if at is None:
         blocks = blocks.where("unblocked_at IS NULL")
     else:
-        blocks = blocks.where(f"blocked_at <= {_ts(at)} AND (unblocked_at IS NULL OR unblocked_at > {_ts(at)})")
+        blocks = blocks.where(f"blocked_at <= {sql_literal(at)} AND (unblocked_at IS NULL OR unblocked_at > {sql_literal(at)})")
     return blocks.select("a", "b", "reason")
 
 
@@ -131,7 +131,7 @@ def record(lake: Lake, previous: "DataFrame | None", current: "DataFrame", scope
                          kind.alias("change"), F.lit(run_id).alias("run_id"))
     counts["versions"] = diff.count()
     if counts["versions"]:
-        lake.append_new("silver.identity_versions", opened, scope=f"valid_from = {_ts(known)}")
+        lake.append_new("silver.identity_versions", opened, scope=f"valid_from = {sql_literal(known)}")
     else:
         lake.ensure("silver.identity_versions")
 
@@ -203,11 +203,16 @@ def write_events(lake: Lake, events: "DataFrame", known: datetime, run_id: str) 
         F.lit(run_id).alias("run_id"), F.current_timestamp().alias("recorded_at")))
 
 
+def write_event(lake: Lake, action: str, customer_key: str, identifier: str, why: str, identifiers: int,
+                known: datetime, run_id: str) -> None:
+    """Append one event a person caused (a block, an unblock)."""
+    row = lake.frame("silver.identity_events", [(None, action, customer_key, None, identifier, why, identifiers,
+                                                 known, run_id, known)])
+    write_events(lake, row.select("action", "customer_key", "other_key", "identifier", "why", "identifiers"),
+                 known, run_id)
+
+
 # ---- reading
-
-
-def _ts(moment: datetime) -> str:
-    return f"TIMESTAMP'{moment.astimezone(timezone.utc).strftime('%Y-%m-%d %H:%M:%S')}'"
 
 
 def intervals(lake: Lake) -> "DataFrame":
@@ -227,7 +232,7 @@ def as_of(lake: Lake, at: datetime) -> "DataFrame":
     from pyspark.sql import functions as F
 
     latest = Window.partitionBy("identifier").orderBy(F.desc("valid_from"))
-    return (lake.read_or_empty("silver.identity_versions").where(f"valid_from <= {_ts(at)}")
+    return (lake.read_or_empty("silver.identity_versions").where(f"valid_from <= {sql_literal(at)}")
             .withColumn("_n", F.row_number().over(latest)).where("_n = 1 AND customer_key IS NOT NULL")
             .select("identifier", "customer_key", "is_shared"))
 
