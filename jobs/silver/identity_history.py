@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from jobs.lake import Lake, sql_literal
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
 
 EDGE_HISTORY = {"evidence_table": "string", "evidence_key": "string", "run_id": "string", "valid_to": "timestamp",
                 "end_reason": "string"}
@@ -86,22 +86,35 @@ def without_blocked(edges: "DataFrame", blocks: "DataFrame | None") -> "DataFram
     if blocks is None:
         return edges
     pair = blocks.selectExpr("a AS _ba", "b AS _bb")
-    return edges.join(pair, (edges.a == pair._ba) & (edges.b == pair._bb) | (edges.a == pair._bb) & (edges.b == pair._ba),
-                      "left_anti")
+    return edges.join(pair, _covers(edges, pair), "left_anti")
+
+
+def _covers(edges: "DataFrame", pair: "DataFrame") -> "Column":
+    """A block (``_ba``, ``_bb``) covers a link either way round."""
+    return ((edges.a == pair._ba) & (edges.b == pair._bb)) | ((edges.a == pair._bb) & (edges.b == pair._ba))
 
 
 def record(lake: Lake, previous: "DataFrame | None", current: "DataFrame", scope: "DataFrame | None",
            edges: "DataFrame", shared: "DataFrame", blocks: "DataFrame | None", known: datetime, run_id: str,
            change: str | None = None, why: str | None = None) -> dict[str, int]:
-    """Record what this run changed: versions closed and opened, events, and links that stopped or started joining.
+    """Record what this run changed: a version row per identifier whose customer (or shared flag) changed, the
+    events, and the links that stopped or started joining.
 
     ``previous``/``current`` are identity maps; ``scope`` the identifiers recomputed (None: all). ``change``/``why``
     name a person's change (an unmerge …); splits without one are explained by what the run found."""
+    diff = _record_versions(lake, previous, current, scope, known, run_id, change)
+    merges, splits = _record_events(lake, previous, diff, edges, scope, known, run_id, change, why)
+    return {"merges": merges, "splits": splits, "links_ended": _record_link_ends(lake, edges, shared, blocks, known, run_id)}
+
+
+def _record_versions(lake: Lake, previous: "DataFrame | None", current: "DataFrame", scope: "DataFrame | None",
+                     known: datetime, run_id: str, change: str | None) -> "DataFrame":
+    """Append a version row for every identifier whose customer or shared flag changed; the changes, each with its
+    old and new key and flag and whether its old key is still used (``_kept``)."""
     from pyspark.sql import functions as F
 
     t = F.lit(known).cast("timestamp")
     cur = current.select("identifier", F.col("customer_key").alias("new_key"), F.col("is_shared").alias("new_shared"))
-    counts = {"merges": 0, "splits": 0, "versions": 0}
     if previous is None:
         diff = cur.select("identifier", F.lit(None).cast("string").alias("old_key"),
                           F.lit(None).cast("boolean").alias("old_shared"), "new_key", "new_shared")
@@ -129,11 +142,19 @@ def record(lake: Lake, previous: "DataFrame | None", current: "DataFrame", scope
     opened = diff.select("identifier", F.col("new_key").alias("customer_key"),
                          F.coalesce("new_shared", F.lit(False)).alias("is_shared"), t.alias("valid_from"),
                          kind.alias("change"), F.lit(run_id).alias("run_id"))
-    counts["versions"] = diff.count()
-    if counts["versions"]:
+    if diff.count():
         lake.append_new("silver.identity_versions", opened, scope=f"valid_from = {sql_literal(known)}")
     else:
         lake.ensure("silver.identity_versions")
+
+    return diff
+
+
+def _record_events(lake: Lake, previous: "DataFrame | None", diff: "DataFrame", edges: "DataFrame",
+                   scope: "DataFrame | None", known: datetime, run_id: str, change: str | None,
+                   why: str | None) -> tuple[int, int]:
+    """Merges, splits and shared flips out of the changes; (merges, splits)."""
+    from pyspark.sql import functions as F
 
     # events: merges (a key retired into another), splits (part of a key moved to another while it stays), shared
     moved = diff.where("old_key IS NOT NULL AND new_key IS NOT NULL AND old_key <> new_key")
@@ -166,17 +187,24 @@ def record(lake: Lake, previous: "DataFrame | None", current: "DataFrame", scope
     events = events.unionByName(flips)
     events = lake.checkpoint(events, run_id, "identity-events")
     per_action = {r.action: r.n for r in events.groupBy("action").agg(F.count("*").alias("n")).collect()}  # 4 rows
-    counts["merges"], counts["splits"] = per_action.get("merge", 0), per_action.get("split", 0)
     write_events(lake, events, known, run_id)
+    return per_action.get("merge", 0), per_action.get("split", 0)
 
+
+
+def _record_link_ends(lake: Lake, edges: "DataFrame", shared: "DataFrame", blocks: "DataFrame | None",
+                      known: datetime, run_id: str) -> int:
+    """Links whose end became shared or whose pair was blocked stop joining at ``known``; lifted ones join again."""
+    from pyspark.sql import functions as F
+
+    t = F.lit(known).cast("timestamp")
     # links that stopped (or started again) joining
     ends = shared.select("identifier").withColumn("_s", F.lit(True))
     state = (edges.join(ends.withColumnRenamed("identifier", "a").withColumnRenamed("_s", "_sa"), "a", "left")
              .join(ends.withColumnRenamed("identifier", "b").withColumnRenamed("_s", "_sb"), "b", "left"))
     if blocks is not None:
         pair = blocks.selectExpr("a AS _ba", "b AS _bb", "reason AS _br")
-        state = state.join(pair, ((state.a == pair._ba) & (state.b == pair._bb)) | ((state.a == pair._bb) & (state.b == pair._ba)),
-                           "left")
+        state = state.join(pair, _covers(state, pair), "left")
     else:
         state = state.withColumn("_br", F.lit(None).cast("string"))
     reason = (F.when(F.col("_br").isNotNull(), F.concat(F.lit("blocked: "), "_br"))
@@ -186,10 +214,11 @@ def record(lake: Lake, previous: "DataFrame | None", current: "DataFrame", scope
     flipped = state.where("(reason IS NULL) <> (valid_to IS NULL)").select(
         "a", "b", "via", F.when(F.col("reason").isNotNull(), t).alias("valid_to"), F.col("reason").alias("end_reason"))
     flipped = lake.checkpoint(flipped, run_id, "edge-ends")
-    counts["links_ended"] = flipped.count()
-    if counts["links_ended"]:
+    ended = flipped.count()
+    if ended:
         lake.refresh("silver.identity_edges", flipped, on=("a", "b", "via"), columns=("valid_to", "end_reason"))
-    return counts
+    return ended
+
 
 
 def write_events(lake: Lake, events: "DataFrame", known: datetime, run_id: str) -> None:
