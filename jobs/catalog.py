@@ -2,7 +2,7 @@
 
 ``register`` creates one database per layer and an external Delta table for every declared table
 (``schemas/<layer>.yaml``) that exists under the lake root, re-pointing a name registered for another
-lake root. It is idempotent and cheap, so every command that queries by name calls it first: an
+lake root, and a view for every declared view whose tables exist (``gold.customer_timeline``, ``schemas.views``). It is idempotent and cheap, so every command that queries by name calls it first: an
 embedded engine's catalog lives only as long as its server, a cluster's metastore keeps it.
 """
 
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Iterable
 from jobs.config import Config
 from jobs.lake import Lake
 from schemas.tables import Table
+from schemas.views import VIEWS
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -43,7 +44,15 @@ def register(spark: "SparkSession", cfg: Config, names: Iterable[str] | None = N
         for t in Lake(cfg).existing():
             if t not in tables and _location(spark, t.qualified) is not None:
                 spark.sql(f"DROP TABLE {t.qualified}")
-    return [t.qualified for t in tables]
+    registered = {t.qualified for t in tables}
+    views = []
+    for name, view in VIEWS.items():  # over the stored tables just registered: the engine keeps only the SQL
+        if set(view.inputs) <= registered and (names is None or name in set(names)):
+            spark.sql(f"CREATE OR REPLACE VIEW {name} AS {view.sql(*view.inputs)}")
+            views.append(name)
+        else:
+            spark.sql(f"DROP VIEW IF EXISTS {name}")
+    return [t.qualified for t in tables] + views
 
 
 def _location(spark: "SparkSession", table: str) -> str | None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from jobs.config import Config
 from schemas.tables import LAYERS, Table, table
+from schemas.views import VIEWS
 from jobs.storage import is_s3, local_root
 
 if TYPE_CHECKING:
@@ -110,6 +111,9 @@ class Lake:
         return opts if is_s3(self.root) else {}
 
     def exists(self, name: "str | Table") -> bool:
+        """Whether the table is stored here; for a view (``schemas.views``), whether what it reads is."""
+        if table(name).write == "view":
+            return all(self.exists(n) for n in VIEWS[table(name).qualified].inputs)
         path = self.path(name)
         if not is_s3(path):
             log = os.path.join(path, "_delta_log")
@@ -119,10 +123,10 @@ class Lake:
         return DeltaTable.is_deltatable(path, storage_options=self.storage_options() or None)
 
     def existing(self, layer: str | None = None) -> list[Table]:
-        """Declared tables that exist in this lake."""
+        """Declared tables stored in this lake (views, computed when read, are not)."""
         from schemas.tables import tables
 
-        return [t for t in tables(layer) if self.exists(t)]
+        return [t for t in tables(layer) if t.write != "view" and self.exists(t)]
 
     def table_key(self, name: "str | Table") -> list[str]:
         return list(table(name).key)
@@ -145,6 +149,25 @@ class Lake:
     def rows(self, name: "str | Table", version: int | None = None) -> int | None:
         """The row count from the log's per-file record counts (None if a file has none): no data read."""
         return record_count(self.files(name, version))
+
+    def changed_partitions(self, name: "str | Table", since: int) -> set[tuple] | None:
+        """The partitions (value tuples, in ``partitioned_by`` order) of the data files added or removed after version
+        ``since``: what a reader of that version has not seen. From the log only (delta-rs). None when ``since`` is
+        no longer in the log, or is later than the table."""
+        try:
+            now, before = self.files(name), self.files(name, since)
+        except Exception:  # that version's log was cleaned up
+            return None
+        if self.version(name) < since:
+            return None
+        columns = table(name).partitioned_by
+
+        def parts(files) -> dict[str, tuple]:
+            values = [files.column(f"partition.{c}").to_pylist() for c in columns]
+            return {p: tuple(v[i] for v in values) for i, p in enumerate(files.column("path").to_pylist())}
+
+        a, b = parts(now), parts(before)
+        return {v for p, v in a.items() if p not in b} | {v for p, v in b.items() if p not in a}
 
     def newest(self, name: "str | Table", column: str):
         """The greatest value of a column from the log's per-file statistics, or None when a file has none (the
@@ -219,6 +242,8 @@ class Lake:
         """The table, or an earlier version of it. Sail 0.7.2 cannot read some versions older than a later log
         checkpoint, which it writes every 10 commits (docs/sail-gaps.md, gap 7): those are read from their data
         files as delta-rs lists them (slower: a scan per partition)."""
+        if table(name).write == "view":
+            return self._view(table(name).qualified, version)
         reader = self._session().read.format("delta")
         if version is None or version == self.version(name):
             return reader.load(self.path(name))
@@ -234,6 +259,14 @@ class Lake:
                 raise
             return self._read_files(name, version)
         return df
+
+    def _view(self, name: str, version: int | None) -> "DataFrame":
+        """A view over the tables as they are now (a view has no versions: read its inputs as of then instead)."""
+        if version is not None:
+            raise ValueError(f"{name} is a view and has no versions; read what it reads at a version "
+                             f"({', '.join(VIEWS[name].inputs)}) and apply schemas.views to them")
+        view = VIEWS[name]
+        return view.frame(*(self.read(n) for n in view.inputs))
 
     def _read_files(self, name: "str | Table", version: int) -> "DataFrame":
         """One version of a table from the files its log lists (the engine reads them). Partition values are in

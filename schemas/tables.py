@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 SCHEMAS_DIR = Path(__file__).resolve().parent
 LAYERS = ("bronze", "silver", "gold", "ops")
-WRITE_MODES = ("append", "append_new", "merge", "replace_keys", "replace_partitions", "snapshot")
+WRITE_MODES = ("append", "append_new", "merge", "replace_keys", "replace_partitions", "snapshot", "view")
 PII_CLASSES = ("raw", "hashed", "identifier", "free_text")
 
 

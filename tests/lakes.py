@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from jobs.config import Config
+from jobs.lake import Lake
 from jobs.pipeline.runner import run_stage
 from jobs.runs.window import Window
+from schemas.views import VIEWS
 
 PII_KEY = "test-key-0123456789abcdef"
 RUN_COLUMNS = {"run_id", "ingested_at", "quarantined_at", "audited_at", "found_at", "reported_at", "merged_at", "recorded_at"}
@@ -25,8 +28,14 @@ def curate(spark, cfg, start=None, end=None, gates: bool = True, **options):
 
 
 def table_rows(spark, path) -> list[tuple]:
-    """Every row of a table without the columns that name the run, sorted: what 'identical' compares."""
-    df = spark.read.format("delta").load(path)
+    """Every row of a table without the columns that name the run, sorted: what 'identical' compares. A declared
+    view (``gold.customer_timeline``) at a lake's path is read through that lake, as every reader reads it."""
+    root, _, name = path.rstrip("/").rpartition("/")
+    root, _, layer = root.rpartition("/")
+    if f"{layer}.{name}" in VIEWS:
+        df = Lake(Config(lake_root=root), spark).read(f"{layer}.{name}")
+    else:
+        df = spark.read.format("delta").load(path)
     cols = sorted(c for c in df.columns if c not in RUN_COLUMNS)
     return sorted((tuple(str(r[c]) for c in cols) for r in df.select(*cols).collect()))
 

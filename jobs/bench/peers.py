@@ -65,11 +65,14 @@ def snapshot_silver(spark: "SparkSession", cfg: Config, out: Path) -> None:
 def spark_gold(spark: "SparkSession", silver: Path, out: Path, as_of: date) -> None:
     """Gold timeline and relationship with Rapport's own job code, from Parquet to Parquet."""
     from jobs.gold import relationship, timeline
+    from schemas import views
 
     tables = {name: spark.read.parquet(str(silver / name)) for name in SILVER}
-    rows = timeline.attribute(timeline.rows_from(tables), tables["identity_map"])
-    timeline.sequence(rows).write.mode("overwrite").parquet(str(out / "customer_timeline"))
-    built = spark.read.parquet(str(out / "customer_timeline"))  # as curate does: facts from the written timeline
+    # as curate does: the interactions stored, the timeline read from them with the identity applied
+    timeline.rows_from(tables).write.mode("overwrite").parquet(str(out / "interactions"))
+    views.timeline_frame(spark.read.parquet(str(out / "interactions")), tables["identity_map"]).write.mode(
+        "overwrite").parquet(str(out / "customer_timeline"))
+    built = spark.read.parquet(str(out / "customer_timeline"))
     relationship.score(relationship.facts(built, tables["orders"]), as_of).write.mode("overwrite").parquet(
         str(out / "customer_relationship"))
 

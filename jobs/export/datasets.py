@@ -44,9 +44,10 @@ class Dataset:
 
 
 DATASETS = {
-    "interactions": Dataset("interactions", ("gold.customer_timeline", "gold.customer_relationship", "silver.order_lines")),
+    "interactions": Dataset("interactions", ("gold.interactions", "silver.identity_map", "gold.customer_relationship",
+                                             "silver.order_lines")),
     "customer_features": Dataset("customer_features", ("gold.customer_relationship",)),
-    "timelines": Dataset("timelines", ("gold.customer_timeline",), always_jsonl=True),
+    "timelines": Dataset("timelines", ("gold.interactions", "silver.identity_map"), always_jsonl=True),
 }
 DEFAULT_DATASETS = ("interactions", "customer_features")
 

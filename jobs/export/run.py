@@ -28,6 +28,7 @@ from jobs.lake import Lake, MissingTableError
 from jobs.runs.report import Report
 from jobs.runs.run_id import RunId
 from jobs.runs.window import Window
+from schemas import views
 from jobs.storage import arrow_filesystem, remove_tree, s3_client
 
 if TYPE_CHECKING:
@@ -119,12 +120,14 @@ def _settings(cfg: Config, name: str, fmt: str) -> dict:
 
 
 def _build(name: str, cfg: Config, tables: dict, as_of) -> "DataFrame":
-    if name == "interactions":
-        return ds.interactions(tables["gold.customer_timeline"][1], tables["silver.order_lines"][1],
-                               cfg.interaction_weights(), cfg.export_half_life_days, as_of)
     if name == "customer_features":
         return ds.customer_features(tables["gold.customer_relationship"][1])
-    return ds.timelines(tables["gold.customer_timeline"][1])
+    # the timeline as the versions read make it: the interactions with the identity in force then
+    timeline = views.timeline_frame(tables["gold.interactions"][1], tables["silver.identity_map"][1])
+    if name == "interactions":
+        return ds.interactions(timeline, tables["silver.order_lines"][1], cfg.interaction_weights(),
+                               cfg.export_half_life_days, as_of)
+    return ds.timelines(timeline)
 
 
 def _stage(spark: "SparkSession", lake: Lake, df: "DataFrame", rel: str, name: str,

@@ -1,21 +1,18 @@
 """Curate: silver → gold for one landing window (incremental) or everything (``full``).
 
 Contract
-- Incremental (default): the customers touched by the window's new silver rows — and
-  every customer whose identity changed since their timeline was built (merges,
-  splits, newly shared devices), and every customer on either side of a session that
-  refine cut anew or that changed hands — get their timeline rebuilt from the date it can have
-  changed: two days before the window's earliest event for new rows and recut sessions; for a
-  merge, the first interaction of the younger customer (the older key survives, so the history
-  before it stands); for a customer that lost an identifier, their first interaction. Silver is
-  read from the earliest of those dates, and each rebuilt history is numbered on from the
-  stored rows before its date (``timeline.kept_prefix``). Only a formerly shared identifier, a
-  run killed half-way, or a lake whose last curate is unknown rebuilds histories whole from all
-  of silver. Facts are recomputed from the touched customers' rows as written.
-  What moved is found by comparing ``silver.identity_map``
-  and ``silver.sessions`` with the versions the last successful curate read (recorded in its
-  ``ops.runs`` row), not by reading the timeline. Trends are rebuilt for the dates the window touched and the 7 days
-  after. Relationship scores and campaign performance are rebuilt whole (small).
+- ``gold.interactions`` holds every interaction once, keyed by the identifier it came through; the customer is
+  applied when ``gold.customer_timeline`` (a view, ``schemas.views``) is read. So a merge, a split or an unmerge
+  rewrites no stored interaction, and a day's curate writes what the day brought.
+- Incremental (default): the dates whose silver rows changed since the last successful curate (the Delta log of the
+  silver sources, from the versions that run read; ``jobs.gold.changes``) are rebuilt from silver, and only the
+  dates where a row came out different are replaced. The customers of the rows that differ, and both sides of
+  every identifier that moved in ``silver.identity_map`` since, get their facts recomputed from their whole
+  timeline. A run killed half-way leaves the last successful run's versions recorded: the next one redoes its work.
+  When what the last run read is not known (a first run, an earlier release's lake, a vacuumed version), gold is
+  rebuilt whole.
+- Trends are rebuilt for the dates the window touched and the 7 days after. Relationship scores and campaign
+  performance are rebuilt whole (one row per customer; campaigns are few).
 - Full: every table rebuilt from silver. Incremental and full give identical tables.
 - ``as_of`` (for recency and lifecycle) defaults to the day after the newest interaction.
 - Every gold table is registered by name (``gold.customer_timeline`` …).
@@ -24,6 +21,7 @@ Contract
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -36,25 +34,25 @@ from jobs.runs.report import Report
 from jobs.runs.run_id import RunId
 from jobs.runs.window import Window
 from jobs.silver.identity_history import last_known
-from jobs.storage import remove_tree
+from jobs.storage import is_s3, remove_tree
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
 log = logging.getLogger(__name__)
-AS_OF_TABLES = ("gold.customer_timeline", "gold.customer_relationship", "gold.customer_facts")
+AS_OF_TABLES = ("gold.interactions", "gold.customer_relationship", "gold.customer_facts")
 
 
 @dataclass
 class CurateReport(Report):
     reference_versions: dict[str, int] = field(default_factory=dict)  # what the next run compares against
     full: bool = False
-    customers_rebuilt: int = 0
-    rebuilt_whole: int = 0  # of those, rebuilt from their first interaction on (from silver)
-    rebuilt_from: date | None = None  # the earliest date a rebuilt history was rebuilt from
-    timeline_rows: int = 0
+    rebuilt_whole: bool = False  # gold was rebuilt from all of silver (asked, or what changed was not known)
+    customers_rebuilt: int = 0  # customers whose facts were recomputed
+    dates_rewritten: list[date] = field(default_factory=list)  # the dates of gold.interactions replaced
+    interactions: int = 0
     customers: int = 0
-    dates: list[date] = field(default_factory=list)
+    dates: list[date] = field(default_factory=list)  # the dates trends were rebuilt from
     as_of: date | None = None
     known_at: str | None = None  # what gold is as of: the window's end (or the identity's newest known time)
     written_versions: dict[str, int] = field(default_factory=dict)  # the gold versions this run left: --as-of reads them
@@ -76,70 +74,93 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, full: bool = Fals
 def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -> None:
     from pyspark.sql import functions as F
 
-    if not report.full and lake.exists("gold.customer_timeline") and not lake.laid_out_as_declared("gold.customer_timeline"):
-        log.info("gold.customer_timeline is partitioned as an earlier release laid it out: this run rebuilds gold whole")
-        report.full = True
-    full = report.full
+    last = changes.previous_run(lake)
+    previous = last.get("reference_versions")
     report.known_at = _known_at(lake, window).isoformat()
-    previous = changes.previous_reference_versions(lake)
     report.reference_versions = {name: v for name in (*changes.REFERENCE, *changes.READ_SINCE)
                                  if (v := lake.version(name)) is not None}
     # the identity map at the version recorded: the next run finds what moved after exactly this one
     identity = (lake.read("silver.identity_map", version=report.reference_versions["silver.identity_map"])
                 if "silver.identity_map" in report.reference_versions else lake.read_or_empty("silver.identity_map"))
-    keys = None if full or not lake.exists("gold.customer_timeline") else changes.touched(lake, identity, window,
-                                                                                             previous, report)
+    keys = None if report.full else _interactions(lake, report, identity, last)
     if keys is None:
-        built = lake.checkpoint(timeline.sequence(timeline.attribute(timeline.interactions(lake), identity)),
-                                report.run_id, "timeline")
-        timeline.write(lake, built, None)
-        report.customers_rebuilt = built.select("customer_key").distinct().count()
-        histories = built  # every customer's whole history: their facts need no second read of the timeline
-    else:
-        # silver from the earliest date a touched history can change, each history from its own date, numbered
-        # after the stored rows before it
-        since = report.rebuilt_from or date.max
-        rows = (timeline.attribute(timeline.interactions(lake, None if report.rebuilt_whole else since), identity)
-                .join(keys, "customer_key").where("from_date IS NULL OR to_date(occurred_at) >= from_date")
-                .select(*timeline.COLUMNS))
-        prefix = timeline.kept_prefix(lake.read("gold.customer_timeline"), keys)
-        built = lake.checkpoint(timeline.sequence(rows, prefix), report.run_id, "timeline")
-        timeline.write(lake, built, keys)
-        histories = lake.read("gold.customer_timeline").join(keys.select("customer_key"), "customer_key", "left_semi")
-
+        report.rebuilt_whole = True
+        _retire_stored_timeline(lake)
+        lake.replace_partitions("gold.interactions", timeline.interactions(lake), None)
+    histories = timeline.read(lake, keys, identity=identity)
     orders = lake.read_or_empty("silver.orders")
-    tl = lake.read("gold.customer_timeline")
     lake.replace_keys("gold.customer_facts", relationship.facts(histories, orders), keys, "customer_key")
+    report.customers_rebuilt = (lake.rows("gold.customer_facts") if keys is None else keys.count()) or 0
     if as_of is None:  # from the log's statistics when every file has them, else one column read
-        newest = lake.newest("gold.customer_timeline", "occurred_at")
+        newest = lake.newest("gold.interactions", "occurred_at")
         if newest is None:
-            newest = tl.select(F.max("occurred_at").alias("m")).first().m
+            newest = lake.read("gold.interactions").select(F.max("occurred_at").alias("m")).first().m
         as_of = (newest.date() + timedelta(days=1)) if newest else date.today()
     report.as_of = as_of
     lake.snapshot("gold.customer_relationship", relationship.score(lake.read("gold.customer_facts"), as_of))
 
-    if full or keys is None:
+    if keys is None:
         lo = hi = None
     else:
         report.dates = changes.touched_dates(lake, window)
         lo, hi = (report.dates[0], report.dates[-1] + timedelta(days=7)) if report.dates else (None, None)
-    if full or keys is None or report.dates:
+    if keys is None or report.dates:
         where = None if lo is None else f"date BETWEEN DATE'{lo}' AND DATE'{hi}'"
         lake.replace_partitions("gold.daily_product_trends", trends.product_trends(lake, lo, hi), where)
         lake.replace_partitions("gold.daily_platform_engagement", trends.platform_trends(lake, lo, hi), where)
-    products = None if full or keys is None else changes.changed(lake, "silver.products", previous)
+    products = None if keys is None else changes.changed(lake, "silver.products", previous)
     if products is not None:  # a catalogue that changed (or landed late) names the products of every day
         ids = products.select("product_id").distinct()
         current = lake.read_or_empty("silver.products").select("product_id", "title", "category")
         lake.refresh("gold.daily_product_trends", ids.join(current, "product_id", "left"), ["product_id"],
                      ["title", "category"])
-    lake.snapshot("gold.campaign_performance", trends.campaign_performance(lake, tl))
+    lake.snapshot("gold.campaign_performance", trends.campaign_performance(lake, timeline.attributed(lake, identity)))
 
-    report.timeline_rows = lake.rows("gold.customer_timeline") or tl.count()
+    report.interactions = lake.rows("gold.interactions") or lake.read("gold.interactions").count()
     report.customers = lake.rows("gold.customer_relationship") or lake.read("gold.customer_relationship").count()
     report.written_versions = {name: v for name in AS_OF_TABLES if (v := lake.version(name)) is not None}
-    if lake.exists("ops.curate_intents"):
-        lake.delete("ops.curate_intents", "TRUE")  # every gold table holds what the intents asked for
+
+
+def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last: dict) -> "DataFrame | None":
+    """Replace the dates of ``gold.interactions`` whose rows changed since the last successful curate; the keys
+    whose facts must be recomputed (checkpointed), or None when what changed cannot be known (rebuild whole)."""
+    previous = last.get("reference_versions")
+    stored_version = (last.get("written_versions") or {}).get("gold.interactions")
+    if not lake.exists("gold.interactions") or stored_version is None:
+        return None
+    dates = changes.changed_dates(lake, previous)
+    then = changes.version_then(lake, "silver.identity_map", previous)
+    if dates is None or then is None:
+        return None
+    differ = None
+    if dates:
+        on = f"occurred_date {timeline.dates_sql(dates)}"
+        fresh = lake.checkpoint(lake.conform("gold.interactions", timeline.interactions(lake, dates)), report.run_id,
+                                "interactions")
+        stored = lake.read("gold.interactions").where(on).select(*fresh.columns)
+        differ = fresh.subtract(stored).unionByName(stored.subtract(fresh))
+        written = sorted({r.occurred_date for r in differ.select("occurred_date").distinct().collect()})  # a listing
+        if lake.version("gold.interactions") != stored_version:  # written since (a run killed half-way, an erasure)
+            try:
+                left = lake.read("gold.interactions", version=stored_version).where(on).select(*fresh.columns)
+            except Exception:  # vacuumed: what the customers were cannot be known
+                return None
+            differ = differ.unionByName(fresh.subtract(left)).unionByName(left.subtract(fresh))
+        differ = lake.checkpoint(differ, report.run_id, "differ")  # read before the write below changes ``stored``
+        if written:
+            report.dates_rewritten = written
+            where = f"occurred_date {timeline.dates_sql(written)}"
+            lake.replace_partitions("gold.interactions", fresh.where(where), where)
+    return lake.checkpoint(changes.touched_keys(identity, then, differ), report.run_id, "touched-keys")
+
+
+def _retire_stored_timeline(lake: Lake) -> None:
+    """A lake from an earlier release stored ``gold.customer_timeline`` as a table; it is a view now."""
+    old = f"{lake.root}/gold/customer_timeline"
+    if os.path.isdir(os.path.join(old, "_delta_log")) or is_s3(old):
+        remove_tree(lake.cfg, old)
+        log.info("gold.customer_timeline was stored by an earlier release: removed, it is a view over "
+                 "gold.interactions now")
 
 
 def _known_at(lake: Lake, window: Window) -> datetime:

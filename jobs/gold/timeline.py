@@ -1,22 +1,18 @@
-"""``gold/customer_timeline``: every customer's interactions across channels, in one ordered history.
+"""``gold/interactions`` and the ``gold/customer_timeline`` view: every customer's interactions across channels, in
+one ordered history.
 
 Contract
-- One row per interaction that belongs to a customer: a web/app visit (session), key
-  web events (product views, carts, checkouts, searches, shares, wishlists, reviews),
-  a social interaction, an order status change (placed, paid, fulfilled, cancelled,
-  refunded; store purchases included). Bots and shared devices belong to nobody.
-- ``source_table``/``source_key`` name the silver row, so every silver interaction
-  that belongs to a customer is on exactly one timeline row.
-- ``seq`` numbers a customer's rows by time (then channel, type, key): deterministic, so
-  incremental and full builds agree. ``is_milestone``/``milestone`` (comma-separated when a row is several) mark first visit, first
-  social touch, first purchase, first repeat purchase, first advocacy (review, share,
-  mention) and reactivation after 90 days away.
-- Partitioned by ``occurred_date``. A touched customer's history is rebuilt from the date it can have changed
-  (curate says which), numbered on from the rows kept before it, and only the dates
-  where a row came out different are rewritten (new rows land in recent dates; a merge of two customers,
-  or a late event, renumbers the later rows of the customer, and reopens their dates). Partitioned by
-  customer (``customer_bucket``, the layout before), the third of customers touched each day rewrote
-  every partition. ``seq`` is dense, so a merge reaching back far still rewrites the dates after it.
+- ``gold.interactions``: one row per interaction, stored once and keyed by the identifier it came through (a signed-in
+  user, a device, a social account, an order): a web/app visit (session), key web events (product views, carts,
+  checkouts, searches, shares, wishlists, reviews), a social interaction, an order status change (placed, paid,
+  fulfilled, cancelled, refunded; store purchases included). Bots are no interactions. Partitioned by
+  ``occurred_date``; a curate replaces only the dates whose silver rows changed since the last one.
+- ``source_table``/``source_key`` name the silver row, so every silver interaction is exactly one row.
+- ``gold.customer_timeline`` is a view (``schemas.views``): the interactions joined to the identity in force, so
+  rows of shared or unknown identifiers belong to nobody. ``seq`` numbers a customer's rows by time (then channel,
+  type, key) when read, and ``is_milestone``/``milestone`` (comma-separated when a row is several) mark first visit,
+  first social touch, first purchase, first repeat purchase, first advocacy (review, share, mention) and
+  reactivation after 90 days away. A merge, split or unmerge rewrites no stored row: the next read sees it.
 """
 
 from __future__ import annotations
@@ -25,13 +21,11 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from jobs.lake import Lake
-from schemas.vocabulary import ADVOCACY_EVENTS as ADVOCACY, PURCHASE_EVENTS as PURCHASES
+from schemas import views
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-BUCKETS = 64
-REACTIVATION_DAYS = 90
 WEB_EVENTS = {
     "Product Viewed": "product_view", "Product Added": "add_to_cart", "Checkout Started": "checkout",
     "Products Searched": "search", "Product Shared": "share", "Product Added to Wishlist": "wishlist",
@@ -39,17 +33,11 @@ WEB_EVENTS = {
 }
 ORDER_EVENTS = {"pending": "order_pending", "paid": "order_paid", "fulfilled": "order_fulfilled",
                 "cancelled": "order_cancelled", "refunded": "order_refunded", "partially_refunded": "order_refunded"}
-COLUMNS = ("customer_key", "occurred_at", "channel", "platform", "event_type", "summary", "product_id", "campaign",
-           "order_id", "session_id", "identifier", "source_table", "source_key")
 
 
 # a web or app row belongs to the signed-in user, else to the device (shared by visits and key events)
 WEB_IDENTIFIER = "CASE WHEN user_id IS NOT NULL THEN concat('user:', user_id) ELSE concat('anon:', anonymous_id) END AS identifier"
 WEB_CHANNEL = "CASE WHEN device_class = 'app' THEN 'app' ELSE 'web' END AS channel"
-
-
-def bucket_sql(key_sql: str) -> str:
-    return f"pmod(xxhash64({key_sql}), {BUCKETS})"
 
 
 def _map(d: dict[str, str], col: str) -> str:
@@ -142,105 +130,55 @@ SOURCES = (("clickstream_events", web_rows), ("sessions", session_rows), ("socia
 
 
 def rows_from(tables: dict[str, "DataFrame"]) -> "DataFrame":
-    """All interactions in the given silver tables (by name; missing ones are skipped), not yet attributed. Pure."""
+    """All interactions in the given silver tables (by name; missing ones are skipped), with their date, not yet
+    attributed: ``gold.interactions`` rows. Pure."""
     posts = tables.get("campaign_posts")
     parts = [social_rows(tables[name], posts) if name == "social_interactions" else to_rows(tables[name])
              for name, to_rows in SOURCES if name in tables]
     out = parts[0]
     for p in parts[1:]:
         out = out.unionByName(p)
-    return out
+    return out.selectExpr("*", "to_date(occurred_at) AS occurred_date")
 
 
-def interactions(lake: Lake, since: date | None = None) -> "DataFrame":
-    """All interactions from silver with the identifier they are attributed to (not yet to a customer);
-    a silver table that does not exist (its source never landed) contributes none.
+def interactions(lake: Lake, dates: "list[date] | None" = None) -> "DataFrame":
+    """``gold.interactions`` rows from silver: every interaction with the identifier it came through, not attributed
+    to a customer; a silver table that does not exist (its source never landed) contributes none.
 
-    With ``since``, the interactions that occurred on that date or later, reading only those dates of silver
-    (an order's rows still come from its whole status history: which state came first decides its type)."""
+    With ``dates``, the interactions that occurred on those dates, reading only those dates of silver (an order's
+    rows still come from its whole status history: which state came first decides its type)."""
     tables = {name: lake.read_or_empty(f"silver.{name}") for name in (*(n for n, _ in SOURCES), "campaign_posts")}
-    if since is None:
-        return rows_from(tables)
-    on = f">= DATE'{since}'"
-    for name, column in (("clickstream_events", "event_date"), ("sessions", "session_date"),
-                         ("social_interactions", "event_date")):
-        tables[name] = tables[name].where(f"{column} {on}")
-    history = tables["order_status_history"]
-    tables["order_status_history"] = history.join(
-        history.where(f"event_date {on}").select("order_id").distinct(), "order_id", "left_semi")
-    return rows_from(tables).where(f"to_date(occurred_at) {on}")
+    if dates is not None:
+        on = dates_sql(dates)
+        for name, column in (("clickstream_events", "event_date"), ("sessions", "session_date"),
+                             ("social_interactions", "event_date")):
+            tables[name] = tables[name].where(f"{column} {on}")
+        history = tables["order_status_history"]
+        tables["order_status_history"] = history.join(
+            history.where(f"event_date {on}").select("order_id").distinct(), "order_id", "left_semi")
+    rows = rows_from(tables)
+    return rows if dates is None else rows.where(f"occurred_date {on}")
 
 
-def attribute(rows: "DataFrame", identity: "DataFrame") -> "DataFrame":
-    """Rows joined to their customer; rows of shared or unknown identifiers belong to nobody. Pure."""
-    ids = identity.where("NOT is_shared").select("identifier", "customer_key")
-    return rows.join(ids, "identifier").select(*COLUMNS)
+def dates_sql(dates: "list[date]") -> str:
+    """``IN (DATE'…', …)`` for a list of dates (never empty: ``FALSE`` is written by the caller)."""
+    return "IN (" + ", ".join(f"DATE'{d}'" for d in sorted(set(dates))) + ")"
 
 
-# what the milestones count (a row is one if the condition holds), by the prefix column that carries the kept rows'
-# count of it
-_COUNTED = {"_visit0": "event_type = 'visit'", "_social0": "channel = 'social'",
-            "_purchase0": f"event_type IN ({', '.join(repr(e) for e in PURCHASES)})",
-            "_adv0": f"event_type IN ({', '.join(repr(e) for e in ADVOCACY)})"}
+def read(lake: Lake, keys: "DataFrame | None" = None, *, identity: "DataFrame | None" = None,
+         stored: "DataFrame | None" = None) -> "DataFrame":
+    """``gold.customer_timeline``: of every customer, or only of ``keys`` (a frame with ``customer_key``: their
+    identifiers are looked up first, so only their interactions are numbered). ``identity`` (default: the map now)
+    and ``stored`` (default: ``gold.interactions`` now) give the timeline as of another time."""
+    identity = lake.read_or_empty("silver.identity_map") if identity is None else identity
+    stored = lake.read_or_empty("gold.interactions") if stored is None else stored
+    if keys is not None:
+        identity = identity.join(keys.select("customer_key").distinct(), "customer_key", "left_semi")
+        stored = stored.join(identity.where("NOT is_shared").select("identifier"), "identifier", "left_semi")
+    return views.timeline_frame(stored, identity)
 
 
-def kept_prefix(stored: "DataFrame", keys: "DataFrame") -> "DataFrame":
-    """What each key's stored rows before its ``from_date`` add up to, for ``sequence`` to go on from them: rows,
-    visits, social touches, purchases, advocacy and the last time. Reads five narrow columns. Pure."""
-    from pyspark.sql import functions as F
-
-    kept = (stored.select("customer_key", "occurred_date", "occurred_at", "channel", "event_type")
-            .join(keys.where("from_date IS NOT NULL").select("customer_key", "from_date"), "customer_key")
-            .where("occurred_date < from_date"))
-    return kept.groupBy("customer_key").agg(
-        F.count("*").alias("_rows0"), F.max("occurred_at").alias("_last0"),
-        *[F.sum(F.when(F.expr(cond), 1).otherwise(0)).alias(name) for name, cond in _COUNTED.items()])
-
-
-def sequence(rows: "DataFrame", prefix: "DataFrame | None" = None) -> "DataFrame":
-    """Add seq, milestones and the bucket. ``rows`` hold each customer's whole history, or, with ``prefix``
-    (``kept_prefix``), the rows from a date on, numbered after the kept rows before it. Pure."""
-    from pyspark.sql import Window
-    from pyspark.sql import functions as F
-
-    if prefix is None:
-        rows = rows.select("*", F.lit(None).cast("timestamp").alias("_last0"),
-                           *[F.lit(None).cast("bigint").alias(c) for c in ("_rows0", *_COUNTED)])
-    else:
-        rows = rows.join(prefix, "customer_key", "left")
-    order = ["occurred_at", "channel", "event_type", "source_key"]
-    w = Window.partitionBy("customer_key").orderBy(*order)
-    cum = w.rowsBetween(Window.unboundedPreceding, 0)
-
-    def running(name: str) -> "F.Column":  # the count so far, the kept rows' included
-        return F.coalesce(F.col(name), F.lit(0)) + F.sum(F.when(F.expr(_COUNTED[name]), 1).otherwise(0)).over(cum)
-
-    ranked = (rows.withColumn("seq", F.coalesce(F.col("_rows0"), F.lit(0)) + F.row_number().over(w))
-              .withColumn("_prev", F.coalesce(F.lag("occurred_at").over(w), F.col("_last0"))))
-    for name in _COUNTED:
-        ranked = ranked.withColumn(f"{name}_n", running(name))
-
-    def nth(name: str, n: int) -> "F.Column":  # the row is the n-th of what ``name`` counts
-        return F.expr(_COUNTED[name]) & (F.col(f"{name}_n") == n)
-
-    reached = F.concat_ws(",", *[F.when(cond, F.lit(name)) for name, cond in (
-        ("first_visit", nth("_visit0", 1)),
-        ("first_social_touch", nth("_social0", 1)),
-        ("first_purchase", nth("_purchase0", 1)),
-        ("first_repeat_purchase", nth("_purchase0", 2)),
-        ("first_advocacy", nth("_adv0", 1)),
-        ("reactivation", F.col("_prev") < F.col("occurred_at") - F.expr(f"INTERVAL {REACTIVATION_DAYS} DAYS")),
-    )])
-    milestone = F.when(reached != "", reached)  # every milestone the row reaches, comma-separated
-    return ranked.select(
-        "customer_key", "seq", "occurred_at", F.to_date("occurred_at").alias("occurred_date"), "channel", "platform",
-        "event_type", "summary", "product_id", "campaign", "order_id", "session_id",
-        milestone.isNotNull().alias("is_milestone"), milestone.alias("milestone"),
-        "identifier", "source_table", "source_key", F.expr(bucket_sql("customer_key")).alias("customer_bucket"),
-    )
-
-
-def write(lake: Lake, timeline: "DataFrame", touched: "DataFrame | None") -> None:
-    """Full: replace the table. Incremental: the touched customers' rows from their ``from_date`` on (all of
-    them where it is NULL) become exactly ``timeline``'s; their rows before it stay as they are."""
-    lake.replace_keys("gold.customer_timeline", timeline, touched, "customer_key", since="occurred_date")
+def attributed(lake: Lake, identity: "DataFrame | None" = None) -> "DataFrame":
+    """Every interaction with its customer now (or under ``identity``), not numbered: for what needs only who."""
+    identity = lake.read_or_empty("silver.identity_map") if identity is None else identity
+    return views.attributed_frame(lake.read_or_empty("gold.interactions"), identity)

@@ -84,13 +84,13 @@ def _gate(layer: str, reads: tuple[str, ...]) -> Step:
 
 
 _SILVER_EVENTS = ("silver.clickstream_events", "silver.social_interactions", "silver.order_status_history")
-_GOLD = ("gold.customer_timeline", "gold.customer_facts", "gold.customer_relationship", "gold.daily_product_trends",
+_GOLD = ("gold.interactions", "gold.customer_facts", "gold.customer_relationship", "gold.daily_product_trends",
          "gold.daily_platform_engagement", "gold.campaign_performance")
 
 _GATED = {"bronze": tuple(f"bronze.{s}" for s in EVENT_SOURCES),
           "silver": ("silver.clickstream_events", "silver.social_interactions", "silver.order_status_history",
                      "silver.orders", "silver.order_lines", "silver.sessions", "silver.identity_map"),
-          "gold": ("gold.customer_timeline", "gold.customer_relationship", "gold.daily_product_trends",
+          "gold": ("gold.interactions", "gold.customer_relationship", "gold.daily_product_trends",
                    "gold.daily_platform_engagement", "gold.campaign_performance")}
 
 STEPS: dict[str, Step] = {s.name: s for s in (
@@ -119,10 +119,10 @@ STEPS: dict[str, Step] = {s.name: s for s in (
     Step("curate", "jobs.gold.curate:run",
          reads=(*_SILVER_EVENTS, "silver.sessions", "silver.identity_map", "silver.orders", "silver.order_lines",
                 "silver.products", "silver.campaigns", "silver.campaign_posts"),
-         writes=(*_GOLD, "ops.curate_intents"), doc="silver into gold for the customers and days the window touched"),
+         writes=_GOLD, doc="silver into gold for the days whose silver rows changed and the customers they touch"),
     _gate("gold", _GATED["gold"]),
-    Step("export", "jobs.export.run:run", reads=("gold.customer_timeline", "gold.customer_relationship",
-                                                  "silver.order_lines"), writes=(),
+    Step("export", "jobs.export.run:run", reads=("gold.interactions", "silver.identity_map",
+                                                  "gold.customer_relationship", "silver.order_lines"), writes=(),
          doc="gold to verifiable S3 snapshots for recommendation services (RAPPORT_EXPORT_URI)"),
     Step("report", "jobs.report.build:run",
          reads=(*_GOLD, "ops.quality_gates", "ops.quarantine", "ops.ingest_log"), writes=(),

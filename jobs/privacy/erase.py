@@ -154,9 +154,13 @@ def erase(spark: "SparkSession", cfg: Config, person: Person, request_id: str) -
     keys_df = lake.checkpoint(_union(spark, staged_keys, "source string, event_key string"), run, "event-keys")
     lineage_df = lake.checkpoint(_union(spark, staged_lineage, "source string, source_file string, line_number bigint"),
                                  run, "lineage")
-    if person.keys:
-        tl = lake.read_or_empty("gold.customer_timeline").where(F.col("customer_key").isin(person.keys))
-        dates |= {r.d for r in tl.select(F.col("occurred_date").alias("d")).distinct().collect() if r.d}
+    interactions = None
+    if person.keys:  # their interactions, found through the identifiers that are theirs before identity is erased
+        ids = (lake.read_or_empty("silver.identity_map").where(F.col("customer_key").isin(person.keys))
+               .where("NOT is_shared").select("identifier"))
+        interactions = lake.checkpoint(lake.read_or_empty("gold.interactions").join(ids, "identifier", "left_semi")
+                                       .select("source_table", "source_key", "occurred_date"), run, "interactions")
+        dates |= {r.d for r in interactions.select(F.col("occurred_date").alias("d")).distinct().collect() if r.d}
     erased.dates = sorted(dates)
 
     # 2. raw lines: by lineage and by what they hold (bronze, quarantine); each erased line's lineage is kept in
@@ -212,7 +216,9 @@ def erase(spark: "SparkSession", cfg: Config, person: Person, request_id: str) -
             _delete(lake, "silver.identity_events", lake.read("silver.identity_events").where(cond).select("event_id"),
                     ("event_id",), erased)
         # 4. gold, and what they counted in
-        for name in ("gold.customer_timeline", "gold.customer_facts", "gold.customer_relationship", "ops.curate_intents"):
+        if interactions is not None:
+            _delete(lake, "gold.interactions", interactions, ("source_table", "source_key"), erased)
+        for name in ("gold.customer_facts", "gold.customer_relationship"):
             if lake.exists(name):
                 rows = lake.read(name).where(F.col("customer_key").isin(person.keys)).select("customer_key")
                 _delete(lake, name, rows, ("customer_key",), erased)
@@ -266,15 +272,15 @@ def _union(spark: "SparkSession", parts: list["DataFrame"], schema: str) -> "Dat
 
 def _rebuild_aggregates(lake: Lake, dates: list[date]) -> None:
     """Trends of the dates the person touched (and the 7 after), campaign performance, relationship scores."""
-    from jobs.gold import relationship, trends
+    from jobs.gold import relationship, timeline, trends
 
     if dates and lake.exists("gold.daily_product_trends"):
         lo, hi = dates[0], dates[-1] + timedelta(days=7)
         where = f"date BETWEEN DATE'{lo}' AND DATE'{hi}'"
         lake.replace_partitions("gold.daily_product_trends", trends.product_trends(lake, lo, hi), where)
         lake.replace_partitions("gold.daily_platform_engagement", trends.platform_trends(lake, lo, hi), where)
-    if lake.exists("gold.customer_timeline"):
-        lake.snapshot("gold.campaign_performance", trends.campaign_performance(lake, lake.read("gold.customer_timeline")))
+    if lake.exists("gold.interactions"):
+        lake.snapshot("gold.campaign_performance", trends.campaign_performance(lake, timeline.attributed(lake)))
     if lake.exists("gold.customer_relationship"):
         as_of = lake.read("gold.customer_relationship").agg({"as_of": "max"}).first()[0] or date.today()
         lake.snapshot("gold.customer_relationship", relationship.score(lake.read("gold.customer_facts"), as_of))

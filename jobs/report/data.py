@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
+from jobs.gold import timeline
 from jobs.lake import Lake
 from schemas.vocabulary import PLATFORMS, PURCHASE_EVENTS
 
@@ -123,10 +124,9 @@ def _latest_full_day(trends) -> date | None:
 def _influenced(spark: "SparkSession", lake: Lake, platforms, since: date | None, day: date | None):
     """Per platform: purchases (web, app, store) within 7 days after a social touch on it, and store purchases
     among them. Joined on the engine; only the per-platform counts come back."""
-    if day is None or not lake.exists("gold.customer_timeline"):
+    if day is None or not lake.exists("gold.interactions"):
         return platforms
-    tl = lake.read("gold.customer_timeline")
-    tl.createOrReplaceTempView("_report_timeline")
+    timeline.attributed(lake).createOrReplaceTempView("_report_timeline")
     purchases = ", ".join(repr(e) for e in PURCHASE_EVENTS)
     rows = spark.sql(f"""
         WITH buys AS (SELECT customer_key, occurred_at, channel, order_id FROM _report_timeline
@@ -150,11 +150,11 @@ def _risk_weekly(spark: "SparkSession", lake: Lake, as_of: date | None):
 
     from jobs.gold.relationship import AT_RISK_DAYS, LAPSED_DAYS
 
-    if as_of is None or not lake.exists("gold.customer_timeline"):
+    if as_of is None or not lake.exists("gold.interactions"):
         return pd.DataFrame(columns=["week", "at_risk", "lapsed"])
     weeks = spark.createDataFrame([(as_of - timedelta(days=7 * i),) for i in range(WEEKS)], "week date")
     weeks.createOrReplaceTempView("_report_weeks")
-    lake.read("gold.customer_timeline").createOrReplaceTempView("_report_timeline")
+    timeline.attributed(lake).createOrReplaceTempView("_report_timeline")
     lake.read("gold.customer_relationship").createOrReplaceTempView("_report_rel")
     rows = spark.sql(f"""
         WITH buyers AS (SELECT customer_key, to_date(first_purchase_at) AS first_buy FROM _report_rel

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from jobs.config import Config
 from jobs.lake import Lake
 from jobs.silver import identity_history as history
+from schemas import views
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -55,9 +56,13 @@ def profile_and_events(spark: "SparkSession", cfg: Config, key: str,
     profile = relationship.where(F.col("customer_key") == F.lit(key)).first()
     if profile is None:
         raise NotACustomer(f"no customer {key!r} in gold.customer_relationship{when}")
-    events = (lake.read("gold.customer_timeline", version=versions.get("gold.customer_timeline"))
-              .where(F.col("customer_key") == F.lit(key)).orderBy("seq"))
-    return profile, events
+    # the customer's identifiers first, then only their interactions: a lookup reads one narrow join, not the lake
+    identity = lake.read_or_empty("silver.identity_map") if as_of is None else history.as_of(lake, as_of)
+    mine = identity.where(F.col("customer_key") == F.lit(key))
+    stored = (lake.read("gold.interactions", version=versions["gold.interactions"]) if versions
+              else lake.read_or_empty("gold.interactions"))
+    stored = stored.join(mine.where("NOT is_shared").select("identifier"), "identifier", "left_semi")
+    return profile, views.timeline_frame(stored, mine).orderBy("seq")
 
 
 class NotKnownThen(NotACustomer):
@@ -76,7 +81,8 @@ def gold_as_of(lake: Lake, at: "datetime") -> dict[str, int]:
     for r in runs:
         counts = json.loads(r.counts or "{}")
         known, versions = counts.get("known_at"), counts.get("written_versions") or {}
-        if known and versions and datetime.fromisoformat(known) <= at and (best is None or known > best[0]):
+        if (known and "gold.interactions" in versions and datetime.fromisoformat(known) <= at
+                and (best is None or known > best[0])):
             best = (known, versions)
     if best is None:
         raise NotKnownThen(f"nothing was curated as of {at.isoformat()} (or only by a release before --as-of)")

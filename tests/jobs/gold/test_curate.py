@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 from datetime import timedelta
@@ -15,7 +17,7 @@ from tests.handmade import T0, land, order, seg, social
 from tests.lakes import PII_KEY, curate, ingest_and_refine, table_rows
 
 pytestmark = pytest.mark.integration
-GOLD = ("customer_timeline", "customer_facts", "customer_relationship", "daily_product_trends",
+GOLD = ("interactions", "customer_timeline", "customer_facts", "customer_relationship", "daily_product_trends",
         "daily_platform_engagement", "campaign_performance")
 
 
@@ -138,17 +140,17 @@ def test_a_session_that_changes_hands_leaves_its_old_customer(spark, tmp_path):
         assert table_rows(spark, lake.path(f"gold.{table}")) == table_rows(spark, Lake(full).path(f"gold.{table}")), table
 
 
-def _timeline_files(lake: Lake, version: int) -> dict[str, object]:
-    """The timeline's data files at a version, by path, with the date partition each is in (the Delta log only)."""
-    files = lake.files("gold.customer_timeline", version)
+def _interaction_files(lake: Lake, version: int) -> dict[str, object]:
+    """The interactions' data files at a version, by path, with the date partition each is in (the Delta log only)."""
+    files = lake.files("gold.interactions", version)
     return dict(zip(files.column("path").to_pylist(), files.column("partition.occurred_date").to_pylist()))
 
 
-def test_a_day_rewrites_only_the_dates_it_changed_and_an_old_layout_is_laid_out_anew(spark, tmp_path):
-    """A returns on day 3 after visits on day 1, while B is untouched: the day's write adds day 3's rows and
-    rewrites no file of day 1, although A's whole history was rebuilt (the write compares, and the table is
-    partitioned by date). A lake whose timeline an earlier release partitioned by customer bucket is laid out by
-    date on its next curate, with the rows a full rebuild gives."""
+def test_a_day_rewrites_only_the_dates_it_changed_and_a_stored_timeline_is_retired(spark, tmp_path):
+    """A returns on day 3 after visits on day 1, while B is untouched: the day's write adds day 3's interactions
+    and rewrites no file of day 1 (A's timeline is read, not rewritten). A lake where an earlier release stored
+    the timeline as a table is rebuilt whole on its next curate: the stored copy goes, the view gives the rows
+    the day-by-day lake gives."""
     day = T0.replace(hour=0)
     landing = _landing(tmp_path, day, order_id=78)
     land(landing, "clickstream", day.replace(hour=10), [
@@ -164,26 +166,27 @@ def test_a_day_rewrites_only_the_dates_it_changed_and_an_old_layout_is_laid_out_
         cfg = Config(lake_root=str(tmp_path / root), landing_root=str(landing), pii_key=PII_KEY)
         lake = Lake(cfg, spark)
         for i, (lo, hi) in enumerate(windows):
-            if i == 1 and old_layout:  # the timeline as an earlier release laid it out
-                path = lake.path("gold.customer_timeline")
-                (spark.read.format("delta").load(path).write.format("delta").mode("overwrite")
-                 .option("overwriteSchema", "true").partitionBy("customer_bucket").save(path))
+            if i == 1 and old_layout:  # the timeline stored as an earlier release did, without interactions
+                lake.read("gold.customer_timeline").write.format("delta").partitionBy("occurred_date").save(
+                    lake.path("gold.customer_timeline"))
+                shutil.rmtree(lake.path("gold.interactions"))
             ingest_and_refine(spark, cfg, lo, hi, gates=False)
-            curate(spark, cfg, lo, hi, gates=False)
+            report = curate(spark, cfg, lo, hi, gates=False)
+        assert report.rebuilt_whole == old_layout and report.dates_rewritten == ([] if old_layout else [back.date()])
         return lake
 
     lake = build("lake", old_layout=False)
-    last = lake.version("gold.customer_timeline")
-    before, after = _timeline_files(lake, last - 1), _timeline_files(lake, last)
+    last = lake.version("gold.interactions")
+    before, after = _interaction_files(lake, last - 1), _interaction_files(lake, last)
     removed = set(before) - set(after)
     added = {after[p] for p in set(after) - set(before)}
     assert removed == set() and added == {back.date()}, (removed, added)
     assert lake.read("gold.customer_timeline").where("occurred_date = DATE'%s'" % back.date()).count() == 2
+    a = lake.read("gold.customer_timeline").where("identifier = 'user:A'").orderBy("seq").collect()
+    assert [r.seq for r in a] == [1, 2, 3, 4] and a[2].occurred_date == back.date()
 
-    # the old layout's second curate rebuilds gold whole: the same rows as the day-by-day lake
     old = build("old", old_layout=True)
-    assert old.laid_out_as_declared("gold.customer_timeline")
-    assert Lake(old.cfg).delta_table("gold.customer_timeline").metadata().partition_columns == ["occurred_date"]
+    assert not os.path.exists(old.path("gold.customer_timeline"))
     assert table_rows(spark, old.path("gold.customer_timeline")) == table_rows(spark, lake.path("gold.customer_timeline"))
 
 
@@ -215,11 +218,11 @@ def test_a_day_rebuilds_histories_from_where_they_changed_and_goes_on_from_the_r
         ingest_and_refine(spark, cfg, lo, hi, gates=False)
         curate(spark, cfg, lo, hi, gates=False)
     report = json.loads(lake.read("ops.runs").where("step = 'curate'").orderBy("started_at").collect()[-1].counts)
-    assert report["rebuilt_from"] == str(day1.date()) and report["rebuilt_whole"] == 0, report
+    assert report["dates_rewritten"] == [str(back.date())] and not report["rebuilt_whole"], report
 
-    last = lake.version("gold.customer_timeline")
-    before, after = _timeline_files(lake, last - 1), _timeline_files(lake, last)
-    assert day.date() not in {before[p] for p in set(before) - set(after)}  # A's day-0 rows kept as they were
+    last = lake.version("gold.interactions")
+    before, after = _interaction_files(lake, last - 1), _interaction_files(lake, last)
+    assert set(before) - set(after) == set()  # the merge rewrote no stored interaction
     a = lake.read("gold.customer_timeline").where("identifier IN ('user:A', 'anon:PC')").orderBy("seq").collect()
     assert len({r.customer_key for r in a}) == 1 and [r.seq for r in a] == list(range(1, len(a) + 1))
     assert [r.occurred_date for r in a if r.milestone and "reactivation" in r.milestone] == [back.date()]

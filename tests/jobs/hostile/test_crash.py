@@ -21,7 +21,7 @@ from tests.lakes import PII_KEY, table_rows
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
-LOGS = {"ops.runs", "ops.quality_results", "ops.quality_gates", "ops.curate_intents"}  # logs of attempts, by design
+LOGS = {"ops.runs", "ops.quality_results", "ops.quality_gates"}  # logs of attempts, by design
 STAGES = ("ingest", "refine", "curate")
 
 
