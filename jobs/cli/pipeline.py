@@ -139,8 +139,10 @@ def cmd_curate(args: argparse.Namespace) -> int:
     with spark_session(cfg) as spark:
         result = run_stage(spark, cfg, "curate", window, gate=not args.no_gate, full=args.full, as_of=args.as_of)
         r = result.reports["curate"]
-        how = "full rebuild" if r.full else f"incremental: {r.customers_rebuilt:,} customers rebuilt"
-        print(f"Curated gold ({how}, as of {r.as_of}): {r.timeline_rows:,} timeline rows for {r.customers:,} customers."
+        how = ("full rebuild" if r.rebuilt_whole else
+               f"incremental: {len(r.dates_rewritten)} date(s) of interactions rewritten, "
+               f"{r.customers_rebuilt:,} customers' facts recomputed")
+        print(f"Curated gold ({how}, as of {r.as_of}): {r.interactions:,} interactions for {r.customers:,} customers."
               + (f" Trend dates touched: {r.dates[0]} .. {r.dates[-1]}." if r.dates else ""))
         _print_gate(result, "gold", args)
     print("Query it: rapport sql \"SELECT * FROM gold.customer_relationship LIMIT 10\"")

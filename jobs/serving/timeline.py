@@ -56,13 +56,25 @@ def profile_and_events(spark: "SparkSession", cfg: Config, key: str,
     profile = relationship.where(F.col("customer_key") == F.lit(key)).first()
     if profile is None:
         raise NotACustomer(f"no customer {key!r} in gold.customer_relationship{when}")
-    # the customer's identifiers first, then only their interactions: a lookup reads one narrow join, not the lake
+    return profile, timeline(lake, as_of, key, versions).orderBy("seq")
+
+
+def timeline(lake: Lake, as_of: "datetime | None" = None, key: str | None = None,
+             versions: dict[str, int] | None = None) -> "DataFrame":
+    """``gold.customer_timeline`` now, or as known at ``as_of``: identity as of then (``silver.identity_versions``)
+    applied to the interactions the last curate known by then left (``gold_as_of``). With ``key``, one customer's:
+    their identifiers are looked up first, then only their interactions are read and numbered."""
+    from pyspark.sql import functions as F
+
+    if as_of is not None and versions is None:
+        versions = gold_as_of(lake, as_of)
     identity = lake.read_or_empty("silver.identity_map") if as_of is None else history.as_of(lake, as_of)
-    mine = identity.where(F.col("customer_key") == F.lit(key))
-    stored = (lake.read("gold.interactions", version=versions["gold.interactions"]) if versions
+    stored = (lake.read("gold.interactions", version=versions["gold.interactions"]) if as_of is not None
               else lake.read_or_empty("gold.interactions"))
-    stored = stored.join(mine.where("NOT is_shared").select("identifier"), "identifier", "left_semi")
-    return profile, views.timeline_frame(stored, mine).orderBy("seq")
+    if key is not None:
+        identity = identity.where(F.col("customer_key") == F.lit(key))
+        stored = stored.join(identity.where("NOT is_shared").select("identifier"), "identifier", "left_semi")
+    return views.timeline_frame(stored, identity)
 
 
 class NotKnownThen(NotACustomer):

@@ -276,11 +276,10 @@ def test_export_refuses_after_a_failed_gold_gate(spark, target, tmp_path):
     cfg, client = target
     shutil.copytree(Lake(cfg).root, tmp_path / "lake")
     cfg = dataclasses.replace(cfg, lake_root=str(tmp_path / "lake"))
-    inject(spark, Lake(cfg, spark), "gold", "customer_timeline", customer_key="'ck_ghost'", seq="999999",
-           source_key="'ghost'")
+    inject(spark, Lake(cfg, spark), "gold", "interactions", summary="'twice'")
     with pytest.raises(QualityGateError):
         gate.run(spark, cfg, Window(), layer="gold")
-    with pytest.raises(PromotionRefused, match="gold.customer_timeline: the gold gate failed"):
+    with pytest.raises(PromotionRefused, match="gold.interactions: the gold gate failed"):
         publish(spark, cfg, ALL)
     assert "Contents" not in client.list_objects_v2(Bucket=SnapshotStore(client, cfg.export_uri).bucket)
 

@@ -123,7 +123,7 @@ def test_analysts_read_and_do_not_write(spark, hostile):
     cfg, _, _ = hostile
     env = {"PATH": "/usr/bin:/bin", "RAPPORT_LAKE_ROOT": cfg.lake_root, "RAPPORT_PII_KEY": PII_KEY}
     lake = Lake(cfg, spark)
-    before = {t: lake.version(t) for t in ("gold.customer_timeline", "ops.audit", "ops.quarantine")}
+    before = {t: lake.version(t) for t in ("gold.interactions", "ops.audit", "ops.quarantine")}
 
     def sql(query: str, *extra: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "jobs.cli", "sql", query, *extra], capture_output=True, text=True,

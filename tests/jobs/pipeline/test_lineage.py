@@ -61,10 +61,10 @@ def test_every_step_tells_what_it_read_and_wrote(spark, small_landing, s3_config
     assert {d["name"] for d in refine["inputs"]} == set(step("refine.clickstream").reads)
     assert outputs["silver.clickstream_events"]["namespace"].startswith("file://")
     curate = jobs["rapport.curate"][1]
-    assert "gold.customer_timeline" in {d["name"] for d in curate["outputs"]}
+    assert "gold.interactions" in {d["name"] for d in curate["outputs"]}
     export = jobs["rapport.export"][1]
     assert {d["namespace"] for d in export["outputs"]} == {f"s3://{bucket}"}
-    assert {d["name"] for d in export["inputs"]} >= {"gold.customer_timeline", "gold.customer_relationship"}
+    assert {d["name"] for d in export["inputs"]} >= {"gold.interactions", "silver.identity_map", "gold.customer_relationship"}
     # a gate's inputs carry what it checked
     gate = jobs["rapport.gate.silver"][1]
     checked = {d["name"]: d["facets"]["dataQualityAssertions"]["assertions"] for d in gate["inputs"]

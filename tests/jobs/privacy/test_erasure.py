@@ -243,7 +243,7 @@ def test_verify_finds_what_is_left_in_any_file_however_it_is_written(spark, eras
 
     cfg, person, key, _, _, _ = erased
     request_id = json.loads(next((Path(cfg.lake_root) / "_privacy").glob("*/proof.json")).read_text())["request_id"]
-    planted = Path(cfg.lake_root) / "gold" / "customer_timeline"
+    planted = Path(cfg.lake_root) / "gold" / "interactions"
     phone = person.get("phone")
     assert phone
     spaced = f"{phone[:3]} {phone[3:6]}-{phone[6:]}"  # written as a person would

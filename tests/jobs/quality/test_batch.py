@@ -79,10 +79,10 @@ def test_a_lake_from_before_table_versions_gets_the_columns(spark, lake_copy):
     old = DeltaTable(path).to_pyarrow_table().drop_columns(["table_version", "batch"])
     shutil.rmtree(path)
     write_deltalake(path, old)  # the table as an earlier release wrote it
-    assert gate.last_passed_version(lake, "gold.customer_timeline") is None  # no version known: whole table
+    assert gate.last_passed_version(lake, "gold.interactions") is None  # no version known: whole table
     assert validate(spark, cfg, "gold").passed
     assert {"table_version", "batch"} <= set(lake.read("ops.quality_gates").columns)
-    assert gate.last_passed_version(lake, "gold.customer_timeline") == lake.version("gold.customer_timeline")
+    assert gate.last_passed_version(lake, "gold.interactions") == lake.version("gold.interactions")
 
 
 def test_touched_partitions_come_from_the_log():

@@ -116,12 +116,12 @@ def test_a_warning_is_recorded_and_the_run_goes_on(spark, lake_copy):
     promotable(spark, cfg, "export")
 
 
-def test_a_timeline_row_without_a_customer_blocks_gold(spark, lake_copy):
+def test_an_interaction_stored_twice_blocks_gold(spark, lake_copy):
     cfg, lake = lake_copy
-    inject(spark, lake, "gold", "customer_timeline", customer_key="'ck_ghost'", seq="999999", source_key="'ghost'")
-    with pytest.raises(QualityGateError, match=r"referential\(column=customer_key.*1 of \d+ rows failed; sample values \['ck_ghost'\]"):
+    inject(spark, lake, "gold", "interactions", summary="'twice'")
+    with pytest.raises(QualityGateError, match=r"expect_compound_columns_to_be_unique\(column_list=\['source_table', 'source_key'\]"):
         validate(spark, cfg, "gold")
-    with pytest.raises(PromotionRefused, match="gold.customer_timeline: the gold gate failed"):
+    with pytest.raises(PromotionRefused, match="gold.interactions: the gold gate failed"):
         promotable(spark, cfg, "export")  # exports check this before publishing
 
 
@@ -150,7 +150,7 @@ def test_data_docs_are_built_under_the_lake(spark, lake_copy):
     validate(spark, cfg, "gold")
     index = docs.docs_index(cfg)
     page = index.read_text()
-    assert "gold gate: <span class='ok'>passed</span>" in page and "gold.customer_timeline" in page
+    assert "gold gate: <span class='ok'>passed</span>" in page and "gold.interactions" in page
     for link in __import__("re").findall(r'href="([^"]+)"', page):
         assert (index.parent / link).exists(), link  # every details link opens Great Expectations' page
 
@@ -163,13 +163,13 @@ def test_rapport_curate_refuses_to_build_gold_after_a_failed_silver_gate(spark, 
     inject(spark, lake, "silver", "orders")  # a duplicate order id
     with pytest.raises(QualityGateError):
         validate(spark, cfg, "silver")
-    before = lake.version("gold.customer_timeline")
+    before = lake.version("gold.interactions")
     env = {"PATH": "/usr/bin:/bin", "RAPPORT_LAKE_ROOT": cfg.lake_root, "RAPPORT_PII_KEY": cfg.pii_key}
     proc = subprocess.run([sys.executable, "-m", "jobs.cli", "curate"], capture_output=True, text=True, env=env,
                           timeout=300)
     assert proc.returncode == 1 and "curate will not build from landing window" in proc.stderr, proc.stderr
     assert "silver.orders: the silver gate failed" in proc.stderr and "rapport quality validate --layer silver" in proc.stderr
-    assert lake.version("gold.customer_timeline") == before  # gold untouched
+    assert lake.version("gold.interactions") == before  # gold untouched
 
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
