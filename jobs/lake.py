@@ -45,13 +45,6 @@ def sql_literal(value: object) -> str:
     return sql_string(str(value))
 
 
-def earliest(column: str = "from_date") -> "Column":
-    """Aggregate: the earliest of a group's dates, NULL when any of them is NULL (NULL: from the beginning)."""
-    from pyspark.sql import functions as F
-
-    return F.when(F.count("*") == F.count(column), F.min(column))
-
-
 def partitions_sql(columns: tuple[str, ...], values: set[tuple]) -> str:
     """A SQL condition selecting exactly the partitions ``values`` (tuples in ``columns`` order); FALSE for none."""
     if not values:
@@ -412,17 +405,13 @@ class Lake:
             WHEN MATCHED THEN UPDATE SET {', '.join(f't.{c} = s.{c}' for c in columns)}""")
         self._session().catalog.dropTempView(view)
 
-    def replace_keys(self, name: "str | Table", rows: "DataFrame", touched: "DataFrame | None", key: str,
-                     since: str | None = None) -> None:
+    def replace_keys(self, name: "str | Table", rows: "DataFrame", touched: "DataFrame | None", key: str) -> None:
         """Make the table's rows for the ``touched`` keys exactly ``rows`` (none for a key that disappeared), in
         one commit. Without ``touched``, or without a table yet, the table becomes ``rows``.
 
         - A partitioned table has only the partitions rewritten where a touched key's row is new, changed or gone
           (rows compared column by column, NULLs equal: no map columns), each with its other keys' rows and the new
-          ones (``replaceWhere``). A rebuilt history whose old rows came out the same leaves their partitions alone.
-        - With ``since`` (a date column), ``touched`` carries a ``from_date`` per key: only the key's rows on or
-          after it are replaced (and ``rows`` holds only those), its older rows stay; NULL replaces them all. The
-          stored rows are read from the earliest ``from_date`` on, so a batch of recent changes reads recent dates.
+          ones (``replaceWhere``).
         - An unpartitioned one is rewritten whole (the other keys' rows and the new ones).
 
         No MERGE: on the embedded engine a MERGE joined the whole table to find its matches, and cost more than
@@ -437,26 +426,18 @@ class Lake:
             return
         cols = rows.columns
         current = self.read(t).select(*cols)
+        keys = touched.select(key).distinct()
         if not t.partitioned_by:
-            keys = touched.select(key).distinct()
             self._writer(t, current.join(keys, key, "left_anti").select(*cols).unionByName(rows), "overwrite").save(
                 self.path(t))
             return
-        if since is None:
-            keys, replaced, candidates = touched.select(key).distinct(), "TRUE", current
-        else:  # a listing of one date: the earliest from_date, None when a key is replaced whole
-            keys = touched.select(key, "from_date").distinct()
-            first_date = keys.agg(earliest().alias("d")).first().d
-            replaced = f"(from_date IS NULL OR {since} >= from_date)"
-            candidates = current if first_date is None else current.where(f"{since} >= DATE'{first_date}'")
-        stored = candidates.join(keys, key).where(replaced).select(*cols)
+        stored = current.join(keys, key).select(*cols)
         differ = rows.subtract(stored).unionByName(stored.subtract(rows))
         where = partition_condition(differ, t.partitioned_by)
         if where == "FALSE":
             return  # the touched keys' rows came out exactly as stored
-        hit = keys.withColumn("_hit", F.lit(True))
-        kept = current.where(where).join(hit, key, "left").where(f"_hit IS NULL OR NOT {replaced}").select(*cols)
-        rewritten = kept.unionByName(rows.where(where)).repartition(*t.partitioned_by)  # a file per partition
+        kept = current.where(where).join(keys.withColumn("_hit", F.lit(True)), key, "left").where("_hit IS NULL")
+        rewritten = kept.select(*cols).unionByName(rows.where(where)).repartition(*t.partitioned_by)  # a file per partition
         self._writer(t, rewritten, "overwrite").option("replaceWhere", where).save(self.path(t))
 
     def replace_partitions(self, name: "str | Table", df: "DataFrame", where: str | None) -> None:

@@ -12,6 +12,8 @@ Write modes (implemented by ``jobs.lake.Lake``, nowhere else):
   replace_keys        the rows of the touched keys become exactly the new rows (the partitions where one differs)
   replace_partitions  the partitions a run recomputed are replaced (replaceWhere)
   snapshot            the whole table is replaced
+  view                not stored: computed from other tables when read (``schemas/views.py``); the catalog registers
+                      it by name, ``Lake.read`` builds it
 
 Personal-data classes (``pii``), the map of where a person can be:
   raw         may hold emails, phones, IPs and handles as received (bronze, quarantine): never past bronze
