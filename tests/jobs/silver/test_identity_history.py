@@ -192,8 +192,12 @@ def unmerged(spark, lakes, tmp_path_factory):
     shutil.copytree(cfgs["hourly"].lake_root, root / "lake")
     _land(root / "landing", records, H3 + timedelta(hours=1))
     cfg = _cfg(root, root / "landing")
-    key = {r.identifier: r.customer_key for r in Lake(cfg, spark).read("silver.identity_map").collect()}["user:U7"]
+    lake = Lake(cfg, spark)
+    key = {r.identifier: r.customer_key for r in lake.read("silver.identity_map").collect()}["user:U7"]
+    stored, facts = lake.version("gold.interactions"), lake.version("gold.customer_facts")
     change = unmerge(spark, cfg, key, "anon:P2", "a family member signed in on P2's phone")
+    # the customers' facts were recomputed, and no stored interaction was rewritten: the timeline applies identity
+    assert lake.version("gold.interactions") == stored and lake.version("gold.customer_facts") > facts
     _hour(spark, cfg, H3, H3 + timedelta(hours=1))
     return cfg, key, change
 
