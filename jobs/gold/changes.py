@@ -90,7 +90,8 @@ def _order_dates(lake: Lake, previous: dict[str, int], dates: set[date]) -> set[
     a = timeline.order_rows(now.join(touched, "order_id", "left_semi"))
     b = timeline.order_rows(then.join(touched, "order_id", "left_semi"))
     differ = a.exceptAll(b).unionByName(b.exceptAll(a))
-    return {r.d for r in differ.select(F.to_date("occurred_at").alias("d")).distinct().collect() if r.d is not None}
+    return {r.d for r in differ.select(F.to_date("occurred_at").alias("d")).distinct().collect()  # a listing of dates
+            if r.d is not None}
 
 
 def _dates_of_changed_posts(lake: Lake, posts: "DataFrame") -> set[date]:
