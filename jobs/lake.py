@@ -169,11 +169,6 @@ class Lake:
         values = files.column(f"max.{column}").to_pylist() if f"max.{column}" in files.column_names else [None]
         return None if not values or any(v is None for v in values) else max(values)
 
-    def laid_out_as_declared(self, name: "str | Table") -> bool:
-        """Whether an existing table is partitioned as the registry declares (a lake from an earlier release may
-        not be: its next full write lays it out anew)."""
-        return list(self.delta_table(name).metadata().partition_columns) == list(table(name).partitioned_by)
-
     def delta_table(self, name: "str | Table"):
         """The delta-rs handle, for what Spark Connect cannot do (history, compaction, vacuum)."""
         from deltalake import DeltaTable

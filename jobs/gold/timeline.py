@@ -165,15 +165,18 @@ def dates_sql(dates: "list[date]") -> str:
     return "IN (" + ", ".join(f"DATE'{d}'" for d in sorted(set(dates))) + ")"
 
 
-def read(lake: Lake, keys: "DataFrame | None" = None, *, identity: "DataFrame | None" = None,
+def read(lake: Lake, keys: "DataFrame | str | None" = None, *, identity: "DataFrame | None" = None,
          stored: "DataFrame | None" = None) -> "DataFrame":
-    """``gold.customer_timeline``: of every customer, or only of ``keys`` (a frame with ``customer_key``: their
-    identifiers are looked up first, so only their interactions are numbered). ``identity`` (default: the map now)
-    and ``stored`` (default: ``gold.interactions`` now) give the timeline as of another time."""
+    """``gold.customer_timeline``: of every customer, or only of ``keys`` (one customer key, or a frame with
+    ``customer_key``: their identifiers are looked up first, so only their interactions are numbered). ``identity``
+    (default: the map now) and ``stored`` (default: ``gold.interactions`` now) give the timeline as of another time."""
+    from pyspark.sql import functions as F
+
     identity = lake.read_or_empty("silver.identity_map") if identity is None else identity
     stored = lake.read_or_empty("gold.interactions") if stored is None else stored
     if keys is not None:
-        identity = identity.join(keys.select("customer_key").distinct(), "customer_key", "left_semi")
+        identity = (identity.where(F.col("customer_key") == F.lit(keys)) if isinstance(keys, str)
+                    else identity.join(keys.select("customer_key").distinct(), "customer_key", "left_semi"))
         stored = stored.join(identity.where("NOT is_shared").select("identifier"), "identifier", "left_semi")
     return views.timeline_frame(stored, identity)
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from jobs.config import Config
 from jobs.lake import Lake
+from jobs.gold import timeline as gold_timeline
 from jobs.silver import identity_history as history
-from schemas import views
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -64,17 +64,11 @@ def timeline(lake: Lake, as_of: "datetime | None" = None, key: str | None = None
     """``gold.customer_timeline`` now, or as known at ``as_of``: identity as of then (``silver.identity_versions``)
     applied to the interactions the last curate known by then left (``gold_as_of``). With ``key``, one customer's:
     their identifiers are looked up first, then only their interactions are read and numbered."""
-    from pyspark.sql import functions as F
-
-    if as_of is not None and versions is None:
-        versions = gold_as_of(lake, as_of)
-    identity = lake.read_or_empty("silver.identity_map") if as_of is None else history.as_of(lake, as_of)
-    stored = (lake.read("gold.interactions", version=versions["gold.interactions"]) if as_of is not None
-              else lake.read_or_empty("gold.interactions"))
-    if key is not None:
-        identity = identity.where(F.col("customer_key") == F.lit(key))
-        stored = stored.join(identity.where("NOT is_shared").select("identifier"), "identifier", "left_semi")
-    return views.timeline_frame(stored, identity)
+    if as_of is None:
+        return gold_timeline.read(lake, key)
+    versions = gold_as_of(lake, as_of) if versions is None else versions
+    return gold_timeline.read(lake, key, identity=history.as_of(lake, as_of),
+                              stored=lake.read("gold.interactions", version=versions["gold.interactions"]))
 
 
 class NotKnownThen(NotACustomer):
