@@ -2,8 +2,9 @@
 
 ``register`` creates one database per layer and an external Delta table for every declared table
 (``schemas/<layer>.yaml``) that exists under the lake root, re-pointing a name registered for another
-lake root, and a view for every declared view whose tables exist (``gold.customer_timeline``, ``schemas.views``). It is idempotent and cheap, so every command that queries by name calls it first: an
-embedded engine's catalog lives only as long as its server, a cluster's metastore keeps it.
+lake root, and a view for every declared view whose tables exist (``gold.customer_timeline``, ``schemas.views``).
+It is idempotent and cheap, so every command that queries by name calls it first: an embedded engine's catalog
+lives only as long as its server, a cluster's metastore keeps it.
 """
 
 from __future__ import annotations

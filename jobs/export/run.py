@@ -28,8 +28,8 @@ from jobs.lake import Lake, MissingTableError
 from jobs.runs.report import Report
 from jobs.runs.run_id import RunId
 from jobs.runs.window import Window
-from schemas import views
 from jobs.storage import arrow_filesystem, remove_tree, s3_client
+from schemas import views
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
