@@ -13,6 +13,11 @@ if TYPE_CHECKING:
 GIB, MIB = 2**30, 2**20
 
 
+def _ratio(value) -> str:
+    """A ratio to two places, or "-" when it was not measured (its reference did not run)."""
+    return "-" if value is None else f"{value:.2f}"
+
+
 def write(results: "Results", out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     data = asdict(results)
@@ -60,7 +65,7 @@ def markdown(r: dict) -> str:
             "than the embedded engine. `equal` is true when the output has the same rows as the embedded "
             "engine's, after normalising representations.",
             ["events", "engine", "seconds", "start-up s", "vs embedded", "peak memory (GiB)", "equal"], "r l r r r r l",
-            [[f"{p['events']:,}", engine, f"{v['seconds']:.2f}", f"{v['startup_seconds']:.1f}", f"{v['vs_embedded']:.2f}",
+            [[f"{p['events']:,}", engine, f"{v['seconds']:.2f}", f"{v['startup_seconds']:.1f}", _ratio(v['vs_embedded']),
               f"{v['peak_memory_bytes'] / GIB:.2f}",
               "-" if engine == "embedded" else ("yes" if v.get("equal") else "**NO**")]
              for p in r["peers"] for engine, v in p["engines"].items()])
