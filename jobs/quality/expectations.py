@@ -58,8 +58,9 @@ def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None, *, r
            table_rows: int | None = None, empty: bool = False):
     """GE expectation objects for a suite, and the batch with the helper columns they read.
 
-    ``rest`` (the table's rows outside the batch) makes uniqueness mean "unique in the batch and against the
-    existing rows with the same keys": only the key columns of ``rest`` are read. ``table_rows`` (the whole
+    Uniqueness is a helper column naming each key seen twice; ``rest`` (the table's rows outside the batch) makes
+    it mean "unique in the batch and against the existing rows with the same keys": only the key columns of
+    ``rest`` are read. ``table_rows`` (the whole
     table's count, from the Delta log) is what ``volume_vs_previous`` compares when the batch is not the table.
     ``empty``: the batch is known to hold no row, so no other table is read for it."""
     import great_expectations.expectations as gxe
@@ -70,11 +71,12 @@ def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None, *, r
     for i, e in enumerate(suite.expectations):
         meta = {"severity": e.severity, "rapport_index": i}
         kw = dict(e.kwargs)
-        if e.type in UNIQUENESS and rest is not None:
+        if e.type in UNIQUENESS:  # a helper column: measured with the suite's other counts in one pass
             keys, helper = _unique_columns(e), f"_duplicate__{i}"
             batch_keys = df.select(*keys).where(" AND ".join(f"{k} IS NOT NULL" for k in keys))
             twice = batch_keys.groupBy(*keys).count().where("count > 1").select(*keys)
-            if set(partitions(suite.table)) <= set(keys):  # equal keys share a partition: none is outside the batch
+            if rest is None or set(partitions(suite.table)) <= set(keys):  # the batch is the table, or equal keys
+                # share a partition: no twin is outside the batch
                 flagged = twice
             else:
                 flagged = twice.unionByName(rest.select(*keys).join(batch_keys.distinct(), keys, "left_semi")).distinct()

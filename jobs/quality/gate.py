@@ -37,7 +37,6 @@ from schemas.sources import SOURCES
 from jobs.runs.window import Window
 from jobs.quality import docs, expectations, rates, report
 from jobs.quality.suites import Expectation, Suite, load_suites
-from jobs.storage import remove_tree
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -122,15 +121,13 @@ def last_passed_version(lake: Lake, table_name: str) -> int | None:
 
 
 def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | None = None, ctx=None, *,
-             full: bool = False, staging: str | None = None) -> SuiteResult:
+             full: bool = False) -> SuiteResult:
     """One suite on its scope's rows (``full``: every suite on its whole table).
 
-    ``staging`` (a run id): a batch that is part of its table is materialised once, with the helper columns its
-    joins compute, under that run's staging folder before Great Expectations reads it; each of its metrics would
-    evaluate the joins again (on a 38-day lake the timeline's suite took 3.9 s without, 1.8 s with). A whole
-    table is read where it is rather than copied whole."""
-    import great_expectations as gx
-
+    Every expectation is measured in one aggregate query over the batch (``jobs.quality.onepass``): helper columns
+    that need a join (uniqueness against the rest of the table, references) are joined into that same query, so
+    the batch is read once and never copied. A whole table is read where it is.
+    """
     from jobs.quality import batch
 
     window = window or Window()
@@ -162,25 +159,10 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
         # domain refine deduplicates in (a copy keeps its event time; a landing file keeps its landing date)
         rest = rest.where(partition_condition(df, expectations.partitions(suite.table)))
     df, expected = expectations.expand(lake, suite, df, window.end, rest=rest, table_rows=table_rows, empty=empty)
-    if staging is not None and not empty and where not in (None, "TRUE"):  # a part of the table: copying it pays
-        df = lake.checkpoint(df, staging, suite.table.replace(".", "_"))
     ctx = ctx or docs.context(lake)
-    name = suite.table.replace(".", "_")
-    source = ctx.data_sources.add_or_update_spark("rapport")
-    asset = next((a for a in source.assets if a.name == name), None) or source.add_dataframe_asset(name)
-    batch_def = next((b for b in asset.batch_definitions if b.name == "whole"), None) or \
-        asset.add_batch_definition_whole_dataframe("whole")
-    gx_suite = ctx.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=expected))
-    vd = ctx.validation_definitions.add_or_update(gx.ValidationDefinition(name=name, data=batch_def, suite=gx_suite))
-    checkpoint = ctx.checkpoints.add_or_update(gx.Checkpoint(
-        name=name, validation_definitions=[vd], actions=[],
-        result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}))
-    run = checkpoint.run(batch_parameters={"dataframe": df})
-    key, validation = next(iter(run.run_results.items()))
-    results = validation.results
+    rows, key, results = _measure(ctx, suite, df, expected, described)
     docs.mask_results(suite, results)  # before anything is stored or rendered: no raw personal data in samples or Data Docs
-    ctx.validation_results_store.set(key, validation)  # rendered by ``render`` with the gate's other results
-    rows = df.count()
+    ctx.validation_results_store.set(key, _suite_result(suite, results, key, described))  # rendered by ``render``
     outcomes: dict[int, Outcome] = {}
     measured = None  # the window's quarantine, read once for the suite's rate expectations
     for i, e in enumerate(suite.expectations):
@@ -210,6 +192,50 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
         outcomes.setdefault(i, Outcome(e, False, error="not evaluated"))
     return SuiteResult(suite, rows, [outcomes[i] for i in range(len(suite.expectations))], version=version,
                        batch=described, docs_key=key)
+
+
+def _measure(ctx, suite: Suite, df: "DataFrame", expected: list, described: str):
+    """The batch's row count, a stored-result key and every expectation's Great Expectations result: all
+    measured in one aggregate query (``jobs.quality.onepass``); an expectation it does not compile is validated by
+    Great Expectations on the same batch."""
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (ExpectationSuiteIdentifier,
+                                                                            ValidationResultIdentifier)
+
+    from jobs.quality import onepass
+
+    name = suite.table.replace(".", "_")
+    ctx.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=expected))  # Data Docs pages read it
+    rows, by_position, rest = onepass.evaluate(df, expected, SAMPLE_SIZE)
+    if rest:
+        source = ctx.data_sources.add_or_update_spark("rapport")
+        asset = next((a for a in source.assets if a.name == name), None) or source.add_dataframe_asset(name)
+        batch_def = next((b for b in asset.batch_definitions if b.name == "whole"), None) or \
+            asset.add_batch_definition_whole_dataframe("whole")
+        batch_ = batch_def.get_batch(batch_parameters={"dataframe": df})
+        fmt = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+        for e in rest:
+            by_position[expected.index(e)] = batch_.validate(e, result_format=fmt)
+    run_id = RunIdentifier(run_name=name, run_time=datetime.now(timezone.utc))
+    key = ValidationResultIdentifier(ExpectationSuiteIdentifier(name=name), run_id, f"rapport-{name}")
+    return rows, key, [by_position[i] for i in range(len(expected))]
+
+
+def _suite_result(suite: Suite, results: list, key, described: str):
+    """The suite's results as Great Expectations stores and renders a validation."""
+    import great_expectations as gx
+    from great_expectations.core import ExpectationSuiteValidationResult
+
+    passed = sum(1 for r in results if r.success)
+    return ExpectationSuiteValidationResult(
+        success=passed == len(results), results=results, suite_name=key.expectation_suite_identifier.name,
+        statistics={"evaluated_expectations": len(results), "successful_expectations": passed,
+                    "unsuccessful_expectations": len(results) - passed,
+                    "success_percent": 100.0 * passed / len(results) if results else None},
+        meta={"great_expectations_version": gx.__version__, "run_id": key.run_id,
+              "validation_time": key.run_id.run_time, "batch_spec": {"table": suite.table, "batch": described}},
+        batch_id=key.batch_identifier)
 
 
 def record(lake: Lake, results: list[SuiteResult], layer: str, run_id: str, window: Window) -> None:
@@ -265,10 +291,7 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, layer: str, table
     report_ = GateReport(step, run_id or str(RunId.new(step.replace(".", "-"))), window, layer)
     suites = [s for s in load_suites(layer, suites_dir or cfg.suites_dir()) if tables is None or s.table in tables]
     ctx = docs.context(lake)
-    try:  # each suite's batch, when part of its table, is materialised under the run's staging folder
-        results = [validate(spark, cfg, s, window, ctx, full=full, staging=report_.run_id) for s in suites]
-    finally:
-        remove_tree(cfg, lake.staging(report_.run_id))
+    results = [validate(spark, cfg, s, window, ctx, full=full) for s in suites]
     docs.render(ctx, cfg, results)
     configured = sum(len(s.expectations) for s in suites)
     evaluated = sum(1 for r in results for o in r.outcomes if o.error != "not evaluated")

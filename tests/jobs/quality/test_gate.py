@@ -196,3 +196,19 @@ def test_data_docs_render_in_headless_chromium(spark, lake_copy, tmp_path):
     subprocess.run([browser, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={shot}",
                     "--window-size=1280,900", index.as_uri()], capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 10_000  # a real rendered page, not a blank one
+
+
+def test_an_expectation_one_pass_does_not_compile_is_validated_by_great_expectations(spark, lake_copy, tmp_path):
+    cfg, lake = lake_copy
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    (suites / "silver_orders.yaml").write_text(
+        "table: silver.orders\nscope: table\nexpectations:\n"
+        "  - {type: expect_column_values_to_not_be_null, column: order_id, severity: critical}\n"
+        "  - {type: expect_column_mean_to_be_between, column: total_price, max_value: -1, severity: warning}\n")
+    report_ = validate(spark, cfg, "silver", suites_dir=suites)
+    assert report_.passed and report_.warnings == 1
+    rows = {r.expectation_type: r for r in lake.read("ops.quality_results").where(
+        f"run_id = '{report_.run_id}'").collect()}
+    mean = float(rows["expect_column_mean_to_be_between"].observed)
+    assert not rows["expect_column_mean_to_be_between"].success and mean > 0
