@@ -61,13 +61,19 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
           .withColumn("_page", F.from_json("_raw.context", "struct<page:string>").getField("page")))
     raw = {"properties": "_raw.properties", "context": "_raw.context", "traits": "_raw.traits", "context.page": "_page"}
     # the device's time: originalTimestamp in Segment's and RudderStack's archives (their timestamp is corrected)
-    ts = {name: f"try_cast(j.{name} AS TIMESTAMP)" for name in ("sentAt", "receivedAt")}
-    ts = {"timestamp": "try_cast(coalesce(j.originalTimestamp, j.timestamp) AS TIMESTAMP)", **ts}
+    # each time is parsed once, in columns of their own that every check and output below reads: written inline,
+    # the corrected time's three casts ran once per use (a dozen), a third of the parse's time
+    parsed_ts = {name: f"try_cast(j.{name} AS TIMESTAMP)" for name in ("sentAt", "receivedAt")}
+    parsed_ts = {"timestamp": "try_cast(coalesce(j.originalTimestamp, j.timestamp) AS TIMESTAMP)", **parsed_ts}
+    ts = {name: f"_ts_{name}" for name in parsed_ts}
     computable = " AND ".join(sane_sql(ts[n]) for n in ts)
-    event_time = (f"CASE WHEN {ts['timestamp']} IS NULL OR NOT {sane_sql(ts['timestamp'])} OR "
-                  f"NOT {sane_sql(ts['receivedAt'])} THEN NULL WHEN j.sentAt IS NULL OR NOT ({computable}) "
-                  f"THEN {ts['timestamp']} ELSE timestamp_millis(unix_millis({ts['receivedAt']})"
-                  f" - (unix_millis({ts['sentAt']}) - unix_millis({ts['timestamp']}))) END")
+    df = df.select("*", *[F.expr(parsed_ts[n]).alias(ts[n]) for n in ts])
+    df = df.select("*", F.expr(
+        f"CASE WHEN {ts['timestamp']} IS NULL OR NOT {sane_sql(ts['timestamp'])} OR "
+        f"NOT {sane_sql(ts['receivedAt'])} THEN NULL WHEN j.sentAt IS NULL OR NOT ({computable}) "
+        f"THEN {ts['timestamp']} ELSE timestamp_millis(unix_millis({ts['receivedAt']})"
+        f" - (unix_millis({ts['sentAt']}) - unix_millis({ts['timestamp']}))) END").alias("_event_time"))
+    event_time = "_event_time"
     wrong = " OR ".join(
         f"(_rawp.{p} IS NOT NULL AND (j.properties.{p} IS NULL OR "
         f"isnan(j.properties.{p}) OR j.properties.{p} < 0 OR j.properties.{p} > CAST({LIMITS[p]!r} AS DOUBLE)))" for p in NUMERIC_PROPERTIES)
