@@ -1,5 +1,6 @@
 """Silver to gold when the silver gate passed: timelines, relationships, trends, campaigns, then the gold gate;
-once it passed, the marketing report (<lake>/_reports/<date>/index.html).
+once it passed, the marketing report (<lake>/_reports/<date>/index.html) and the Data Docs pages of the gates that
+passed since the last render.
 
 The check task refuses a window whose silver gate failed or that did not reconcile in ops.audit.
 """
@@ -16,7 +17,8 @@ from jobs.orchestration import DEFAULT_ARGS, stage_tasks, step_task
      max_active_runs=1, default_args=DEFAULT_ARGS, tags=["rapport", "gold"], doc_md=__doc__)
 def rapport_curate():
     tasks = stage_tasks("curate", ("curate",))
-    tasks["gate.gold"] >> step_task("report")  # only from gold that passed its gate
+    # only from gold that passed its gate; the gates' Data Docs pages beside the report, off the path to gold
+    tasks["gate.gold"] >> [step_task("report"), step_task("quality.docs")]
 
 
 rapport_curate()

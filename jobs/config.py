@@ -45,6 +45,7 @@ class Config:
     landing_layouts: str = ""
     landing_paths: str = ""
     quality_suites: str | None = None
+    quality_docs: str = "deferred"
     earliest_event: str = "2000-01-01"
     quarantine_max_share: str = ""
     late_days: int = 7
@@ -164,6 +165,8 @@ class Config:
                 raise self.error("export_uri", "must look like s3://bucket/prefix")
         if self.crm_ids not in ("hashed", "plain"):
             raise self.error("crm_ids", "must be hashed or plain")
+        if self.quality_docs not in ("deferred", "gate"):
+            raise self.error("quality_docs", "must be deferred or gate")
         if self.sql_role not in ("analyst", "engineer"):
             raise self.error("sql_role", "must be analyst or engineer")
         if self.export_format not in EXPORT_FORMATS:

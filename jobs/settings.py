@@ -47,6 +47,10 @@ SETTINGS = (
             "commas (a folder, s3://bucket/prefix, or a path under the landing root)"),
     Setting("quality_suites", "RAPPORT_QUALITY_SUITES",
             "folder of the quality suites (one YAML per table); default quality/suites of this checkout"),
+    Setting("quality_docs", "RAPPORT_QUALITY_DOCS",
+            "when the Data Docs pages of a passed gate are rendered: deferred (the quality.docs step, the CLI command "
+            "that ran the gate, or `rapport quality docs`; a gate then never loads Great Expectations) or gate (in "
+            "the gate); a failed gate's pages are always rendered at once"),
     Setting("earliest_event", "RAPPORT_EARLIEST_EVENT",
             "the earliest date an event may claim (YYYY-MM-DD); earlier times are quarantined as bad_timestamp"),
     Setting("quarantine_max_share", "RAPPORT_QUARANTINE_MAX_SHARE",

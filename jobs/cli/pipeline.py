@@ -31,7 +31,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_gate(result, layer: str, args: argparse.Namespace) -> None:
+def _print_gate(result, layer: str, args: argparse.Namespace, cfg: Config) -> None:
     if getattr(args, "no_gate", False):
         print(f"quality gate for {layer}: skipped (--no-gate); the next stage will refuse this window until it passes")
     elif result.gate is not None:
@@ -39,6 +39,16 @@ def _print_gate(result, layer: str, args: argparse.Namespace) -> None:
         na = f", not applicable: {', '.join(g.not_applicable)}" if g.not_applicable else ""
         print(f"quality gate for {layer}: passed ({g.expectations} expectations"
               + (f", {g.warnings} warnings recorded in ops.quality_results" if g.warnings else "") + na + ")")
+        _render_docs(cfg)
+
+
+def _render_docs(cfg: Config) -> None:
+    """The Data Docs pages of the gates this command ran (a gate stores its results; pages are rendered here)."""
+    from jobs.quality.docs import docs_index, render_pending
+
+    pages = render_pending(cfg)
+    if pages:
+        print(f"Data Docs: {pages} page(s) rendered; overview {docs_index(cfg).as_uri()}")
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -57,7 +67,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                          quarantined))
         print(f"Ingested landing files from {cfg.landing_root} ({window}) into bronze:")
         print(_table(rows, ("source", "files", "already taken", "taken now", "lines", "bronze rows", "quarantined")))
-        _print_gate(result, "bronze", args)
+        _print_gate(result, "bronze", args, cfg)
     return 0
 
 
@@ -106,7 +116,7 @@ def cmd_refine(args: argparse.Namespace) -> int:
     with spark_session(cfg) as spark:
         result = run_stage(spark, cfg, "refine", window, gate=not args.no_gate, run_id=args.run_id)
         print(format_refine_summary(result.reports, window))
-        _print_gate(result, "silver", args)
+        _print_gate(result, "silver", args, cfg)
     return 0
 
 
@@ -144,7 +154,7 @@ def cmd_curate(args: argparse.Namespace) -> int:
                f"{r.customers_rebuilt:,} customers' facts recomputed")
         print(f"Curated gold ({how}, as of {r.as_of}): {r.interactions:,} interactions for {r.customers:,} customers."
               + (f" Trend dates touched: {r.dates[0]} .. {r.dates[-1]}." if r.dates else ""))
-        _print_gate(result, "gold", args)
+        _print_gate(result, "gold", args, cfg)
     print("Query it: rapport sql \"SELECT * FROM gold.customer_relationship LIMIT 10\"")
     return 0
 
@@ -182,6 +192,7 @@ def cmd_quality_validate(args: argparse.Namespace) -> int:
     print(_table(rows, ("layer", "gate", "expectations", "not applicable")))
     from jobs.quality.docs import docs_index
 
+    _render_docs(cfg)
     print(f"Recorded in ops.quality_gates for landing window {window}. Overview: {docs_index(cfg).as_uri()}")
     return 1 if failed else 0
 

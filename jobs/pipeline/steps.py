@@ -116,6 +116,8 @@ STEPS: dict[str, Step] = {s.name: s for s in (
          reads=tuple(t for layer in ("bronze", "silver", "gold") for t in _GATED[layer]),
          writes=("ops.quality_results", "ops.quality_gates"),
          doc="every layer's suites on whole tables (weekly; the daily gates read only what a run touched)"),
+    Step("quality.docs", "jobs.quality.docs:render_step", reads=(), writes=(),
+         doc="the Data Docs pages of passed gates' stored results (a gate stores them without rendering)"),
     Step("curate", "jobs.gold.curate:run",
          reads=(*_SILVER_EVENTS, "silver.sessions", "silver.identity_map", "silver.orders", "silver.order_lines",
                 "silver.products", "silver.campaigns", "silver.campaign_posts"),

@@ -1,8 +1,19 @@
-"""Great Expectations' side of a gate: its file-backed context, the Data Docs it renders (masked, pruned) and
-Rapport's offline overview page."""
+"""Great Expectations' side of a gate: the results it stores, the Data Docs pages rendered from them (masked,
+pruned) and Rapport's offline overview page.
+
+A gate stores each suite's result where Great Expectations' file store keeps it (``<lake>/_quality/gx/uncommitted/
+validations``), in the JSON Great Expectations writes, without importing it: importing Great Expectations costs
+3.5 s a process on these machines, more than a small day's gates. Pages are rendered from the stored results:
+at once when a gate fails (the engineer needs them now) or ``RAPPORT_QUALITY_DOCS=gate``; otherwise by the
+``quality.docs`` step (the curate DAG runs it beside the report, once gold is visible), by the CLI commands
+that ran a gate, and by ``rapport quality docs``.
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,6 +21,7 @@ from jobs.config import Config
 from jobs.lake import Lake
 from jobs.quality import report
 from jobs.quality.suites import Suite
+from jobs.runs.report import Report
 from jobs.storage import is_s3
 
 if TYPE_CHECKING:
@@ -40,18 +52,24 @@ def prune(ctx, docs: Path, suite_name: str, keep: int | None = None) -> int:
     return removed
 
 
-def context(lake: Lake):
-    """A file-backed GE context under the lake (Data Docs in <lake>/_docs), or a temporary one for S3 lakes."""
-    import tempfile
+def quality_root(cfg: Config) -> Path:
+    """Great Expectations' project folder: under the lake, or beside the docs for a lake on S3."""
+    return Path(Lake(cfg).root) / "_quality" if not is_s3(cfg.lake_root) else docs_index(cfg).parent / "_quality"
 
+
+def _store(cfg: Config) -> Path:
+    return quality_root(cfg) / "gx" / "uncommitted" / "validations"
+
+
+def context(cfg: Config):
+    """The file-backed Great Expectations context (Data Docs in the docs folder)."""
     import great_expectations as gx
 
-    root = Path(tempfile.mkdtemp(prefix="rapport-gx-")) if is_s3(lake.root) else Path(lake.root) / "_quality"
-    ctx = gx.get_context(mode="file", project_root_dir=str(root))
+    ctx = gx.get_context(mode="file", project_root_dir=str(quality_root(cfg)))
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)  # Rapport reports results itself
-    docs = docs_index(lake.cfg).parent
+    docs = docs_index(cfg).parent
     site = {"class_name": "SiteBuilder", "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs)}}
     sites = ctx.get_config().data_docs_sites
@@ -62,6 +80,38 @@ def context(lake: Lake):
     if "local_site" in ctx.get_config().data_docs_sites:  # only the site whose pages Rapport masks
         ctx.delete_data_docs_site("local_site")
     return ctx
+
+
+def _json(value):
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return str(value)
+
+
+def store(cfg: Config, suite: Suite, results: list[dict], batch: str) -> tuple[str, str, str, str]:
+    """Store a suite's results as Great Expectations stores a validation (same file, same JSON); returns its key
+    (suite, run name, run time, batch), from which the page's path follows (``report.page_of``)."""
+    name = suite.table.replace(".", "_")
+    now = datetime.now(timezone.utc)
+    key = (name, name, now.strftime("%Y%m%dT%H%M%S.%fZ"), f"rapport-{name}")
+    passed = sum(1 for r in results if r["success"])
+    doc = {"id": None, "success": passed == len(results), "suite_name": name, "suite_parameters": {},
+           "results": results, "statistics": {
+               "evaluated_expectations": len(results), "successful_expectations": passed,
+               "unsuccessful_expectations": len(results) - passed,
+               "success_percent": 100.0 * passed / len(results) if results else None},
+           "meta": {"great_expectations_version": _ge_version(), "run_id": {"run_name": name, "run_time": now.isoformat()},
+                    "validation_time": now.isoformat(), "batch_spec": {"table": suite.table, "batch": batch}}}
+    path = _store(cfg).joinpath(*key[:3], f"{key[3]}.json")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, default=_json, indent=2))
+    return key
+
+
+def _ge_version() -> str:
+    from importlib.metadata import version
+
+    return version("great_expectations")
 
 
 def mask_results(suite: Suite, results) -> None:
@@ -76,9 +126,9 @@ def mask_results(suite: Suite, results) -> None:
     except UnknownTableError:
         classes = {}
     for r in results:
-        e = suite.expectations[r.expectation_config.meta["rapport_index"]]
+        e = suite.expectations[r["expectation_config"]["meta"]["rapport_index"]]
         cls = classes.get(e.kwargs.get("column") or (e.kwargs.get("column_list") or [""])[0], "none")
-        res = r.result or {}
+        res = r.get("result") or {}
         for name in ("partial_unexpected_list", "unexpected_list"):
             if isinstance(res.get(name), list):
                 res[name] = [mask(v, cls) for v in res[name]]
@@ -91,24 +141,68 @@ def mask_results(suite: Suite, results) -> None:
             res["details"] = {k: v for k, v in res["details"].items() if k != "partial_unexpected_counts"}
 
 
-def render(ctx, cfg: Config, results: list[SuiteResult]) -> None:
-    """The Data Docs pages of a gate's results, in one build (Great Expectations loads and compiles its templates
+def render(cfg: Config, keys: list[tuple[str, ...]]) -> int:
+    """The Data Docs pages of stored results, in one build (Great Expectations loads and compiles its templates
     on every build: once per suite, that was a third of a small suite's time), then each suite's store pruned.
     Its index is not built here: it re-reads every stored result, so building it on every gate made each gate
-    slower than the last (``rapport quality docs`` builds it on demand)."""
-    keys = [r.docs_key for r in results if r.docs_key is not None]
+    slower than the last (``rapport quality docs`` builds it on demand). Returns the pages rendered."""
+    import great_expectations as gx
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (ExpectationSuiteIdentifier,
+                                                                            ValidationResultIdentifier)
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
     if not keys:
-        return
-    ctx.build_data_docs(site_names=["rapport"], resource_identifiers=keys, build_index=False)
-    for r in results:
-        if r.docs_key is not None:
-            prune(ctx, docs_index(cfg).parent, r.suite.table.replace(".", "_"))
+        return 0
+    ctx = context(cfg)
+    identifiers, suites = [], {}
+    for key in keys:
+        stored = json.loads(_store(cfg).joinpath(*key[:3], f"{key[3]}.json").read_text())
+        suites[key[0]] = [r["expectation_config"] for r in stored["results"]]  # the page reads its suite
+        run_time = datetime.strptime(key[2], "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=timezone.utc)
+        identifiers.append(ValidationResultIdentifier(ExpectationSuiteIdentifier(name=key[0]),
+                                                      RunIdentifier(run_name=key[1], run_time=run_time), key[3]))
+    for name, configs in suites.items():
+        expectations = [ExpectationConfiguration(type=c["type"], kwargs=c["kwargs"], meta=c["meta"]).to_domain_obj()
+                        for c in configs]
+        ctx.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=expectations))
+    ctx.build_data_docs(site_names=["rapport"], resource_identifiers=identifiers, build_index=False)
+    for name in suites:
+        prune(ctx, docs_index(cfg).parent, name)
+    return len(identifiers)
+
+
+def pending(cfg: Config) -> list[tuple[str, ...]]:
+    """Stored results whose page is not rendered yet (the store keeps ``KEEP_RESULTS`` per suite)."""
+    store, docs = _store(cfg), docs_index(cfg).parent
+    keys = [p.relative_to(store).with_suffix("").parts for p in store.glob("*/*/*/*.json")] if store.exists() else []
+    return sorted((k for k in keys if not (docs / report.page_of(k)).exists()), key=lambda k: k[2])
+
+
+def render_pending(cfg: Config) -> int:
+    """Render every stored result that has no page yet; returns how many."""
+    return render(cfg, pending(cfg))
+
+
+@dataclass
+class DocsReport(Report):
+    pages: int = 0
+
+
+def render_step(spark: "SparkSession", cfg: Config, window, *, run_id: str | None = None) -> DocsReport:
+    """The ``quality.docs`` step: the Data Docs pages of the gates' stored results not rendered yet."""
+    from jobs.runs.run_id import RunId
+
+    report_ = DocsReport("quality.docs", run_id or str(RunId.new("quality-docs")), window)
+    report_.pages = render_pending(cfg)
+    return report_
 
 
 def build_index(spark: "SparkSession", cfg: Config) -> Path | None:
     """Great Expectations' own Data Docs index, built once from every stored result (gates skip it: it grows with
     history). Returns its path, or None when no gate has stored a result."""
-    ctx = context(Lake(cfg, spark))
+    render_pending(cfg)
+    ctx = context(cfg)
     keys = sorted(ctx.validation_results_store.list_keys(), key=lambda k: k.run_id.run_time)
     if not keys:
         return None

@@ -15,10 +15,6 @@ from jobs.quality.suites import Expectation, Suite
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-def camel(snake: str) -> str:
-    return "".join(part.capitalize() for part in snake.split("_"))
-
-
 def volume_floor(lake: Lake, table: str, max_drop: object) -> int:
     """The fewest rows ``volume_vs_previous`` accepts: the previous gate's count less ``max_drop`` of it."""
     prev = previous_rows(lake, table)
@@ -56,15 +52,17 @@ def partitions(name: str) -> tuple[str, ...]:
 
 def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None, *, rest: "DataFrame | None" = None,
            table_rows: int | None = None, empty: bool = False):
-    """GE expectation objects for a suite, and the batch with the helper columns they read.
+    """A suite's checks (``jobs.quality.onepass.Check``: Great Expectations expectations as data), and the batch
+    with the helper columns they read.
 
     Uniqueness is a helper column naming each key seen twice; ``rest`` (the table's rows outside the batch) makes
     it mean "unique in the batch and against the existing rows with the same keys": only the key columns of
     ``rest`` are read. ``table_rows`` (the whole
     table's count, from the Delta log) is what ``volume_vs_previous`` compares when the batch is not the table.
     ``empty``: the batch is known to hold no row, so no other table is read for it."""
-    import great_expectations.expectations as gxe
     from pyspark.sql import functions as F
+
+    from jobs.quality.onepass import Check
 
     out, column_sets = [], []
     columns = set(df.columns)
@@ -83,23 +81,23 @@ def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None, *, r
             flagged = flagged.withColumn(helper, F.concat_ws(
                 "|", *[F.col(k).cast("string") for k in keys]))
             df = df.join(flagged, keys, "left")
-            out.append(gxe.ExpectColumnValuesToBeNull(column=helper, meta=meta))
+            out.append(Check("expect_column_values_to_be_null", {"column": helper}, meta))
         elif e.type == "volume_vs_previous":
             if table_rows is None:  # else the batch is part of the table: ``validate`` compares the log's count
-                out.append(gxe.ExpectTableRowCountToBeBetween(min_value=volume_floor(lake, suite.table, kw["max_drop"]),
-                                                              meta=meta))
+                out.append(Check("expect_table_row_count_to_be_between",
+                                 {"min_value": volume_floor(lake, suite.table, kw["max_drop"])}, meta))
         elif e.type == rates.TYPE:  # judged from ops.quarantine and ops.ingest_log in ``validate``, not on the batch
             continue
         elif e.type == "freshness":
             # against the window's end; a run without one (manual, all history) measures against its newest row
             reference = end or df.select(F.max(kw["column"])).first()[0] or datetime.now(timezone.utc)
             floor = (reference - timedelta(hours=float(kw["max_lag_hours"]))).replace(tzinfo=None)
-            out.append(gxe.ExpectColumnMaxToBeBetween(column=kw["column"], min_value=floor, meta=meta))
+            out.append(Check("expect_column_max_to_be_between", {"column": kw["column"], "min_value": floor}, meta))
         elif e.type == "no_future_events":
             helper = f"_future__{i}"
             late = F.col(kw["column"]) > F.col(kw["arrival"]) + F.expr(f"INTERVAL {int(kw['tolerance_minutes'])} MINUTES")
             df = df.withColumn(helper, F.when(late, F.col(kw["column"]).cast("string")))
-            out.append(gxe.ExpectColumnValuesToBeNull(column=helper, meta=meta))
+            out.append(Check("expect_column_values_to_be_null", {"column": helper}, meta))
         elif e.type == "referential":
             layer, table, column = kw["references"].split(".")
             helper = f"_missing__{i}"
@@ -109,17 +107,13 @@ def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None, *, r
             df = (df.join(ref, df[kw["column"]] == ref["_ref_key"], "left")
                   .withColumn(helper, F.when(F.col("_ref_key").isNull(), F.col(kw["column"]).cast("string")))
                   .drop("_ref_key"))
-            out.append(gxe.ExpectColumnValuesToBeNull(column=helper, meta=meta))
-        else:
-            cls = getattr(gxe, camel(e.type), None)
-            if cls is None:
-                raise ValueError(f"{suite.table}: unknown expectation {e.type!r}")
-            if e.type in COLUMN_SETS:  # built below, once every helper column is known
-                column_sets.append((cls, kw, meta, COLUMN_SETS[e.type]))
-            else:
-                out.append(cls(**kw, meta=meta))
+            out.append(Check("expect_column_values_to_be_null", {"column": helper}, meta))
+        elif e.type in COLUMN_SETS:  # built below, once every helper column is known
+            column_sets.append((e.type, kw, meta, COLUMN_SETS[e.type]))
+        else:  # any other Great Expectations type: compiled by onepass, or validated by Great Expectations
+            out.append(Check(e.type, kw, meta))
     # the helper columns added above are Rapport's, not the table's: a column-set expectation allows them
     helpers = [c for c in df.columns if c not in columns]
-    for cls, kw, meta, arg in column_sets:
-        out.append(cls(**{**kw, arg: [*kw[arg], *helpers]}, meta=meta))
+    for kind, kw, meta, arg in column_sets:
+        out.append(Check(kind, {**kw, arg: [*kw[arg], *helpers]}, meta))
     return df, out

@@ -68,7 +68,7 @@ class SuiteResult:
     not_applicable: str | None = None  # why the suite does not apply (its source never landed)
     version: int | None = None  # the table version validated
     batch: str = ""  # what was read: the window, the partitions touched since the last passed gate, or all
-    docs_key: object = None  # the stored Great Expectations result, rendered once per gate with the others
+    docs_key: tuple[str, ...] | None = None  # the stored Great Expectations result (``docs.store``)
 
     @property
     def critical_failures(self) -> list[Outcome]:
@@ -120,7 +120,7 @@ def last_passed_version(lake: Lake, table_name: str) -> int | None:
     return None if row is None or row.table_version is None else int(row.table_version)
 
 
-def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | None = None, ctx=None, *,
+def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | None = None, *,
              full: bool = False) -> SuiteResult:
     """One suite on its scope's rows (``full``: every suite on its whole table).
 
@@ -159,10 +159,9 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
         # domain refine deduplicates in (a copy keeps its event time; a landing file keeps its landing date)
         rest = rest.where(partition_condition(df, expectations.partitions(suite.table)))
     df, expected = expectations.expand(lake, suite, df, window.end, rest=rest, table_rows=table_rows, empty=empty)
-    ctx = ctx or docs.context(lake)
-    rows, key, results = _measure(ctx, suite, df, expected, described)
+    rows, results = _measure(lake, suite, df, expected)
     docs.mask_results(suite, results)  # before anything is stored or rendered: no raw personal data in samples or Data Docs
-    ctx.validation_results_store.set(key, _suite_result(suite, results, key, described))  # rendered by ``render``
+    key = docs.store(cfg, suite, results, described)  # rendered by ``docs.render``, at once or later
     outcomes: dict[int, Outcome] = {}
     measured = None  # the window's quarantine, read once for the suite's rate expectations
     for i, e in enumerate(suite.expectations):
@@ -178,15 +177,15 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
             ok, observed, why = rates.judge(rates.limits(e.kwargs, e.severity, cfg), measured, source, window)
             outcomes[i] = Outcome(e, ok, observed, error=why)
     for r in results:
-        i = r.expectation_config.meta["rapport_index"]
+        i = r["expectation_config"]["meta"]["rapport_index"]
         e = suite.expectations[i]
-        observed = r.result.get("observed_value")
+        result, exception = r.get("result") or {}, r.get("exception_info") or {}
+        observed = result.get("observed_value")
         if e.type == "volume_vs_previous":
             observed = rows  # the batch is the whole table here
-        raised = (r.exception_info or {}).get("raised_exception")
-        outcomes[i] = Outcome(e, bool(r.success), None if observed is None else str(observed),
-                              r.result.get("unexpected_count"), list(r.result.get("partial_unexpected_list") or [])[:SAMPLE_SIZE],
-                              (r.exception_info or {}).get("exception_message") if raised else None)
+        outcomes[i] = Outcome(e, bool(r["success"]), None if observed is None else str(observed),
+                              result.get("unexpected_count"), list(result.get("partial_unexpected_list") or [])[:SAMPLE_SIZE],
+                              exception.get("exception_message") if exception.get("raised_exception") else None)
     # never pass by omission: every configured expectation must have been evaluated
     for i, e in enumerate(suite.expectations):
         outcomes.setdefault(i, Outcome(e, False, error="not evaluated"))
@@ -194,48 +193,39 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
                        batch=described, docs_key=key)
 
 
-def _measure(ctx, suite: Suite, df: "DataFrame", expected: list, described: str):
-    """The batch's row count, a stored-result key and every expectation's Great Expectations result: all
-    measured in one aggregate query (``jobs.quality.onepass``); an expectation it does not compile is validated by
-    Great Expectations on the same batch."""
-    import great_expectations as gx
-    from great_expectations.core.run_identifier import RunIdentifier
-    from great_expectations.data_context.types.resource_identifiers import (ExpectationSuiteIdentifier,
-                                                                            ValidationResultIdentifier)
-
+def _measure(lake: Lake, suite: Suite, df: "DataFrame", checks: list):
+    """The batch's row count and every check's result (Great Expectations' result JSON), all measured in one
+    aggregate query (``jobs.quality.onepass``); a check it does not compile is validated by Great Expectations on
+    the same batch (imported only then)."""
     from jobs.quality import onepass
 
-    name = suite.table.replace(".", "_")
-    ctx.suites.add_or_update(gx.ExpectationSuite(name=name, expectations=expected))  # Data Docs pages read it
-    rows, by_position, rest = onepass.evaluate(df, expected, SAMPLE_SIZE)
+    rows, by_position, rest = onepass.evaluate(df, checks, SAMPLE_SIZE)
     if rest:
-        source = ctx.data_sources.add_or_update_spark("rapport")
-        asset = next((a for a in source.assets if a.name == name), None) or source.add_dataframe_asset(name)
-        batch_def = next((b for b in asset.batch_definitions if b.name == "whole"), None) or \
-            asset.add_batch_definition_whole_dataframe("whole")
-        batch_ = batch_def.get_batch(batch_parameters={"dataframe": df})
-        fmt = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
-        for e in rest:
-            by_position[expected.index(e)] = batch_.validate(e, result_format=fmt)
-    run_id = RunIdentifier(run_name=name, run_time=datetime.now(timezone.utc))
-    key = ValidationResultIdentifier(ExpectationSuiteIdentifier(name=name), run_id, f"rapport-{name}")
-    return rows, key, [by_position[i] for i in range(len(expected))]
+        by_position.update(_by_great_expectations(lake, suite, df, {i: checks[i] for i in rest}))
+    return rows, [by_position[i] for i in range(len(checks))]
 
 
-def _suite_result(suite: Suite, results: list, key, described: str):
-    """The suite's results as Great Expectations stores and renders a validation."""
-    import great_expectations as gx
-    from great_expectations.core import ExpectationSuiteValidationResult
+def _by_great_expectations(lake: Lake, suite: Suite, df: "DataFrame", checks: dict) -> dict[int, dict]:
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
-    passed = sum(1 for r in results if r.success)
-    return ExpectationSuiteValidationResult(
-        success=passed == len(results), results=results, suite_name=key.expectation_suite_identifier.name,
-        statistics={"evaluated_expectations": len(results), "successful_expectations": passed,
-                    "unsuccessful_expectations": len(results) - passed,
-                    "success_percent": 100.0 * passed / len(results) if results else None},
-        meta={"great_expectations_version": gx.__version__, "run_id": key.run_id,
-              "validation_time": key.run_id.run_time, "batch_spec": {"table": suite.table, "batch": described}},
-        batch_id=key.batch_identifier)
+    ctx = docs.context(lake.cfg)
+    name = suite.table.replace(".", "_")
+    source = ctx.data_sources.add_or_update_spark("rapport")
+    asset = next((a for a in source.assets if a.name == name), None) or source.add_dataframe_asset(name)
+    batch_def = next((b for b in asset.batch_definitions if b.name == "whole"), None) or \
+        asset.add_batch_definition_whole_dataframe("whole")
+    batch_ = batch_def.get_batch(batch_parameters={"dataframe": df})
+    out = {}
+    for i, check in checks.items():
+        try:
+            expectation = ExpectationConfiguration(type=check.type, kwargs=check.kwargs, meta=check.meta).to_domain_obj()
+        except Exception as exc:  # noqa: BLE001 - GE raises several kinds for a type it does not know
+            raise ValueError(f"{suite.table}: unknown expectation {check.type!r} ({exc})") from exc
+        result = batch_.validate(expectation, result_format={"result_format": "SUMMARY",
+                                                             "partial_unexpected_count": SAMPLE_SIZE})
+        out[i] = result.to_json_dict()
+        out[i]["expectation_config"] = check.config()
+    return out
 
 
 def record(lake: Lake, results: list[SuiteResult], layer: str, run_id: str, window: Window) -> None:
@@ -290,9 +280,7 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, layer: str, table
     step = f"gate.{layer}" + (".full" if full else "")
     report_ = GateReport(step, run_id or str(RunId.new(step.replace(".", "-"))), window, layer)
     suites = [s for s in load_suites(layer, suites_dir or cfg.suites_dir()) if tables is None or s.table in tables]
-    ctx = docs.context(lake)
-    results = [validate(spark, cfg, s, window, ctx, full=full) for s in suites]
-    docs.render(ctx, cfg, results)
+    results = [validate(spark, cfg, s, window, full=full) for s in suites]
     configured = sum(len(s.expectations) for s in suites)
     evaluated = sum(1 for r in results for o in r.outcomes if o.error != "not evaluated")
     not_applicable = [r.suite.table for r in results if r.not_applicable]
@@ -300,6 +288,8 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, layer: str, table
     report_.passed = not any(r.critical_failures for r in results) and evaluated + skipped == configured
     report_.expectations, report_.not_applicable = evaluated, not_applicable
     record(lake, results, layer, report_.run_id, window)
+    if not report_.passed or cfg.quality_docs == "gate":  # a failure's pages at once: the engineer needs them now
+        docs.render(cfg, [r.docs_key for r in results if r.docs_key is not None])
     report.write(docs.docs_index(cfg).parent, results, layer, report_.run_id, report_.passed)
     warnings = [(r.suite.table, o.expectation.label) for r in results for o in r.outcomes
                 if not o.success and o.expectation.severity == "warning"]

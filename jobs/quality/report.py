@@ -24,9 +24,9 @@ td,th{border:1px solid #ccc;padding:.3rem .6rem;text-align:left;vertical-align:t
 code{font-size:.85em}"""
 
 
-def _latest_validation_page(docs: Path, suite_name: str) -> str | None:
-    pages = sorted((docs / "validations" / suite_name).rglob("*.html"), key=lambda p: p.stat().st_mtime)
-    return pages[-1].relative_to(docs).as_posix() if pages else None
+def page_of(key: tuple[str, ...]) -> str:
+    """The Data Docs page of a stored result (``jobs.quality.docs.store``), relative to the docs folder."""
+    return "validations/" + "/".join(key[:3]) + f"/{key[3]}.html"
 
 
 def write(docs: Path, results: list["SuiteResult"], layer: str, run_id: str, passed: bool) -> Path:
@@ -40,7 +40,7 @@ def write(docs: Path, results: list["SuiteResult"], layer: str, run_id: str, pas
         status = ("fail", "FAILED") if r.critical_failures else (("warn", "warnings") if failed else ("ok", "passed"))
         if r.not_applicable:
             status = ("na", "not applicable")
-        page = _latest_validation_page(docs, r.suite.table.replace(".", "_"))
+        page = page_of(r.docs_key) if r.docs_key else None  # rendered by the gate or later (jobs.quality.docs)
         link = f'<a href="{html.escape(page)}">details</a>' if page else ""
         problems = "".join(
             f"<li><span class='{'fail' if o.expectation.severity == 'critical' else 'warn'}'>{o.expectation.severity}</span> "

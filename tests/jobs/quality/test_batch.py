@@ -101,8 +101,10 @@ def test_great_expectations_keeps_a_bounded_history_and_every_link_opens(spark, 
     monkeypatch.setattr(docs, "KEEP_RESULTS", 2)
     for _ in range(3):
         validate(spark, cfg, "gold")
+    assert docs.render_pending(cfg) >= 3 * len(load_suites("gold"))  # passed gates store; pages come after
+    assert docs.pending(cfg) == []
     site = docs.docs_index(cfg).parent
-    store = docs.context(lake).root_directory
+    store = docs.context(cfg).root_directory
     for s in load_suites("gold"):
         name = s.table.replace(".", "_")
         assert len(list((site / "validations" / name).glob("*/*"))) == 2

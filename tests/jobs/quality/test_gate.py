@@ -148,6 +148,9 @@ def test_an_expectation_that_cannot_be_evaluated_fails_the_gate(spark, lake_copy
 def test_data_docs_are_built_under_the_lake(spark, lake_copy):
     cfg, _ = lake_copy
     validate(spark, cfg, "gold")
+    assert {k[0] for k in docs.pending(cfg)} >= {s.table.replace(".", "_") for s in load_suites("gold")}  # stored, unrendered
+    runner.run_step(spark, cfg, "quality.docs", Window())
+    assert docs.pending(cfg) == []
     index = docs.docs_index(cfg)
     page = index.read_text()
     assert "gold gate: <span class='ok'>passed</span>" in page and "gold.interactions" in page
@@ -212,3 +215,31 @@ def test_an_expectation_one_pass_does_not_compile_is_validated_by_great_expectat
         f"run_id = '{report_.run_id}'").collect()}
     mean = float(rows["expect_column_mean_to_be_between"].observed)
     assert not rows["expect_column_mean_to_be_between"].success and mean > 0
+
+
+def test_a_passed_gate_does_not_load_great_expectations_and_a_failed_one_renders_its_pages(spark, lake_copy):
+    import subprocess
+    import sys
+
+    cfg, lake = lake_copy
+    script = ("import sys; from jobs.config import Config; from jobs.engine import spark_session; "
+              "from jobs.quality import gate; from jobs.runs.window import Window\n"
+              "cfg = Config.load()\n"
+              "with spark_session(cfg) as spark:\n"
+              "    gate.run(spark, cfg, Window(), layer='silver')\n"
+              "print('GE_LOADED', 'great_expectations' in sys.modules)")
+    env = {**__import__("os").environ, "RAPPORT_LAKE_ROOT": cfg.lake_root, "RAPPORT_LANDING_ROOT": cfg.landing_root,
+           "RAPPORT_PII_KEY": cfg.pii_key}
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "GE_LOADED False" in proc.stdout
+    stored = docs.pending(cfg)
+    assert {k[0] for k in stored} >= {"silver_orders", "silver_clickstream_events"}
+    inject(spark, lake, "silver", "orders")  # a duplicate order id: a critical failure
+    with pytest.raises(QualityGateError):
+        validate(spark, cfg, "silver", tables=["silver.orders"])
+    newest = max((docs.quality_root(cfg) / "gx" / "uncommitted" / "validations" / "silver_orders").glob("*/*/*.json"),
+                 key=lambda p: p.parent.name)
+    assert json.loads(newest.read_text())["success"] is False
+    page = docs.docs_index(cfg).parent / "validations" / newest.relative_to(newest.parents[3]).with_suffix(".html")
+    assert page.exists()  # rendered at once, not left for later
