@@ -45,6 +45,9 @@ class Settings:
     workdir: Path = Path(".bench")
     seed: int = 42
     keep_data: bool = False
+    # a git revision whose code builds a second lake from each scale's landing; the figures of both are compared
+    # (jobs.bench.figures): a speed-up must not change what the pipeline produces
+    compare_with: str | None = None
 
 
 @dataclass

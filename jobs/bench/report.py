@@ -87,6 +87,18 @@ def markdown(r: dict) -> str:
               f"{p['rapport_refine_peak_memory_bytes'] / GIB:.2f}", f"{p['peak_memory_bytes'] / GIB:.2f}",
               f"{p['skipped_damaged']}", *(f"{c[k]:,}" if k in c else "-" for k in compared)]
              for x in peered for p, c in [(x["refine_peer"], x["refine_peer"].get("comparison") or {})]])
+    compared_runs = [x for x in r["scales"] if x.get("comparison")]
+    if compared_runs:
+        lines += _table(
+            "What the pipeline produced, against the code of an earlier revision",
+            "The same landing built again by the code of the named git revision (`--compare-with`): every stored "
+            "table's rows, the quarantine by source, layer and reason, every source's audit and identity against "
+            "the generator's truth. Figures that differ are listed one by one.",
+            ["events", "revision", "figures", "equal", "differ"], "r l r r l",
+            [[f"{x['events']:,}", f"`{x['comparison']['revision']}`", f"{x['comparison']['figures']:,}",
+              f"{x['comparison']['equal']:,}",
+              "; ".join(f"{n}: {v['before']} before, {v['now']} now" for n, v in x["comparison"]["differ"].items())
+              or "none"] for x in compared_runs])
     clustered = [x for x in r["scales"] if x.get("local_cluster")]
     if clustered:
         lines += _table(

@@ -35,7 +35,7 @@ from typing import Callable
 from jobs.bench.measure import folder_bytes, median
 from jobs.bench.pipeline import (Results, Settings, config_for, failed, generate_data, machine, run_pipeline,
                                  summarise)
-from jobs.bench import scenarios
+from jobs.bench import figures, scenarios
 
 
 def _scale(results: Results, root: Path, events: int, s3: str | None, settings: Settings, progress) -> None:
@@ -77,10 +77,27 @@ def _scale(results: Results, root: Path, events: int, s3: str | None, settings: 
     progress(f"  identity against the truth: {identity['false_merged_keys']:,} of {identity['keys']:,} keys hold two "
              f"people; {identity['split_people']:,} of {identity['people']:,} people split "
              f"({identity['split_joinable']:,} joinable by an observed link)")
+    now = {**figures.figures(root / f"lake-{settings.repeats - 1}"),
+           **{f"identity {k}": v for k, v in identity.items() if isinstance(v, int)}}
+    comparison = None
+    if settings.compare_with:
+        try:
+            before_lake = figures.build_with(settings.compare_with, landing, root / "lake-before", root, progress)
+            before_identity = scenarios.identity(landing, before_lake, s3)
+            before = {**figures.figures(before_lake),
+                      **{f"identity {k}": v for k, v in before_identity.items() if isinstance(v, int)}}
+            comparison = {"revision": settings.compare_with, **figures.compare(now, before)}
+            progress(f"  against the code of {settings.compare_with}: {comparison['equal']} of {comparison['figures']} "
+                     "figures equal" + "".join(f"\n    {name}: {v['before']} before, {v['now']} now"
+                                               for name, v in comparison["differ"].items()))
+        except Exception as exc:  # the figures of the scale still count
+            failed(results, f"scale {events}, comparison with {settings.compare_with}", exc, progress)
+        finally:
+            figures.remove_worktrees(root)
     results.scales.append({"target_events": events, "events": landed, "customers": manifest["generator"]["customers"],
                            "days": settings.days, "landing_bytes": folder_bytes(landing),
                            "stages": summarise(runs, landed), "identity": identity, "local_cluster": cluster, "bounded": bounded,
-                           "refine_peer": refine_peer})
+                           "refine_peer": refine_peer, "figures": now, "comparison": comparison})
     if settings.peers:
         results.peers.append({"target_events": events, "events": landed,
                               **scenarios.race(snapshot, root, as_of, settings, progress)})

@@ -208,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", default="bench", help="where results go (default ./bench)")
     b.add_argument("--workdir", default=".bench", help="scratch space for data and lakes (default ./.bench)")
     b.add_argument("--keep-data", action="store_true", help="keep the generated data and lakes in --workdir")
+    b.add_argument("--compare-with", default=None, metavar="REV",
+                   help="a git revision (commit, tag, branch) whose code builds a second lake from each scale's landing; "
+                        "every row count, quarantine, audit and identity figure of the two is compared")
     b.set_defaults(func=cmd_bench)
 
     c = sub.add_parser("config", help="show the effective configuration")

@@ -66,7 +66,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                         history_days=args.history_days,
                         collector_seconds=args.collector_seconds, cluster=args.cluster,
                         bounded_memory=args.bounded_memory,
-                        out=Path(args.out), workdir=Path(args.workdir), keep_data=args.keep_data)
+                        out=Path(args.out), workdir=Path(args.workdir), keep_data=args.keep_data,
+                        compare_with=args.compare_with)
     print(f"Benchmark: scales {', '.join(f'{s:,}' for s in scales)} events, {args.repeats} runs each; peers "
           f"{', '.join(args.peers) or 'none'}; {args.incremental_days} incremental days. Results go to {args.out}/.")
     results = run(settings)
