@@ -52,7 +52,7 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
 
     pii_key, late_days, earliest = cfg.pii_keys(), cfg.late_days, cfg.earliest()
     # Snowplow events (through the collector) read as the Segment events they are (jobs.silver.platforms)
-    df = bronze.withColumn("v", snowplow_json("value")).withColumn("j", F.from_json("v", schema.EVENT))
+    df = snowplow_json(bronze, "value", "v").withColumn("j", F.from_json("v", schema.EVENT))
     # the raw text of the fields whose type is checked, from two more parses instead of one JSON path lookup (a
     # whole parse of the line) per field: nine parses a line became three
     df = (df.withColumn("_raw", F.from_json("v", "struct<properties:string, context:string, traits:string>"))
