@@ -12,6 +12,8 @@ names value sets from ``schemas/vocabulary.py`` rather than copying them.
 
 from __future__ import annotations
 
+import copy
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,10 +82,21 @@ def rule_expectations(table: str) -> list[Expectation]:
     return out
 
 
+def _read(path: Path) -> dict:
+    """A suite file, parsed once per process and version of the file (every gate loads every suite)."""
+    stat = path.stat()
+    return _parsed(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(path: Path, mtime_ns: int, size: int) -> dict:
+    return yaml.load(path.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 def load_suites(layer: str | None = None, directory: Path = SUITES_DIR) -> list[Suite]:
     suites = []
     for path in sorted(directory.glob("*.yaml")):
-        raw = yaml.safe_load(path.read_text())
+        raw = copy.deepcopy(_read(path))
         items = rule_expectations(raw["table"])
         for e in raw["expectations"]:
             e = dict(e)
