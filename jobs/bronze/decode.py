@@ -97,11 +97,19 @@ class Decoded:
         self.raws += [None] * n
         self.reasons += [None] * n
         self.details += [None] * n
-        for i, text in enumerate(texts, start):
-            if _needs_judging(text):
-                verdict = judge(text)
+        # NaN or Infinity anywhere is looked for once in the whole block, not line by line; the framing and the
+        # bracket count stay per line (per line in Python, the whole test took 2.5 s of 4.5 s over 1.1M lines)
+        joined = "\n".join(texts)
+        if "NaN" in joined or "Infinity" in joined:
+            suspects = range(n)
+        else:
+            suspects = [i for i, t in enumerate(texts)
+                        if t[:1] != "{" or t[-1:] != "}" or t.count("{") + t.count("[") > MAX_DEPTH]
+        for i in suspects:
+            if _needs_judging(texts[i]):
+                verdict = judge(texts[i])
                 if verdict:
-                    self.reasons[i], self.details[i] = verdict
+                    self.reasons[start + i], self.details[start + i] = verdict
 
 
 class _NonStandard(ValueError):
