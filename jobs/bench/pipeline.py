@@ -35,6 +35,11 @@ class Settings:
     # the same 3 days on a lake with 7 days of history (0 skips)
     history_days: int = 365
     collector_seconds: float = 5.0  # per load cell; 0 skips the collector
+    # freshness under steady load (jobs.bench.freshness): seconds of load at freshness_rate events/s, micro-batches
+    # every freshness_interval seconds, collector files rolled as often; 0 skips it
+    freshness_seconds: float = 180.0
+    freshness_rate: int = 1000
+    freshness_interval: float = 60.0
     cluster: bool = True  # one more pipeline run per scale on Sail's local-cluster mode (driver + workers, Arrow Flight)
     # one more pipeline run at the scale ``bounded_at`` with the engine's memory pool this small
     # (RAPPORT_ENGINE_MEMORY): a window whose lines are larger than the pool must complete, spilling what does not
@@ -74,6 +79,7 @@ class Results:
     incremental: dict = field(default_factory=dict)
     history: dict = field(default_factory=dict)
     collector: list[dict] = field(default_factory=list)
+    freshness: dict = field(default_factory=dict)
     errors: list[dict] = field(default_factory=list)  # a part that failed: what and why (the rest still ran)
     finished_at: str = ""
     total_seconds: float = 0.0

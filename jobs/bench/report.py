@@ -7,6 +7,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jobs.bench.measure import median
+
 if TYPE_CHECKING:
     from jobs.bench.pipeline import Results
 
@@ -87,6 +89,20 @@ def markdown(r: dict) -> str:
               f"{p['rapport_refine_peak_memory_bytes'] / GIB:.2f}", f"{p['peak_memory_bytes'] / GIB:.2f}",
               f"{p['skipped_damaged']}", *(f"{c[k]:,}" if k in c else "-" for k in compared)]
              for x in peered for p, c in [(x["refine_peer"], x["refine_peer"].get("comparison") or {})]])
+    f = r.get("freshness") or {}
+    if f:
+        lines += _table(
+            "Freshness under steady load (micro-batches)",
+            f"{f['rate']:,} events/s sent to `rapport collect serve` for {f['seconds']:.0f} s, its files rolled every "
+            f"{f['roll_seconds']} s; micro-batches (ingest, refine, curate, gates on) every {f['interval_seconds']:.0f} s. "
+            "Latency is from the collector's acknowledgement to the end of the batch after which the event is in "
+            "`gold.interactions` (what `gold.customer_timeline` reads). Target: p95 within 5 minutes.",
+            ["acknowledged", "visible", "not visible", "p50 s", "p95 s", "max s", "batches", "batch s (median)",
+             "batch s (max)"], "r r r r r r r r r",
+            [[f"{f['acknowledged']:,}", f"{f['visible']:,}", f"{f['not_visible']:,}", f"{f['p50_seconds']}",
+              f"{f['p95_seconds']}", f"{f['max_seconds']}", f"{len(f['batches'])}",
+              f"{median([b['seconds'] for b in f['batches']]):.1f}" if f["batches"] else "-",
+              f"{max(b['seconds'] for b in f['batches']):.1f}" if f["batches"] else "-"]])
     compared_runs = [x for x in r["scales"] if x.get("comparison")]
     if compared_runs:
         lines += _table(

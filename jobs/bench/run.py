@@ -144,6 +144,22 @@ def run(settings: Settings, progress: Callable[[str], None] = print) -> Results:
                 failed(results, name, exc, progress)
             if not settings.keep_data:
                 shutil.rmtree(root, ignore_errors=True)
+    if settings.freshness_seconds:
+        progress(f"== freshness: {settings.freshness_rate:,} events/s for {settings.freshness_seconds:.0f}s, "
+                 f"micro-batches every {settings.freshness_interval:.0f}s")
+        from jobs.bench import freshness
+
+        try:
+            results.freshness = freshness.run(settings.workdir / "freshness", settings.freshness_seconds,
+                                              settings.freshness_rate, settings.freshness_interval,
+                                              round(settings.freshness_interval), progress)
+            f = results.freshness
+            progress(f"  acknowledged to gold: p50 {f['p50_seconds']}s, p95 {f['p95_seconds']}s, max {f['max_seconds']}s; "
+                     f"{f['not_visible']:,} of {f['acknowledged']:,} not visible")
+        except Exception as exc:
+            failed(results, "freshness", exc, progress)
+        if not settings.keep_data:
+            shutil.rmtree(settings.workdir / "freshness", ignore_errors=True)
     if settings.collector_seconds:
         progress("== collector: batches of 1, 20, 100 at 8, 32, 128 clients, durable and in memory")
         from jobs.bench import collector

@@ -200,6 +200,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="days of history built in bulk before 3 daily runs, against 7 days (default 365; 0 skips)")
     b.add_argument("--collector-seconds", type=float, default=5.0,
                    help="seconds per collector load cell (default 5; 0 skips the collector)")
+    b.add_argument("--freshness-seconds", type=float, default=180.0,
+                   help="seconds of steady load on the collector while micro-batches run, measuring acknowledgement "
+                        "to gold (default 180; 0 skips it)")
+    b.add_argument("--freshness-rate", type=int, default=1000, help="events/s of that load (default 1000)")
+    b.add_argument("--freshness-interval", type=float, default=60.0,
+                   help="seconds from one micro-batch's start to the next, and the collector's file roll (default 60)")
     b.add_argument("--no-cluster", dest="cluster", action="store_false",
                    help="skip the extra run per scale on Sail's local-cluster mode")
     b.add_argument("--bounded-memory", default="512m",

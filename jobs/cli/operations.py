@@ -65,6 +65,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                         incremental_days=args.incremental_days, incremental_events_per_day=args.incremental_events,
                         history_days=args.history_days,
                         collector_seconds=args.collector_seconds, cluster=args.cluster,
+                        freshness_seconds=args.freshness_seconds, freshness_rate=args.freshness_rate,
+                        freshness_interval=args.freshness_interval,
                         bounded_memory=args.bounded_memory,
                         out=Path(args.out), workdir=Path(args.workdir), keep_data=args.keep_data,
                         compare_with=args.compare_with)

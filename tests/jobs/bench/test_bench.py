@@ -18,7 +18,7 @@ def tiny(tmp_path_factory):
     out, work = tmp_path_factory.mktemp("bench-out"), tmp_path_factory.mktemp("bench-work")
     run(Settings(scales=(4000,), repeats=1, days=3, incremental_days=2, incremental_events_per_day=1500, history_days=8, out=out,
                  workdir=work, keep_data=True, collector_seconds=0.3, bounded_memory="64m", bounded_at=4000,
-                 compare_with="HEAD"),
+                 compare_with="HEAD", freshness_seconds=8, freshness_rate=100, freshness_interval=5),
         progress=lambda m: None)
     return out, work
 
@@ -49,6 +49,9 @@ def test_a_tiny_bench_writes_well_formed_results(tiny):
     peer = scale["refine_peer"]  # the DuckDB peer of refine's clickstream core, beside silver
     assert peer["seconds"] > 0 and peer["rapport_seconds"] > 0 and peer["events"] > 1000
     assert peer["comparison"]["events_same"] > 0.9 * peer["events"]
+    fresh = r["freshness"]  # steady load on the collector while micro-batches run: every event reaches gold
+    assert fresh["acknowledged"] > 500 and fresh["not_visible"] == 0 and 0 < fresh["p50_seconds"] <= fresh["p95_seconds"]
+    assert len(fresh["batches"]) >= 2 and "## Freshness under steady load" in md
     compared = scale["comparison"]  # the same landing built by the committed code's own CLI: the same figures
     assert compared["revision"] == "HEAD" and compared["figures"] > 40 and compared["differ"] == {}, compared
     assert scale["figures"]["rows silver.clickstream_events"] > 1000 and "against the code of an earlier" in md
