@@ -100,6 +100,10 @@ class Window:
         start, end = parse_moment(context.get("data_interval_start")), parse_moment(context.get("data_interval_end"))
         if start is not None and start == end:  # a manual run: catch up on everything up to its date
             return cls(None, end)
+        if start is not None and end is not None and end - start < timedelta(hours=1):
+            # a micro-batch (an interval under an hour) takes its hour and the one before: a collector closes the
+            # last hour's file at the hour, after that hour's own runs; refine parses only what is new in either
+            start -= timedelta(hours=1)
         return cls(start, end)
 
     # ---- what it means

@@ -29,6 +29,17 @@ def test_a_scheduled_run_takes_its_data_interval():
     assert Window.from_airflow({"data_interval_start": T1, "data_interval_end": T2, "dag_run": Run()}) == Window(T1, T2)
 
 
+def test_a_micro_batch_takes_its_hour_and_the_one_before():
+    """Every five minutes: the window is the interval's hour and the hour before it (whose last file the collector
+    closed at the hour), whole hours as every window is."""
+    from datetime import timedelta
+
+    start = T2 + timedelta(minutes=5)
+    got = Window.from_airflow({"data_interval_start": start, "data_interval_end": start + timedelta(minutes=5),
+                               "dag_run": Run()})
+    assert got == Window(T1, T2 + timedelta(hours=1))
+
+
 def test_a_manual_run_catches_up_on_everything_up_to_its_date():
     assert Window.from_airflow({"data_interval_start": T2, "data_interval_end": T2, "dag_run": Run()}) == Window(None, T2)
 
