@@ -93,10 +93,11 @@ async def _load(url: str, batch: int, concurrency: int, seconds: float, warmup: 
             "busy_503": counts["busy"], "errors": counts["error"]}
 
 
-def _serve(workdir: Path, sink: str) -> tuple[subprocess.Popen, str]:
-    landing = workdir / f"landing-{sink}"
+def serve(workdir: Path, sink: str, landing: Path | None = None, **settings: str) -> tuple[subprocess.Popen, str]:
+    """``rapport collect serve`` in its own process, ready; (process, URL). ``settings``: more environment."""
+    landing = landing or workdir / f"landing-{sink}"
     env = {**os.environ, "RAPPORT_LANDING_ROOT": str(landing), "RAPPORT_COLLECTOR_WRITE_KEYS": f"{WRITE_KEY}=bench",
-           "PYTHONPATH": str(REPO)}
+           "PYTHONPATH": str(REPO), **settings}
     log = open(workdir / f"collector-{sink}.log", "w")
     proc = subprocess.Popen([sys.executable, "-m", "jobs.cli", "collect", "serve", "--port", "0", "--sink", sink,
                              "--log-level", "warning"], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True)
@@ -126,7 +127,7 @@ def run(workdir: Path, seconds: float = 5.0, progress=print) -> list[dict]:
     workdir.mkdir(parents=True, exist_ok=True)
     rows = []
     for sink in SINKS:
-        proc, url = _serve(workdir, sink)
+        proc, url = serve(workdir, sink)
         try:
             for batch in BATCHES:
                 for conc in CONCURRENCY:

@@ -17,40 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from jobs.bench.collector import REPO, WRITE_KEY
+from jobs.bench.collector import WRITE_KEY, serve
 
 TICK = 0.1  # seconds between requests: rate / 10 events a request at 1,000 events/s
-
-
-def _serve(workdir: Path, landing: Path, roll: int) -> tuple[subprocess.Popen, str]:
-    env = {**os.environ, "RAPPORT_LANDING_ROOT": str(landing), "RAPPORT_COLLECTOR_WRITE_KEYS": f"{WRITE_KEY}=bench",
-           "RAPPORT_COLLECTOR_ROLL_SECONDS": str(roll), "PYTHONPATH": str(REPO)}
-    log = open(workdir / "collector.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "jobs.cli", "collect", "serve", "--port", "0", "--sink", "disk",
-                             "--log-level", "warning"], env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True)
-    first = proc.stdout.readline()
-    if "listening on http://" not in first:
-        raise RuntimeError(f"the collector did not start: {(workdir / 'collector.log').read_text()[-2000:]}")
-    url = first.split("listening on ", 1)[1].split(" ", 1)[0]
-    import urllib.request
-
-    for _ in range(300):
-        try:
-            if urllib.request.urlopen(f"{url}/ready", timeout=2).status == 200:
-                return proc, url
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("the collector never became ready")
 
 
 def _event(i: int) -> dict:
@@ -123,7 +100,7 @@ def run(workdir: Path, seconds: float = 120.0, rate: int = 1000, interval: float
     workdir.mkdir(parents=True, exist_ok=True)
     landing, lake_root = workdir / "landing", workdir / "lake"
     cfg = config_for(landing, lake_root, None, "freshness")
-    proc, url = _serve(workdir, landing, roll)
+    proc, url = serve(workdir, "disk", landing, RAPPORT_COLLECTOR_ROLL_SECONDS=str(roll))
     acked: dict[str, float] = {}
     stats = {"refused": 0, "sent": 0}
     loader = threading.Thread(target=lambda: asyncio.run(_load(url, rate, seconds, acked, stats)), daemon=True)

@@ -28,6 +28,16 @@ def lake_copy(spark, refined, tmp_path):
     return copy, Lake(copy, spark)
 
 
+def orders_suite(tmp_path, expectation: str):
+    """A suites folder whose silver.orders suite is order ids not null and ``expectation`` (a YAML flow mapping)."""
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    (suites / "silver_orders.yaml").write_text(
+        "table: silver.orders\nscope: table\nexpectations:\n"
+        "  - {type: expect_column_values_to_not_be_null, column: order_id, severity: critical}\n" f"  - {expectation}\n")
+    return suites
+
+
 def validate(spark, cfg, layer, **kw):
     return gate.run(spark, cfg, Window(), layer=layer, **kw)
 
@@ -135,12 +145,7 @@ def test_a_volume_drop_against_the_previous_run_is_caught(spark, lake_copy):
 
 def test_an_expectation_that_cannot_be_evaluated_fails_the_gate(spark, lake_copy, tmp_path):
     cfg, _ = lake_copy
-    suites = tmp_path / "suites"
-    suites.mkdir()
-    (suites / "silver_orders.yaml").write_text(
-        "table: silver.orders\nscope: table\nexpectations:\n"
-        "  - {type: expect_column_values_to_not_be_null, column: order_id, severity: critical}\n"
-        "  - {type: expect_column_values_to_not_be_null, column: no_such_column, severity: critical}\n")
+    suites = orders_suite(tmp_path, "{type: expect_column_values_to_not_be_null, column: no_such_column, severity: critical}")
     with pytest.raises(QualityGateError, match="no_such_column"):
         validate(spark, cfg, "silver", suites_dir=suites)
 
@@ -203,12 +208,8 @@ def test_data_docs_render_in_headless_chromium(spark, lake_copy, tmp_path):
 
 def test_an_expectation_one_pass_does_not_compile_is_validated_by_great_expectations(spark, lake_copy, tmp_path):
     cfg, lake = lake_copy
-    suites = tmp_path / "suites"
-    suites.mkdir()
-    (suites / "silver_orders.yaml").write_text(
-        "table: silver.orders\nscope: table\nexpectations:\n"
-        "  - {type: expect_column_values_to_not_be_null, column: order_id, severity: critical}\n"
-        "  - {type: expect_column_mean_to_be_between, column: total_price, max_value: -1, severity: warning}\n")
+    suites = orders_suite(tmp_path,
+                          "{type: expect_column_mean_to_be_between, column: total_price, max_value: -1, severity: warning}")
     report_ = validate(spark, cfg, "silver", suites_dir=suites)
     assert report_.passed and report_.warnings == 1
     rows = {r.expectation_type: r for r in lake.read("ops.quality_results").where(
