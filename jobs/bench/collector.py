@@ -116,6 +116,15 @@ def serve(workdir: Path, sink: str, landing: Path | None = None, **settings: str
     raise RuntimeError("the collector never became ready")
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """Stop a collector started by ``serve``: SIGTERM (it closes its files), killed after a minute."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def run(workdir: Path, seconds: float = 5.0, progress=print) -> list[dict]:
     """Every cell, durable then memory; returns one row per cell."""
     try:
@@ -137,9 +146,5 @@ def run(workdir: Path, seconds: float = 5.0, progress=print) -> list[dict]:
                              f"events/s, {row['requests_per_second']:>6,} requests/s, p50 {row['p50_ms']} ms, "
                              f"p99 {row['p99_ms']} ms" + (f", {row['busy_503']} busy" if row["busy_503"] else ""))
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
     return rows

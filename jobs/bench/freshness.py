@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
-import subprocess
 import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from jobs.bench.collector import WRITE_KEY, serve
+from jobs.bench.collector import WRITE_KEY, serve, stop
 
 TICK = 0.1  # seconds between requests: rate / 10 events a request at 1,000 events/s
 
@@ -131,11 +129,7 @@ def run(workdir: Path, seconds: float = 120.0, rate: int = 1000, interval: float
                     break
                 time.sleep(max(0.0, t0 + interval - time.time()))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         loader.join(timeout=60)
     values = sorted(latencies.values())
 

@@ -11,6 +11,7 @@ that ran a gate, and by ``rapport quality docs``.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -108,6 +109,7 @@ def store(cfg: Config, suite: Suite, results: list[dict], batch: str) -> tuple[s
     return key
 
 
+@functools.lru_cache(maxsize=1)
 def _ge_version() -> str:
     from importlib.metadata import version
 
