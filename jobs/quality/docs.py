@@ -28,8 +28,6 @@ from jobs.storage import is_s3
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from jobs.quality.gate import SuiteResult
-
 
 KEEP_RESULTS = 20  # Great Expectations' stored results and pages per suite (ops.quality_results keeps every result)
 
@@ -58,8 +56,16 @@ def quality_root(cfg: Config) -> Path:
     return Path(Lake(cfg).root) / "_quality" if not is_s3(cfg.lake_root) else docs_index(cfg).parent / "_quality"
 
 
+RUN_TIME = "%Y%m%dT%H%M%S.%fZ"  # a run time in a stored result's key and path, as Great Expectations writes it
+
+
 def _store(cfg: Config) -> Path:
     return quality_root(cfg) / "gx" / "uncommitted" / "validations"
+
+
+def _result_path(cfg: Config, key: tuple[str, ...]) -> Path:
+    """Where the stored result of ``key`` (suite, run name, run time, batch) is."""
+    return _store(cfg).joinpath(*key[:3], f"{key[3]}.json")
 
 
 def context(cfg: Config):
@@ -94,7 +100,7 @@ def store(cfg: Config, suite: Suite, results: list[dict], batch: str) -> tuple[s
     (suite, run name, run time, batch), from which the page's path follows (``report.page_of``)."""
     name = suite.table.replace(".", "_")
     now = datetime.now(timezone.utc)
-    key = (name, name, now.strftime("%Y%m%dT%H%M%S.%fZ"), f"rapport-{name}")
+    key = (name, name, now.strftime(RUN_TIME), f"rapport-{name}")
     passed = sum(1 for r in results if r["success"])
     doc = {"id": None, "success": passed == len(results), "suite_name": name, "suite_parameters": {},
            "results": results, "statistics": {
@@ -103,7 +109,7 @@ def store(cfg: Config, suite: Suite, results: list[dict], batch: str) -> tuple[s
                "success_percent": 100.0 * passed / len(results) if results else None},
            "meta": {"great_expectations_version": _ge_version(), "run_id": {"run_name": name, "run_time": now.isoformat()},
                     "validation_time": now.isoformat(), "batch_spec": {"table": suite.table, "batch": batch}}}
-    path = _store(cfg).joinpath(*key[:3], f"{key[3]}.json")
+    path = _result_path(cfg, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, default=_json, indent=2))
     return key
@@ -159,9 +165,9 @@ def render(cfg: Config, keys: list[tuple[str, ...]]) -> int:
     ctx = context(cfg)
     identifiers, suites = [], {}
     for key in keys:
-        stored = json.loads(_store(cfg).joinpath(*key[:3], f"{key[3]}.json").read_text())
+        stored = json.loads(_result_path(cfg, key).read_text())
         suites[key[0]] = [r["expectation_config"] for r in stored["results"]]  # the page reads its suite
-        run_time = datetime.strptime(key[2], "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=timezone.utc)
+        run_time = datetime.strptime(key[2], RUN_TIME).replace(tzinfo=timezone.utc)
         identifiers.append(ValidationResultIdentifier(ExpectationSuiteIdentifier(name=key[0]),
                                                       RunIdentifier(run_name=key[1], run_time=run_time), key[3]))
     for name, configs in suites.items():
