@@ -145,33 +145,40 @@ def _influenced(spark: "SparkSession", lake: Lake, platforms, since: date | None
 
 
 def _risk_weekly(spark: "SparkSession", lake: Lake, as_of: date | None):
-    """At-risk and lapsed buyers at each of the last weeks' ends, by the lifecycle rules (jobs.gold.relationship)."""
+    """At-risk and lapsed buyers at each of the last weeks' ends, by the lifecycle rules (jobs.gold.relationship).
+
+    A buyer (a customer with a purchase on or before the week's end) is lapsed at a week's end when nothing of theirs
+    happened in the ``LAPSED_DAYS`` before it, and at risk when the last thing did more than ``AT_RISK_DAYS`` before.
+    So only the days a buyer was active in the ``LAPSED_DAYS`` before the earliest week are read, whatever the
+    lake's age: the buyers of a week are counted from ``gold.customer_relationship``, and those active in that
+    span are not lapsed."""
     import pandas as pd
+    from pyspark.sql import functions as F
 
     from jobs.gold.relationship import AT_RISK_DAYS, LAPSED_DAYS
 
     if as_of is None or not lake.exists("gold.interactions"):
         return pd.DataFrame(columns=["week", "at_risk", "lapsed"])
     weeks = spark.createDataFrame([(as_of - timedelta(days=7 * i),) for i in range(WEEKS)], "week date")
-    weeks.createOrReplaceTempView("_report_weeks")
-    timeline.attributed(lake).createOrReplaceTempView("_report_timeline")
-    lake.read("gold.customer_relationship").createOrReplaceTempView("_report_rel")
-    rows = spark.sql(f"""
-        WITH buyers AS (SELECT customer_key, to_date(first_purchase_at) AS first_buy FROM _report_rel
-                        WHERE first_purchase_at IS NOT NULL),
-             last AS (SELECT w.week, b.customer_key, max(t.occurred_date) AS last_seen
-                      FROM _report_weeks w JOIN buyers b ON b.first_buy <= w.week
-                      JOIN _report_timeline t ON t.customer_key = b.customer_key AND t.occurred_date <= w.week
-                      GROUP BY w.week, b.customer_key)
-        SELECT week,
-               sum(CASE WHEN datediff(week, last_seen) > {LAPSED_DAYS} THEN 1 ELSE 0 END) AS lapsed,
-               sum(CASE WHEN datediff(week, last_seen) > {AT_RISK_DAYS} AND datediff(week, last_seen) <= {LAPSED_DAYS}
-                        THEN 1 ELSE 0 END) AS at_risk,
-               count(*) AS buyers
-        FROM last GROUP BY week ORDER BY week""").toPandas()
-    for view in ("_report_weeks", "_report_timeline", "_report_rel"):
-        spark.catalog.dropTempView(view)
-    return rows
+    since = as_of - timedelta(days=7 * (WEEKS - 1) + LAPSED_DAYS)
+    buyers = (lake.read("gold.customer_relationship").where("first_purchase_at IS NOT NULL")
+              .select("customer_key", F.to_date("first_purchase_at").alias("first_buy")))
+    identity = lake.read_or_empty("silver.identity_map")
+    stored = lake.read("gold.interactions").where(F.col("occurred_date").between(F.lit(since), F.lit(as_of)))
+    active = (stored.select("identifier", "occurred_date").distinct()
+              .join(identity.where("NOT is_shared").select("identifier", "customer_key"), "identifier")
+              .select("customer_key", "occurred_date").distinct().join(buyers, "customer_key"))
+    last = (weeks.join(active, (F.col("first_buy") <= F.col("week")) & (F.col("occurred_date") <= F.col("week"))
+                       & (F.col("occurred_date") >= F.date_sub(F.col("week"), LAPSED_DAYS)))
+            .groupBy("week", "customer_key").agg(F.max("occurred_date").alias("last_seen")))
+    recent = last.groupBy("week").agg(
+        F.count(F.lit(1)).alias("recent"),
+        F.sum(F.when(F.datediff("week", "last_seen") > AT_RISK_DAYS, 1).otherwise(0)).alias("at_risk"))
+    every = weeks.join(buyers, F.col("first_buy") <= F.col("week")).groupBy("week").agg(F.count(F.lit(1)).alias("buyers"))
+    rows = (every.join(recent, "week", "left").select(
+        "week", F.coalesce("at_risk", F.lit(0)).alias("at_risk"),
+        (F.col("buyers") - F.coalesce("recent", F.lit(0))).alias("lapsed"), "buyers").orderBy("week").toPandas())
+    return rows[["week", "lapsed", "at_risk", "buyers"]]
 
 
 def _quality(lake: Lake):

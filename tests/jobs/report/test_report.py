@@ -177,3 +177,30 @@ def test_rapport_report_without_gold_says_what_to_run(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "jobs.cli", "report"], capture_output=True, text=True, env=env,
                           timeout=300, cwd=REPO)
     assert proc.returncode == 2 and "rapport curate" in proc.stderr, proc.stderr[-2000:]
+
+
+@pytest.mark.parametrize("later", [0, 120, 200, 320])
+def test_at_risk_and_lapsed_buyers_each_week_are_those_of_their_whole_timelines(spark, built, later):
+    """The weekly at-risk and lapsed counts read only the days before the earliest week that can decide them; they
+    equal the lifecycle rules applied to each buyer's whole timeline at each week's end (as of later dates too, so
+    that buyers fall at risk and lapse)."""
+    from jobs.gold.relationship import AT_RISK_DAYS, LAPSED_DAYS
+    from jobs.report.data import WEEKS, _risk_weekly
+
+    cfg, _ = built
+    lake = Lake(cfg, spark)
+    as_of = lake.read("gold.customer_relationship").agg(F.max("as_of")).first()[0] + timedelta(days=later)
+    timeline = lake.read("gold.customer_timeline").select("customer_key", "occurred_date", "event_type").toPandas()
+    first_buy = lake.read("gold.customer_relationship").where("first_purchase_at IS NOT NULL").select(
+        "customer_key", F.to_date("first_purchase_at").alias("d")).toPandas().set_index("customer_key")["d"].to_dict()
+    expected = []
+    for i in reversed(range(WEEKS)):
+        week = as_of - timedelta(days=7 * i)
+        gaps = [(week - max(d for d in rows.occurred_date if d <= week)).days
+                for key, rows in timeline.groupby("customer_key") if key in first_buy and first_buy[key] <= week]
+        if gaps:
+            expected.append((week, sum(g > LAPSED_DAYS for g in gaps), sum(AT_RISK_DAYS < g <= LAPSED_DAYS for g in gaps),
+                             len(gaps)))
+    got = _risk_weekly(spark, lake, as_of)
+    assert [(r.week, r.lapsed, r.at_risk, r.buyers) for r in got.itertuples()] == expected
+    assert expected and (later < 200 or sum(e[1] for e in expected) > 0) and (later != 120 or sum(e[2] for e in expected) > 0)
