@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from jobs.gold import timeline
 from jobs.lake import Lake
 from jobs.runs.window import Window
+from schemas.vocabulary import PURCHASE_EVENTS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -102,27 +103,55 @@ def _dates_of_changed_posts(lake: Lake, posts: "DataFrame") -> set[date]:
     return {r.event_date for r in hit.select("event_date").distinct().collect()}  # a listing of dates
 
 
-def touched_keys(identity: "DataFrame", then: "DataFrame | None", differ: "DataFrame | None") -> "DataFrame":
-    """(customer_key): the customers whose facts can have changed — those of the identifiers on interaction rows that
-    came out different (``differ``), under the identity before (``then``) and now, and both sides of every
-    identifier whose customer or shared flag moved since ``then``. Proportional to the identity map and the batch.
+def touched(identity: "DataFrame", then: "DataFrame | None", differ: "DataFrame | None",
+            facts: "DataFrame | None") -> tuple["DataFrame", "DataFrame"]:
+    """The customers whose facts can have changed, as (``whole``, ``appended``) frames of ``customer_key``:
+
+    - ``whole``: their facts are recomputed from their whole history. Both sides of every identifier whose customer
+      or shared flag moved since ``then``; the customers, before and now, of rows that went away or changed
+      (``differ`` rows with ``_side = 'removed'``); customers with a new row at or before their stored ``last_seen``
+      (late data) or a new status of an order placed before (its kept state and revenue change).
+    - ``appended``: every other customer with new rows (``_side = 'added'``): all their new rows come after the
+      history their stored facts were made from, so new facts are those facts and the new rows' (``relationship.
+      append``), read from the new rows and the days before them only.
+
+    An identifier new to the map has no stored row (the identity is resolved from the silver rows interactions are
+    made of, before them), so a customer that only gained identifiers is appended. Without ``then`` (what the last
+    run read is not known) every customer of ``differ`` is whole. Proportional to the identity map and the batch.
     Pure."""
     from pyspark.sql import functions as F
 
-    keys = identity.limit(0).select("customer_key")
-    maps = [identity] if then is None else [identity, then]
-    if differ is not None:
-        ids = differ.select("identifier").distinct()
-        for m in maps:
-            keys = keys.unionByName(ids.join(m, "identifier").select("customer_key"))
+    empty = identity.limit(0).select("customer_key")
+    whole = empty
     if then is not None:
         a = then.select("identifier", F.col("customer_key").alias("old_key"), F.col("is_shared").alias("old_shared"))
         b = identity.select("identifier", F.col("customer_key").alias("new_key"), F.col("is_shared").alias("new_shared"))
         moved = a.join(b, "identifier", "full_outer").where(
-            "old_key IS NULL OR new_key IS NULL OR old_key <> new_key OR old_shared <> new_shared")
-        keys = (keys.unionByName(moved.where("old_key IS NOT NULL").select(F.col("old_key").alias("customer_key")))
-                .unionByName(moved.where("new_key IS NOT NULL").select(F.col("new_key").alias("customer_key"))))
-    return keys.distinct()
+            "old_key IS NOT NULL AND (new_key IS NULL OR old_key <> new_key OR old_shared <> new_shared)")
+        whole = (whole.unionByName(moved.select(F.col("old_key").alias("customer_key")))
+                 .unionByName(moved.where("new_key IS NOT NULL").select(F.col("new_key").alias("customer_key"))))
+    if differ is None:
+        return whole.distinct(), empty
+    maps = [identity] if then is None else [identity, then]
+    removed = differ.where("_side = 'removed'") if then is not None else differ
+    for m in maps:
+        whole = whole.unionByName(removed.select("identifier").distinct().join(m, "identifier").select("customer_key"))
+    if then is None:
+        return whole.distinct(), empty
+    purchases = ", ".join(repr(e) for e in PURCHASE_EVENTS)
+    added = (differ.where("_side = 'added'").join(identity.where("NOT is_shared"), "identifier")
+             .groupBy("customer_key").agg(
+                 F.min("occurred_at").alias("_first_new"),
+                 F.max(F.expr(f"source_table = 'order_status_history' AND event_type NOT IN ({purchases})"))
+                 .alias("_order_changed")))
+    candidates = added.join(whole, "customer_key", "left_anti")
+    if facts is not None:
+        candidates = candidates.join(facts.select("customer_key", "last_seen"), "customer_key", "left")
+    else:
+        candidates = candidates.withColumn("last_seen", F.lit(None).cast("timestamp"))
+    late = F.col("_order_changed") | F.coalesce(F.col("_first_new") <= F.col("last_seen"), F.lit(False))
+    whole = whole.unionByName(candidates.where(late).select("customer_key")).distinct()
+    return whole, candidates.where(~late).select("customer_key")
 
 
 def previous_run(lake: Lake) -> dict:

@@ -48,7 +48,8 @@ class CurateReport(Report):
     reference_versions: dict[str, int] = field(default_factory=dict)  # what the next run compares against
     full: bool = False
     rebuilt_whole: bool = False  # gold was rebuilt from all of silver (asked, or what changed was not known)
-    customers_rebuilt: int = 0  # customers whose facts were recomputed
+    customers_rebuilt: int = 0  # customers whose facts were recomputed from their whole history
+    customers_appended: int = 0  # customers whose facts were their stored facts and their new rows'
     dates_rewritten: list[date] = field(default_factory=list)  # the dates of gold.interactions replaced
     interactions: int = 0
     customers: int = 0
@@ -82,15 +83,22 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
     # the identity map at the version recorded: the next run finds what moved after exactly this one
     identity = (lake.read("silver.identity_map", version=report.reference_versions["silver.identity_map"])
                 if "silver.identity_map" in report.reference_versions else lake.read_or_empty("silver.identity_map"))
-    keys = None if report.full else _interactions(lake, report, identity, last)
-    if keys is None:
+    touched = None if report.full else _interactions(lake, report, identity, last)
+    orders = lake.read_or_empty("silver.orders")
+    if touched is None:
         report.rebuilt_whole = True
         _retire_stored_timeline(lake)
         lake.replace_partitions("gold.interactions", timeline.interactions(lake), None)
-    histories = timeline.read(lake, keys, identity=identity)
-    orders = lake.read_or_empty("silver.orders")
-    lake.replace_keys("gold.customer_facts", relationship.facts(histories, orders), keys, "customer_key")
-    report.customers_rebuilt = (lake.rows("gold.customer_facts") if keys is None else keys.count()) or 0
+        lake.replace_keys("gold.customer_facts", relationship.facts(timeline.read(lake, identity=identity), orders),
+                          None, "customer_key")
+        report.customers_rebuilt = lake.rows("gold.customer_facts") or 0
+        keys = None
+    else:
+        keys = touched.keys
+        report.customers_rebuilt, report.customers_appended = touched.whole.count(), touched.appended.count()
+        if report.customers_rebuilt or report.customers_appended:
+            lake.replace_keys("gold.customer_facts", _facts(lake, touched, report, identity, orders), keys,
+                              "customer_key")
     if as_of is None:  # from the log's statistics when every file has them, else one column read
         newest = lake.newest("gold.interactions", "occurred_at")
         if newest is None:
@@ -121,9 +129,23 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
     report.written_versions = {name: v for name in AS_OF_TABLES if (v := lake.version(name)) is not None}
 
 
-def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last: dict) -> "DataFrame | None":
-    """Replace the dates of ``gold.interactions`` whose rows changed since the last successful curate; the keys
-    whose facts must be recomputed (checkpointed), or None when what changed cannot be known (rebuild whole)."""
+@dataclass
+class Touched:
+    """The customers whose facts a run recomputes (``changes.touched``), checkpointed, and the rows it added."""
+    whole: "DataFrame"  # from their whole history
+    appended: "DataFrame"  # from their stored facts and their new rows
+    added: "DataFrame"  # the gold.interactions rows this run added (``_side = 'added'``)
+
+    @property
+    def keys(self) -> "DataFrame":
+        return self.whole.unionByName(self.appended)
+
+
+def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last: dict) -> Touched | None:
+    """Replace the dates of ``gold.interactions`` whose rows changed since the last successful curate; the customers
+    whose facts must be recomputed, or None when what changed cannot be known (rebuild whole)."""
+    from pyspark.sql import functions as F
+
     previous = last.get("reference_versions")
     stored_version = (last.get("written_versions") or {}).get("gold.interactions")
     if not lake.exists("gold.interactions") or stored_version is None:
@@ -138,20 +160,48 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
         fresh = lake.checkpoint(lake.conform("gold.interactions", timeline.interactions(lake, dates)), report.run_id,
                                 "interactions")
         stored = lake.read("gold.interactions").where(on).select(*fresh.columns)
-        differ = fresh.subtract(stored).unionByName(stored.subtract(fresh))
+        differ = (fresh.subtract(stored).withColumn("_side", F.lit("added"))
+                  .unionByName(stored.subtract(fresh).withColumn("_side", F.lit("removed"))))
         written = sorted({r.occurred_date for r in differ.select("occurred_date").distinct().collect()})  # a listing
         if lake.version("gold.interactions") != stored_version:  # written since (a run killed half-way, an erasure)
             try:
                 left = lake.read("gold.interactions", version=stored_version).where(on).select(*fresh.columns)
             except Exception:  # vacuumed: what the customers were cannot be known
                 return None
-            differ = differ.unionByName(fresh.subtract(left)).unionByName(left.subtract(fresh))
+            # the facts are those of ``left``: every customer of a row that differs from it is recomputed whole
+            differ = (differ.unionByName(fresh.subtract(left).withColumn("_side", F.lit("added")))
+                      .unionByName(left.subtract(fresh).withColumn("_side", F.lit("added")))
+                      .withColumn("_side", F.lit("removed")))
         differ = lake.checkpoint(differ, report.run_id, "differ")  # read before the write below changes ``stored``
         if written:
             report.dates_rewritten = written
             where = f"occurred_date {timeline.dates_sql(written)}"
             lake.replace_partitions("gold.interactions", fresh.where(where), where)
-    return lake.checkpoint(changes.touched_keys(identity, then, differ), report.run_id, "touched-keys")
+    facts = lake.read("gold.customer_facts") if lake.exists("gold.customer_facts") else None
+    whole, appended = changes.touched(identity, then, differ, facts)
+    return Touched(lake.checkpoint(whole, report.run_id, "whole-keys"),
+                   lake.checkpoint(appended, report.run_id, "appended-keys"),
+                   differ.where("_side = 'added'") if differ is not None else identity.limit(0))
+
+
+def _facts(lake: Lake, touched: Touched, report: CurateReport, identity: "DataFrame", orders: "DataFrame") -> "DataFrame":
+    """The facts of the touched customers: whole histories for ``whole``; for ``appended``, their stored facts and the
+    facts of their new rows, read with the rows of the days before the first of them (a purchase's social influence
+    looks back ``relationship.SOCIAL_INFLUENCE_DAYS``)."""
+    from pyspark.sql import functions as F
+
+    out = relationship.facts(timeline.read(lake, touched.whole, identity=identity), orders)
+    if not report.customers_appended:
+        return out
+    ids = identity.where("NOT is_shared").join(touched.appended, "customer_key", "left_semi")
+    first = touched.added.join(ids, "identifier", "left_semi").agg(F.min("occurred_date")).first()[0]  # one value
+    since = first - timedelta(days=relationship.SOCIAL_INFLUENCE_DAYS + 1)
+    recent = lake.read("gold.interactions").where(F.col("occurred_date") >= F.lit(since))
+    numbered = timeline.read(lake, touched.appended, identity=identity, stored=recent)
+    new = touched.added.select("source_table", "source_key", F.lit(True).alias("_new"))
+    numbered = numbered.join(new, ["source_table", "source_key"], "left").withColumn("_new", F.coalesce("_new", F.lit(False)))
+    appended = relationship.append(lake.read("gold.customer_facts"), relationship.facts(numbered, orders, counted="_new"))
+    return appended if not report.customers_rebuilt else out.unionByName(appended)
 
 
 def _retire_stored_timeline(lake: Lake) -> None:

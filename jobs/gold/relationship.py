@@ -35,23 +35,23 @@ SOCIAL_INFLUENCE_DAYS = 7
 AT_RISK_DAYS, LAPSED_DAYS = 90, 180
 
 
-def facts(timeline: "DataFrame", orders: "DataFrame") -> "DataFrame":
-    """Per-customer facts from complete histories. Pure."""
+def facts(timeline: "DataFrame", orders: "DataFrame", counted: str | None = None) -> "DataFrame":
+    """Per-customer facts from complete histories. With ``counted`` (a boolean column of ``timeline``), only the rows
+    where it holds are counted, while the rows before them still decide which purchases a social touch influenced:
+    the facts of a customer's new rows, from those rows and the days before them (``append``). Pure."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     w = Window.partitionBy("customer_key").orderBy("seq").rowsBetween(Window.unboundedPreceding, 0)
     t = timeline.withColumn("_last_social", F.max(F.when(F.col("channel") == "social", F.col("occurred_at"))).over(w))
+    if counted is not None:
+        t, timeline = t.where(F.col(counted)), timeline.where(F.col(counted))
     purchase = F.col("event_type").isin(*PURCHASES)
     influenced = purchase & (F.col("_last_social") >= F.col("occurred_at") - F.expr(f"INTERVAL {SOCIAL_INFLUENCE_DAYS} DAYS"))
     kept = orders.where(kept_order_sql()).select(
         F.col("order_id").cast("string").alias("order_id"), F.col("total_price").alias("_kept_total"))
     t = t.join(kept, "order_id", "left")
-    per_platform = (timeline.where("channel = 'social'").groupBy("customer_key", "platform").count()
-                    .groupBy("customer_key").agg(
-                        F.map_from_entries(F.sort_array(F.collect_list(F.struct("platform", "count")))).alias(
-                            "engagement_by_platform"),
-                        F.max(F.struct("count", F.col("platform"))).alias("_top")))
+    per_platform = _by_platform(timeline.where("channel = 'social'").groupBy("customer_key", "platform").count())
     base = t.groupBy("customer_key").agg(
         F.min("occurred_at").alias("first_seen"),
         F.max("occurred_at").alias("last_seen"),
@@ -73,11 +73,53 @@ def facts(timeline: "DataFrame", orders: "DataFrame") -> "DataFrame":
         "customer_key", "first_seen", "last_seen",
         F.col("_first.channel").alias("acquisition_channel"), F.col("_first.platform").alias("acquisition_platform"),
         "first_purchase_at", "orders", "kept_orders", F.coalesce("revenue", F.lit(0).cast("decimal(18,2)")).alias("revenue"),
-        "interactions", "visits", "social_interactions", "shares", "reviews", "ugc", "advocacy",
-        "social_influenced_orders",
-        F.coalesce("engagement_by_platform", F.create_map().cast("map<string,bigint>")).alias("engagement_by_platform"),
-        F.col("_top.platform").alias("preferred_platform"),
-    )
+        *SUMMED[3:], *_platform_columns())
+
+
+SUMMED = ("orders", "kept_orders", "revenue", "interactions", "visits", "social_interactions", "shares", "reviews",
+          "ugc", "advocacy", "social_influenced_orders")
+
+
+def _by_platform(counts: "DataFrame") -> "DataFrame":
+    """(customer_key, platform, count) → per customer the map of counts and the platform with the most (``_top``)."""
+    from pyspark.sql import functions as F
+
+    return counts.groupBy("customer_key").agg(
+        F.map_from_entries(F.sort_array(F.collect_list(F.struct("platform", "count")))).alias("engagement_by_platform"),
+        F.max(F.struct("count", F.col("platform"))).alias("_top"))
+
+
+def _platform_columns() -> list:
+    from pyspark.sql import functions as F
+
+    return [F.coalesce("engagement_by_platform", F.create_map().cast("map<string,bigint>")).alias("engagement_by_platform"),
+            F.col("_top.platform").alias("preferred_platform")]
+
+
+def append(stored: "DataFrame", added: "DataFrame") -> "DataFrame":
+    """The facts of customers whose new rows all came after their stored facts' ``last_seen``, from the stored facts
+    and the facts of the new rows alone (``facts(..., counted=...)``): what ``facts`` gives over the whole history,
+    because every fact is a first, a last or a count of rows (an order's purchase is one row, on one customer).
+    Customers of ``added`` only. Pure."""
+    from pyspark.sql import functions as F
+
+    s = stored.join(added.select("customer_key"), "customer_key", "left_semi")
+    o = s.select("customer_key", F.lit(True).alias("_old"), *[F.col(c).alias(f"_o_{c}") for c in s.columns
+                                                              if c != "customer_key"])
+    joined = added.join(o, "customer_key", "left")
+    has_old = F.coalesce(F.col("_old"), F.lit(False))
+
+    def older(c: str):
+        return F.when(has_old, F.col(f"_o_{c}")).otherwise(F.col(c)).alias(c)
+
+    entries = (s.select("customer_key", F.explode("engagement_by_platform").alias("platform", "count"))
+               .unionByName(added.select("customer_key", F.explode("engagement_by_platform").alias("platform", "count"))))
+    per_platform = _by_platform(entries.groupBy("customer_key", "platform").agg(F.sum("count").alias("count")))
+    out = joined.select(
+        "customer_key", older("first_seen"), "last_seen", older("acquisition_channel"), older("acquisition_platform"),
+        F.coalesce("_o_first_purchase_at", "first_purchase_at").alias("first_purchase_at"),
+        *[(F.coalesce(F.col(f"_o_{c}"), F.lit(0)) + F.col(c)).alias(c) for c in SUMMED])
+    return out.join(per_platform, "customer_key", "left").select(*out.columns, *_platform_columns())
 
 
 def score(facts_df: "DataFrame", as_of: date) -> "DataFrame":
