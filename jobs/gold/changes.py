@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from jobs.gold import timeline
 from jobs.lake import Lake
 from jobs.runs.window import Window
-from schemas.vocabulary import PURCHASE_EVENTS
+from schemas.vocabulary import PURCHASE_EVENTS, kept_order_sql
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -31,7 +31,7 @@ REFERENCE = {"silver.campaign_posts": ("platform", "post_id", "campaign_id"),
 # the silver tables interactions come from, by the date column they are partitioned by
 SOURCES = {"silver.clickstream_events": "event_date", "silver.sessions": "session_date",
            "silver.social_interactions": "event_date", "silver.order_status_history": "event_date"}
-READ_SINCE = ("silver.identity_map", *SOURCES)  # what the next run compares against
+READ_SINCE = ("silver.identity_map", "silver.orders", *SOURCES)  # what the next run compares against
 
 
 def version_then(lake: Lake, name: str, previous: dict[str, int] | None) -> "DataFrame | None":
@@ -104,16 +104,18 @@ def _dates_of_changed_posts(lake: Lake, posts: "DataFrame") -> set[date]:
 
 
 def touched(identity: "DataFrame", then: "DataFrame | None", differ: "DataFrame | None",
-            facts: "DataFrame | None") -> tuple["DataFrame", "DataFrame"]:
+            facts: "DataFrame | None", orders: "tuple[DataFrame, DataFrame | None] | None" = None
+            ) -> tuple["DataFrame", "DataFrame"]:
     """The customers whose facts can have changed, as (``whole``, ``appended``) frames of ``customer_key``:
 
     - ``whole``: their facts are recomputed from their whole history. Both sides of every identifier whose customer
       or shared flag moved since ``then``; the customers, before and now, of rows that went away or changed
-      (``differ`` rows with ``_side = 'removed'``); customers with a new row at or before their stored ``last_seen``
-      (late data) or a new status of an order placed before (its kept state and revenue change).
-    - ``appended``: every other customer with new rows (``_side = 'added'``): all their new rows come after the
-      history their stored facts were made from, so new facts are those facts and the new rows' (``relationship.
-      append``), read from the new rows and the days before them only.
+      (``differ`` rows with ``_side = 'removed'``); customers with a new row at or before their stored ``first_seen``
+      (their first interaction, hence acquisition, can change) or a new status of an order placed before that
+      changed the order's kept state or total (``orders``: silver.orders now and as the last run read it; without
+      the latter, any new status of an order placed before).
+    - ``appended``: every other customer with new rows (``_side = 'added'``): their stored facts and the new rows'
+      give their new facts (``relationship.append``), read from the new rows and the days before them only.
 
     An identifier new to the map has no stored row (the identity is resolved from the silver rows interactions are
     made of, before them), so a customer that only gained identifiers is appended. Without ``then`` (what the last
@@ -139,17 +141,24 @@ def touched(identity: "DataFrame", then: "DataFrame | None", differ: "DataFrame 
     if then is None:
         return whole.distinct(), empty
     purchases = ", ".join(repr(e) for e in PURCHASE_EVENTS)
-    added = (differ.where("_side = 'added'").join(identity.where("NOT is_shared"), "identifier")
-             .groupBy("customer_key").agg(
-                 F.min("occurred_at").alias("_first_new"),
-                 F.max(F.expr(f"source_table = 'order_status_history' AND event_type NOT IN ({purchases})"))
-                 .alias("_order_changed")))
+    added = differ.where("_side = 'added'").join(identity.where("NOT is_shared"), "identifier")
+    status = added.where(f"source_table = 'order_status_history' AND event_type NOT IN ({purchases})")
+    if orders is not None and orders[1] is not None:  # orders placed before whose kept state or total changed
+        now, before = (o.select("order_id", F.expr(kept_order_sql()).alias(f"_kept{i}"),
+                                F.col("total_price").alias(f"_total{i}")) for i, o in enumerate(orders))
+        changed_ = now.join(before, "order_id").where("NOT (_kept0 <=> _kept1) OR NOT (_total0 <=> _total1)").select(
+            F.concat(F.lit("order:"), F.col("order_id").cast("string")).alias("identifier"))
+        whole = whole.unionByName(changed_.join(identity, "identifier").select("customer_key"))
+        status = status.limit(0)
+    added = added.groupBy("customer_key").agg(F.min("occurred_at").alias("_first_new")).join(
+        status.select("customer_key").distinct().withColumn("_order_changed", F.lit(True)), "customer_key", "left")
     candidates = added.join(whole, "customer_key", "left_anti")
     if facts is not None:
-        candidates = candidates.join(facts.select("customer_key", "last_seen"), "customer_key", "left")
+        candidates = candidates.join(facts.select("customer_key", "first_seen"), "customer_key", "left")
     else:
-        candidates = candidates.withColumn("last_seen", F.lit(None).cast("timestamp"))
-    late = F.col("_order_changed") | F.coalesce(F.col("_first_new") <= F.col("last_seen"), F.lit(False))
+        candidates = candidates.withColumn("first_seen", F.lit(None).cast("timestamp"))
+    late = (F.coalesce(F.col("_order_changed"), F.lit(False))
+            | F.coalesce(F.col("_first_new") <= F.col("first_seen"), F.lit(False)))
     whole = whole.unionByName(candidates.where(late).select("customer_key")).distinct()
     return whole, candidates.where(~late).select("customer_key")
 

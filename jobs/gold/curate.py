@@ -178,7 +178,9 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
             where = f"occurred_date {timeline.dates_sql(written)}"
             lake.replace_partitions("gold.interactions", fresh.where(where), where)
     facts = lake.read("gold.customer_facts") if lake.exists("gold.customer_facts") else None
-    whole, appended = changes.touched(identity, then, differ, facts)
+    orders = (lake.read("silver.orders"), changes.version_then(lake, "silver.orders", previous)) \
+        if lake.exists("silver.orders") else None
+    whole, appended = changes.touched(identity, then, differ, facts, orders)
     return Touched(lake.checkpoint(whole, report.run_id, "whole-keys"),
                    lake.checkpoint(appended, report.run_id, "appended-keys"),
                    differ.where("_side = 'added'") if differ is not None else identity.limit(0))
@@ -190,14 +192,14 @@ def _facts(lake: Lake, touched: Touched, report: CurateReport, identity: "DataFr
     looks back ``relationship.SOCIAL_INFLUENCE_DAYS``)."""
     from pyspark.sql import functions as F
 
-    out = relationship.facts(timeline.read(lake, touched.whole, identity=identity), orders)
+    out = relationship.facts(timeline.for_facts(lake, touched.whole, identity), orders)
     if not report.customers_appended:
         return out
     ids = identity.where("NOT is_shared").join(touched.appended, "customer_key", "left_semi")
     first = touched.added.join(ids, "identifier", "left_semi").agg(F.min("occurred_date")).first()[0]  # one value
     since = first - timedelta(days=relationship.SOCIAL_INFLUENCE_DAYS + 1)
     recent = lake.read("gold.interactions").where(F.col("occurred_date") >= F.lit(since))
-    numbered = timeline.read(lake, touched.appended, identity=identity, stored=recent)
+    numbered = timeline.for_facts(lake, touched.appended, identity, stored=recent)
     new = touched.added.select("source_table", "source_key", F.lit(True).alias("_new"))
     numbered = numbered.join(new, ["source_table", "source_key"], "left").withColumn("_new", F.coalesce("_new", F.lit(False)))
     appended = relationship.append(lake.read("gold.customer_facts"), relationship.facts(numbered, orders, counted="_new"))

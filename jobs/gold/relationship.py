@@ -43,11 +43,21 @@ def facts(timeline: "DataFrame", orders: "DataFrame", counted: str | None = None
     from pyspark.sql import functions as F
 
     w = Window.partitionBy("customer_key").orderBy("seq").rowsBetween(Window.unboundedPreceding, 0)
-    t = timeline.withColumn("_last_social", F.max(F.when(F.col("channel") == "social", F.col("occurred_at"))).over(w))
-    if counted is not None:
-        t, timeline = t.where(F.col(counted)), timeline.where(F.col(counted))
+    social = F.col("channel") == "social"
+    t = timeline.withColumn("_last_social", F.max(F.when(social, F.col("occurred_at"))).over(w))
     purchase = F.col("event_type").isin(*PURCHASES)
-    influenced = purchase & (F.col("_last_social") >= F.col("occurred_at") - F.expr(f"INTERVAL {SOCIAL_INFLUENCE_DAYS} DAYS"))
+
+    def within(last: str):
+        return F.coalesce(F.col(last) >= F.col("occurred_at") - F.expr(f"INTERVAL {SOCIAL_INFLUENCE_DAYS} DAYS"),
+                          F.lit(False))
+
+    influenced = purchase & within("_last_social")
+    flipped = None
+    if counted is not None:  # earlier purchases a new social row (a late one) now influences
+        t = t.withColumn("_last_old_social", F.max(F.when(social & ~F.col(counted), F.col("occurred_at"))).over(w))
+        flipped = (t.where(purchase & ~F.col(counted) & within("_last_social") & ~within("_last_old_social"))
+                   .groupBy("customer_key").agg(F.countDistinct("order_id").alias("_flipped")))
+        t, timeline = t.where(F.col(counted)), timeline.where(F.col(counted))
     kept = orders.where(kept_order_sql()).select(
         F.col("order_id").cast("string").alias("order_id"), F.col("total_price").alias("_kept_total"))
     t = t.join(kept, "order_id", "left")
@@ -69,6 +79,9 @@ def facts(timeline: "DataFrame", orders: "DataFrame", counted: str | None = None
         F.sum(F.when(F.col("event_type").isin(*ADVOCACY), 1).otherwise(0)).alias("advocacy"),
         F.countDistinct(F.when(influenced, F.col("order_id"))).alias("social_influenced_orders"),
     )
+    if flipped is not None:
+        base = base.join(flipped, "customer_key", "left").withColumn(
+            "social_influenced_orders", F.col("social_influenced_orders") + F.coalesce("_flipped", F.lit(0)))
     return base.join(per_platform, "customer_key", "left").select(
         "customer_key", "first_seen", "last_seen",
         F.col("_first.channel").alias("acquisition_channel"), F.col("_first.platform").alias("acquisition_platform"),
@@ -97,10 +110,10 @@ def _platform_columns() -> list:
 
 
 def append(stored: "DataFrame", added: "DataFrame") -> "DataFrame":
-    """The facts of customers whose new rows all came after their stored facts' ``last_seen``, from the stored facts
-    and the facts of the new rows alone (``facts(..., counted=...)``): what ``facts`` gives over the whole history,
-    because every fact is a first, a last or a count of rows (an order's purchase is one row, on one customer).
-    Customers of ``added`` only. Pure."""
+    """The facts of customers whose new rows all came after their stored facts' ``first_seen``, from the stored facts
+    and the facts of the new rows (``facts(..., counted=...)``, which also counts the earlier purchases a new social
+    row influences): what ``facts`` gives over the whole history, because every other fact is a first, a last or a
+    count of rows (an order's purchase is one row, on one customer). Customers of ``added`` only. Pure."""
     from pyspark.sql import functions as F
 
     s = stored.join(added.select("customer_key"), "customer_key", "left_semi")
@@ -116,8 +129,9 @@ def append(stored: "DataFrame", added: "DataFrame") -> "DataFrame":
                .unionByName(added.select("customer_key", F.explode("engagement_by_platform").alias("platform", "count"))))
     per_platform = _by_platform(entries.groupBy("customer_key", "platform").agg(F.sum("count").alias("count")))
     out = joined.select(
-        "customer_key", older("first_seen"), "last_seen", older("acquisition_channel"), older("acquisition_platform"),
-        F.coalesce("_o_first_purchase_at", "first_purchase_at").alias("first_purchase_at"),
+        "customer_key", older("first_seen"), F.greatest("_o_last_seen", "last_seen").alias("last_seen"),
+        older("acquisition_channel"), older("acquisition_platform"),
+        F.least("_o_first_purchase_at", "first_purchase_at").alias("first_purchase_at"),
         *[(F.coalesce(F.col(f"_o_{c}"), F.lit(0)) + F.col(c)).alias(c) for c in SUMMED])
     return out.join(per_platform, "customer_key", "left").select(*out.columns, *_platform_columns())
 

@@ -11,6 +11,7 @@ import pytest
 from jobs.config import Config
 from jobs.gold import relationship, trends
 from jobs.lake import Lake
+from schemas import views
 from schemas.tables import table
 
 pytestmark = pytest.mark.unit
@@ -109,3 +110,33 @@ def test_every_campaign_consistency_verdict(spark, tmp_path):
     got = {r.platform: r.consistency for r in trends.campaign_performance(lake, timeline).collect()}
     assert got == {"facebook": "consistent", "instagram": "stale", "x": "missing", "tiktok": "silent",
                    "pinterest": "unscheduled"}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("seed", [1, 2])
+def test_appending_new_rows_to_stored_facts_gives_the_facts_of_the_whole_history(spark, refined, seed):
+    """``relationship.append``: the facts of a history before some rows, and of those rows read with the rest, give
+    the facts of the whole history. The new rows are a random share of every customer's rows after their first
+    (late rows between old ones included, purchases and social touches among them, so that a late social touch
+    influences a stored purchase): exactly the facts a whole recomputation gives."""
+    from pyspark.sql import functions as F
+
+    from jobs.gold import relationship, timeline
+
+    cfg, _, _ = refined
+    lake = Lake(cfg, spark)
+    identity, orders = lake.read("silver.identity_map"), lake.read("silver.orders")
+    every = lake.read("gold.customer_facts").select("customer_key")
+    rows = timeline.for_facts(lake, every, identity).withColumn(
+        "_new", (F.col("seq") > 1) & (F.rand(seed) < 0.4))
+    old = rows.where("NOT _new").drop("seq").selectExpr(
+        "*", f"row_number() OVER (PARTITION BY customer_key ORDER BY {views.ORDER}) AS seq")
+    stored = relationship.facts(old, orders)
+    appended = relationship.append(stored, relationship.facts(rows, orders, counted="_new"))
+    untouched = stored.join(appended.select("customer_key"), "customer_key", "left_anti")
+    got, want = appended.unionByName(untouched), relationship.facts(rows, orders)
+    cols = [c for c in want.columns if c != "engagement_by_platform"]
+    as_rows = lambda df: sorted(map(tuple, df.select(*cols, F.to_json("engagement_by_platform").alias("m")).collect()))  # noqa: E731
+    assert as_rows(got) == as_rows(want)
+    new = rows.where("_new")
+    assert new.where("channel = 'social'").count() > 0 and new.where("event_type IN ('order_placed', 'store_purchase')").count() > 0
