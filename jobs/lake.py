@@ -363,9 +363,13 @@ class Lake:
         self._writer(t, df, "append").save(self.path(t))
 
     def merge(self, name: "str | Table", df: "DataFrame", when: str | None = None, update: Iterable[str] | None = None,
-              on: Iterable[str] | None = None) -> None:
+              on: Iterable[str] | None = None, stays: bool = False) -> None:
         """Upsert on the key (or ``on``): insert what is new; update what matches (where ``when`` holds, a SQL
-        condition over ``t.`` and ``s.``), all columns or only ``update``."""
+        condition over ``t.`` and ``s.``), all columns or only ``update``.
+
+        ``stays``: a key's row never changes partition (an order's creation date), so only the partitions of
+        ``df``'s rows are matched against (their values are listed first): the engine reads those files, not the
+        whole table, to find the matches."""
         t = table(name)
         self._check(t, "merge")
         rows = self.conform(t, df)
@@ -374,8 +378,15 @@ class Lake:
             return
         on = list(on or t.key)
         view = f"_merge_{uuid.uuid4().hex[:12]}"
-        rows.createOrReplaceTempView(view)
         cond = " AND ".join(f"t.{c} = s.{c}" for c in on)
+        if stays and t.partitioned_by:
+            parts = tuple(t.partitioned_by)
+            values = {tuple(r) for r in rows.select(*parts).distinct().collect()}  # a listing of partition values
+            if not values:
+                return
+            cond += "".join(f" AND t.{c} <=> s.{c}" for c in parts)
+            cond += f" AND ({partitions_sql(tuple(f't.{c}' for c in parts), values)})"
+        rows.createOrReplaceTempView(view)
         setting = "*" if update is None else ", ".join(f"t.{c} = s.{c}" for c in update)
         self._session().sql(f"""
             MERGE INTO delta.`{self.path(t)}` t USING {view} s ON {cond}

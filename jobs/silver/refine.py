@@ -97,8 +97,16 @@ def _existing(lake: Lake, table: str, dates: list[date], keys) -> "DataFrame | N
 
 def _refine_orders(lake: Lake, new: "DataFrame") -> None:
     """Fold new deliveries into the current state per order and rebuild the touched orders' lines."""
+    from pyspark.sql import functions as F
+
     latest = orders.latest_states(new)
-    lake.merge("silver.orders", latest, when="s.updated_at > t.updated_at")
+    # an order keeps its creation date, so the merge reads only those dates; a delivery that moves it (a changed
+    # created_at, hostile or mistaken) is merged against the whole table
+    moved = 0
+    if lake.exists("silver.orders"):
+        stored = lake.read("silver.orders").select("order_id", F.col("created_date").alias("_stored_date"))
+        moved = latest.join(stored, "order_id").where("NOT (created_date <=> _stored_date)").count()  # a count
+    lake.merge("silver.orders", latest, when="s.updated_at > t.updated_at", stays=not moved)
     dates = sorted({r.created_date for r in latest.select("created_date").distinct().collect() if r.created_date})
     if not dates:
         return

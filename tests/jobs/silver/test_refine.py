@@ -224,3 +224,38 @@ def test_a_window_refined_again_parses_only_the_lines_ingested_since(spark, refi
             f"silver.{table}")), table
     for table in ("quarantine", "duplicates"):
         assert table_rows(spark, lake.path(f"ops.{table}")) == table_rows(spark, Lake(cfg_whole).path(f"ops.{table}"))
+
+
+def test_an_order_update_rewrites_only_its_creation_date_and_a_moved_order_stays_one_row(spark, tmp_path):
+    """silver.orders is merged against the creation dates of the orders a window brings, not the whole table: a
+    later delivery of order 1 rewrites only its date's file, and order 2 (created the day before) keeps its file. A
+    delivery that moves order 3 to another creation date (a changed created_at) is merged against the whole table:
+    still one row per order."""
+    from datetime import timedelta
+
+    from deltalake import DeltaTable
+
+    from tests.handmade import T0, iso, land, order
+
+    day0, day1 = T0 - timedelta(days=1), T0
+    landing = tmp_path / "landing"
+    land(landing, "orders", day0, [order(2, "b@x.com", day0)])
+    land(landing, "orders", day1, [order(1, "a@x.com", day1), order(3, "c@x.com", day1)])
+    later = day1 + timedelta(days=1)
+    paid = order(1, "a@x.com", day1)
+    paid["order"].update(updated_at=iso(later), financial_status="refunded")
+    paid["received_at"] = iso(later)
+    moved = order(3, "c@x.com", later)
+    moved["order"]["created_at"] = iso(day0)
+    land(landing, "orders", later, [paid, moved])
+    cfg = Config(lake_root=str(tmp_path / "lake"), landing_root=str(landing), pii_key=PII_KEY)
+    lake = Lake(cfg, spark)
+    ingest_and_refine(spark, cfg, day0.replace(hour=0), later.replace(hour=0), gates=False)
+    before = lake.files("silver.orders").column("path").to_pylist()
+    ingest_and_refine(spark, cfg, later.replace(hour=0), later.replace(hour=0) + timedelta(days=1), gates=False)
+    rows = {r.order_id: (r.status, r.created_date) for r in lake.read("silver.orders").collect()}
+    assert lake.read("silver.orders").count() == 3
+    assert rows == {1: ("refunded", day1.date()), 2: ("paid", day0.date()), 3: ("paid", day0.date())}
+    assert DeltaTable(lake.path("silver.orders")).history(1)[0]["operation"] == "MERGE"
+    kept = set(lake.files("silver.orders").column("path").to_pylist()) & set(before)
+    assert any("2026-10-31" in p for p in kept), (before, kept)  # order 2's date was not rewritten by the update of order 1
