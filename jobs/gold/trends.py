@@ -136,11 +136,15 @@ def campaign_performance(lake: Lake, timeline: "DataFrame") -> "DataFrame":
     visits = sessions.groupBy(F.col("utm_campaign"), F.lower("utm_source").alias("platform")).agg(
         F.count("*").alias("site_visits"), F.sum(F.col("converted").cast("int")).alias("visit_orders"))
     touches = timeline.where("channel = 'social' AND campaign IS NOT NULL").select(
-        "customer_key", F.col("occurred_at").alias("touch_at"), F.col("campaign").alias("campaign_id"), "platform")
-    buys = timeline.where(F.col("event_type").isin(*PURCHASE_EVENTS)).select("customer_key", "order_id",
-                                                                                       F.col("occurred_at").alias("buy_at"))
-    window = touches.join(buys, "customer_key").where(
-        f"touch_at <= buy_at AND touch_at >= buy_at - INTERVAL {ATTRIBUTION_DAYS} DAYS")
+        "customer_key", F.col("occurred_at").alias("touch_at"), F.col("campaign").alias("campaign_id"), "platform",
+        F.to_date("occurred_at").alias("_day"))
+    # each purchase meets only the touches of its customer on the days its attribution window spans (an equi-join
+    # on customer and day, not every touch of a customer against every purchase)
+    buys = timeline.where(F.col("event_type").isin(*PURCHASE_EVENTS)).select(
+        "customer_key", "order_id", F.col("occurred_at").alias("buy_at"),
+        F.explode(F.sequence(F.date_sub(F.to_date("occurred_at"), ATTRIBUTION_DAYS), F.to_date("occurred_at"))).alias("_day"))
+    window = touches.join(buys, ["customer_key", "_day"]).where(
+        f"touch_at <= buy_at AND touch_at >= buy_at - INTERVAL {ATTRIBUTION_DAYS} DAYS").drop("_day")
     touched = window.groupBy("campaign_id", "platform").agg(F.countDistinct("order_id").alias("orders_within_7d"))
     last = (window.groupBy("order_id").agg(F.max(F.struct("touch_at", "campaign_id", "platform")).alias("t"))
             .groupBy(F.col("t.campaign_id").alias("campaign_id"), F.col("t.platform").alias("platform"))
