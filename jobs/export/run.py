@@ -137,6 +137,10 @@ def _stage(spark: "SparkSession", lake: Lake, df: "DataFrame", rel: str, name: s
     from pyarrow.fs import FileSelector, FileType
 
     path = lake.staging(rel)
+    # the dataset is computed once, into staging; its row count (from the files' metadata) sizes the files
+    # published, which are written from that copy, and checks them
+    declared = df.schema
+    df = lake.checkpoint(df, f"{rel}-rows", "")
     expected = df.count()
     writer = df.repartition(max(1, math.ceil(expected / ROWS_PER_FILE[name]))).write.mode("overwrite")
     if fmt == "parquet":
@@ -159,7 +163,7 @@ def _stage(spark: "SparkSession", lake: Lake, df: "DataFrame", rel: str, name: s
     if sum(f.rows for f in files) != expected:
         raise ExportError(f"the engine wrote {sum(f.rows for f in files)} rows of {name} to {path} but the dataset "
                           f"has {expected}; nothing was published. Run the export again; if it repeats, report it.")
-    schema = [{"name": f.name, "type": f.dataType.simpleString(), "nullable": f.nullable} for f in df.schema.fields]
+    schema = [{"name": f.name, "type": f.dataType.simpleString(), "nullable": f.nullable} for f in declared.fields]
     return files, schema
 
 
