@@ -143,24 +143,45 @@ class Lake:
         """The row count from the log's per-file record counts (None if a file has none): no data read."""
         return record_count(self.files(name, version))
 
-    def changed_partitions(self, name: "str | Table", since: int) -> set[tuple] | None:
-        """The partitions (value tuples, in ``partitioned_by`` order) of the data files added or removed after version
-        ``since``: what a reader of that version has not seen. From the log only (delta-rs). None when ``since`` is
-        no longer in the log, or is later than the table."""
-        try:
-            now, before = self.files(name), self.files(name, since)
-        except Exception:  # that version's log was cleaned up
-            return None
-        if self.version(name) < since:
-            return None
-        columns = table(name).partitioned_by
+    def changed_partitions(self, name: "str | Table", since: int, until: int | None = None,
+                           kinds: tuple[str, ...] = ("add", "remove")) -> set[tuple] | None:
+        """The partitions (value tuples, in ``partitioned_by`` order, values as the log writes them) whose data
+        changed after version ``since``: those of the files added or removed by the commits since, except a
+        compaction's (``dataChange: false``: the same rows in fewer files). What a reader of that version has not
+        seen. From the log only: each commit's actions are read, no data. ``until``: up to that version (default
+        the newest); ``kinds``: only files added (``("add",)``), say. None when a commit since is no longer in the
+        log, or ``since`` is later than the table."""
+        from jobs.storage import arrow_filesystem
 
-        def parts(files) -> dict[str, tuple]:
-            values = [files.column(f"partition.{c}").to_pylist() for c in columns]
-            return {p: tuple(v[i] for v in values) for i, p in enumerate(files.column("path").to_pylist())}
+        now = self.version(name) if until is None else until
+        if now is None or now < since:
+            return None
+        t = table(name)
+        columns = t.partitioned_by
+        types = {f.name: f.dataType.simpleString() for f in t.schema().fields}
 
-        a, b = parts(now), parts(before)
-        return {v for p, v in a.items() if p not in b} | {v for p, v in b.items() if p not in a}
+        def typed(column: str, value: str | None):  # the log writes partition values as text
+            if value is None:
+                return None
+            kind = types.get(column, "string")
+            return date.fromisoformat(value) if kind == "date" else int(value) if kind in ("int", "bigint") else value
+
+        fs, root = arrow_filesystem(self.cfg, self.path(name))
+        out: set[tuple] = set()
+        for version in range(since + 1, now + 1):
+            try:
+                with fs.open_input_stream(f"{root}/_delta_log/{version:020d}.json") as f:
+                    lines = f.read().decode().splitlines()
+            except (FileNotFoundError, OSError):  # cleaned up from the log
+                return None
+            for line in lines:
+                action = json.loads(line) if line.strip() else {}
+                for kind in kinds:
+                    file = action.get(kind)
+                    if file is not None and file.get("dataChange", True):
+                        values = file.get("partitionValues") or {}
+                        out.add(tuple(typed(c, values.get(c)) for c in columns))
+        return out
 
     def newest(self, name: "str | Table", column: str):
         """The greatest value of a column from the log's per-file statistics, or None when a file has none (the

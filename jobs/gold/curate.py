@@ -163,7 +163,8 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
         differ = (fresh.subtract(stored).withColumn("_side", F.lit("added"))
                   .unionByName(stored.subtract(fresh).withColumn("_side", F.lit("removed"))))
         written = sorted({r.occurred_date for r in differ.select("occurred_date").distinct().collect()})  # a listing
-        if lake.version("gold.interactions") != stored_version:  # written since (a run killed half-way, an erasure)
+        if lake.changed_partitions("gold.interactions", stored_version) != set():  # rows written since (a run killed
+            # half-way, an erasure; a compaction is not a change) or not known
             try:
                 left = lake.read("gold.interactions", version=stored_version).where(on).select(*fresh.columns)
             except Exception:  # vacuumed: what the customers were cannot be known

@@ -1,8 +1,9 @@
 """What a gate reads of a table whose suite has scope ``touched``: the partitions a run changed, from the Delta log.
 
 A gate records, per table, the Delta version it validated (``ops.quality_gates.table_version``). The next gate
-lists the data files added since the version of the latest *passed* verdict (delta-rs reads the log only, no
-row data) and validates the table's rows in the partitions those files belong to. So a day's gate costs what
+reads the commits since the version of the latest *passed* verdict (the log only, no row data) and validates the
+table's rows in the partitions their added files belong to; a compaction's files (``dataChange: false``) hold
+rows already validated and are left out. So a day's gate costs what
 the day's writes touched, not the table's history:
 
 - a date-partitioned table (trends, sessions, orders) is read for the dates a run rewrote;
@@ -27,15 +28,15 @@ class Batch:
     version: int  # the table version validated
     since: int | None  # the version of the last passed verdict; None: the whole table is the batch
     where: str | None  # the batch as a SQL condition on partition columns; None: every row
-    files: int  # data files added since ``since`` (all files when ``since`` is None)
+    files: int  # partitions with rows added since ``since`` (all files when ``since`` is None)
     rows: int | None  # the whole table's rows at ``version``, from the log's record counts
 
     def describe(self) -> str:
         if self.since is None:
             return f"whole table at version {self.version}"
         if self.files == 0:
-            return f"no file added since version {self.since}, the last passed gate's: nothing to read"
-        return f"{self.files} file(s) added in versions {self.since + 1}..{self.version}" + (
+            return f"no row added since version {self.since}, the last passed gate's: nothing to read"
+        return f"{self.files} partition(s) with rows added in versions {self.since + 1}..{self.version}" + (
             "" if self.where is None else f" ({self.where})")
 
 
@@ -45,16 +46,14 @@ def touched(lake: Lake, name: str, since: int | None, version: int) -> Batch:
     rows = record_count(now)
     if since is None or since > version:
         return Batch(version, None, None, now.num_rows, rows)
-    try:
-        before = set(lake.files(name, since).column("path").to_pylist())
-    except Exception:  # that version is no longer in the log: validate everything
+    # the partitions of files added with new rows (a compaction's files hold rows already validated)
+    values = lake.changed_partitions(name, since, version, kinds=("add",))
+    if values is None:  # a commit since is no longer in the log: validate everything
         return Batch(version, None, None, now.num_rows, rows)
-    added = [i for i, p in enumerate(now.column("path").to_pylist()) if p not in before]
     partitions = table(name).partitioned_by
-    if not added:
+    added = len(values)
+    if not values:
         return Batch(version, since, "FALSE", 0, rows)
     if not partitions:
-        return Batch(version, since, None, len(added), rows)
-    columns = [now.column(f"partition.{c}").to_pylist() for c in partitions]
-    values = {tuple(col[i] for col in columns) for i in added}
-    return Batch(version, since, partitions_sql(partitions, values), len(added), rows)
+        return Batch(version, since, None, added, rows)
+    return Batch(version, since, partitions_sql(partitions, values), added, rows)

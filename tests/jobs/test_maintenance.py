@@ -10,6 +10,7 @@ import pytest
 
 from jobs import maintenance
 from jobs.lake import Lake
+from schemas.tables import table
 from jobs.runs.run_id import RunId
 from tests.lakes import table_rows
 
@@ -45,3 +46,36 @@ def test_maintenance_compacts_every_table_without_changing_rows_and_clears_aband
     for name, (rows, files) in before.items():
         assert table_rows(spark, lake.path(name)) == rows, name
         assert len(lake.delta_table(name).file_uris()) < files, name
+
+
+def test_a_compaction_is_not_a_change_to_the_runs_that_read_since(spark, refined, tmp_path):
+    """Compaction rewrites files with the same rows (``dataChange: false`` in the log): the next curate finds no
+    date whose rows changed, and the next gate no partition to read, though files of every one of those tables were replaced."""
+    from deltalake import write_deltalake
+
+    from jobs.gold import changes
+    from jobs.quality import batch
+    from tests.lakes import curate
+
+    cfg, _, _ = refined
+    shutil.copytree(Lake(cfg).root, tmp_path / "lake")
+    cfg = dataclasses.replace(cfg, lake_root=str(tmp_path / "lake"))
+    lake = Lake(cfg, spark)
+    names = ("silver.clickstream_events", "silver.sessions", "gold.interactions")
+    for name in names:  # the same rows in many small files
+        rows = lake.delta_table(name).to_pyarrow_table()
+        size = rows.num_rows // 6 + 1
+        parts = table(name).partitioned_by
+        for i in range(6):
+            write_deltalake(lake.path(name), rows.slice(i * size, size), mode="overwrite" if i == 0 else "append",
+                            partition_by=list(parts))
+    curate(spark, cfg, gates=False)  # reads the rewritten tables, records their versions
+    read = {name: lake.version(name) for name in names}
+    files = {name: set(lake.delta_table(name).file_uris()) for name in names}
+
+    maintenance.run(spark, cfg)
+    for name in names:
+        assert lake.version(name) > read[name] and files[name] - set(lake.delta_table(name).file_uris()), name
+        assert lake.changed_partitions(name, read[name]) == set(), name
+        assert batch.touched(lake, name, read[name], lake.version(name)).where == "FALSE", name
+    assert changes.changed_dates(lake, changes.previous_run(lake)["reference_versions"]) == []
