@@ -1,6 +1,7 @@
 """``gold/customer_relationship``: one row per customer, from the timeline.
 
-Two steps. ``customer_facts`` (MERGEd for touched customers) holds what only depends
+Two steps. ``customer_facts`` (rewritten for touched customers: appended to from their new
+rows, or recomputed from their whole history, ``jobs.gold.curate``) holds what only depends
 on a customer's own history. ``customer_relationship`` adds what depends on the date
 and on everybody else (recency, RFM quintiles, lifecycle stage) and is rebuilt from
 the facts each run (one row per customer, cheap).
