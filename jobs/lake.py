@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Iterable
 from jobs.config import Config
 from schemas.tables import LAYERS, Table, table
 from schemas.views import VIEWS
-from jobs.storage import is_s3, local_root
+from jobs.runs.run_id import RunId
+from jobs.storage import is_s3, local_root, remove_tree
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -384,13 +385,18 @@ class Lake:
         self._writer(t, df, "append").save(self.path(t))
 
     def merge(self, name: "str | Table", df: "DataFrame", when: str | None = None, update: Iterable[str] | None = None,
-              on: Iterable[str] | None = None, stays: bool = False) -> None:
+              on: Iterable[str] | None = None, stays: bool = False, rarely: bool = False) -> None:
         """Upsert on the key (or ``on``): insert what is new; update what matches (where ``when`` holds, a SQL
         condition over ``t.`` and ``s.``), all columns or only ``update``.
 
         ``stays``: a key's row never changes partition (an order's creation date), so only the partitions of
         ``df``'s rows are matched against (their values are listed first): the engine reads those files, not the
-        whole table, to find the matches."""
+        whole table, to find the matches.
+
+        ``rarely``: a row that matches seldom needs its update (an identity link seen again, rarely earlier than
+        first known). The rows that are new or need one are found first from the key columns alone; the new ones
+        are appended, and a MERGE (which rewrites every file holding a match) runs only for the others, if any. Two
+        commits; running it again changes nothing."""
         t = table(name)
         self._check(t, "merge")
         rows = self.conform(t, df)
@@ -400,6 +406,23 @@ class Lake:
         on = list(on or t.key)
         view = f"_merge_{uuid.uuid4().hex[:12]}"
         cond = " AND ".join(f"t.{c} = s.{c}" for c in on)
+        if rarely and when is not None:
+            rows.createOrReplaceTempView(view)
+            compared = sorted({*on, *(c for c in t.column_names if f"t.{c}" in when)})
+            current = self.read(t).select(*compared)
+            current.createOrReplaceTempView(f"{view}_t")
+            marked = self._session().sql(
+                f"SELECT s.*, t.{on[0]} IS NULL AS _new FROM {view} s LEFT JOIN {view}_t t ON {cond} "
+                f"WHERE t.{on[0]} IS NULL OR ({when})")
+            scratch = str(RunId.new("merge"))  # a run's name: maintenance clears it if this process dies
+            marked = self.checkpoint(marked, scratch, "rows")  # read twice below, the table written between
+            self._session().catalog.dropTempView(f"{view}_t")
+            self._session().catalog.dropTempView(view)
+            self._writer(t, self.conform(t, marked.where("_new").drop("_new")), "append").save(self.path(t))
+            rows = self.conform(t, marked.where("NOT _new").drop("_new"))
+            if not rows.limit(1).count():  # a count: no row needs an update
+                remove_tree(self.cfg, self.staging(scratch))
+                return
         if stays and t.partitioned_by:
             parts = tuple(t.partitioned_by)
             values = {tuple(r) for r in rows.select(*parts).distinct().collect()}  # a listing of partition values
@@ -414,6 +437,8 @@ class Lake:
             WHEN MATCHED{f' AND ({when})' if when else ''} THEN UPDATE SET {setting}
             WHEN NOT MATCHED THEN INSERT *""")
         self._session().catalog.dropTempView(view)
+        if rarely and when is not None:
+            remove_tree(self.cfg, self.staging(scratch))
 
     def refresh(self, name: "str | Table", df: "DataFrame", on: Iterable[str], columns: Iterable[str]) -> None:
         """Set ``columns`` of the rows matching ``df`` on ``on`` to ``df``'s values (attributes that changed

@@ -194,18 +194,21 @@ def _facts(lake: Lake, touched: Touched, report: CurateReport, identity: "DataFr
     looks back ``relationship.SOCIAL_INFLUENCE_DAYS``)."""
     from pyspark.sql import functions as F
 
-    out = relationship.facts(timeline.for_facts(lake, touched.whole, identity), orders)
-    if not report.customers_appended:
-        return out
-    ids = identity.where("NOT is_shared").join(touched.appended, "customer_key", "left_semi")
-    first = touched.added.join(ids, "identifier", "left_semi").agg(F.min("occurred_date")).first()[0]  # one value
-    since = first - timedelta(days=relationship.SOCIAL_INFLUENCE_DAYS + 1)
-    recent = lake.read("gold.interactions").where(F.col("occurred_date") >= F.lit(since))
-    numbered = timeline.for_facts(lake, touched.appended, identity, stored=recent)
-    new = touched.added.select("source_table", "source_key", F.lit(True).alias("_new"))
-    numbered = numbered.join(new, ["source_table", "source_key"], "left").withColumn("_new", F.coalesce("_new", F.lit(False)))
-    appended = relationship.append(lake.read("gold.customer_facts"), relationship.facts(numbered, orders, counted="_new"))
-    return appended if not report.customers_rebuilt else out.unionByName(appended)
+    parts = []  # each written by its own query: one plan holding every aggregate at once ran out of engine memory
+    if report.customers_rebuilt:
+        parts.append(relationship.facts(timeline.for_facts(lake, touched.whole, identity), orders))
+    if report.customers_appended:
+        ids = identity.where("NOT is_shared").join(touched.appended, "customer_key", "left_semi")
+        first = touched.added.join(ids, "identifier", "left_semi").agg(F.min("occurred_date")).first()[0]  # one value
+        since = first - timedelta(days=relationship.SOCIAL_INFLUENCE_DAYS + 1)
+        recent = lake.read("gold.interactions").where(F.col("occurred_date") >= F.lit(since))
+        numbered = timeline.for_facts(lake, touched.appended, identity, stored=recent)
+        new = touched.added.select("source_table", "source_key", F.lit(True).alias("_new"))
+        numbered = numbered.join(new, ["source_table", "source_key"], "left").withColumn(
+            "_new", F.coalesce("_new", F.lit(False)))
+        rows = lake.checkpoint(relationship.facts(numbered, orders, counted="_new"), report.run_id, "new-facts")
+        parts.append(relationship.append(lake.read("gold.customer_facts"), rows))
+    return lake.checkpoint_parts([lake.conform("gold.customer_facts", p) for p in parts], report.run_id, "facts")
 
 
 def _retire_stored_timeline(lake: Lake) -> None:

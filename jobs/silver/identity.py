@@ -129,7 +129,7 @@ def crm_nodes(customers: "DataFrame", extract_time: datetime) -> "DataFrame":
 def _upsert_min(lake: Lake, df: "DataFrame", name: str, keys: tuple[str, ...]) -> None:
     """Insert new rows; for known keys keep the earliest ``first_seen``."""
     grouped = df.groupBy(*keys).agg({"first_seen": "min"}).withColumnRenamed("min(first_seen)", "first_seen")
-    lake.merge(name, grouped, when="s.first_seen < t.first_seen", update=("first_seen",))
+    lake.merge(name, grouped, when="s.first_seen < t.first_seen", update=("first_seen",), rarely=True)
 
 
 def _upsert_edges(lake: Lake, edges: "DataFrame", run_id: str) -> None:
@@ -140,7 +140,7 @@ def _upsert_edges(lake: Lake, edges: "DataFrame", run_id: str) -> None:
     lake.merge("silver.identity_edges", first.select(
         "a", "b", "via", "m.first_seen", "m.evidence_table", "m.evidence_key", F.lit(run_id).alias("run_id"),
         F.lit(None).cast("timestamp").alias("valid_to"), F.lit(None).cast("string").alias("end_reason")),
-        when="s.first_seen < t.first_seen", update=("first_seen", "evidence_table", "evidence_key"))
+        when="s.first_seen < t.first_seen", update=("first_seen", "evidence_table", "evidence_key"), rarely=True)
 
 
 def shared_identifiers(edges: "DataFrame", max_links: int) -> "DataFrame":

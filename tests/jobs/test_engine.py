@@ -241,3 +241,35 @@ def test_a_lambda_in_a_filter_over_files_fails(spark, tmp_path):
     assert df.where("array_min(line_items.quantity) < 1").count() == 1
     with pytest.raises(Exception, match="line_items"):
         df.where("exists(line_items, e -> e.quantity < 1)").count()
+
+
+def test_a_merge_whose_updates_are_rare_gives_what_a_merge_gives_and_skips_the_merge_when_none(spark, tmp_path):
+    """``Lake.merge(..., rarely=True)``: new rows appended, the rows whose condition holds updated by a MERGE, the
+    others left; the same table as a plain MERGE. Run again, it adds nothing and runs no MERGE."""
+    from datetime import datetime, timezone
+
+    from deltalake import DeltaTable
+
+    from jobs.config import Config
+    from jobs.lake import Lake
+
+    def at(day: int) -> datetime:
+        return datetime(2026, 11, day, tzinfo=timezone.utc)
+
+    tables = {}
+    for how in ("plain", "rarely"):
+        lake = Lake(Config(lake_root=str(tmp_path / how)), spark)
+        lake.merge("silver.identity_nodes", lake.frame("silver.identity_nodes", [("user:a", at(5)), ("user:b", at(5))]))
+        source = lake.frame("silver.identity_nodes", [("user:a", at(3)), ("user:b", at(9)), ("user:c", at(7))])
+        lake.merge("silver.identity_nodes", source, when="s.first_seen < t.first_seen", update=("first_seen",),
+                   rarely=how == "rarely")
+        tables[how] = sorted(map(tuple, lake.read("silver.identity_nodes").collect()))
+        if how == "rarely":
+            version = lake.version("silver.identity_nodes")
+            lake.merge("silver.identity_nodes", source, when="s.first_seen < t.first_seen", update=("first_seen",),
+                       rarely=True)
+            ops = [h["operation"] for h in DeltaTable(lake.path("silver.identity_nodes")).history()
+                   if h["version"] > version]
+            assert "MERGE" not in ops and sorted(map(tuple, lake.read("silver.identity_nodes").collect())) == tables[how]
+    naive = [(i, at(d).replace(tzinfo=None)) for i, d in (("user:a", 3), ("user:b", 5), ("user:c", 7))]
+    assert tables["rarely"] == tables["plain"] == naive
