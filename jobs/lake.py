@@ -60,10 +60,11 @@ def partitions_sql(columns: tuple[str, ...], values: set[tuple]) -> str:
                        for v in sorted(values, key=str))
 
 
-def partition_condition(df: "DataFrame", columns: tuple[str, ...]) -> str:
-    """The partitions ``df``'s rows fall in, as a SQL condition (a listing of partition values comes back)."""
+def partition_condition(df: "DataFrame", columns: tuple[str, ...], prefix: str = "") -> str:
+    """The partitions ``df``'s rows fall in, as a SQL condition on the columns named with ``prefix`` (``t.`` in a
+    MERGE); a listing of partition values comes back."""
     values = {tuple(r) for r in df.select(*columns).distinct().collect()}
-    return partitions_sql(tuple(columns), values)
+    return partitions_sql(tuple(f"{prefix}{c}" for c in columns), values)
 
 
 class MissingTableError(RuntimeError):
@@ -424,12 +425,10 @@ class Lake:
                 remove_tree(self.cfg, self.staging(scratch))
                 return
         if stays and t.partitioned_by:
-            parts = tuple(t.partitioned_by)
-            values = {tuple(r) for r in rows.select(*parts).distinct().collect()}  # a listing of partition values
-            if not values:
+            where = partition_condition(rows, tuple(t.partitioned_by), prefix="t.")
+            if where == "FALSE":  # no row to merge
                 return
-            cond += "".join(f" AND t.{c} <=> s.{c}" for c in parts)
-            cond += f" AND ({partitions_sql(tuple(f't.{c}' for c in parts), values)})"
+            cond += "".join(f" AND t.{c} <=> s.{c}" for c in t.partitioned_by) + f" AND ({where})"
         rows.createOrReplaceTempView(view)
         setting = "*" if update is None else ", ".join(f"t.{c} = s.{c}" for c in update)
         self._session().sql(f"""

@@ -142,16 +142,21 @@ def touched(identity: "DataFrame", then: "DataFrame | None", differ: "DataFrame 
         return whole.distinct(), empty
     purchases = ", ".join(repr(e) for e in PURCHASE_EVENTS)
     added = differ.where("_side = 'added'").join(identity.where("NOT is_shared"), "identifier")
-    status = added.where(f"source_table = 'order_status_history' AND event_type NOT IN ({purchases})")
     if orders is not None and orders[1] is not None:  # orders placed before whose kept state or total changed
         now, before = (o.select("order_id", F.expr(kept_order_sql()).alias(f"_kept{i}"),
                                 F.col("total_price").alias(f"_total{i}")) for i, o in enumerate(orders))
         changed_ = now.join(before, "order_id").where("NOT (_kept0 <=> _kept1) OR NOT (_total0 <=> _total1)").select(
             F.concat(F.lit("order:"), F.col("order_id").cast("string")).alias("identifier"))
         whole = whole.unionByName(changed_.join(identity, "identifier").select("customer_key"))
-        status = status.limit(0)
-    added = added.groupBy("customer_key").agg(F.min("occurred_at").alias("_first_new")).join(
-        status.select("customer_key").distinct().withColumn("_order_changed", F.lit(True)), "customer_key", "left")
+        status = None
+    else:  # what the orders were is not known: any new status of an order placed before
+        status = added.where(f"source_table = 'order_status_history' AND event_type NOT IN ({purchases})")
+    added = added.groupBy("customer_key").agg(F.min("occurred_at").alias("_first_new"))
+    if status is not None:
+        added = added.join(status.select("customer_key").distinct().withColumn("_order_changed", F.lit(True)),
+                           "customer_key", "left")
+    else:
+        added = added.withColumn("_order_changed", F.lit(False))
     candidates = added.join(whole, "customer_key", "left_anti")
     if facts is not None:
         candidates = candidates.join(facts.select("customer_key", "first_seen"), "customer_key", "left")
