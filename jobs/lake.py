@@ -147,7 +147,7 @@ class Lake:
 
     def changed_partitions(self, name: "str | Table", since: int, until: int | None = None,
                            kinds: tuple[str, ...] = ("add", "remove")) -> set[tuple] | None:
-        """The partitions (value tuples, in ``partitioned_by`` order, values as the log writes them) whose data
+        """The partitions (value tuples, in ``partitioned_by`` order, typed as the columns are declared) whose data
         changed after version ``since``: those of the files added or removed by the commits since, except a
         compaction's (``dataChange: false``: the same rows in fewer files). What a reader of that version has not
         seen. From the log only: each commit's actions are read, no data. ``until``: up to that version (default
@@ -408,22 +408,35 @@ class Lake:
         view = f"_merge_{uuid.uuid4().hex[:12]}"
         cond = " AND ".join(f"t.{c} = s.{c}" for c in on)
         if rarely and when is not None:
-            rows.createOrReplaceTempView(view)
-            compared = sorted({*on, *(c for c in t.column_names if f"t.{c}" in when)})
-            current = self.read(t).select(*compared)
-            current.createOrReplaceTempView(f"{view}_t")
-            marked = self._session().sql(
-                f"SELECT s.*, t.{on[0]} IS NULL AS _new FROM {view} s LEFT JOIN {view}_t t ON {cond} "
-                f"WHERE t.{on[0]} IS NULL OR ({when})")
             scratch = str(RunId.new("merge"))  # a run's name: maintenance clears it if this process dies
-            marked = self.checkpoint(marked, scratch, "rows")  # read twice below, the table written between
-            self._session().catalog.dropTempView(f"{view}_t")
-            self._session().catalog.dropTempView(view)
-            self._writer(t, self.conform(t, marked.where("_new").drop("_new")), "append").save(self.path(t))
-            rows = self.conform(t, marked.where("NOT _new").drop("_new"))
-            if not rows.limit(1).count():  # a count: no row needs an update
+            try:
+                self._merge_rare(t, rows, view, cond, when, on, scratch, update)
+            finally:
                 remove_tree(self.cfg, self.staging(scratch))
-                return
+            return
+        self._merge(t, rows, view, cond, when, update, stays)
+
+    def _merge_rare(self, t: Table, rows: "DataFrame", view: str, cond: str, when: str, on: list[str], scratch: str,
+                    update: Iterable[str] | None) -> None:
+        """``merge(..., rarely=True)``: append the new rows, MERGE only those whose ``when`` holds."""
+        rows.createOrReplaceTempView(view)
+        compared = sorted({*on, *(c for c in t.column_names if f"t.{c}" in when)})
+        current = self.read(t).select(*compared)
+        current.createOrReplaceTempView(f"{view}_t")
+        marked = self._session().sql(
+            f"SELECT s.*, t.{on[0]} IS NULL AS _new FROM {view} s LEFT JOIN {view}_t t ON {cond} "
+            f"WHERE t.{on[0]} IS NULL OR ({when})")
+        marked = self.checkpoint(marked, scratch, "rows")  # read twice below, the table written between
+        self._session().catalog.dropTempView(f"{view}_t")
+        self._session().catalog.dropTempView(view)
+        self._writer(t, self.conform(t, marked.where("_new").drop("_new")), "append").save(self.path(t))
+        rows = self.conform(t, marked.where("NOT _new").drop("_new"))
+        if rows.limit(1).count():  # a count: some row needs its update
+            self._merge(t, rows, view, cond, when, update, False)
+
+    def _merge(self, t: Table, rows: "DataFrame", view: str, cond: str, when: str | None,
+               update: Iterable[str] | None, stays: bool) -> None:
+        """One MERGE of ``rows`` into ``t`` on ``cond`` (see ``merge``)."""
         if stays and t.partitioned_by:
             where = partition_condition(rows, tuple(t.partitioned_by), prefix="t.")
             if where == "FALSE":  # no row to merge
@@ -436,8 +449,6 @@ class Lake:
             WHEN MATCHED{f' AND ({when})' if when else ''} THEN UPDATE SET {setting}
             WHEN NOT MATCHED THEN INSERT *""")
         self._session().catalog.dropTempView(view)
-        if rarely and when is not None:
-            remove_tree(self.cfg, self.staging(scratch))
 
     def refresh(self, name: "str | Table", df: "DataFrame", on: Iterable[str], columns: Iterable[str]) -> None:
         """Set ``columns`` of the rows matching ``df`` on ``on`` to ``df``'s values (attributes that changed

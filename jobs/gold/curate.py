@@ -9,7 +9,8 @@ Contract
   dates where a row came out different are replaced. The customers of the rows that differ, and both sides of
   every identifier that moved in ``silver.identity_map`` since, get new facts: from their stored facts and their
   new rows when only rows after their first were added (``relationship.append``), else from their whole timeline
-  (``changes.touched`` says which). A compaction (files rewritten with ``dataChange: false``) changes nothing. A run killed half-way leaves the last successful run's versions recorded: the next one redoes its work.
+  (``changes.touched`` says which). A compaction (files rewritten with ``dataChange: false``) changes nothing.
+  A run killed half-way leaves the last successful run's versions recorded: the next one redoes its work.
   When what the last run read is not known (a first run, an earlier release's lake, a vacuumed version), gold is
   rebuilt whole.
 - Trends are rebuilt for the dates the window touched and the 7 days after. Relationship scores and campaign
