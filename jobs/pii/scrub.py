@@ -91,15 +91,22 @@ def url_sql(column_sql: str) -> str:
                      f"WHEN {query} = '' THEN {base} ELSE concat({base}, '?', {query}) END")
 
 
-def ip_network_sql(column_sql: str) -> str:
-    """Engine SQL: an IP address cut to its network (IPv4 /24 as ``a.b.c.0``, IPv6 /48 as ``a:b:c::``), parsed,
-    ports, brackets and forwarded lists handled; anything that is not an address becomes NULL."""
+def ip_address_sql(column_sql: str) -> str:
+    """Engine SQL: the address an IP field gives, lower-cased (the first of a forwarded list, its port and
+    brackets cut, an IPv4-mapped IPv6 address as its IPv4 one), not yet checked: ``ip_network_sql`` reads it."""
     first = f"trim(element_at(split(coalesce({column_sql}, ''), ','), 1))"
     v4_port = f"regexp_extract({first}, '^([0-9]{{1,3}}(\\\\.[0-9]{{1,3}}){{3}})(:[0-9]{{1,5}})?$', 1)"
     bracketed = f"regexp_extract({first}, '^\\\\[([0-9A-Fa-f:.]+)\\\\](:[0-9]{{1,5}})?$', 1)"
     given = (f"lower(CASE WHEN {v4_port} <> '' THEN {v4_port} WHEN {bracketed} <> '' THEN {bracketed} "
              f"ELSE {first} END)")
-    addr = f"regexp_replace({given}, '^::ffff:([0-9]+(\\\\.[0-9]+){{3}})$', '$1')"  # IPv4-mapped IPv6
+    return f"regexp_replace({given}, '^::ffff:([0-9]+(\\\\.[0-9]+){{3}})$', '$1')"  # IPv4-mapped IPv6
+
+
+def ip_network_sql(address: str) -> str:
+    """Engine SQL: an IP address cut to its network (IPv4 /24 as ``a.b.c.0``, IPv6 /48 as ``a:b:c::``), parsed;
+    anything that is not an address becomes NULL. ``address`` is a column holding ``ip_address_sql`` of the field:
+    it is read a dozen times here, and written inline it made the plan of one column cost 0.15 s to plan."""
+    addr = address
     octets = f"split({addr}, '\\\\.')"
     v4_ok = (f"({addr} RLIKE '^[0-9]{{1,3}}(\\\\.[0-9]{{1,3}}){{3}}$' AND "
              f"forall({octets}, o -> try_cast(o AS INT) BETWEEN 0 AND 255))")

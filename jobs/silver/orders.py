@@ -60,7 +60,7 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
     bad_amount = " OR ".join(f"(o.{a} IS NOT NULL AND ({dec[a]} IS NULL OR {dec[a]} > {MAX_AMOUNT}))" for a in AMOUNTS)
     negative = " OR ".join(f"{dec[a]} < 0" for a in AMOUNTS) + \
         " OR exists(o.line_items, li -> try_cast(li.price AS DECIMAL(18,2)) < 0)"
-    reason, detail = first_failure([
+    df, reason, detail = first_failure(df, [
         ("missing_ids", f"{order_id} IS NULL",
          f"CASE WHEN {raw_id} IS NULL THEN 'the order has no id' ELSE concat('order id ', substr({raw_id}, 1, 40), "
          "' is not a whole number (or a Shopify order gid)') END"),

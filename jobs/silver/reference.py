@@ -97,8 +97,8 @@ def _refresh(lake: Lake, name: str, run_id: str, now: datetime) -> int:
         return 0
     parsed = bronze.where(hour == latest).withColumn("j", F.from_json("value", schema.SCHEMAS[name]))
     missing = " OR ".join(f"coalesce(trim(cast(j.{k} AS STRING)), '') = ''" for k in KEYS[name])
-    reason, detail = first_failure([("missing_ids", missing, f"'{'/'.join(KEYS[name])} is missing'")])
-    parsed = parsed.withColumn("reason", reason).withColumn("detail", detail)
+    parsed, reason, detail = first_failure(parsed, [("missing_ids", missing, f"'{'/'.join(KEYS[name])} is missing'")])
+    parsed = parsed.withColumn("reason", reason).withColumn("detail", detail).drop("_check_at")
     table = f"silver.{TABLES[name]}"
     rows = conform(name, parsed, lake.cfg, keep=(*LINEAGE, "reason", "detail"))
     if table in RULES:  # the extract's row rules (schemas/rules.py) beside the missing keys: one quarantine write

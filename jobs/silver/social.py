@@ -52,7 +52,7 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
     platforms = ", ".join(f"'{p}'" for p in schema.PLATFORMS)
     key = "concat(lower(j.platform), ':', lower(j.interaction))"
     conformed = f"CASE WHEN map_contains_key({_mapping_sql()}, {key}) THEN element_at({_mapping_sql()}, {key}) END"
-    reason, detail = first_failure([
+    df, reason, detail = first_failure(df, [
         ("missing_ids", "coalesce(trim(j.actor.id), '') = '' OR coalesce(trim(j.event_id), '') = ''",
          "CASE WHEN coalesce(trim(j.event_id), '') = '' THEN 'event_id is missing' ELSE 'actor.id is missing' END"),
         long_ids("j.event_id", "j.actor.id", "j.actor.handle", "j.target.id", "j.target.product_id"),
