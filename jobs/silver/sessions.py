@@ -6,8 +6,9 @@ Contract
   carries a UTM campaign other than the device's last one; no session is longer than 24 hours.
 - Bots are left out. Columns: landing page, source (referrer host, UTM), pages, events,
   duration, converted (an ``Order Completed`` in it), order ids.
-- Incremental: a run recomputes the sessions of the dates its new events touched (one
-  day either side, for sessions that cross midnight) and replaces those dates.
+- Incremental: a run recomputes the sessions of the devices its new events came from, on the dates those events
+  touched (one day either side, for sessions that cross midnight), from those devices' events; the other devices'
+  sessions of those dates stay as they were (a device's sessions depend on its events only).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from jobs.lake import Lake
 from jobs.runs.report import Report
 from jobs.runs.run_id import RunId
 from jobs.runs.window import Window
+from jobs.storage import remove_tree
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -94,20 +96,46 @@ class SessionsReport(Report):
 
 
 def run(spark: "SparkSession", cfg: Config, window: Window, *, run_id: str | None = None) -> SessionsReport:
-    """Recompute the sessions of the dates the window's events touched (one day either side, for sessions
-    that cross midnight) and replace those dates."""
+    """Recompute the sessions of the devices the window's events came from, on the dates those events touched (one
+    day either side, for sessions that cross midnight), and replace those dates. Per device: a day's events bring a
+    few late ones for earlier dates, and recomputing every device's sessions of every date a late event touched
+    read five days of events to change one (1.1 s of a young lake's daily run; 0.5 s so)."""
     lake = Lake(cfg, spark)
     report = SessionsReport("refine.sessions", run_id or str(RunId.new("refine-sessions")), window)
     if not lake.exists("silver.clickstream_events"):
         return report
-    events = lake.read("silver.clickstream_events")
-    touched = sorted(r.event_date for r in events.where(window.sql()).select("event_date").distinct().collect()
-                     if r.event_date is not None)  # a listing of dates
-    if not touched:
-        return report
-    lo, hi = min(touched) - timedelta(days=1), max(touched)
-    around = events.where(f"event_date BETWEEN DATE'{lo - timedelta(days=1)}' AND DATE'{hi + timedelta(days=1)}'")
-    where = f"session_date BETWEEN DATE'{lo}' AND DATE'{hi}'"
-    lake.replace_partitions("silver.sessions", sessionize(around).where(where), where)
-    report.dates, report.sessions = touched, lake.read("silver.sessions").where(where).count()
+    try:
+        _sessions(lake, window, report)
+    finally:
+        remove_tree(cfg, lake.staging(report.run_id))
     return report
+
+
+def _sessions(lake: Lake, window: Window, report: SessionsReport) -> None:
+    from pyspark.sql import functions as F
+
+    events = lake.read("silver.clickstream_events")
+    # each device's touched dates: few rows (a device, its first date less a day, its last date)
+    devices = lake.checkpoint(
+        events.where(window.sql()).where("event_date IS NOT NULL AND anonymous_id IS NOT NULL AND NOT is_bot")
+        .groupBy("anonymous_id").agg(F.date_sub(F.min("event_date"), 1).alias("_lo"), F.max("event_date").alias("_hi")),
+        report.run_id, "devices")
+    span = devices.agg(F.min("_lo").alias("lo"), F.max("_hi").alias("hi")).first()  # one row
+    touched = events.where(window.sql()).where("event_date IS NOT NULL").select("event_date").distinct()
+    report.dates = sorted(r.event_date for r in touched.collect())  # a listing of dates
+    if span.lo is None:
+        return
+    lo, hi = span.lo, span.hi
+    where = f"session_date BETWEEN DATE'{lo}' AND DATE'{hi}'"
+    around = (events.where(f"event_date BETWEEN DATE'{lo - timedelta(days=1)}' AND DATE'{hi + timedelta(days=1)}'")
+              .join(devices, "anonymous_id")
+              .where("event_date BETWEEN date_sub(_lo, 1) AND date_add(_hi, 1)").drop("_lo", "_hi"))
+    fresh = (sessionize(around).join(devices, "anonymous_id")
+             .where("session_date BETWEEN _lo AND _hi").drop("_lo", "_hi"))
+    if lake.exists("silver.sessions"):  # the other devices' sessions of those dates, and theirs on other dates
+        stored = lake.read("silver.sessions").where(where)
+        kept = (stored.join(devices, "anonymous_id", "left")
+                .where("_lo IS NULL OR NOT (session_date BETWEEN _lo AND _hi)").select(*stored.columns))
+        fresh = kept.unionByName(fresh.select(*stored.columns))
+    lake.replace_partitions("silver.sessions", fresh, where)
+    report.sessions = lake.read("silver.sessions").where(where).count()
