@@ -14,7 +14,9 @@ Contract
   When what the last run read is not known (a first run, an earlier release's lake, a vacuumed version), gold is
   rebuilt whole.
 - Trends are rebuilt for the dates the window touched and the 7 days after. Relationship scores and campaign
-  performance are rebuilt whole (one row per customer; campaigns are few).
+  performance are rebuilt whole (one row per customer; campaigns are few); the orders campaign performance
+  counts (``gold.campaign_orders``, each order with the campaigns that touched it in the 7 days before) are
+  kept per customer and recomputed for the touched customers only, as their facts are.
 - Full: every table rebuilt from silver. Incremental and full give identical tables.
 - ``as_of`` (for recency and lifecycle) defaults to the day after the newest interaction.
 - Every gold table is registered by name (``gold.customer_timeline`` …).
@@ -94,13 +96,18 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
         lake.replace_keys("gold.customer_facts", relationship.facts(timeline.read(lake, identity=identity), orders),
                           None, "customer_key")
         report.customers_rebuilt = lake.rows("gold.customer_facts") or 0
+        lake.snapshot("gold.campaign_orders", trends.attribution(timeline.attributed(lake, identity)))
         keys = None
     else:
         keys = touched.keys
         report.customers_rebuilt, report.customers_appended = touched.whole.count(), touched.appended.count()
         if report.customers_rebuilt or report.customers_appended:
-            lake.replace_keys("gold.customer_facts", _facts(lake, touched, report, identity, orders), keys,
-                              "customer_key")
+            rows = _rows(lake, touched, report, identity)
+            lake.replace_keys("gold.customer_facts", _facts(lake, rows, report, orders), keys, "customer_key")
+            if lake.exists("gold.campaign_orders"):
+                _campaign_orders(lake, touched, rows)
+        if not lake.exists("gold.campaign_orders"):  # a lake from before it: every order attributed once
+            lake.snapshot("gold.campaign_orders", trends.attribution(timeline.attributed(lake, identity)))
     if as_of is None:  # from the log's statistics when every file has them, else one column read
         newest = lake.newest("gold.interactions", "occurred_at")
         if newest is None:
@@ -124,7 +131,7 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
         current = lake.read_or_empty("silver.products").select("product_id", "title", "category")
         lake.refresh("gold.daily_product_trends", ids.join(current, "product_id", "left"), ["product_id"],
                      ["title", "category"])
-    lake.snapshot("gold.campaign_performance", trends.campaign_performance(lake, timeline.attributed(lake, identity)))
+    lake.snapshot("gold.campaign_performance", trends.campaign_performance(lake, lake.read("gold.campaign_orders")))
 
     report.interactions = lake.rows("gold.interactions") or lake.read("gold.interactions").count()
     report.customers = lake.rows("gold.customer_relationship") or lake.read("gold.customer_relationship").count()
@@ -189,27 +196,63 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
                    differ.where("_side = 'added'") if differ is not None else identity.limit(0))
 
 
-def _facts(lake: Lake, touched: Touched, report: CurateReport, identity: "DataFrame", orders: "DataFrame") -> "DataFrame":
-    """The facts of the touched customers: whole histories for ``whole``; for ``appended``, their stored facts and the
-    facts of their new rows, read with the rows of the days before the first of them (a purchase's social influence
-    looks back ``relationship.SOCIAL_INFLUENCE_DAYS``)."""
+@dataclass
+class Rows:
+    """The timeline rows a run's touched customers are recomputed from (``timeline.customer_rows``)."""
+    whole: "DataFrame | None"  # the whole histories of ``Touched.whole`` (checkpointed: facts and attribution read them)
+    recent: "DataFrame | None"  # the rows of ``Touched.appended`` since ``since``, ``_new`` marking the added ones
+    since: date | None  # the first added row's date, less the days a purchase looks back at social touches
+    first: date | None  # the first added row's date: their purchases from then on are the ones new rows can change
+
+
+def _rows(lake: Lake, touched: Touched, report: CurateReport, identity: "DataFrame") -> Rows:
     from pyspark.sql import functions as F
 
-    parts = []  # each written by its own query: one plan holding every aggregate at once ran out of engine memory
+    whole = recent = since = first = None
     if report.customers_rebuilt:
-        parts.append(relationship.facts(timeline.for_facts(lake, touched.whole, identity), orders))
+        whole = lake.checkpoint(timeline.customer_rows(lake, touched.whole, identity), report.run_id, "whole-rows")
     if report.customers_appended:
         ids = identity.where("NOT is_shared").join(touched.appended, "customer_key", "left_semi")
         first = touched.added.join(ids, "identifier", "left_semi").agg(F.min("occurred_date")).first()[0]  # one value
-        since = first - timedelta(days=relationship.SOCIAL_INFLUENCE_DAYS + 1)
-        recent = lake.read("gold.interactions").where(F.col("occurred_date") >= F.lit(since))
-        numbered = timeline.for_facts(lake, touched.appended, identity, stored=recent)
+        since = first - timedelta(days=max(relationship.SOCIAL_INFLUENCE_DAYS, trends.ATTRIBUTION_DAYS) + 1)
+        stored = lake.read("gold.interactions").where(F.col("occurred_date") >= F.lit(since))
         new = touched.added.select("source_table", "source_key", F.lit(True).alias("_new"))
-        numbered = numbered.join(new, ["source_table", "source_key"], "left").withColumn(
-            "_new", F.coalesce("_new", F.lit(False)))
-        rows = lake.checkpoint(relationship.facts(numbered, orders, counted="_new"), report.run_id, "new-facts")
-        parts.append(relationship.append(lake.read("gold.customer_facts"), rows))
+        recent = (timeline.customer_rows(lake, touched.appended, identity, stored=stored)
+                  .join(new, ["source_table", "source_key"], "left").withColumn("_new", F.coalesce("_new", F.lit(False))))
+    return Rows(whole, recent, since, first)
+
+
+def _facts(lake: Lake, rows: Rows, report: CurateReport, orders: "DataFrame") -> "DataFrame":
+    """The facts of the touched customers: whole histories for ``whole``; for ``appended``, their stored facts and the
+    facts of their new rows, read with the rows of the days before the first of them (a purchase's social influence
+    looks back ``relationship.SOCIAL_INFLUENCE_DAYS``)."""
+    parts = []  # each written by its own query: one plan holding every aggregate at once ran out of engine memory
+    if rows.whole is not None:
+        parts.append(relationship.facts(timeline.numbered(rows.whole), orders))
+    if rows.recent is not None:
+        added = lake.checkpoint(relationship.facts(timeline.numbered(rows.recent), orders, counted="_new"),
+                                report.run_id, "new-facts")
+        parts.append(relationship.append(lake.read("gold.customer_facts"), added))
     return lake.checkpoint_parts([lake.conform("gold.customer_facts", p) for p in parts], report.run_id, "facts")
+
+
+def _campaign_orders(lake: Lake, touched: Touched, rows: Rows) -> None:
+    """``gold.campaign_orders`` for the touched customers: every order of ``whole`` ones from their histories, and the
+    orders of ``appended`` ones placed since their first new row (an order's 7 days before can hold a new row only
+    then); every other customer's stay as stored (their rows and identity did not change)."""
+    from pyspark.sql import functions as F
+
+    parts = [] if rows.whole is None else [trends.attribution(rows.whole)]
+    kept = lake.read("gold.campaign_orders").join(touched.whole, "customer_key", "left_anti")
+    if rows.recent is not None:
+        since_first = F.col("buy_at") >= F.lit(rows.first).cast("timestamp")
+        parts.append(trends.attribution(rows.recent).where(since_first))
+        appended = touched.appended.select("customer_key", F.lit(True).alias("_appended"))
+        kept = kept.join(appended, "customer_key", "left").where(F.col("_appended").isNull() | ~since_first).drop(
+            "_appended")
+    for p in parts:
+        kept = kept.unionByName(p.select(*kept.columns))
+    lake.snapshot("gold.campaign_orders", kept)
 
 
 def _retire_stored_timeline(lake: Lake) -> None:

@@ -181,16 +181,21 @@ def read(lake: Lake, keys: "DataFrame | str | None" = None, *, identity: "DataFr
     return views.timeline_frame(stored, identity)
 
 
-FACT_COLUMNS = ("occurred_at", "occurred_date", "channel", "platform", "event_type", "order_id", "identifier",
-                "source_table", "source_key")  # what a customer's facts are computed from (jobs.gold.relationship)
+FACT_COLUMNS = ("occurred_at", "occurred_date", "channel", "platform", "event_type", "order_id", "campaign", "identifier",
+                "source_table", "source_key")  # what a customer's facts and orders' attribution are computed from
 
 
-def for_facts(lake: Lake, keys: "DataFrame", identity: "DataFrame", stored: "DataFrame | None" = None) -> "DataFrame":
-    """The rows of ``keys``' customers with ``seq`` as the timeline numbers them, and only ``FACT_COLUMNS``: the
-    timeline without the text and the milestones, so a read of whole histories skips most of each row's bytes."""
+def customer_rows(lake: Lake, keys: "DataFrame", identity: "DataFrame", stored: "DataFrame | None" = None) -> "DataFrame":
+    """The rows of ``keys``' customers (of ``stored``, else every interaction), ``FACT_COLUMNS`` and
+    ``customer_key`` only: the timeline without the text and the milestones, so a read of whole histories skips
+    most of each row's bytes."""
     stored = lake.read_or_empty("gold.interactions") if stored is None else stored
     ids = identity.where("NOT is_shared").join(keys.select("customer_key").distinct(), "customer_key", "left_semi")
-    rows = stored.select(*FACT_COLUMNS).join(ids.select("identifier", "customer_key"), "identifier")
+    return stored.select(*FACT_COLUMNS).join(ids.select("identifier", "customer_key"), "identifier")
+
+
+def numbered(rows: "DataFrame") -> "DataFrame":
+    """``customer_rows`` with ``seq`` as the timeline numbers them (each customer's rows must all be there)."""
     return rows.selectExpr("*", f"row_number() OVER (PARTITION BY customer_key ORDER BY {views.ORDER}) AS seq")
 
 

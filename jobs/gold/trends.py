@@ -12,7 +12,8 @@
   an older message), silent (posted, no interaction) or unscheduled.
 
 Trends are rebuilt for the dates new data touched (and the 7 days after, whose growth
-depends on them); campaign performance is rebuilt whole (campaigns are few).
+depends on them); campaign performance is rebuilt whole (campaigns are few), its orders counted from
+``gold.campaign_orders`` (``attribution``), which curate keeps per customer.
 """
 
 from __future__ import annotations
@@ -111,7 +112,29 @@ def platform_trends(lake: Lake, lo: date | None, hi: date | None) -> "DataFrame"
     return out if lo is None else out.where(f"date BETWEEN DATE'{lo}' AND DATE'{hi}'")
 
 
-def campaign_performance(lake: Lake, timeline: "DataFrame") -> "DataFrame":
+def attribution(rows: "DataFrame") -> "DataFrame":
+    """``gold.campaign_orders`` of timeline rows (``customer_key``, ``occurred_at``, ``channel``, ``campaign``,
+    ``platform``, ``event_type``, ``order_id``): each order and each campaign-platform whose social interaction by
+    the same customer came in the ``ATTRIBUTION_DAYS`` before it, with the latest such interaction. Pure, and per
+    customer: the rows of some customers give exactly their orders' rows."""
+    from pyspark.sql import functions as F
+
+    touches = rows.where("channel = 'social' AND campaign IS NOT NULL").select(
+        "customer_key", F.col("occurred_at").alias("touch_at"), F.col("campaign").alias("campaign_id"), "platform",
+        F.to_date("occurred_at").alias("_day"))
+    # each purchase meets only the touches of its customer on the days its attribution window spans (an equi-join
+    # on customer and day, not every touch of a customer against every purchase)
+    buys = rows.where(F.col("event_type").isin(*PURCHASE_EVENTS) & F.col("order_id").isNotNull()).select(
+        "customer_key", "order_id", F.col("occurred_at").alias("buy_at"),
+        F.explode(F.sequence(F.date_sub(F.to_date("occurred_at"), ATTRIBUTION_DAYS), F.to_date("occurred_at"))).alias("_day"))
+    return (touches.join(buys, ["customer_key", "_day"])
+            .where(f"touch_at <= buy_at AND touch_at >= buy_at - INTERVAL {ATTRIBUTION_DAYS} DAYS")
+            .groupBy("customer_key", "order_id", "campaign_id", "platform")
+            .agg(F.max("touch_at").alias("touch_at"), F.max("buy_at").alias("buy_at")))
+
+
+def campaign_performance(lake: Lake, orders: "DataFrame") -> "DataFrame":
+    """``gold.campaign_performance`` from silver and the attributed orders (``gold.campaign_orders``)."""
     from pyspark.sql import functions as F
 
     campaigns = lake.read_or_empty("silver.campaigns")
@@ -135,18 +158,9 @@ def campaign_performance(lake: Lake, timeline: "DataFrame") -> "DataFrame":
     sessions = lake.read_or_empty("silver.sessions").where("utm_campaign IS NOT NULL")
     visits = sessions.groupBy(F.col("utm_campaign"), F.lower("utm_source").alias("platform")).agg(
         F.count("*").alias("site_visits"), F.sum(F.col("converted").cast("int")).alias("visit_orders"))
-    touches = timeline.where("channel = 'social' AND campaign IS NOT NULL").select(
-        "customer_key", F.col("occurred_at").alias("touch_at"), F.col("campaign").alias("campaign_id"), "platform",
-        F.to_date("occurred_at").alias("_day"))
-    # each purchase meets only the touches of its customer on the days its attribution window spans (an equi-join
-    # on customer and day, not every touch of a customer against every purchase)
-    buys = timeline.where(F.col("event_type").isin(*PURCHASE_EVENTS)).select(
-        "customer_key", "order_id", F.col("occurred_at").alias("buy_at"),
-        F.explode(F.sequence(F.date_sub(F.to_date("occurred_at"), ATTRIBUTION_DAYS), F.to_date("occurred_at"))).alias("_day"))
-    window = touches.join(buys, ["customer_key", "_day"]).where(
-        f"touch_at <= buy_at AND touch_at >= buy_at - INTERVAL {ATTRIBUTION_DAYS} DAYS").drop("_day")
-    touched = window.groupBy("campaign_id", "platform").agg(F.countDistinct("order_id").alias("orders_within_7d"))
-    last = (window.groupBy("order_id").agg(F.max(F.struct("touch_at", "campaign_id", "platform")).alias("t"))
+    touched = orders.groupBy("campaign_id", "platform").agg(F.countDistinct("order_id").alias("orders_within_7d"))
+    # an order's last touch: its latest interaction over every campaign and platform (ties to the greatest campaign)
+    last = (orders.groupBy("order_id").agg(F.max(F.struct("touch_at", "campaign_id", "platform")).alias("t"))
             .groupBy(F.col("t.campaign_id").alias("campaign_id"), F.col("t.platform").alias("platform"))
             .agg(F.count("*").alias("last_touch_orders")))
     out = (grid.join(drew, ["campaign_id", "platform"], "left").join(visits, ["utm_campaign", "platform"], "left")

@@ -218,7 +218,7 @@ def erase(spark: "SparkSession", cfg: Config, person: Person, request_id: str) -
         # 4. gold, and what they counted in
         if interactions is not None:
             _delete(lake, "gold.interactions", interactions, ("source_table", "source_key"), erased)
-        for name in ("gold.customer_facts", "gold.customer_relationship"):
+        for name in ("gold.customer_facts", "gold.customer_relationship", "gold.campaign_orders"):
             if lake.exists(name):
                 rows = lake.read(name).where(F.col("customer_key").isin(person.keys)).select("customer_key")
                 _delete(lake, name, rows, ("customer_key",), erased)
@@ -280,7 +280,9 @@ def _rebuild_aggregates(lake: Lake, dates: list[date]) -> None:
         lake.replace_partitions("gold.daily_product_trends", trends.product_trends(lake, lo, hi), where)
         lake.replace_partitions("gold.daily_platform_engagement", trends.platform_trends(lake, lo, hi), where)
     if lake.exists("gold.interactions"):
-        lake.snapshot("gold.campaign_performance", trends.campaign_performance(lake, timeline.attributed(lake)))
+        if not lake.exists("gold.campaign_orders"):  # a lake from before it
+            lake.snapshot("gold.campaign_orders", trends.attribution(timeline.attributed(lake)))
+        lake.snapshot("gold.campaign_performance", trends.campaign_performance(lake, lake.read("gold.campaign_orders")))
     if lake.exists("gold.customer_relationship"):
         as_of = lake.read("gold.customer_relationship").agg({"as_of": "max"}).first()[0] or date.today()
         lake.snapshot("gold.customer_relationship", relationship.score(lake.read("gold.customer_facts"), as_of))

@@ -18,7 +18,7 @@ from tests.lakes import PII_KEY, curate, ingest_and_refine, table_rows
 
 pytestmark = pytest.mark.integration
 GOLD = ("interactions", "customer_timeline", "customer_facts", "customer_relationship", "daily_product_trends",
-        "daily_platform_engagement", "campaign_performance")
+        "daily_platform_engagement", "campaign_performance", "campaign_orders")
 
 
 def test_one_timeline_in_order_with_milestones_and_stage(spark, maya):

@@ -106,8 +106,8 @@ def test_every_campaign_consistency_verdict(spark, tmp_path):
                                                  "event_date": t.date()}
     write_deltalake(lake.path("silver.social_interactions"),
                     spark.createDataFrame([tuple(like[c.name] for c in si.columns)], si.schema()).toArrow(), mode="append")
-    timeline = spark.createDataFrame([], table("gold.customer_timeline").schema())
-    got = {r.platform: r.consistency for r in trends.campaign_performance(lake, timeline).collect()}
+    orders = spark.createDataFrame([], table("gold.campaign_orders").schema())
+    got = {r.platform: r.consistency for r in trends.campaign_performance(lake, orders).collect()}
     assert got == {"facebook": "consistent", "instagram": "stale", "x": "missing", "tiktok": "silent",
                    "pinterest": "unscheduled"}
 
@@ -127,7 +127,7 @@ def test_appending_new_rows_to_stored_facts_gives_the_facts_of_the_whole_history
     lake = Lake(cfg, spark)
     identity, orders = lake.read("silver.identity_map"), lake.read("silver.orders")
     every = lake.read("gold.customer_facts").select("customer_key")
-    rows = timeline.for_facts(lake, every, identity).withColumn(
+    rows = timeline.numbered(timeline.customer_rows(lake, every, identity)).withColumn(
         "_new", (F.col("seq") > 1) & (F.rand(seed) < 0.4))
     old = rows.where("NOT _new").drop("seq").selectExpr(
         "*", f"row_number() OVER (PARTITION BY customer_key ORDER BY {views.ORDER}) AS seq")
