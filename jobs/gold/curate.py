@@ -200,15 +200,14 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
 class Rows:
     """The timeline rows a run's touched customers are recomputed from (``timeline.customer_rows``)."""
     whole: "DataFrame | None"  # the whole histories of ``Touched.whole`` (checkpointed: facts and attribution read them)
-    recent: "DataFrame | None"  # the rows of ``Touched.appended`` since ``since``, ``_new`` marking the added ones
-    since: date | None  # the first added row's date, less the days a purchase looks back at social touches
+    recent: "DataFrame | None"  # ``Touched.appended``'s rows from 8 days before ``first`` on, ``_new`` marking the added
     first: date | None  # the first added row's date: their purchases from then on are the ones new rows can change
 
 
 def _rows(lake: Lake, touched: Touched, report: CurateReport, identity: "DataFrame") -> Rows:
     from pyspark.sql import functions as F
 
-    whole = recent = since = first = None
+    whole = recent = first = None
     if report.customers_rebuilt:
         whole = lake.checkpoint(timeline.customer_rows(lake, touched.whole, identity), report.run_id, "whole-rows")
     if report.customers_appended:
@@ -219,7 +218,7 @@ def _rows(lake: Lake, touched: Touched, report: CurateReport, identity: "DataFra
         new = touched.added.select("source_table", "source_key", F.lit(True).alias("_new"))
         recent = (timeline.customer_rows(lake, touched.appended, identity, stored=stored)
                   .join(new, ["source_table", "source_key"], "left").withColumn("_new", F.coalesce("_new", F.lit(False))))
-    return Rows(whole, recent, since, first)
+    return Rows(whole, recent, first)
 
 
 def _facts(lake: Lake, rows: Rows, report: CurateReport, orders: "DataFrame") -> "DataFrame":
