@@ -115,14 +115,16 @@ def _sessions(lake: Lake, window: Window, report: SessionsReport) -> None:
     from pyspark.sql import functions as F
 
     events = lake.read("silver.clickstream_events")
-    # each device's touched dates: few rows (a device, its first date less a day, its last date)
-    devices = lake.checkpoint(
-        events.where(window.sql()).where("event_date IS NOT NULL AND anonymous_id IS NOT NULL AND NOT is_bot")
-        .groupBy("anonymous_id").agg(F.date_sub(F.min("event_date"), 1).alias("_lo"), F.max("event_date").alias("_hi")),
-        report.run_id, "devices")
+    # the window's devices and dates, read once (the window's rows are found by their landing hour, in every
+    # event-date partition): few rows
+    seen = lake.checkpoint(events.where(window.sql()).where("event_date IS NOT NULL").select(
+        "anonymous_id", "event_date", F.expr("anonymous_id IS NOT NULL AND NOT coalesce(is_bot, true)").alias("_human"))
+        .distinct(), report.run_id, "seen")
+    report.dates = sorted(r.event_date for r in seen.select("event_date").distinct().collect())  # a listing of dates
+    # each device's touched dates: its first date less a day, its last date
+    devices = seen.where("_human").groupBy("anonymous_id").agg(F.date_sub(F.min("event_date"), 1).alias("_lo"),
+                                                               F.max("event_date").alias("_hi"))
     span = devices.agg(F.min("_lo").alias("lo"), F.max("_hi").alias("hi")).first()  # one row
-    touched = events.where(window.sql()).where("event_date IS NOT NULL").select("event_date").distinct()
-    report.dates = sorted(r.event_date for r in touched.collect())  # a listing of dates
     if span.lo is None:
         return
     lo, hi = span.lo, span.hi
