@@ -96,7 +96,7 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
         lake.replace_keys("gold.customer_facts", relationship.facts(timeline.read(lake, identity=identity), orders),
                           None, "customer_key")
         report.customers_rebuilt = lake.rows("gold.customer_facts") or 0
-        lake.snapshot("gold.campaign_orders", trends.attribution(timeline.attributed(lake, identity)))
+        trends.attribute_all(lake, identity)
         keys = None
     else:
         keys = touched.keys
@@ -107,7 +107,7 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
             if lake.exists("gold.campaign_orders"):
                 _campaign_orders(lake, touched, rows)
         if not lake.exists("gold.campaign_orders"):  # a lake from before it: every order attributed once
-            lake.snapshot("gold.campaign_orders", trends.attribution(timeline.attributed(lake, identity)))
+            trends.attribute_all(lake, identity)
     if as_of is None:  # from the log's statistics when every file has them, else one column read
         newest = lake.newest("gold.interactions", "occurred_at")
         if newest is None:

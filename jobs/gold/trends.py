@@ -133,6 +133,14 @@ def attribution(rows: "DataFrame") -> "DataFrame":
             .agg(F.max("touch_at").alias("touch_at"), F.max("buy_at").alias("buy_at")))
 
 
+def attribute_all(lake: Lake, identity: "DataFrame | None" = None) -> None:
+    """``gold.campaign_orders`` from every interaction (under ``identity``, else the current map): a full curate, or
+    the first on a lake from before the table."""
+    from jobs.gold.timeline import attributed
+
+    lake.snapshot("gold.campaign_orders", attribution(attributed(lake, identity)))
+
+
 def campaign_performance(lake: Lake, orders: "DataFrame") -> "DataFrame":
     """``gold.campaign_performance`` from silver and the attributed orders (``gold.campaign_orders``)."""
     from pyspark.sql import functions as F

@@ -272,7 +272,7 @@ def _union(spark: "SparkSession", parts: list["DataFrame"], schema: str) -> "Dat
 
 def _rebuild_aggregates(lake: Lake, dates: list[date]) -> None:
     """Trends of the dates the person touched (and the 7 after), campaign performance, relationship scores."""
-    from jobs.gold import relationship, timeline, trends
+    from jobs.gold import relationship, trends
 
     if dates and lake.exists("gold.daily_product_trends"):
         lo, hi = dates[0], dates[-1] + timedelta(days=7)
@@ -281,7 +281,7 @@ def _rebuild_aggregates(lake: Lake, dates: list[date]) -> None:
         lake.replace_partitions("gold.daily_platform_engagement", trends.platform_trends(lake, lo, hi), where)
     if lake.exists("gold.interactions"):
         if not lake.exists("gold.campaign_orders"):  # a lake from before it
-            lake.snapshot("gold.campaign_orders", trends.attribution(timeline.attributed(lake)))
+            trends.attribute_all(lake)
         lake.snapshot("gold.campaign_performance", trends.campaign_performance(lake, lake.read("gold.campaign_orders")))
     if lake.exists("gold.customer_relationship"):
         as_of = lake.read("gold.customer_relationship").agg({"as_of": "max"}).first()[0] or date.today()
