@@ -185,6 +185,29 @@ class Lake:
                         out.add(tuple(typed(c, values.get(c)) for c in columns))
         return out
 
+    def same_rows_until(self, name: "str | Table", since: int) -> int:
+        """The newest version that holds exactly the rows of version ``since`` (with the same schema): ``since``, or a
+        later one when the commits between only rewrote files (a compaction: ``dataChange: false``). From the log
+        only."""
+        from jobs.storage import arrow_filesystem
+
+        now = self.version(name)
+        if now is None or now <= since:
+            return since
+        fs, root = arrow_filesystem(self.cfg, self.path(name))
+        for version in range(since + 1, now + 1):
+            try:
+                with fs.open_input_stream(f"{root}/_delta_log/{version:020d}.json") as f:
+                    lines = f.read().decode().splitlines()
+            except (FileNotFoundError, OSError):  # cleaned up from the log
+                return version - 1
+            for line in lines:
+                action = json.loads(line) if line.strip() else {}
+                if set(action) - {"add", "remove", "commitInfo"} or any(
+                        (action.get(kind) or {}).get("dataChange", True) for kind in ("add", "remove") if kind in action):
+                    return version - 1  # a change of rows, schema, protocol or transaction
+        return now
+
     def newest(self, name: "str | Table", column: str):
         """The greatest value of a column from the log's per-file statistics, or None when a file has none (the
         column is not indexed, or a file was written without statistics): no data read."""
@@ -268,6 +291,15 @@ class Lake:
         except Exception as exc:
             if "Missing commit file" not in str(exc):
                 raise
+            same = self.same_rows_until(name, version)  # compactions since: a later version holds the same rows
+            if same > version:
+                try:
+                    df = self._session().read.format("delta").option("versionAsOf", same).load(self.path(name))
+                    df.schema
+                    return df
+                except Exception as later:
+                    if "Missing commit file" not in str(later):
+                        raise
             return self._read_files(name, version)
         return df
 

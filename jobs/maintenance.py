@@ -4,6 +4,10 @@ Sail has no OPTIMIZE or VACUUM SQL; delta-rs works on the same files. Compaction
 rewrites small files into larger ones (a new table version, same rows); vacuum deletes
 files no version within the retention window still needs (default 7 days, so time
 travel a week back keeps working). The tables are the ones ``schemas/<layer>.yaml`` declares.
+A compacted table gets a log checkpoint at once: every read of a table replays its log from the
+newest checkpoint, and a compaction's commit lists every file it removed and added, so without
+one each read of a year-old table replayed thousands of file actions until ten more commits
+came (``Lake.read`` still reads the versions before it: ``Lake.same_rows_until``).
 
 It also removes the ``_staging/<run_id>`` folders of runs that were killed before they
 could clean up (older than a day; run ids carry their start time).
@@ -37,6 +41,7 @@ class MaintenanceReport(Report):
     files_compacted: int = 0
     files_removed: int = 0
     staging_removed: int = 0
+    checkpoints: int = 0  # log checkpoints written after a compaction
     per_table: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
@@ -50,6 +55,9 @@ def run(spark: "SparkSession | None", cfg: Config, window: Window | None = None,
         dt = lake.delta_table(t)
         compacted = 0 if dry_run else dt.optimize.compact().get("numFilesRemoved", 0)
         removed = dt.vacuum(retention_hours=retention_hours, dry_run=dry_run, enforce_retention_duration=True)
+        if compacted:  # a log checkpoint of the compacted table: a read replays it, not the compaction's long commit
+            lake.delta_table(t).create_checkpoint()
+            report.checkpoints += 1
         report.per_table[t.qualified] = {"files_compacted": compacted, "files_removed": len(removed)}
         report.files_compacted += compacted
         report.files_removed += len(removed)
