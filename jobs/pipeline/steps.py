@@ -138,7 +138,7 @@ STEPS: dict[str, Step] = {s.name: s for s in (
          writes=(*(f"bronze.{s.name}" for s in SOURCES), "ops.quarantine", "ops.retention"),
          doc="raw values of landing dates refined and reconciled RAPPORT_RAW_RETENTION_DAYS ago dropped; lineage and counts stay"),
     Step("maintenance", "jobs.maintenance:run", reads=(), writes=(),
-         doc="compaction and vacuum of every registered table; staging of killed runs removed"),
+         doc="compaction, a log checkpoint of what was compacted, and vacuum of every registered table; staging of killed runs removed"),
 )}
 
 STAGES: dict[str, Stage] = {s.name: s for s in (
