@@ -153,8 +153,6 @@ class Lake:
         seen. From the log only: each commit's actions are read, no data. ``until``: up to that version (default
         the newest); ``kinds``: only files added (``("add",)``), say. None when a commit since is no longer in the
         log, or ``since`` is later than the table."""
-        from jobs.storage import arrow_filesystem
-
         now = self.version(name) if until is None else until
         if now is None or now < since:
             return None
@@ -168,16 +166,11 @@ class Lake:
             kind = types.get(column, "string")
             return date.fromisoformat(value) if kind == "date" else int(value) if kind in ("int", "bigint") else value
 
-        fs, root = arrow_filesystem(self.cfg, self.path(name))
         out: set[tuple] = set()
-        for version in range(since + 1, now + 1):
-            try:
-                with fs.open_input_stream(f"{root}/_delta_log/{version:020d}.json") as f:
-                    lines = f.read().decode().splitlines()
-            except (FileNotFoundError, OSError):  # cleaned up from the log
+        for _, actions in self._commits(name, since + 1, now):
+            if actions is None:  # cleaned up from the log
                 return None
-            for line in lines:
-                action = json.loads(line) if line.strip() else {}
+            for action in actions:
                 for kind in kinds:
                     file = action.get(kind)
                     if file is not None and file.get("dataChange", True):
@@ -189,24 +182,31 @@ class Lake:
         """The newest version that holds exactly the rows of version ``since`` (with the same schema): ``since``, or a
         later one when the commits between only rewrote files (a compaction: ``dataChange: false``). From the log
         only."""
-        from jobs.storage import arrow_filesystem
-
         now = self.version(name)
         if now is None or now <= since:
             return since
+        for version, actions in self._commits(name, since + 1, now):
+            if actions is None or any(  # cleaned up from the log, or a change of rows, schema, protocol or transaction
+                    set(a) - {"add", "remove", "commitInfo"} or any((a.get(k) or {}).get("dataChange", True)
+                                                                    for k in ("add", "remove") if k in a)
+                    for a in actions):
+                return version - 1
+        return now
+
+    def _commits(self, name: "str | Table", first: int, last: int):
+        """(version, its actions) for each commit from ``first`` to ``last`` in the log; actions are None for a
+        commit no longer in the log."""
+        from jobs.storage import arrow_filesystem
+
         fs, root = arrow_filesystem(self.cfg, self.path(name))
-        for version in range(since + 1, now + 1):
+        for version in range(first, last + 1):
             try:
                 with fs.open_input_stream(f"{root}/_delta_log/{version:020d}.json") as f:
                     lines = f.read().decode().splitlines()
-            except (FileNotFoundError, OSError):  # cleaned up from the log
-                return version - 1
-            for line in lines:
-                action = json.loads(line) if line.strip() else {}
-                if set(action) - {"add", "remove", "commitInfo"} or any(
-                        (action.get(kind) or {}).get("dataChange", True) for kind in ("add", "remove") if kind in action):
-                    return version - 1  # a change of rows, schema, protocol or transaction
-        return now
+            except (FileNotFoundError, OSError):
+                yield version, None
+                return
+            yield version, [json.loads(line) for line in lines if line.strip()]
 
     def newest(self, name: "str | Table", column: str):
         """The greatest value of a column from the log's per-file statistics, or None when a file has none (the
