@@ -274,33 +274,32 @@ class Lake:
 
     def read(self, name: "str | Table", version: int | None = None) -> "DataFrame":
         """The table, or an earlier version of it. Sail 0.7.2 cannot read some versions older than a later log
-        checkpoint, which it writes every 10 commits (docs/sail-gaps.md, gap 7): those are read from their data
-        files as delta-rs lists them (slower: a scan per partition)."""
+        checkpoint, which it writes every 10 commits (docs/sail-gaps.md, gap 7): those are read as a later version with
+        the same rows when only compactions came between (``same_rows_until``), else from their data files as
+        delta-rs lists them (slower: a scan per partition)."""
         if table(name).write == "view":
             return self._view(table(name).qualified, version)
-        reader = self._session().read.format("delta")
         if version is None or version == self.version(name):
-            return reader.load(self.path(name))
+            return self._session().read.format("delta").load(self.path(name))
         floor = (self.read_record(FLOORS) or {}).get(table(name).qualified, 0)
         if version < floor:
             raise VersionGone(f"{table(name).qualified} version {version} was vacuumed (an erasure or a key rotation "
                               f"removed earlier versions' files); the earliest readable version is {floor}")
-        df = reader.option("versionAsOf", version).load(self.path(name))
+        df = self._sail_version(name, version)
+        if df is None:  # compactions since: a later version holds the same rows, and Sail may read that one
+            same = self.same_rows_until(name, version)
+            df = self._sail_version(name, same) if same > version else None
+        return df if df is not None else self._read_files(name, version)
+
+    def _sail_version(self, name: "str | Table", version: int) -> "DataFrame | None":
+        """A version as Sail reads it, or None where it cannot (gap 7)."""
+        df = self._session().read.format("delta").option("versionAsOf", version).load(self.path(name))
         try:
             df.schema  # analysis reads that version's log: it fails at once where Sail cannot read it
         except Exception as exc:
             if "Missing commit file" not in str(exc):
                 raise
-            same = self.same_rows_until(name, version)  # compactions since: a later version holds the same rows
-            if same > version:
-                try:
-                    df = self._session().read.format("delta").option("versionAsOf", same).load(self.path(name))
-                    df.schema
-                    return df
-                except Exception as later:
-                    if "Missing commit file" not in str(later):
-                        raise
-            return self._read_files(name, version)
+            return None
         return df
 
     def _view(self, name: str, version: int | None) -> "DataFrame":

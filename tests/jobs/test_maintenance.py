@@ -86,7 +86,8 @@ def test_a_compaction_is_not_a_change_to_the_runs_that_read_since(spark, refined
         # cannot read a version just before a checkpoint, gap 7: only compaction since, so the rows are now's)
         last = json.loads((Path(lake.path(name)) / "_delta_log" / "_last_checkpoint").read_text())
         assert last["version"] == lake.version(name), name
-        assert lake.same_rows_until(name, read[name]) == lake.version(name) and lake.same_rows_until(name, read[name] - 1) == read[name] - 1, name
+        assert lake.same_rows_until(name, read[name]) == lake.version(name), name
+        assert lake.same_rows_until(name, read[name] - 1) == read[name] - 1, name  # a data change at read[name]
         assert sorted(map(repr, lake.read(name, version=read[name]).collect())) == rows[name], name
     assert changes.changed_dates(lake, changes.previous_run(lake)["reference_versions"]) == []
     # a day's new rows after the compaction: the version read before it still reads as its rows
