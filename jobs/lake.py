@@ -109,13 +109,7 @@ class Lake:
         """Whether the table is stored here; for a view (``schemas.views``), whether what it reads is."""
         if table(name).write == "view":
             return all(self.exists(n) for n in VIEWS[table(name).qualified].inputs)
-        path = self.path(name)
-        if not is_s3(path):
-            log = os.path.join(path, "_delta_log")
-            return os.path.isdir(log) and any(n.endswith(".json") for n in os.listdir(log))
-        from deltalake import DeltaTable
-
-        return DeltaTable.is_deltatable(path, storage_options=self.storage_options() or None)
+        return self.version(name) is not None
 
     def existing(self, layer: str | None = None) -> list[Table]:
         """Declared tables stored in this lake (views, computed when read, are not)."""
@@ -127,11 +121,26 @@ class Lake:
         return list(table(name).key)
 
     def version(self, name: "str | Table") -> int | None:
-        if not self.exists(name):
-            return None
-        from deltalake import DeltaTable
+        """The newest committed version, from the names of the log's commit files (``<version>.json``): one listing,
+        no snapshot loaded, so its cost does not grow with the table's files. None when the table is not stored."""
+        versions = [int(n[:-5]) for n in self._log_names(name) if n.endswith(".json") and n[:-5].isdigit()]
+        return max(versions) if versions else None
 
-        return DeltaTable(self.path(name), storage_options=self.storage_options() or None).version()
+    def _log_names(self, name: "str | Table") -> list[str]:
+        """The names of the files in a table's ``_delta_log`` (empty when it has none)."""
+        path = self.path(name)
+        if not is_s3(path):
+            try:
+                return os.listdir(os.path.join(path, "_delta_log"))
+            except (FileNotFoundError, NotADirectoryError):
+                return []
+        from pyarrow import fs as pafs
+
+        from jobs.storage import arrow_filesystem
+
+        filesystem, root = arrow_filesystem(self.cfg, path)
+        infos = filesystem.get_file_info(pafs.FileSelector(f"{root}/_delta_log", allow_not_found=True))
+        return [i.base_name for i in infos]
 
     def files(self, name: "str | Table", version: int | None = None):
         """The data files of a version with their statistics (delta-rs, the log only): a pyarrow table of add actions."""
