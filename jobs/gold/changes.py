@@ -16,8 +16,9 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from jobs.gold import timeline
-from jobs.lake import Lake
+from jobs.lake import Lake, partitions_sql, sql_literal
 from jobs.runs.window import Window
+from schemas.tables import table
 from schemas.vocabulary import PURCHASE_EVENTS, kept_order_sql
 
 if TYPE_CHECKING:
@@ -45,6 +46,24 @@ def version_then(lake: Lake, name: str, previous: dict[str, int] | None) -> "Dat
     except Exception:  # that version was vacuumed: the caller rebuilds everything
         return None
     return then
+
+
+def orders_then_and_now(lake: Lake, previous: dict[str, int] | None) -> "tuple[DataFrame, DataFrame | None] | None":
+    """``silver.orders`` now and as the last curate read it (None for the latter when that is not known), for
+    ``touched`` to compare: only the partitions written since are read, on both sides, since every other partition
+    holds the same rows then and now (an order whose creation date moved is in both partitions it touched). None
+    when the lake has no orders."""
+    name = "silver.orders"
+    if not lake.exists(name):
+        return None
+    now, then = lake.read(name), version_then(lake, name, previous)
+    if then is None:
+        return now, None
+    parts = lake.changed_partitions(name, previous[name])
+    if parts is None:  # a commit since is no longer in the log: compare every partition
+        return now, then
+    where = partitions_sql(table(name).partitioned_by, parts)
+    return now.where(where), then.where(where)
 
 
 def _as_date(value: object) -> date:
@@ -77,7 +96,14 @@ def changed_dates(lake: Lake, previous: dict[str, int] | None) -> list[date] | N
 def _order_dates(lake: Lake, previous: dict[str, int], dates: set[date]) -> set[date] | None:
     """Dates of an order's interactions that a status landed since changed, outside ``dates``: a status delivered
     late but earlier than the order's first one changes which row is the purchase (its type), and an earlier
-    delivery of a status moves its row. The orders' rows are compared as they were and are (a listing of dates)."""
+    delivery of a status moves its row. The orders' rows are compared as they were and are (a listing of dates).
+
+    Only the dates from the touched orders' earliest creation date on are read, not the table's history. Rows of
+    earlier dates are the same then and now (every date whose rows changed is in ``dates``), and a row's type and
+    time depend only on the order's rows before it: cutting both sides at the same date can only add dates (an
+    order with rows before the cut looks placed at its first row after it, then and now alike), never hide one. An
+    order's deliveries are not earlier than its creation, so for real orders the cut leaves out none of their
+    rows; a delivery dated before its order's creation costs extra dates, never a missed one."""
     from pyspark.sql import functions as F
 
     name = "silver.order_status_history"
@@ -87,9 +113,12 @@ def _order_dates(lake: Lake, previous: dict[str, int], dates: set[date]) -> set[
     if then is None:
         return None if name in previous else set()  # new since: every date it has is in ``dates`` already
     now = lake.read(name)
-    touched = now.where(f"event_date {timeline.dates_sql(sorted(dates))}").select("order_id").distinct()
-    a = timeline.order_rows(now.join(touched, "order_id", "left_semi"))
-    b = timeline.order_rows(then.join(touched, "order_id", "left_semi"))
+    inside = now.where(f"event_date {timeline.dates_sql(sorted(dates))}")
+    created = inside.select(F.min(F.to_date("created_at")).alias("d")).first().d  # one row
+    cut = f"event_date >= {sql_literal(min(dates) if created is None else min(min(dates), created))}"
+    touched = inside.select("order_id").distinct()
+    a = timeline.order_rows(now.where(cut).join(touched, "order_id", "left_semi"))
+    b = timeline.order_rows(then.where(cut).join(touched, "order_id", "left_semi"))
     differ = a.exceptAll(b).unionByName(b.exceptAll(a))
     return {r.d for r in differ.select(F.to_date("occurred_at").alias("d")).distinct().collect()  # a listing of dates
             if r.d is not None}
@@ -184,7 +213,8 @@ def previous_run(lake: Lake) -> dict:
 
 def changed(lake: Lake, name: str, previous: dict[str, int] | None) -> "DataFrame | None":
     """Rows of a reference table that differ from the version the last curate used (both sides); None if none
-    can have changed. A version no longer readable (vacuumed) counts as everything changed."""
+    changed (a catalogue landed again as it was changes nothing downstream, so nothing downstream is read for it).
+    A version no longer readable (vacuumed) counts as everything changed."""
     columns = REFERENCE[name]
     current = lake.version(name)
     before = (previous or {}).get(name)
@@ -195,7 +225,8 @@ def changed(lake: Lake, name: str, previous: dict[str, int] | None) -> "DataFram
     if then is None:  # not known, or vacuumed: treat every row as changed
         return now
     then = then.select(*columns)
-    return now.exceptAll(then).unionByName(then.exceptAll(now))
+    diff = now.exceptAll(then).unionByName(then.exceptAll(now))
+    return diff if diff.limit(1).count() else None  # a reference table is small: read twice, not the history
 
 
 def touched_dates(lake: Lake, window: Window) -> list[date]:

@@ -188,8 +188,7 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
             where = f"occurred_date {timeline.dates_sql(written)}"
             lake.replace_partitions("gold.interactions", fresh.where(where), where)
     facts = lake.read("gold.customer_facts") if lake.exists("gold.customer_facts") else None
-    orders = (lake.read("silver.orders"), changes.version_then(lake, "silver.orders", previous)) \
-        if lake.exists("silver.orders") else None
+    orders = changes.orders_then_and_now(lake, previous)
     whole, appended = changes.touched(identity, then, differ, facts, orders)
     return Touched(lake.checkpoint(whole, report.run_id, "whole-keys"),
                    lake.checkpoint(appended, report.run_id, "appended-keys"),
