@@ -104,7 +104,19 @@ def record(lake: Lake, previous: "DataFrame | None", current: "DataFrame", scope
     name a person's change (an unmerge …); splits without one are explained by what the run found."""
     diff = _record_versions(lake, previous, current, scope, known, run_id, change)
     merges, splits = _record_events(lake, previous, diff, edges, scope, known, run_id, change, why)
-    return {"merges": merges, "splits": splits, "links_ended": _record_link_ends(lake, edges, shared, blocks, known, run_id)}
+    # a link's state changes only with its ends' (new, shared or not, blocked or lifted): all are in ``scope``
+    scoped = edges if scope is None else touching(edges, scope)
+    return {"merges": merges, "splits": splits, "links_ended": _record_link_ends(lake, scoped, shared, blocks, known, run_id)}
+
+
+def touching(edges: "DataFrame", identifiers: "DataFrame") -> "DataFrame":
+    """The links (``a``, ``b``) with an end among ``identifiers`` (a frame with an ``identifier`` column), each once.
+    Pure."""
+    ids = identifiers.select("identifier")
+    by_a = edges.join(ids.withColumnRenamed("identifier", "a"), "a", "left_semi")
+    by_b = (edges.join(ids.withColumnRenamed("identifier", "b"), "b", "left_semi")
+            .join(ids.withColumnRenamed("identifier", "a"), "a", "left_anti"))
+    return by_a.unionByName(by_b)
 
 
 def _record_versions(lake: Lake, previous: "DataFrame | None", current: "DataFrame", scope: "DataFrame | None",
