@@ -240,3 +240,47 @@ def test_a_day_rebuilds_histories_from_where_they_changed_and_goes_on_from_the_r
     curate(spark, full, gates=False, full=True)
     for table in GOLD:
         assert table_rows(spark, lake.path(f"gold.{table}")) == table_rows(spark, Lake(full).path(f"gold.{table}")), table
+
+
+def _delivery(order_id: int, placed, at, received, financial: str, fulfillment: str | None) -> dict:
+    """A Shopify ``orders/updated`` webhook for an order placed at ``placed``, in its state of ``at``."""
+    body = order(order_id, "late@x.com", placed)
+    body["order"].update(updated_at=at.isoformat().replace("+00:00", "Z"), financial_status=financial,
+                         fulfillment_status=fulfillment)
+    return {**body, "topic": "orders/updated", "triggered_at": body["order"]["updated_at"],
+            "received_at": received.isoformat().replace("+00:00", "Z")}
+
+
+def test_a_late_status_costs_only_its_own_date_whatever_the_order_did_between(spark, tmp_path):
+    """An order placed on day 0 and fulfilled on day 3 gets, landing on day 6, a refund dated day 2. The only date
+    whose interactions differ is day 2: the order's rows are compared from its creation on, so its day-3 row keeps
+    its type (read from day 2 only, the refund would look like the order's first row and day 3 would be rebuilt
+    for nothing). The day-by-day lake equals a full rebuild."""
+    from jobs.gold import changes
+
+    day = T0.replace(hour=0)
+    landing = _landing(tmp_path, day, order_id=81)
+    placed = day.replace(hour=10)
+    land(landing, "orders", placed, [order(80, "late@x.com", placed)])
+    fulfilled = day + timedelta(days=3, hours=11)
+    land(landing, "orders", fulfilled, [_delivery(80, placed, fulfilled, fulfilled, "paid", "fulfilled")])
+    refund, arrived = day + timedelta(days=2, hours=12), day + timedelta(days=6, hours=8)
+    land(landing, "orders", arrived, [_delivery(80, placed, refund, arrived, "partially_refunded", None)])
+    cfg = Config(lake_root=str(tmp_path / "lake"), landing_root=str(landing), pii_key=PII_KEY)
+    lake = Lake(cfg, spark)
+    ingest_and_refine(spark, cfg, day, day + timedelta(days=4), gates=False)
+    curate(spark, cfg, day, day + timedelta(days=4), gates=False)
+    ingest_and_refine(spark, cfg, day + timedelta(days=4), day + timedelta(days=7), gates=False)
+    assert changes.changed_dates(lake, changes.previous_run(lake)["reference_versions"]) == [refund.date()]
+    report = curate(spark, cfg, day + timedelta(days=4), day + timedelta(days=7), gates=False)
+    assert report.dates_rewritten == [refund.date()] and not report.rebuilt_whole
+    rows = lake.read("gold.interactions").where("order_id = '80'").orderBy("occurred_at").collect()
+    assert [(r.occurred_date, r.event_type) for r in rows] == [
+        (placed.date(), "order_placed"), (refund.date(), "order_refunded"),
+        (fulfilled.date(), "order_fulfilled")], rows
+
+    full = Config(lake_root=str(tmp_path / "full"), landing_root=str(landing), pii_key=PII_KEY)
+    ingest_and_refine(spark, full, gates=False)
+    curate(spark, full, gates=False, full=True)
+    for table in GOLD:
+        assert table_rows(spark, lake.path(f"gold.{table}")) == table_rows(spark, Lake(full).path(f"gold.{table}")), table
