@@ -132,14 +132,19 @@ def _upsert_min(lake: Lake, df: "DataFrame", name: str, keys: tuple[str, ...]) -
     lake.merge(name, grouped, when="s.first_seen < t.first_seen", update=("first_seen",), rarely=True)
 
 
-def _upsert_edges(lake: Lake, edges: "DataFrame", run_id: str) -> None:
-    """Insert new links with their first evidence; for known ones keep the earliest evidence."""
+def _upsert_edges(lake: Lake, edges: "DataFrame", run_id: str, shared: "DataFrame", blocks: "DataFrame | None",
+                  known: datetime) -> None:
+    """Insert new links with their first evidence; for known ones keep the earliest evidence. A new link with an end
+    already shared, or between a blocked pair, is inserted ended at ``known`` with its reason, as the run would end
+    it afterwards (``identity_history``): the links table is not rewritten for it."""
     from pyspark.sql import functions as F
 
     first = edges.groupBy("a", "b", "via").agg(F.min(F.struct("first_seen", "evidence_table", "evidence_key")).alias("m"))
+    first = history.end_reasons(first, shared, blocks)
     lake.merge("silver.identity_edges", first.select(
         "a", "b", "via", "m.first_seen", "m.evidence_table", "m.evidence_key", F.lit(run_id).alias("run_id"),
-        F.lit(None).cast("timestamp").alias("valid_to"), F.lit(None).cast("string").alias("end_reason")),
+        F.when(F.col("reason").isNotNull(), F.lit(known).cast("timestamp")).alias("valid_to"),
+        F.col("reason").alias("end_reason")),
         when="s.first_seen < t.first_seen", update=("first_seen", "evidence_table", "evidence_key"), rarely=True)
 
 
@@ -277,14 +282,18 @@ def _run(lake: Lake, window: Window, report: IdentityReport, max_links: int, rec
         newest = ends.agg(F.max("first_seen").alias("m")).first().m if window.end is None else None
         known = history.known_time(lake, window.end or newest)
     report.known_at = known.isoformat()
-    _upsert_edges(lake, edges, report.run_id)
-    _upsert_min(lake, ends, "silver.identity_nodes", ("identifier",))
-
-    all_edges = lake.read("silver.identity_edges")
-    shared = checkpoint(shared_identifiers(all_edges, max_links), "shared")
+    # shared identifiers over the links stored and those arriving (what the links table holds after the upsert)
+    links = edges.select("a", "b")
+    if lake.exists("silver.identity_edges"):
+        links = lake.read("silver.identity_edges").select("a", "b").unionByName(links)
+    shared = checkpoint(shared_identifiers(links, max_links), "shared")
     blocks = history.active_blocks(lake)
     if blocks is not None:
         blocks = checkpoint(blocks, "blocks")
+    _upsert_edges(lake, edges, report.run_id, shared, blocks, known)
+    _upsert_min(lake, ends, "silver.identity_nodes", ("identifier",))
+
+    all_edges = lake.read("silver.identity_edges")
     usable = history.without_blocked(all_edges.join(shared.withColumnRenamed("identifier", "a"), "a", "left_anti")
                                      .join(shared.withColumnRenamed("identifier", "b"), "b", "left_anti"), blocks)
     nodes = lake.read("silver.identity_nodes")

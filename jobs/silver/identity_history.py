@@ -204,13 +204,11 @@ def _record_events(lake: Lake, previous: "DataFrame | None", diff: "DataFrame", 
 
 
 
-def _record_link_ends(lake: Lake, edges: "DataFrame", shared: "DataFrame", blocks: "DataFrame | None",
-                      known: datetime, run_id: str) -> int:
-    """Links whose end became shared or whose pair was blocked stop joining at ``known``; lifted ones join again."""
+def end_reasons(edges: "DataFrame", shared: "DataFrame", blocks: "DataFrame | None") -> "DataFrame":
+    """``edges`` with ``reason``: why each link does not join people now (its pair blocked, or an end shared), NULL
+    while it does. Pure."""
     from pyspark.sql import functions as F
 
-    t = F.lit(known).cast("timestamp")
-    # links that stopped (or started again) joining
     ends = shared.select("identifier").withColumn("_s", F.lit(True))
     state = (edges.join(ends.withColumnRenamed("identifier", "a").withColumnRenamed("_s", "_sa"), "a", "left")
              .join(ends.withColumnRenamed("identifier", "b").withColumnRenamed("_s", "_sb"), "b", "left"))
@@ -222,7 +220,18 @@ def _record_link_ends(lake: Lake, edges: "DataFrame", shared: "DataFrame", block
     reason = (F.when(F.col("_br").isNotNull(), F.concat(F.lit("blocked: "), "_br"))
               .when(F.col("_sa").isNotNull(), F.concat(F.lit("shared identifier "), "a"))
               .when(F.col("_sb").isNotNull(), F.concat(F.lit("shared identifier "), "b")))
-    state = state.select("a", "b", "via", "valid_to", reason.alias("reason"))
+    return state.withColumn("reason", reason).drop("_sa", "_sb", "_ba", "_bb", "_br")
+
+
+def _record_link_ends(lake: Lake, edges: "DataFrame", shared: "DataFrame", blocks: "DataFrame | None",
+                      known: datetime, run_id: str) -> int:
+    """Links whose end became shared or whose pair was blocked stop joining at ``known``; lifted ones join again. (A
+    link that arrives with an end already shared, or between a blocked pair, is stored ended: ``identity``.)"""
+    from pyspark.sql import functions as F
+
+    t = F.lit(known).cast("timestamp")
+    # links that stopped (or started again) joining
+    state = end_reasons(edges, shared, blocks).select("a", "b", "via", "valid_to", "reason")
     flipped = state.where("(reason IS NULL) <> (valid_to IS NULL)").select(
         "a", "b", "via", F.when(F.col("reason").isNotNull(), t).alias("valid_to"), F.col("reason").alias("end_reason"))
     flipped = lake.checkpoint(flipped, run_id, "edge-ends")
