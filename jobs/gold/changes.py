@@ -141,8 +141,9 @@ def touched(identity: "DataFrame", then: "DataFrame | None", differ: "DataFrame 
       or shared flag moved since ``then``; the customers, before and now, of rows that went away or changed
       (``differ`` rows with ``_side = 'removed'``); customers with a new row at or before their stored ``first_seen``
       (their first interaction, hence acquisition, can change) or a new status of an order placed before that
-      changed the order's kept state or total (``orders``: silver.orders now and as the last run read it; without
-      the latter, any new status of an order placed before).
+      changed the order's kept state or total (``orders``: silver.orders now and as the last run read it, in the
+      partitions written since, ``orders_then_and_now``; without the latter, any new status of an order placed
+      before).
     - ``appended``: every other customer with new rows (``_side = 'added'``): their stored facts and the new rows'
       give their new facts (``relationship.append``), read from the new rows and the days before them only.
 
