@@ -25,7 +25,6 @@ Contract
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -38,7 +37,7 @@ from jobs.runs.report import Report
 from jobs.runs.run_id import RunId
 from jobs.runs.window import Window
 from jobs.silver.identity_history import last_known
-from jobs.storage import is_s3, remove_tree
+from jobs.storage import remove_tree
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -255,9 +254,8 @@ def _campaign_orders(lake: Lake, touched: Touched, rows: Rows) -> None:
 
 def _retire_stored_timeline(lake: Lake) -> None:
     """A lake from an earlier release stored ``gold.customer_timeline`` as a table; it is a view now."""
-    old = f"{lake.root}/gold/customer_timeline"
-    if os.path.isdir(os.path.join(old, "_delta_log")) or is_s3(old):
-        remove_tree(lake.cfg, old)
+    if lake.version("gold.customer_timeline") is not None:  # a Delta log at the view's path
+        remove_tree(lake.cfg, lake.path("gold.customer_timeline"))
         log.info("gold.customer_timeline was stored by an earlier release: removed, it is a view over "
                  "gold.interactions now")
 
