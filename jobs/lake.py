@@ -389,10 +389,8 @@ class Lake:
         writer = self.conform(t, df).write.format("delta").mode(mode)
         if t.partitioned_by:
             writer = writer.partitionBy(*t.partitioned_by)
-        if any(c.pii != "none" for c in t.columns):  # no personal data in the Delta log's min/max statistics
-            allowed = [c.name for c in t.columns if c.pii == "none" and c.name not in t.partitioned_by]
-            writer = writer.option("delta.dataSkippingStatsColumns", ",".join(allowed)) if allowed else \
-                writer.option("delta.dataSkippingNumIndexedCols", "0")
+        for key, value in t.properties().items():  # kept by the table it creates; later writes follow them
+            writer = writer.option(key, value)
         return writer
 
     def ensure(self, name: "str | Table") -> None:

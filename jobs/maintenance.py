@@ -9,6 +9,9 @@ newest checkpoint, and a compaction's commit lists every file it removed and add
 one each read of a year-old table replayed thousands of file actions until ten more commits
 came (``Lake.read`` still reads the versions before it: ``Lake.same_rows_until``).
 
+A table created by an earlier release gets the table properties its declaration now implies (which columns carry
+statistics: ``Table.properties``); files written from then on follow them.
+
 It also removes the ``_staging/<run_id>`` folders of runs that were killed before they
 could clean up (older than a day; run ids carry their start time).
 """
@@ -42,6 +45,7 @@ class MaintenanceReport(Report):
     files_removed: int = 0
     staging_removed: int = 0
     checkpoints: int = 0  # log checkpoints written after a compaction
+    properties_aligned: int = 0  # tables whose Delta properties were set to what the declaration implies
     per_table: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
@@ -53,6 +57,11 @@ def run(spark: "SparkSession | None", cfg: Config, window: Window | None = None,
     report.staging_removed = len(clear_staging(cfg, dry_run=dry_run))
     for t in lake.existing():
         dt = lake.delta_table(t)
+        wanted = t.properties()
+        if not dry_run and any(dt.metadata().configuration.get(k) != v for k, v in wanted.items()):
+            dt.alter.set_table_properties(wanted)
+            dt = lake.delta_table(t)
+            report.properties_aligned += 1
         compacted = 0 if dry_run else dt.optimize.compact().get("numFilesRemoved", 0)
         removed = dt.vacuum(retention_hours=retention_hours, dry_run=dry_run, enforce_retention_duration=True)
         if compacted:  # a log checkpoint of the compacted table: a read replays it, not the compaction's long commit

@@ -96,3 +96,28 @@ def test_a_compaction_is_not_a_change_to_the_runs_that_read_since(spark, refined
                     partition_by=list(table(name).partitioned_by))
     assert lake.same_rows_until(name, read[name]) == lake.version(name) - 1
     assert sorted(map(repr, lake.read(name, version=read[name]).collect())) == rows[name]
+
+
+def test_a_table_from_an_earlier_release_gets_the_declared_statistics_and_new_files_follow_them(spark, refined,
+                                                                                                  tmp_path):
+    """A table created when every non-personal column got statistics: maintenance sets the declared properties,
+    and the engine's next write logs statistics of the declared columns only."""
+    cfg, _, _ = refined
+    shutil.copytree(Lake(cfg).root, tmp_path / "lake")
+    cfg = dataclasses.replace(cfg, lake_root=str(tmp_path / "lake"))
+    lake = Lake(cfg, spark)
+    name = "silver.clickstream_events"
+    t = table(name)
+    before = ",".join(c.name for c in t.columns if c.pii == "none" and c.name not in t.partitioned_by)
+    lake.delta_table(name).alter.set_table_properties({"delta.dataSkippingStatsColumns": before})
+
+    report = maintenance.run(spark, cfg)
+    assert report.properties_aligned == 1
+    assert lake.delta_table(name).metadata().configuration["delta.dataSkippingStatsColumns"] == \
+        ",".join(t.stats_columns)
+    assert maintenance.run(spark, cfg).properties_aligned == 0  # aligned once
+    lake.read(name).limit(3).write.format("delta").mode("append").save(lake.path(name))
+    newest = Path(lake.path(name)) / "_delta_log" / f"{lake.version(name):020d}.json"
+    stats = [json.loads(json.loads(line)["add"]["stats"]) for line in newest.open() if '"add"' in line]
+    assert stats and all(set(s["minValues"]) <= set(t.stats_columns) for s in stats)
+    assert "message_id" in before and all("message_id" not in s["minValues"] for s in stats)

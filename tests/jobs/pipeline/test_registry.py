@@ -1,5 +1,5 @@
-"""The registry is the source of truth: the lake holds exactly its tables, with its columns and types; the DAGs
-name only its steps; a typo in a DAG file fails when the file is parsed."""
+"""The registry is the source of truth: the lake holds exactly its tables, with its columns, types and log
+statistics; the DAGs name only its steps; a typo in a DAG file fails when the file is parsed."""
 
 from __future__ import annotations
 
@@ -28,6 +28,12 @@ def test_the_declarations_agree_with_each_other():
     assert not {t.qualified for t in tables() if t.write == "view"} & written  # a view is read, never written
 
 
+def _logged_stats(path: Path) -> list[str]:
+    """The statistics of every file a commit of the table added, as the log holds them."""
+    actions = (json.loads(line) for f in sorted((path / "_delta_log").glob("*.json")) for line in f.open())
+    return [a["add"]["stats"] for a in actions if a.get("add", {}).get("stats")]
+
+
 @pytest.mark.integration
 def test_every_table_of_the_lake_is_declared_with_its_columns_and_types(spark, refined):
     cfg, _, _ = refined
@@ -40,6 +46,12 @@ def test_every_table_of_the_lake_is_declared_with_its_columns_and_types(spark, r
         actual = {f.name: f.dataType.simpleString() for f in lake.read(t).schema.fields}
         want = {c.name: parse_type(c.type).simpleString() for c in t.columns}
         assert actual == want, name
+    for name in sorted(on_disk):  # the log's statistics: declared columns only (none personal), kept by the table
+        t, dt = table(name), lake.delta_table(name)
+        assert {k: v for k, v in dt.metadata().configuration.items() if "dataSkipping" in k} == t.properties(), name
+        for stats in _logged_stats(Path(lake.path(name))):
+            named = set().union(*(json.loads(stats).get(k, {}).keys() for k in ("minValues", "maxValues", "nullCount")))
+            assert named <= set(t.stats_columns) and not named & {c.name for c in t.columns if c.pii != "none"}, name
     stage_writes = {t for st in ("ingest", "refine", "curate") for s in STAGES[st].steps + (STAGES[st].gate,)
                     for t in step(s).writes if not table(t).meta.get("occasional")}
     assert stage_writes - on_disk == set()  # every table a step writes exists after the chain
