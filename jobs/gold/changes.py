@@ -32,7 +32,7 @@ REFERENCE = {"silver.campaign_posts": ("platform", "post_id", "campaign_id"),
 # the silver tables interactions come from, by the date column they are partitioned by
 SOURCES = {"silver.clickstream_events": "event_date", "silver.sessions": "session_date",
            "silver.social_interactions": "event_date", "silver.order_status_history": "event_date"}
-READ_SINCE = ("silver.identity_map", "silver.orders", *SOURCES)  # what the next run compares against
+READ_SINCE = ("silver.identity_map", "silver.orders", "silver.campaigns", *SOURCES)  # what the next run compares against
 
 
 def version_then(lake: Lake, name: str, previous: dict[str, int] | None) -> "DataFrame | None":

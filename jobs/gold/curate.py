@@ -13,8 +13,9 @@ Contract
   A run killed half-way leaves the last successful run's versions recorded: the next one redoes its work.
   When what the last run read is not known (a first run, an earlier release's lake, a vacuumed version), gold is
   rebuilt whole.
-- Trends are rebuilt for the dates the window touched and the 7 days after. Relationship scores and campaign
-  performance are rebuilt whole (one row per customer; campaigns are few); the orders campaign performance
+- Trends are rebuilt for the dates the window touched and the 7 days after. Relationship scores are rebuilt
+  whole (one row per customer); campaign performance recounts the campaigns whose interactions or visits changed,
+  each from its first one (``trends.campaign_performance``); the orders campaign performance
   counts (``gold.campaign_orders``, each order with the campaigns that touched it in the 7 days before) are
   kept per customer and recomputed for the touched customers only, as their facts are.
 - Full: every table rebuilt from silver. Incremental and full give identical tables.
@@ -57,6 +58,7 @@ class CurateReport(Report):
     interactions: int = 0
     customers: int = 0
     dates: list[date] = field(default_factory=list)  # the dates trends were rebuilt from
+    campaigns_recounted: int | None = None  # campaigns whose performance was recounted (None: all of them)
     as_of: date | None = None
     known_at: str | None = None  # what gold is as of: the window's end (or the identity's newest known time)
     written_versions: dict[str, int] = field(default_factory=dict)  # the gold versions this run left: --as-of reads them
@@ -130,7 +132,10 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
         current = lake.read_or_empty("silver.products").select("product_id", "title", "category")
         lake.refresh("gold.daily_product_trends", ids.join(current, "product_id", "left"), ["product_id"],
                      ["title", "category"])
-    lake.snapshot("gold.campaign_performance", trends.campaign_performance(lake, lake.read("gold.campaign_orders")))
+    scope = None if keys is None else trends.recount(lake, previous)
+    report.campaigns_recounted = None if scope is None else len(scope.campaigns)
+    lake.snapshot("gold.campaign_performance", trends.campaign_performance(lake, lake.read("gold.campaign_orders"),
+                                                                           scope))
 
     report.interactions = lake.rows("gold.interactions") or lake.read("gold.interactions").count()
     report.customers = lake.rows("gold.customer_relationship") or lake.read("gold.customer_relationship").count()

@@ -12,12 +12,14 @@
   an older message), silent (posted, no interaction) or unscheduled.
 
 Trends are rebuilt for the dates new data touched (and the 7 days after, whose growth
-depends on them); campaign performance is rebuilt whole (campaigns are few), its orders counted from
-``gold.campaign_orders`` (``attribution``), which curate keeps per customer.
+depends on them); campaign performance recounts the campaigns whose interactions or visits changed, each from
+its first one (``recount``: a day reads the weeks its campaigns ran, not the lake's history), its orders counted
+from ``gold.campaign_orders`` (``attribution``), which curate keeps per customer.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
@@ -141,8 +143,13 @@ def attribute_all(lake: Lake, identity: "DataFrame | None" = None) -> None:
     lake.snapshot("gold.campaign_orders", attribution(attributed(lake, identity)))
 
 
-def campaign_performance(lake: Lake, orders: "DataFrame") -> "DataFrame":
-    """``gold.campaign_performance`` from silver and the attributed orders (``gold.campaign_orders``)."""
+def campaign_performance(lake: Lake, orders: "DataFrame", scope: "Recount | None" = None) -> "DataFrame":
+    """``gold.campaign_performance`` from silver and the attributed orders (``gold.campaign_orders``).
+
+    ``scope`` (``recount``): only the campaigns and UTM names whose social interactions or site visits can have
+    changed since the last curate are recounted, each from its first interaction or visit on; the others keep
+    their stored counts. Campaigns last days, so a day's recount reads the weeks its campaigns ran, not the
+    lake's year. None: everything counted."""
     from pyspark.sql import functions as F
 
     campaigns = lake.read_or_empty("silver.campaigns")
@@ -157,15 +164,7 @@ def campaign_performance(lake: Lake, orders: "DataFrame") -> "DataFrame":
     grid = grid.select("campaign_id", "platform", F.coalesce("utm_campaign", "_utm").alias("utm_campaign"),
                        F.coalesce("campaign_message", "_msg").alias("campaign_message"),
                        F.coalesce("scheduled", F.lit(False)).alias("scheduled"), "post_message_id", "published_at")
-    from jobs.gold.timeline import with_campaigns
-
-    social = with_campaigns(lake.read_or_empty("silver.social_interactions"), posts).where("campaign_id IS NOT NULL")
-    drew = social.groupBy("campaign_id", "platform").agg(
-        F.count("*").alias("interactions"), F.countDistinct("actor_id_hash").alias("unique_actors"),
-        F.max("occurred_at").alias("last_interaction_at"))
-    sessions = lake.read_or_empty("silver.sessions").where("utm_campaign IS NOT NULL")
-    visits = sessions.groupBy(F.col("utm_campaign"), F.lower("utm_source").alias("platform")).agg(
-        F.count("*").alias("site_visits"), F.sum(F.col("converted").cast("int")).alias("visit_orders"))
+    drew, visits = _counts(lake, posts, scope)
     touched = orders.groupBy("campaign_id", "platform").agg(F.countDistinct("order_id").alias("orders_within_7d"))
     # an order's last touch: its latest interaction over every campaign and platform (ties to the greatest campaign)
     last = (orders.groupBy("order_id").agg(F.max(F.struct("touch_at", "campaign_id", "platform")).alias("t"))
@@ -181,3 +180,136 @@ def campaign_performance(lake: Lake, orders: "DataFrame") -> "DataFrame":
                    .when(F.col("interactions") == 0, "silent")
                    .otherwise("consistent"))
     return out.withColumn("posted", F.col("post_message_id").isNotNull()).withColumn("consistency", consistency)
+
+
+DREW = ("interactions", "unique_actors", "first_interaction_at", "last_interaction_at")
+VISITS = ("site_visits", "visit_orders", "first_visit_at", "last_visit_at")
+
+
+@dataclass(frozen=True)
+class Recount:
+    """What a curate recounts of campaign performance: these campaigns' interactions, from ``social_from`` on, and
+    these UTM names' visits, from ``visits_from`` on; the rest of ``stored`` is kept."""
+    stored: "DataFrame"
+    campaigns: tuple[str, ...]
+    social_from: date | None
+    utms: tuple[str, ...]
+    visits_from: date | None
+
+
+def recount(lake: Lake, previous: dict[str, int] | None) -> Recount | None:
+    """The campaigns and UTM names whose counts can have changed since the last curate read the silver versions
+    ``previous`` (its ``reference_versions``), and the earliest date each kind can have a row on; None when
+    everything is to be counted (no stored counts, the campaigns or their posts changed, or what was read is not
+    known).
+
+    Exact: a social interaction or session that changed since is in a partition changed since the version read,
+    so on or after the earliest such date (``since``). A campaign (UTM name) is recounted if it has rows on or
+    after ``since`` now, or had when last counted (its stored last interaction or visit is on or after
+    ``since``). Any other keeps its stored counts: all its rows were and are before ``since``, in partitions
+    unchanged since they were counted. A recounted one is read from the earlier of ``since`` and its stored first
+    interaction (visit): every row it has now is either unchanged since it was counted, so not before that first
+    one, or changed, so not before ``since``."""
+    from jobs.gold.timeline import with_campaigns
+
+    stored = _stored_counts(lake, previous)
+    if stored is None:
+        return None
+    social_since = _since(lake, "silver.social_interactions", previous)
+    sessions_since = _since(lake, "silver.sessions", previous)
+    if social_since is None or sessions_since is None:
+        return None
+    posts = lake.read_or_empty("silver.campaign_posts")
+    campaigns, social_from = _changed_keys(
+        lake.read_or_empty("silver.social_interactions"), lambda d: with_campaigns(d, posts), "event_date",
+        social_since, stored, "campaign_id", "first_interaction_at", "last_interaction_at")
+    utms, visits_from = _changed_keys(
+        lake.read_or_empty("silver.sessions"), lambda d: d, "session_date", sessions_since, stored, "utm_campaign",
+        "first_visit_at", "last_visit_at")
+    return Recount(stored, campaigns, social_from, utms, visits_from)
+
+
+def _changed_keys(rows: "DataFrame", attribute, partition: str, since: date, stored: "DataFrame", key: str,
+                  first: str, last: str) -> tuple[tuple[str, ...], date | None]:
+    """The ``key`` values to recount (``attribute`` gives rows their key) and the earliest date one of them can have a
+    row on (None: none to recount). Two small queries."""
+    from pyspark.sql import functions as F
+
+    if since == date.max:  # nothing changed since
+        return (), None
+    changed = attribute(rows.where(F.col(partition) >= F.lit(since))).select(key)
+    values = tuple(sorted(r[0] for r in changed.union(stored.where(F.col(last) >= F.lit(since)).select(key))
+                          .where(F.col(key).isNotNull()).distinct().collect()))
+    if not values:
+        return (), None
+    earliest = stored.where(F.col(key).isin(list(values))).agg(F.to_date(F.min(first)).alias("d")).first().d
+    return values, min(since, earliest) if earliest is not None else since
+
+
+def _counts(lake: Lake, posts: "DataFrame", scope: Recount | None) -> tuple["DataFrame", "DataFrame"]:
+    """Interactions by (campaign, platform) and site visits by (UTM name, platform): counted for what ``scope``
+    recounts (everything without one), stored for the rest."""
+    from pyspark.sql import functions as F
+
+    from jobs.gold.timeline import with_campaigns
+
+    social = lake.read_or_empty("silver.social_interactions")
+    sessions = lake.read_or_empty("silver.sessions").where("utm_campaign IS NOT NULL")
+    if scope is not None:
+        social = social.where(F.col("event_date") >= F.lit(scope.social_from or date.max))
+        sessions = sessions.where(F.col("session_date") >= F.lit(scope.visits_from or date.max)).where(
+            _among("utm_campaign", scope.utms))
+    social = with_campaigns(social, posts)
+    if scope is not None:
+        social = social.where(_among("campaign_id", scope.campaigns))
+    drew_keys, visit_keys = ["campaign_id", "platform"], ["utm_campaign", "platform"]
+    drew = social.where("campaign_id IS NOT NULL").groupBy(*drew_keys).agg(
+        F.count("*").alias("interactions"), F.countDistinct("actor_id_hash").alias("unique_actors"),
+        F.min("occurred_at").alias("first_interaction_at"), F.max("occurred_at").alias("last_interaction_at"))
+    visits = sessions.groupBy(F.col("utm_campaign"), F.lower("utm_source").alias("platform")).agg(
+        F.count("*").alias("site_visits"), F.sum(F.col("converted").cast("int")).alias("visit_orders"),
+        F.min("session_start").alias("first_visit_at"), F.max("session_start").alias("last_visit_at"))
+    if scope is None:
+        return drew, visits
+    stored = scope.stored
+    kept_drew = stored.where(~_among("campaign_id", scope.campaigns)).select(*drew_keys, *DREW)
+    kept_visits = (stored.where(F.col("utm_campaign").isNotNull() & ~_among("utm_campaign", scope.utms))
+                   .select(*visit_keys, *VISITS).dropDuplicates(visit_keys))
+    return drew.unionByName(kept_drew), visits.unionByName(kept_visits)
+
+
+def _among(column: str, values: tuple[str, ...]):
+    from pyspark.sql import functions as F
+
+    return F.col(column).isin(list(values)) if values else F.lit(False)
+
+
+def _stored_counts(lake: Lake, previous: dict[str, int] | None) -> "DataFrame | None":
+    """The stored campaign performance, when counts can be carried over from it: it exists with the first/last
+    columns, and neither the campaigns nor their posts changed since ``previous`` (they decide what is attributed
+    to what, so a change of either recounts everything)."""
+    if previous is None or not lake.exists("gold.campaign_performance"):
+        return None
+    for name in ("silver.campaigns", "silver.campaign_posts"):
+        if lake.exists(name) and _since(lake, name, previous) != date.max:
+            return None
+    stored = lake.read("gold.campaign_performance")
+    return stored if set(DREW + VISITS) <= set(stored.columns) else None
+
+
+def _since(lake: Lake, name: str, previous: dict[str, int]) -> date | None:
+    """The earliest partition date of ``name`` changed since the version ``previous`` names; ``date.max`` when none
+    did (or the table does not exist); None when that is not known (no version recorded, or the log is gone)."""
+    if not lake.exists(name):
+        return date.max
+    if name not in previous:
+        return None
+    changed = lake.changed_partitions(name, previous[name])
+    if changed is None:
+        return None
+    if not changed:
+        return date.max
+    dates = [p[0] for p in changed if p]
+    if len(dates) < len(changed) or None in dates:
+        return date.min  # an unpartitioned table that changed (or a row without a date)
+    return min(dates)

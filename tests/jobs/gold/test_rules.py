@@ -140,3 +140,105 @@ def test_appending_new_rows_to_stored_facts_gives_the_facts_of_the_whole_history
     assert as_rows(got) == as_rows(want)
     new = rows.where("_new")
     assert new.where("channel = 'social'").count() > 0 and new.where("event_type IN ('order_placed', 'store_purchase')").count() > 0
+
+
+def _rows(name: str, rows: list[dict]):
+    import pyarrow as pa
+
+    t = table(name)
+    full = [{c.name: None for c in t.columns} | r for r in rows]
+    return pa.Table.from_pylist(full, schema=pa.schema([(c.name, _arrow(c.type)) for c in t.columns]))
+
+
+def _arrow(kind: str):
+    import pyarrow as pa
+
+    return {"string": pa.string(), "timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32(), "int": pa.int32(),
+            "bigint": pa.int64(), "boolean": pa.bool_()}.get(kind) or (
+        pa.list_(pa.string()) if kind == "array<string>" else pa.string())
+
+
+@pytest.mark.integration
+def test_campaign_performance_recounts_only_what_changed_and_equals_a_full_count(spark, tmp_path):
+    """Campaigns C1 and C3 ran on days 1-2, C2 on day 10. A day that adds C2's likes recounts C2 only, from day 10;
+    a late like of C1 on day 2 and a visit on day 11 recount C1 (and C2, counted since day 2) from C1's first
+    like, and the visits of its UTM name from its first visit; an erased person recounts C1 and C3, whose only
+    like was theirs. Each time the table equals a count of everything."""
+    from deltalake import DeltaTable, write_deltalake
+
+    from jobs.gold import changes
+
+    lake = Lake(Config(lake_root=str(tmp_path / "lake")), spark)
+    day = {d: datetime(2026, 11, d, 12, tzinfo=timezone.utc) for d in (1, 2, 10, 11)}
+    _silver(lake, spark, "silver.campaigns", [
+        {"campaign_id": "C1", "utm_campaign": "spring", "message_id": "M1", "platforms": ["instagram", "facebook"]},
+        {"campaign_id": "C2", "utm_campaign": "summer", "message_id": "M2", "platforms": ["instagram"]},
+        {"campaign_id": "C3", "utm_campaign": "autumn", "message_id": "M3", "platforms": ["instagram"]}])
+    _silver(lake, spark, "silver.campaign_posts", [
+        {"platform": "instagram", "post_id": "ig1", "campaign_id": "C1", "message_id": "M1", "published_at": day[1]},
+        {"platform": "facebook", "post_id": "fb1", "campaign_id": "C1", "message_id": "M1", "published_at": day[1]},
+        {"platform": "instagram", "post_id": "ig2", "campaign_id": "C2", "message_id": "M2", "published_at": day[10]},
+        {"platform": "instagram", "post_id": "ig3", "campaign_id": "C3", "message_id": "M3", "published_at": day[1]}])
+    for name in ("silver.social_interactions", "silver.sessions"):
+        lake.ensure(name)
+
+    def like(event: str, who: str, post: str, d: int, platform: str = "instagram") -> dict:
+        return {"platform": platform, "event_id": event, "interaction_type": "like", "actor_id_hash": who,
+                "target_type": "post", "target_id": post, "occurred_at": day[d], "event_date": day[d].date()}
+
+    def visit(session: str, utm: str, d: int, converted: bool) -> dict:
+        return {"session_id": session, "utm_campaign": utm, "utm_source": "Instagram", "session_start": day[d],
+                "session_date": day[d].date(), "converted": converted}
+
+    def land(social: list[dict] = (), sessions: list[dict] = ()) -> None:
+        if social:
+            write_deltalake(lake.path("silver.social_interactions"), _rows("silver.social_interactions", social),
+                            mode="append")
+        if sessions:
+            write_deltalake(lake.path("silver.sessions"), _rows("silver.sessions", sessions), mode="append")
+
+    orders = spark.createDataFrame([], table("gold.campaign_orders").schema())
+
+    def versions():  # what a curate records: the silver versions it read
+        return {name: lake.version(name) for name in changes.READ_SINCE + tuple(changes.REFERENCE) if lake.exists(name)}
+
+    def count(previous):
+        scope = trends.recount(lake, previous)
+        lake.snapshot("gold.campaign_performance", trends.campaign_performance(lake, orders, scope))
+        every = sorted(map(repr, trends.campaign_performance(lake, orders).collect()))
+        assert sorted(map(repr, lake.read("gold.campaign_performance").collect())) == every
+        return scope
+
+    land([like("e1", "h1", "ig1", 1), like("e2", "h2", "ig1", 1), like("e3", "h1", "fb1", 2, "facebook"),
+          like("e0", "h1", "ig3", 1)],
+         [visit("s1", "spring", 1, True), visit("s2", "spring", 2, False)])
+    assert count(None) is None  # the first count: everything
+    previous = versions()
+    land([like("e4", "h3", "ig2", 10), like("e5", "h3", "ig2", 10)])
+    scope = count(previous)
+    assert (scope.campaigns, scope.social_from, scope.utms, scope.visits_from) == (("C2",), day[10].date(), (), None)
+    c2 = lake.read("gold.campaign_performance").where("campaign_id = 'C2'").first()
+    assert (c2.interactions, c2.unique_actors, c2.first_interaction_at, c2.consistency) == (2, 1, day[10].replace(tzinfo=None), "consistent")
+
+    previous = versions()
+    land([like("e6", "h3", "ig1", 2)], [visit("s3", "spring", 11, True)])
+    scope = count(previous)
+    assert (scope.campaigns, scope.social_from, scope.utms, scope.visits_from) == (
+        ("C1", "C2"), day[1].date(), ("spring",), day[1].date())
+    c1 = lake.read("gold.campaign_performance").where("campaign_id = 'C1' AND platform = 'instagram'").first()
+    assert (c1.interactions, c1.unique_actors, c1.site_visits, c1.visit_orders) == (3, 3, 3, 2)
+
+    previous = versions()  # someone erased: their likes leave days 1 and 2, C3's only like among them
+    DeltaTable(lake.path("silver.social_interactions")).delete("actor_id_hash = 'h1'")
+    scope = count(previous)
+    assert scope.campaigns == ("C1", "C2", "C3") and scope.social_from == day[1].date()  # C3: by its stored last
+    c3 = lake.read("gold.campaign_performance").where("campaign_id = 'C3'").first()
+    assert (c3.interactions, c3.consistency) == (0, "silent")
+    c1 = lake.read("gold.campaign_performance").where("campaign_id = 'C1' AND platform = 'facebook'").first()
+    assert (c1.interactions, c1.consistency) == (0, "silent")
+
+    previous = versions()  # nothing new: nothing recounted, the same table
+    assert count(previous).campaigns == () and lake.read("gold.campaign_performance").count() == 4
+    _silver(lake, spark, "silver.campaign_posts", [  # a new posts extract: attribution may move, all recounted
+        {"platform": "instagram", "post_id": "ig1", "campaign_id": "C1", "message_id": "M1", "published_at": day[1]}])
+    assert count(versions() | {"silver.campaign_posts": 0}) is None
