@@ -103,7 +103,8 @@ YOUNG_DAYS = 7
 def history(results: Results, root: Path, s3: str | None, settings: Settings, progress) -> None:
     """Does a daily run cost the same on an old lake as on a young one? ``history_days`` of history built in bulk
     (and compacted, as the weekly maintenance would have),
-    then three ordinary daily runs; the same three days on a lake with 7 days of history; the ratio by stage, and
+    then three ordinary daily runs; the same three days on a lake with 7 days of history, which received the
+    reference extracts when it started (``onboarding``); the same three days on a lake with 7 days of history; the ratio by stage, and
     the bytes each run wrote and rewrote (files it replaced) beside its batch's own output."""
     days = settings.history_days + MEASURED_DAYS
     landing, _ = generate_data(root, settings.incremental_events_per_day * days, days, settings.seed + 2, progress)
@@ -115,20 +116,21 @@ def history(results: Results, root: Path, s3: str | None, settings: Settings, pr
         shutil.rmtree(lake, ignore_errors=True)
         began = time.perf_counter()
         lo = start
+        files = landing if start == first else onboarding(landing, root / f"landing-{name}", start)
         while lo < measured:  # a backfill a month at a time: one window of a year is more than one engine pool holds
             hi = min(lo + timedelta(days=BULK_DAYS), measured)
-            run_pipeline(landing, lake, s3, f"history/{name}/bulk", lo, hi)
+            run_pipeline(files, lake, s3, f"history/{name}/bulk", lo, hi)
             lo = hi
         bulk = time.perf_counter() - began
         # a lake that old has had its weekly maintenance: its files compacted, as the maintenance DAG leaves them
-        compacted = timed_step(landing, lake, s3, "maintenance").seconds
+        compacted = timed_step(files, lake, s3, "maintenance").seconds
         progress(f"  {name} lake: {(measured - start).days} days of history in bulk in {bulk:.0f}s, compacted in "
                  f"{compacted:.0f}s")
         runs = []
         for d in range(MEASURED_DAYS):
             lo = measured + timedelta(days=d)
             began = time.time()
-            stages, events, _ = run_pipeline(landing, lake, s3, f"history/{name}/day{d + 1}", lo, lo + timedelta(days=1))
+            stages, events, _ = run_pipeline(files, lake, s3, f"history/{name}/day{d + 1}", lo, lo + timedelta(days=1))
             wrote = written_bytes(lake, began)
             added, removed = sum(t["add"] for t in wrote.values()), sum(t["remove"] for t in wrote.values())
             runs.append({"day": d + 1, "events": events, "seconds": round(sum(v.seconds for v in stages.values()), 2),
@@ -156,6 +158,41 @@ def history(results: Results, root: Path, s3: str | None, settings: Settings, pr
     progress(f"  old / young: {results.history['old_vs_young']} "
              f"({', '.join(f'{k} {v}' for k, v in results.history['old_vs_young_by_stage'].items() if v)}); "
              f"rewritten / own output: {results.history['rewritten_vs_output']}")
+
+
+def onboarding(landing: Path, out: Path, start: datetime) -> Path:
+    """The landing as a retailer who starts at ``start`` delivers it: the same event files, and the reference
+    extracts that landed before (its catalogue, campaigns, CRM) delivered once in the first hour. The generator lands
+    them on its first day only, so a lake started later would otherwise know no product, campaign or CRM customer,
+    and its days cost less for lack of data, not of history. Hard links: nothing is copied."""
+    import os
+
+    from schemas.sources import SOURCES
+
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    reference = {s.landing.split("/")[0] for s in SOURCES if s.kind == "reference"}
+    for entry in landing.iterdir():
+        if entry.name in reference:
+            continue
+        if entry.is_dir():
+            shutil.copytree(entry, out / entry.name, copy_function=os.link)
+        else:
+            os.link(entry, out / entry.name)
+    day = f"dt={start.date().isoformat()}"
+    for s in SOURCES:
+        if s.kind != "reference":
+            continue
+        folders = sorted((landing / s.landing).glob("dt=*"))
+        before = [p for p in folders if p.name < day]
+        for later in (p for p in folders if p.name >= day):  # extracts delivered since land as they did
+            shutil.copytree(later, out / s.landing / later.name, copy_function=os.link)
+        for hour in sorted(before[-1].glob("hour=*"))[-1:] if before else ():
+            target = out / s.landing / day / "hour=00"
+            target.mkdir(parents=True, exist_ok=True)
+            for f in hour.iterdir():
+                os.link(f, target / f.name)
+    return out
 
 
 def refine_peer(landing: Path, root: Path, lake: Path, snapshot: Path, refine: Stage) -> dict:
