@@ -104,8 +104,8 @@ def history(results: Results, root: Path, s3: str | None, settings: Settings, pr
     """Does a daily run cost the same on an old lake as on a young one? ``history_days`` of history built in bulk
     (and compacted, as the weekly maintenance would have),
     then three ordinary daily runs; the same three days on a lake with 7 days of history, which received the
-    reference extracts when it started (``onboarding``); the same three days on a lake with 7 days of history; the ratio by stage, and
-    the bytes each run wrote and rewrote (files it replaced) beside its batch's own output."""
+    reference extracts when it started (``onboarding``); the ratio by stage, and the bytes each run wrote and
+    rewrote (files it replaced) beside its batch's own output."""
     days = settings.history_days + MEASURED_DAYS
     landing, _ = generate_data(root, settings.incremental_events_per_day * days, days, settings.seed + 2, progress)
     first = datetime(START.year, START.month, START.day, tzinfo=timezone.utc)
