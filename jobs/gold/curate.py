@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from functools import reduce
 from typing import TYPE_CHECKING
 
 from jobs import catalog
@@ -102,13 +103,15 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
     else:
         keys = touched.keys
         report.customers_rebuilt, report.customers_appended = touched.whole.count(), touched.appended.count()
+        attributed: tuple[str, ...] | None = ()  # the campaigns whose attributed orders changed (None: not known)
         if report.customers_rebuilt or report.customers_appended:
             rows = _rows(lake, touched, report, identity)
             lake.replace_keys("gold.customer_facts", _facts(lake, rows, report, orders), keys, "customer_key")
             if lake.exists("gold.campaign_orders"):
-                _campaign_orders(lake, touched, rows)
+                attributed = _campaign_orders(lake, touched, rows)
         if not lake.exists("gold.campaign_orders"):  # a lake from before it: every order attributed once
             trends.attribute_all(lake, identity)
+            attributed = None
     if as_of is None:  # from the log's statistics when every file has them, else one column read
         newest = lake.newest("gold.interactions", "occurred_at")
         if newest is None:
@@ -132,7 +135,7 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
         current = lake.read_or_empty("silver.products").select("product_id", "title", "category")
         lake.refresh("gold.daily_product_trends", ids.join(current, "product_id", "left"), ["product_id"],
                      ["title", "category"])
-    scope = None if keys is None else trends.recount(lake, previous)
+    scope = None if keys is None else trends.recount(lake, previous, attributed)
     report.campaigns_recounted = None if scope is None else len(scope.campaigns)
     lake.snapshot("gold.campaign_performance", trends.campaign_performance(lake, lake.read("gold.campaign_orders"),
                                                                            scope))
@@ -238,23 +241,34 @@ def _facts(lake: Lake, rows: Rows, report: CurateReport, orders: "DataFrame") ->
     return lake.checkpoint_parts([lake.conform("gold.customer_facts", p) for p in parts], report.run_id, "facts")
 
 
-def _campaign_orders(lake: Lake, touched: Touched, rows: Rows) -> None:
+def _campaign_orders(lake: Lake, touched: Touched, rows: Rows) -> tuple[str, ...]:
     """``gold.campaign_orders`` for the touched customers: every order of ``whole`` ones from their histories, and the
     orders of ``appended`` ones placed since their first new row (an order's 7 days before can hold a new row only
-    then); every other customer's stay as stored (their rows and identity did not change)."""
+    then); every other customer's stay as stored (their rows and identity did not change). Returns the campaigns of
+    the rows replaced and of their replacements: the only ones whose order counts can have changed (an order's rows
+    are replaced together, so its last touch before and after is among them)."""
     from pyspark.sql import functions as F
 
+    stored = lake.read("gold.campaign_orders")
     parts = [] if rows.whole is None else [trends.attribution(rows.whole)]
-    kept = lake.read("gold.campaign_orders").join(touched.whole, "customer_key", "left_anti")
+    kept = stored.join(touched.whole, "customer_key", "left_anti")
+    replaced = [stored.join(touched.whole, "customer_key", "left_semi")]
     if rows.recent is not None:
         since_first = F.col("buy_at") >= F.lit(rows.first).cast("timestamp")
         parts.append(trends.attribution(rows.recent).where(since_first))
         appended = touched.appended.select("customer_key", F.lit(True).alias("_appended"))
         kept = kept.join(appended, "customer_key", "left").where(F.col("_appended").isNull() | ~since_first).drop(
             "_appended")
+        replaced.append(stored.join(touched.appended, "customer_key", "left_semi").where(since_first))
+    # the campaigns of the rows replaced, and of every social touch the replacements can come from
+    campaigns = [r.select("campaign_id") for r in replaced] + [
+        r.where("channel = 'social' AND campaign IS NOT NULL").select(F.col("campaign").alias("campaign_id"))
+        for r in (rows.whole, rows.recent) if r is not None]
+    changed = reduce(lambda a, b: a.union(b), campaigns).distinct().collect()
     for p in parts:
         kept = kept.unionByName(p.select(*kept.columns))
     lake.snapshot("gold.campaign_orders", kept)
+    return tuple(sorted(r.campaign_id for r in changed))
 
 
 def _retire_stored_timeline(lake: Lake) -> None:

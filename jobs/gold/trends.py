@@ -165,11 +165,7 @@ def campaign_performance(lake: Lake, orders: "DataFrame", scope: "Recount | None
                        F.coalesce("campaign_message", "_msg").alias("campaign_message"),
                        F.coalesce("scheduled", F.lit(False)).alias("scheduled"), "post_message_id", "published_at")
     drew, visits = _counts(lake, posts, scope)
-    touched = orders.groupBy("campaign_id", "platform").agg(F.countDistinct("order_id").alias("orders_within_7d"))
-    # an order's last touch: its latest interaction over every campaign and platform (ties to the greatest campaign)
-    last = (orders.groupBy("order_id").agg(F.max(F.struct("touch_at", "campaign_id", "platform")).alias("t"))
-            .groupBy(F.col("t.campaign_id").alias("campaign_id"), F.col("t.platform").alias("platform"))
-            .agg(F.count("*").alias("last_touch_orders")))
+    touched, last = _order_counts(orders, scope)
     out = (grid.join(drew, ["campaign_id", "platform"], "left").join(visits, ["utm_campaign", "platform"], "left")
            .join(touched, ["campaign_id", "platform"], "left").join(last, ["campaign_id", "platform"], "left"))
     for c in ("interactions", "unique_actors", "site_visits", "visit_orders", "orders_within_7d", "last_touch_orders"):
@@ -188,20 +184,23 @@ VISITS = ("site_visits", "visit_orders", "first_visit_at", "last_visit_at")
 
 @dataclass(frozen=True)
 class Recount:
-    """What a curate recounts of campaign performance: these campaigns' interactions, from ``social_from`` on, and
-    these UTM names' visits, from ``visits_from`` on; the rest of ``stored`` is kept."""
+    """What a curate recounts of campaign performance: these campaigns' interactions, from ``social_from`` on, these
+    UTM names' visits, from ``visits_from`` on, and the attributed orders of ``attributed`` (None: of every
+    campaign); the rest of ``stored`` is kept."""
     stored: "DataFrame"
     campaigns: tuple[str, ...]
     social_from: date | None
     utms: tuple[str, ...]
     visits_from: date | None
+    attributed: tuple[str, ...] | None = None
 
 
-def recount(lake: Lake, previous: dict[str, int] | None) -> Recount | None:
+def recount(lake: Lake, previous: dict[str, int] | None, attributed: tuple[str, ...] | None = None) -> Recount | None:
     """The campaigns and UTM names whose counts can have changed since the last curate read the silver versions
     ``previous`` (its ``reference_versions``), and the earliest date each kind can have a row on; None when
     everything is to be counted (no stored counts, the campaigns or their posts changed, or what was read is not
-    known).
+    known). ``attributed``: the campaigns whose rows of ``gold.campaign_orders`` this curate replaced (None: not
+    known, all recounted).
 
     Exact: a social interaction or session that changed since is in a partition changed since the version read,
     so on or after the earliest such date (``since``). A campaign (UTM name) is recounted if it has rows on or
@@ -226,7 +225,7 @@ def recount(lake: Lake, previous: dict[str, int] | None) -> Recount | None:
     utms, visits_from = _changed_keys(
         lake.read_or_empty("silver.sessions"), lambda d: d, "session_date", sessions_since, stored, "utm_campaign",
         "first_visit_at", "last_visit_at")
-    return Recount(stored, campaigns, social_from, utms, visits_from)
+    return Recount(stored, campaigns, social_from, utms, visits_from, attributed)
 
 
 def _changed_keys(rows: "DataFrame", attribute, partition: str, since: date, stored: "DataFrame", key: str,
@@ -276,6 +275,28 @@ def _counts(lake: Lake, posts: "DataFrame", scope: Recount | None) -> tuple["Dat
     kept_visits = (stored.where(F.col("utm_campaign").isNotNull() & ~_among("utm_campaign", scope.utms))
                    .select(*visit_keys, *VISITS).dropDuplicates(visit_keys))
     return drew.unionByName(kept_drew), visits.unionByName(kept_visits)
+
+
+def _order_counts(orders: "DataFrame", scope: Recount | None) -> tuple["DataFrame", "DataFrame"]:
+    """Orders touched within 7 days, and last-touch orders, by (campaign, platform): counted for ``scope``'s
+    attributed campaigns from the orders with a row of one (an order whose last touch is one of them has such a
+    row), stored for the rest; all counted without a scope."""
+    from pyspark.sql import functions as F
+
+    keys = ["campaign_id", "platform"]
+    if scope is not None and scope.attributed is not None:
+        mine = orders.where(_among("campaign_id", scope.attributed))
+        orders = orders.join(mine.select("order_id").distinct(), "order_id", "left_semi")
+    touched = orders.groupBy(*keys).agg(F.countDistinct("order_id").alias("orders_within_7d"))
+    # an order's last touch: its latest interaction over every campaign and platform (ties to the greatest campaign)
+    last = (orders.groupBy("order_id").agg(F.max(F.struct("touch_at", "campaign_id", "platform")).alias("t"))
+            .groupBy(F.col("t.campaign_id").alias("campaign_id"), F.col("t.platform").alias("platform"))
+            .agg(F.count("*").alias("last_touch_orders")))
+    if scope is None or scope.attributed is None:
+        return touched, last
+    kept = scope.stored.where(~_among("campaign_id", scope.attributed))
+    return (touched.where(_among("campaign_id", scope.attributed)).unionByName(kept.select(*keys, "orders_within_7d")),
+            last.where(_among("campaign_id", scope.attributed)).unionByName(kept.select(*keys, "last_touch_orders")))
 
 
 def _among(column: str, values: tuple[str, ...]):

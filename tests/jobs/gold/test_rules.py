@@ -163,7 +163,8 @@ def test_campaign_performance_recounts_only_what_changed_and_equals_a_full_count
     """Campaigns C1 and C3 ran on days 1-2, C2 on day 10. A day that adds C2's likes recounts C2 only, from day 10;
     a late like of C1 on day 2 and a visit on day 11 recount C1 (and C2, counted since day 2) from C1's first
     like, and the visits of its UTM name from its first visit; an erased person recounts C1 and C3, whose only
-    like was theirs. Each time the table equals a count of everything."""
+    like was theirs. Orders replaced in ``gold.campaign_orders`` recount their campaigns' order counts. Each time
+    the table equals a count of everything."""
     from deltalake import DeltaTable, write_deltalake
 
     from jobs.gold import changes
@@ -202,8 +203,8 @@ def test_campaign_performance_recounts_only_what_changed_and_equals_a_full_count
     def versions():  # what a curate records: the silver versions it read
         return {name: lake.version(name) for name in changes.READ_SINCE + tuple(changes.REFERENCE) if lake.exists(name)}
 
-    def count(previous):
-        scope = trends.recount(lake, previous)
+    def count(previous, attributed=None, orders=orders):
+        scope = trends.recount(lake, previous, attributed)
         lake.snapshot("gold.campaign_performance", trends.campaign_performance(lake, orders, scope))
         every = sorted(map(repr, trends.campaign_performance(lake, orders).collect()))
         assert sorted(map(repr, lake.read("gold.campaign_performance").collect())) == every
@@ -239,6 +240,22 @@ def test_campaign_performance_recounts_only_what_changed_and_equals_a_full_count
 
     previous = versions()  # nothing new: nothing recounted, the same table
     assert count(previous).campaigns == () and lake.read("gold.campaign_performance").count() == 4
+
+    def attributed(*rows):  # (order, campaign, platform, touch day and hour)
+        return spark.createDataFrame([("k1", o, c, p, day[d].replace(hour=h), day[11]) for o, c, p, d, h in rows],
+                                     table("gold.campaign_orders").schema())
+
+    count(None, orders=attributed(("o1", "C1", "instagram", 10, 1), ("o1", "C3", "instagram", 10, 2),
+                                  ("o2", "C1", "facebook", 10, 3)))
+    # o1's rows replaced: a later touch of C2 is now its last; o2 (C1 only) keeps its rows
+    scope = count(versions(), ("C1", "C2", "C3"), attributed(
+        ("o1", "C1", "instagram", 10, 1), ("o1", "C3", "instagram", 10, 2), ("o1", "C2", "instagram", 10, 4),
+        ("o2", "C1", "facebook", 10, 3)))
+    assert scope.attributed == ("C1", "C2", "C3")
+    got = {(r.campaign_id, r.platform): (r.orders_within_7d, r.last_touch_orders)
+           for r in lake.read("gold.campaign_performance").collect()}
+    assert got == {("C1", "instagram"): (1, 0), ("C1", "facebook"): (1, 1), ("C2", "instagram"): (1, 1),
+                   ("C3", "instagram"): (1, 0)}
     _silver(lake, spark, "silver.campaign_posts", [  # a new posts extract: attribution may move, all recounted
         {"platform": "instagram", "post_id": "ig1", "campaign_id": "C1", "message_id": "M1", "published_at": day[1]}])
     assert count(versions() | {"silver.campaign_posts": 0}) is None
