@@ -108,7 +108,7 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
             rows = _rows(lake, touched, report, identity)
             lake.replace_keys("gold.customer_facts", _facts(lake, rows, report, orders), keys, "customer_key")
             if lake.exists("gold.campaign_orders"):
-                attributed = _campaign_orders(lake, touched, rows)
+                attributed = _campaign_orders(lake, touched, rows, report.run_id)
         if not lake.exists("gold.campaign_orders"):  # a lake from before it: every order attributed once
             trends.attribute_all(lake, identity)
             attributed = None
@@ -241,12 +241,14 @@ def _facts(lake: Lake, rows: Rows, report: CurateReport, orders: "DataFrame") ->
     return lake.checkpoint_parts([lake.conform("gold.customer_facts", p) for p in parts], report.run_id, "facts")
 
 
-def _campaign_orders(lake: Lake, touched: Touched, rows: Rows) -> tuple[str, ...]:
+def _campaign_orders(lake: Lake, touched: Touched, rows: Rows, run_id: str) -> tuple[str, ...]:
     """``gold.campaign_orders`` for the touched customers: every order of ``whole`` ones from their histories, and the
     orders of ``appended`` ones placed since their first new row (an order's 7 days before can hold a new row only
-    then); every other customer's stay as stored (their rows and identity did not change). Returns the campaigns of
-    the rows replaced and of their replacements: the only ones whose order counts can have changed (an order's rows
-    are replaced together, so its last touch before and after is among them)."""
+    then); every other customer's stay as stored (their rows and identity did not change).
+
+    Returns the campaigns whose order counts can have changed: those of every row, before and after, of the orders
+    whose rows changed other than in their customer key (a merge moves an order to another key and changes no
+    count; an order's last touch is among its rows, so one that moved has both campaigns listed)."""
     from pyspark.sql import functions as F
 
     stored = lake.read("gold.campaign_orders")
@@ -260,14 +262,12 @@ def _campaign_orders(lake: Lake, touched: Touched, rows: Rows) -> tuple[str, ...
         kept = kept.join(appended, "customer_key", "left").where(F.col("_appended").isNull() | ~since_first).drop(
             "_appended")
         replaced.append(stored.join(touched.appended, "customer_key", "left_semi").where(since_first))
-    # the campaigns of the rows replaced, and of every social touch the replacements can come from
-    campaigns = [r.select("campaign_id") for r in replaced] + [
-        r.where("channel = 'social' AND campaign IS NOT NULL").select(F.col("campaign").alias("campaign_id"))
-        for r in (rows.whole, rows.recent) if r is not None]
-    changed = reduce(lambda a, b: a.union(b), campaigns).distinct().collect()
-    for p in parts:
-        kept = kept.unionByName(p.select(*kept.columns))
-    lake.snapshot("gold.campaign_orders", kept)
+    new = lake.checkpoint_parts([p.select(*stored.columns) for p in parts], run_id, "campaign-orders")
+    same = ["order_id", "campaign_id", "platform", "touch_at", "buy_at"]
+    before, after = reduce(lambda a, b: a.union(b), [r.select(*same) for r in replaced]), new.select(*same)
+    moved = before.subtract(after).union(after.subtract(before)).select("order_id").distinct()
+    changed = before.union(after).join(moved, "order_id", "left_semi").select("campaign_id").distinct().collect()
+    lake.snapshot("gold.campaign_orders", kept.unionByName(new))
     return tuple(sorted(r.campaign_id for r in changed))
 
 
