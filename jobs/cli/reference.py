@@ -78,7 +78,8 @@ def tables_page() -> str:
     from schemas.tables import LAYERS, tables
 
     out = [GENERATED.format(source="schemas/<layer>.yaml"), "", "# Tables", "",
-           "Every Delta table Rapport keeps, layer by layer: its grain, key, partitioning and write mode, and each "
+           "Every Delta table Rapport keeps, layer by layer: its grain, key, partitioning, write mode and the columns "
+           "with min/max statistics in the Delta log (never a personal one), and each "
            "column's type, personal-data class and meaning. Tables live at `<lake_root>/<layer>/<name>`. Personal-data "
            "classes (`pii`): `raw` as received (bronze and quarantine only), `hashed` (keyed HMAC of an email, phone, "
            "social id or handle), `identifier` (a pseudonymous id linking rows to one person), `free_text` (scrubbed "
@@ -88,8 +89,9 @@ def tables_page() -> str:
         for t in tables(layer):
             key = ", ".join(t.key) if t.key else "–"
             parts = ", ".join(t.partitioned_by) if t.partitioned_by else "–"
+            stats = ", ".join(t.stats_columns) if t.write != "view" and t.stats_columns else "–"
             out += [f"### `{t.qualified}`", "", _cell(t.grain), "",
-                    f"key: `{key}` · partitioned by: `{parts}` · write: `{t.write}`", "",
+                    f"key: `{key}` · partitioned by: `{parts}` · write: `{t.write}` · log statistics: `{stats}`", "",
                     "| column | type | pii | meaning |", "|---|---|---|---|"]
             out += [f"| `{c.name}` | `{_cell(c.type)}` | {c.pii} | {_cell(c.doc)} |" for c in t.columns]
             out.append("")
