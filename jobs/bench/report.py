@@ -163,6 +163,12 @@ def markdown(r: dict) -> str:
             f"{inc['late_vs_early']} (day 1 also creates every table; target 1.2)."
             + (" By stage: " + ", ".join(f"{s} {per_stage[s]}" for s in stages if per_stage.get(s) is not None) + "."
                if per_stage else "")
+            + (f" Days 2-4 run again after the last day, each on a copy of the lake as it was then (the same work, "
+               f"timed beside the last days): {', '.join(format(a['seconds'], '.1f') for a in inc['early_again'])} s; the "
+               f"last 3 days over them: {inc['late_vs_early_again']}"
+               + (" (by stage: " + ", ".join(f"{s} {v}" for s, v in inc["stages_late_vs_early_again"].items()
+                                             if v is not None) + ")" if inc.get("stages_late_vs_early_again") else "")
+               + "." if inc.get("early_again") else "")
             + (f" The weekly whole-table gate on the last lake: {inc['full_gate']['seconds']:.1f} s."
                if inc.get("full_gate") else ""),
             ["day", "events", *stages, "total s", "events/s", "lake MB", "data files"], "r " * (len(stages) + 6),

@@ -84,17 +84,52 @@ def incremental(results: Results, root: Path, s3: str | None, settings: Settings
                     "rewritten_bytes": sum(t["remove"] for t in wrote.values())})
         progress(f"  day {d + 1:>2}: {events:,} events in {total:.1f}s "
                  f"({', '.join(f'{k} {v.seconds:.1f}' for k, v in stages.items() if v.seconds)})")
+        if d < min(EARLY_DAYS, days - 1):  # the lake before days 2..4, to run them again at the end
+            shutil.rmtree(root / f"lake-before-day{d + 2}", ignore_errors=True)
+            shutil.copytree(lake, root / f"lake-before-day{d + 2}")
     secs = [d["seconds"] for d in out]
     results.incremental.update(last_vs_first=round(secs[-1] / secs[0], 2) if secs[0] else None,
                                late_vs_early=late_vs_early(secs),
                                stages_late_vs_early={s: late_vs_early([d["stages"].get(s, 0) for d in out])
                                                      for s in PIPELINE_STAGES})
+    again = early_again(landing, root, s3, first, min(EARLY_DAYS, days - 1), progress)
+    if again:
+        k = len(again)
+        late = [d["seconds"] for d in out[-k:]]
+        results.incremental["early_again"] = again
+        results.incremental["late_vs_early_again"] = round(median(late) / median([a["seconds"] for a in again]), 2)
+        results.incremental["stages_late_vs_early_again"] = {
+            s: (round(median([d["stages"].get(s, 0) for d in out[-k:]])
+                      / median([a["stages"].get(s, 0) for a in again]), 2)
+                if median([a["stages"].get(s, 0) for a in again]) else None) for s in PIPELINE_STAGES}
+        progress(f"  last {k} days / days 2-{k + 1} run again now: {results.incremental['late_vs_early_again']}")
     # the weekly whole-table gate on the lake the days built: what the daily gates no longer read
     m = timed_step(landing, lake, s3, "gate.full")
     results.incremental["full_gate"] = {"seconds": round(m.seconds, 2), "peak_memory_bytes": m.peak_bytes}
     progress(f"  weekly whole-table gate on the last day's lake: {m.seconds:.1f}s")
 
 
+def early_again(landing: Path, root: Path, s3: str | None, first: datetime, k: int, progress) -> list[dict]:
+    """Days 2..k+1 run again after the last day, each on a copy of the lake as it was before it: the same work as
+    then, on the machine as it is at the end. A run of an hour drifts (the machine's other tenants, the process's
+    memory), and the late days against the early ones measure the lake's growth only when both are timed under
+    the same conditions."""
+    out = []
+    for d in range(1, k + 1):
+        lake = root / f"lake-before-day{d + 1}"
+        if not lake.exists():
+            return []
+        lo = first + timedelta(days=d)
+        stages, events, _ = run_pipeline(landing, lake, s3, f"incremental/again/day{d + 1}", lo, lo + timedelta(days=1))
+        total = sum(s.seconds for s in stages.values())
+        out.append({"day": d + 1, "events": events, "seconds": round(total, 2),
+                    "stages": {k: round(v.seconds, 2) for k, v in stages.items()}})
+        progress(f"  day {d + 1:>2} again, on the lake as it was: {events:,} events in {total:.1f}s")
+        shutil.rmtree(lake, ignore_errors=True)
+    return out
+
+
+EARLY_DAYS = 3  # days 2..4 against the last 3
 MEASURED_DAYS = 3
 BULK_DAYS = 31
 YOUNG_DAYS = 7

@@ -62,6 +62,9 @@ def test_a_tiny_bench_writes_well_formed_results(tiny):
     assert [d["day"] for d in days] == [1, 2] and all(d["events"] > 0 and d["seconds"] > 0 for d in days)
     assert all(d["lake_files"] > 10 for d in days) and r["incremental"]["full_gate"]["seconds"] > 0
     assert set(r["incremental"]["stages_late_vs_early"]) >= {"ingest", "refine", "curate", "quality"}
+    again = r["incremental"]["early_again"]  # day 2 again at the end, on the lake as it was before it: the same work
+    assert [a["day"] for a in again] == [2] and again[0]["events"] == days[1]["events"]
+    assert r["incremental"]["late_vs_early_again"] > 0 and "run again after the last day" in md
     hist = r["history"]  # 8 days of history against 7, 3 daily runs on each lake
     assert [run["day"] for run in hist["lakes"]["old"]["runs"]] == [1, 2, 3] == [
         run["day"] for run in hist["lakes"]["young"]["runs"]]
