@@ -14,8 +14,8 @@ Contract
   When what the last run read is not known (a first run, an earlier release's lake, a vacuumed version), gold is
   rebuilt whole.
 - Trends are rebuilt for the dates the window touched and the 7 days after. Relationship scores are rebuilt
-  whole (one row per customer); campaign performance recounts the campaigns whose interactions or visits changed,
-  each from its first one (``trends.campaign_performance``); the orders campaign performance
+  whole (one row per customer); campaign performance recounts the campaigns whose interactions, visits or
+  attributed orders changed, each from its first one (``trends.recount``); the orders campaign performance
   counts (``gold.campaign_orders``, each order with the campaigns that touched it in the 7 days before) are
   kept per customer and recomputed for the touched customers only, as their facts are.
 - Full: every table rebuilt from silver. Incremental and full give identical tables.
