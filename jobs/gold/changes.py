@@ -70,6 +70,21 @@ def _as_date(value: object) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
+def partition_dates(lake: Lake, name: str, previous: dict[str, int]) -> set[date] | None:
+    """The dates (a date-partitioned table's partitions) whose rows changed since the version ``previous`` names:
+    every date it has when it first landed since, none when it does not exist; None when a commit since is no
+    longer in the log. From the log only."""
+    if not lake.exists(name):
+        return set()
+    if name not in previous:  # a table that first landed since: every date it has
+        parts = {(v,) for v in lake.files(name).column(f"partition.{table(name).partitioned_by[0]}").to_pylist()}
+    else:
+        parts = lake.changed_partitions(name, previous[name])
+        if parts is None:
+            return None
+    return {_as_date(v[0]) for v in parts if v[0] is not None}
+
+
 def changed_dates(lake: Lake, previous: dict[str, int] | None) -> list[date] | None:
     """The dates whose interactions can differ from what the last curate wrote; None when that cannot be known
     (no successful curate recorded its versions, or a version it read is no longer in the log): rebuild all."""
@@ -77,15 +92,10 @@ def changed_dates(lake: Lake, previous: dict[str, int] | None) -> list[date] | N
         return None
     dates: set[date] = set()
     for name in SOURCES:
-        if not lake.exists(name):
-            continue
-        if name not in previous:  # a source that first landed since: every date it has
-            parts = {(v,) for v in lake.files(name).column(f"partition.{SOURCES[name]}").to_pylist()}
-        else:
-            parts = lake.changed_partitions(name, previous[name])
-            if parts is None:
-                return None
-        dates |= {_as_date(v[0]) for v in parts if v[0] is not None}
+        changed_here = partition_dates(lake, name, previous)
+        if changed_here is None:
+            return None
+        dates |= changed_here
     orders = _order_dates(lake, previous, dates)
     if orders is None:
         return None

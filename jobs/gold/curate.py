@@ -266,7 +266,8 @@ def _campaign_orders(lake: Lake, touched: Touched, rows: Rows, run_id: str) -> t
     same = ["order_id", "campaign_id", "platform", "touch_at", "buy_at"]
     before, after = reduce(lambda a, b: a.union(b), [r.select(*same) for r in replaced]), new.select(*same)
     moved = before.subtract(after).union(after.subtract(before)).select("order_id").distinct()
-    changed = before.union(after).join(moved, "order_id", "left_semi").select("campaign_id").distinct().collect()
+    changed = (before.union(after).join(moved, "order_id", "left_semi").select("campaign_id").distinct()
+               .collect())  # a listing of campaign ids
     lake.snapshot("gold.campaign_orders", kept.unionByName(new))
     return tuple(sorted(r.campaign_id for r in changed))
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
+from jobs.gold.changes import partition_dates
 from jobs.lake import Lake
 from schemas.vocabulary import PLATFORMS, PURCHASE_EVENTS, kept_order_sql
 
@@ -237,6 +238,7 @@ def _changed_keys(rows: "DataFrame", attribute, partition: str, since: date, sto
     if since == date.max:  # nothing changed since
         return (), None
     changed = attribute(rows.where(F.col(partition) >= F.lit(since))).select(key)
+    # a listing of campaign ids or UTM names, no rows
     values = tuple(sorted(r[0] for r in changed.union(stored.where(F.col(last) >= F.lit(since)).select(key))
                           .where(F.col(key).isNotNull()).distinct().collect()))
     if not values:
@@ -311,26 +313,15 @@ def _stored_counts(lake: Lake, previous: dict[str, int] | None) -> "DataFrame | 
     to what, so a change of either recounts everything)."""
     if previous is None or not lake.exists("gold.campaign_performance"):
         return None
-    for name in ("silver.campaigns", "silver.campaign_posts"):
-        if lake.exists(name) and _since(lake, name, previous) != date.max:
+    for name in ("silver.campaigns", "silver.campaign_posts"):  # unpartitioned: changed or not, from the log
+        if lake.exists(name) and (name not in previous or lake.changed_partitions(name, previous[name]) != set()):
             return None
     stored = lake.read("gold.campaign_performance")
     return stored if set(DREW + VISITS) <= set(stored.columns) else None
 
 
 def _since(lake: Lake, name: str, previous: dict[str, int]) -> date | None:
-    """The earliest partition date of ``name`` changed since the version ``previous`` names; ``date.max`` when none
-    did (or the table does not exist); None when that is not known (no version recorded, or the log is gone)."""
-    if not lake.exists(name):
-        return date.max
-    if name not in previous:
-        return None
-    changed = lake.changed_partitions(name, previous[name])
-    if changed is None:
-        return None
-    if not changed:
-        return date.max
-    dates = [p[0] for p in changed if p]
-    if len(dates) < len(changed) or None in dates:
-        return date.min  # an unpartitioned table that changed (or a row without a date)
-    return min(dates)
+    """The earliest date of ``name`` whose rows changed since the version ``previous`` names (``date.max``: none);
+    None when that is not known."""
+    dates = partition_dates(lake, name, previous)
+    return None if dates is None else min(dates, default=date.max)
