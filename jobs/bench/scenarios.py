@@ -95,13 +95,15 @@ def incremental(results: Results, root: Path, s3: str | None, settings: Settings
     again = early_again(landing, root, s3, first, min(EARLY_DAYS, days - 1), progress)
     if again:
         k = len(again)
-        late = [d["seconds"] for d in out[-k:]]
+
+        def over_again(pick) -> float | None:  # the last k days over the same early days timed again
+            early = median([pick(a) for a in again])
+            return round(median([pick(d) for d in out[-k:]]) / early, 2) if early else None
+
         results.incremental["early_again"] = again
-        results.incremental["late_vs_early_again"] = round(median(late) / median([a["seconds"] for a in again]), 2)
+        results.incremental["late_vs_early_again"] = over_again(lambda r: r["seconds"])
         results.incremental["stages_late_vs_early_again"] = {
-            s: (round(median([d["stages"].get(s, 0) for d in out[-k:]])
-                      / median([a["stages"].get(s, 0) for a in again]), 2)
-                if median([a["stages"].get(s, 0) for a in again]) else None) for s in PIPELINE_STAGES}
+            s: over_again(lambda r, s=s: r["stages"].get(s, 0)) for s in PIPELINE_STAGES}
         progress(f"  last {k} days / days 2-{k + 1} run again now: {results.incremental['late_vs_early_again']}")
     # the weekly whole-table gate on the lake the days built: what the daily gates no longer read
     m = timed_step(landing, lake, s3, "gate.full")
@@ -123,7 +125,7 @@ def early_again(landing: Path, root: Path, s3: str | None, first: datetime, k: i
         stages, events, _ = run_pipeline(landing, lake, s3, f"incremental/again/day{d + 1}", lo, lo + timedelta(days=1))
         total = sum(s.seconds for s in stages.values())
         out.append({"day": d + 1, "events": events, "seconds": round(total, 2),
-                    "stages": {k: round(v.seconds, 2) for k, v in stages.items()}})
+                    "stages": {name: round(v.seconds, 2) for name, v in stages.items()}})
         progress(f"  day {d + 1:>2} again, on the lake as it was: {events:,} events in {total:.1f}s")
         shutil.rmtree(lake, ignore_errors=True)
     return out
