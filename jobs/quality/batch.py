@@ -13,12 +13,18 @@ the day's writes touched, not the table's history:
 - no passed verdict yet, or its version no longer readable (log cleaned up): the whole table.
 
 A failed verdict does not move the base: the next gate validates everything since the last passed one again.
-Whole-table checks run weekly (``gate.full``, ``rapport quality validate --full``).
+Keys are checked against the rest of the table where a twin can be: in a table partitioned by one date, the
+partitions within ``RAPPORT_LATE_DAYS`` of the batch's (``near``). No run writes a key further from where it
+already is: refine quarantines what arrives later than that, merges an order into its creation date (a moved one
+against the whole table) and derives a session's id from its start. The weekly whole-table gate (``gate.full``,
+``rapport quality validate --full``) checks every key against every other, and every other rule on every row.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
 from jobs.lake import Lake, partitions_sql, record_count
 from schemas.tables import table
 
@@ -30,6 +36,7 @@ class Batch:
     where: str | None  # the batch as a SQL condition on partition columns; None: every row
     files: int  # partitions with rows added since ``since`` (all files when ``since`` is None)
     rows: int | None  # the whole table's rows at ``version``, from the log's record counts
+    values: frozenset = field(default=frozenset())  # the partitions of ``where``, as tuples of partition values
 
     def describe(self) -> str:
         if self.since is None:
@@ -56,4 +63,28 @@ def touched(lake: Lake, name: str, since: int | None, version: int) -> Batch:
         return Batch(version, since, "FALSE", 0, rows)
     if not partitions:
         return Batch(version, since, None, added, rows)
-    return Batch(version, since, partitions_sql(partitions, values), added, rows)
+    return Batch(version, since, partitions_sql(partitions, values), added, rows, frozenset(values))
+
+
+def near(name: str, values: frozenset, days: int) -> str | None:
+    """The partitions of ``name`` within ``days`` of the batch's partitions ``values`` (a condition of date ranges),
+    where a key of the batch can have a twin; None when ``name`` is not partitioned by one date (every partition
+    can hold one)."""
+    t = table(name)
+    if len(t.partitioned_by) != 1 or not values:
+        return None
+    column = t.partitioned_by[0]
+    if next(c.type for c in t.columns if c.name == column) != "date":
+        return None
+    dates = sorted(v[0] for v in values if v[0] is not None)
+    spans: list[list[date]] = []
+    for d in dates:
+        lo, hi = d - timedelta(days=days), d + timedelta(days=days)
+        if spans and lo <= spans[-1][1] + timedelta(days=1):
+            spans[-1][1] = max(spans[-1][1], hi)
+        else:
+            spans.append([lo, hi])
+    parts = [f"{column} BETWEEN DATE'{lo}' AND DATE'{hi}'" for lo, hi in spans]
+    if any(v[0] is None for v in values):
+        parts.append(f"{column} IS NULL")
+    return " OR ".join(parts)

@@ -154,6 +154,10 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
     df = whole if where is None else whole.where(where)
     empty = where == "FALSE"  # nothing changed since the last passed verdict: nothing else is read either
     rest = None if where is None or empty else whole.where(f"NOT ({where})")
+    if scope == "touched" and rest is not None and (around := batch.near(suite.table, b.values, cfg.late_days)):
+        # a key's twin can be only where a run could have written it (``jobs.quality.batch``); gate.full reads all
+        rest = rest.where(around)
+        described += f"; keys checked against {around}"
     if scope == "window" and rest is not None and expectations.partitions(suite.table):
         # rows that landed in other windows can share a key only within the partitions of this window's rows: the
         # domain refine deduplicates in (a copy keeps its event time; a landing file keeps its landing date)

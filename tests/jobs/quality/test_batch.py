@@ -3,8 +3,9 @@ gate, checks keys against the rest of the table, and the weekly whole-table gate
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,34 @@ def test_a_key_already_in_another_partition_fails_the_touched_gate(spark, lake_c
     assert f"session_date IN (DATE'{other}')" in out.batch
     assert [o.expectation.label for o in out.critical_failures] == ["expect_column_values_to_be_unique(column=session_id)"]
     assert out.critical_failures[0].unexpected_count >= 1
+
+
+def test_a_touched_gate_checks_keys_within_the_late_window_and_the_weekly_gate_everywhere(spark, lake_copy):
+    """A key is checked against the partitions within RAPPORT_LATE_DAYS of the batch's, where a run can write a
+    twin; one further away (no job writes it there) is the weekly whole-table gate's to find."""
+    cfg, lake = lake_copy
+    validate(spark, cfg, "silver")
+    dates = lake.read("silver.sessions").selectExpr("min(session_date) AS lo", "max(session_date) AS hi").first()
+    far = dates.hi + timedelta(days=cfg.late_days + 1 + (dates.hi - dates.lo).days)
+    inject(spark, lake, "silver", "sessions", session_date=f"DATE'{far}'")  # a twin beyond every stored date's reach
+    out = gate.validate(spark, cfg, suite("silver.sessions"))
+    lo, hi = far - timedelta(days=cfg.late_days), far + timedelta(days=cfg.late_days)
+    assert f"keys checked against session_date BETWEEN DATE'{lo}' AND DATE'{hi}'" in out.batch
+    assert out.status == "passed" and out.rows == 1
+    with pytest.raises(QualityGateError, match="expect_column_values_to_be_unique"):
+        gate.run_full(spark, cfg, Window())
+    # a twin within the window is the daily gate's: the same check fails once the late window reaches it
+    near = dataclasses.replace(cfg, late_days=(far - dates.lo).days)
+    assert gate.validate(spark, near, suite("silver.sessions")).status == "failed"
+
+
+def test_near_partitions_are_ranges_of_dates():
+    assert batch.near("silver.sessions", frozenset({(date(2026, 11, 2),), (date(2026, 11, 5),)}), 1) == \
+        "session_date BETWEEN DATE'2026-11-01' AND DATE'2026-11-06'"
+    assert batch.near("silver.sessions", frozenset({(date(2026, 11, 2),), (date(2026, 11, 9),), (None,)}), 2) == \
+        "session_date BETWEEN DATE'2026-10-31' AND DATE'2026-11-04' OR session_date BETWEEN DATE'2026-11-07' AND " \
+        "DATE'2026-11-11' OR session_date IS NULL"
+    assert batch.near("silver.identity_map", frozenset({("x",)}), 7) is None  # not partitioned by a date
 
 
 def test_the_whole_table_gate_finds_what_no_daily_gate_reads_again(spark, lake_copy, tmp_path):
