@@ -7,12 +7,11 @@ Contract
 - Incremental (default): the dates whose silver rows changed since the last successful curate (the Delta log of the
   silver sources, from the versions that run read; ``jobs.gold.changes``) are rebuilt from silver, and only the
   dates where a row came out different are replaced. The customers of the rows that differ in what facts read
-  (``timeline.FACT_COLUMNS``: a session that only grew longer does not), and both sides of every identifier that
-  moved in ``silver.identity_map`` since, get new facts: from their stored facts and their new rows when only rows
-  after their first were added (``relationship.append``), else from their whole timeline (``changes.touched`` says
-  which). A customer whose order placed before was cancelled, refunded or repriced gets the change added to their
-  kept orders and revenue (``relationship.adjust``): no history is read for it. A compaction (files rewritten with
-  ``dataChange: false``) changes nothing.
+  (``timeline.FACT_COLUMNS``: a session that only grew longer does not), and both sides of
+  every identifier that moved in ``silver.identity_map`` since, get new facts: from their stored facts and their
+  new rows when only rows after their first were added (``relationship.append``), else from their whole timeline
+  (``changes.touched`` says which). A customer whose order placed before was cancelled, refunded or repriced gets
+  the change added to their kept orders and revenue (``relationship.adjust``): no history is read for it. A compaction (files rewritten with ``dataChange: false``) changes nothing.
   A run killed half-way leaves the last successful run's versions recorded: the next one redoes its work.
   When what the last run read is not known (a first run, an earlier release's lake, a vacuumed version), gold is
   rebuilt whole.
