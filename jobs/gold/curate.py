@@ -6,8 +6,7 @@ Contract
   rewrites no stored interaction, and a day's curate writes what the day brought.
 - Incremental (default): the dates whose silver rows changed since the last successful curate (the Delta log of the
   silver sources, from the versions that run read; ``jobs.gold.changes``) are rebuilt from silver, and only the
-  dates where a row came out different are replaced. The customers of the rows that differ in what facts read
-  (``timeline.FACT_COLUMNS``: a session that only grew longer does not), and both sides of
+  dates where a row came out different are replaced. The customers of the rows that differ, and both sides of
   every identifier that moved in ``silver.identity_map`` since, get new facts: from their stored facts and their
   new rows when only rows after their first were added (``relationship.append``), else from their whole timeline
   (``changes.touched`` says which). A customer whose order placed before was cancelled, refunded or repriced gets
@@ -196,8 +195,7 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
             differ = (differ.unionByName(fresh.subtract(left).withColumn("_side", F.lit("added")))
                       .unionByName(left.subtract(fresh).withColumn("_side", F.lit("added")))
                       .withColumn("_side", F.lit("removed")))
-        # read before the write below changes ``stored``
-        differ = lake.checkpoint(_fact_changes(differ), report.run_id, "differ")
+        differ = lake.checkpoint(differ, report.run_id, "differ")  # read before the write below changes ``stored``
         if written:
             report.dates_rewritten = written
             where = f"occurred_date {timeline.dates_sql(written)}"
@@ -209,19 +207,6 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
                    lake.checkpoint(appended, report.run_id, "appended-keys"),
                    differ.where("_side = 'added'") if differ is not None else identity.limit(0),
                    lake.checkpoint(adjusted, report.run_id, "adjusted-keys"))
-
-
-def _fact_changes(differ: "DataFrame") -> "DataFrame":
-    """The rows that differ (``_side``: added or removed) in what facts and attribution read (``FACT_COLUMNS``),
-    those columns only: a row removed and added again with the same values there (a session that grew longer, a
-    summary's text) changes no customer's facts, so it makes nobody's whole history be read."""
-    from pyspark.sql import functions as F
-
-    cols = list(timeline.FACT_COLUMNS)
-    removed = differ.where("_side = 'removed'").select(*cols)
-    added = differ.where("_side = 'added'").select(*cols)
-    return (removed.exceptAll(added).withColumn("_side", F.lit("removed"))
-            .unionByName(added.exceptAll(removed).withColumn("_side", F.lit("added"))))
 
 
 @dataclass

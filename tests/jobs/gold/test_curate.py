@@ -289,35 +289,6 @@ def test_a_cancelled_refunded_or_repriced_order_adjusts_its_customer_without_rea
         assert table_rows(spark, lake.path(f"gold.{table}")) == table_rows(spark, Lake(full).path(f"gold.{table}")), table
 
 
-def test_a_session_that_grows_longer_appends_to_its_customer(spark, tmp_path):
-    """A's product view, sent from a phone that was offline, lands a day late inside A's visit of day 0: the visit
-    (same start, same key) now lasts 10 minutes, and the view is a new row. Only A's new row is counted onto A's
-    stored facts: the visit's changed text reads none of A's history. Every gold table equals a full rebuild."""
-    day = T0.replace(hour=0)
-    landing = _landing(tmp_path, day, order_id=93)
-    visit = day.replace(hour=10)
-    land(landing, "clickstream", visit, [seg("PA", "A", visit, kind="page", event=None)])
-    arrived = day + timedelta(days=1, hours=10)
-    late = seg("PA", "A", visit + timedelta(minutes=10), props={"product_id": "P1"})
-    late.update(sentAt=arrived.isoformat().replace("+00:00", "Z"), receivedAt=arrived.isoformat().replace("+00:00", "Z"))
-    land(landing, "clickstream", arrived, [late])
-    cfg = Config(lake_root=str(tmp_path / "lake"), landing_root=str(landing), pii_key=PII_KEY)
-    lake = Lake(cfg, spark)
-    for lo, hi in ((day, day + timedelta(days=1)), (day + timedelta(days=1), day + timedelta(days=2))):
-        ingest_and_refine(spark, cfg, lo, hi, gates=False)
-        report = curate(spark, cfg, lo, hi, gates=False)
-    assert report.dates_rewritten == [day.date()] and not report.rebuilt_whole
-    assert (report.customers_rebuilt, report.customers_appended) == (0, 1), report
-    a = lake.read("gold.customer_timeline").where("identifier = 'user:A'").orderBy("seq").collect()
-    assert [r.event_type for r in a] == ["visit", "product_view"] and a[0].summary.startswith("Visit: 1 page, 10 min"), a
-
-    full = Config(lake_root=str(tmp_path / "full"), landing_root=str(landing), pii_key=PII_KEY)
-    ingest_and_refine(spark, full, gates=False)
-    curate(spark, full, gates=False, full=True)
-    for table in GOLD:
-        assert table_rows(spark, lake.path(f"gold.{table}")) == table_rows(spark, Lake(full).path(f"gold.{table}")), table
-
-
 def test_a_late_status_costs_only_its_own_date_whatever_the_order_did_between(spark, tmp_path):
     """An order placed on day 0 and fulfilled on day 3 gets, landing on day 6, a refund dated day 2. The only date
     whose interactions differ is day 2: the order's rows are compared from its creation on, so its day-3 row keeps
