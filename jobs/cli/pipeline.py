@@ -151,8 +151,7 @@ def cmd_curate(args: argparse.Namespace) -> int:
         r = result.reports["curate"]
         how = ("full rebuild" if r.rebuilt_whole else
                f"incremental: {len(r.dates_rewritten)} date(s) of interactions rewritten, "
-               f"{r.customers_rebuilt:,} customers' facts recomputed, {r.customers_appended:,} appended to, "
-               f"{r.customers_adjusted:,} adjusted for changed orders")
+               f"{r.customers_rebuilt:,} customers' facts recomputed")
         print(f"Curated gold ({how}, as of {r.as_of}): {r.interactions:,} interactions for {r.customers:,} customers."
               + (f" Trend dates touched: {r.dates[0]} .. {r.dates[-1]}." if r.dates else ""))
         _print_gate(result, "gold", args, cfg)

@@ -144,23 +144,18 @@ def _dates_of_changed_posts(lake: Lake, posts: "DataFrame") -> set[date]:
 
 def touched(identity: "DataFrame", then: "DataFrame | None", differ: "DataFrame | None",
             facts: "DataFrame | None", orders: "tuple[DataFrame, DataFrame | None] | None" = None
-            ) -> tuple["DataFrame", "DataFrame", "DataFrame"]:
-    """The customers whose facts can have changed, as (``whole``, ``appended``, ``adjusted``); the first two are
-    frames of ``customer_key``:
+            ) -> tuple["DataFrame", "DataFrame"]:
+    """The customers whose facts can have changed, as (``whole``, ``appended``) frames of ``customer_key``:
 
     - ``whole``: their facts are recomputed from their whole history. Both sides of every identifier whose customer
       or shared flag moved since ``then``; the customers, before and now, of rows that went away or changed
       (``differ`` rows with ``_side = 'removed'``); customers with a new row at or before their stored ``first_seen``
-      (their first interaction, hence acquisition, can change); without what the orders were when the last run
-      read them, any customer with a new status of an order placed before.
+      (their first interaction, hence acquisition, can change) or a new status of an order placed before that
+      changed the order's kept state or total (``orders``: silver.orders now and as the last run read it, in the
+      partitions written since, ``orders_then_and_now``; without the latter, any new status of an order placed
+      before).
     - ``appended``: every other customer with new rows (``_side = 'added'``): their stored facts and the new rows'
       give their new facts (``relationship.append``), read from the new rows and the days before them only.
-    - ``adjusted``: (``customer_key``, ``kept_change``, ``revenue_change``) for every customer not ``whole`` who
-      owns an order placed before whose kept state or total changed (``orders``: silver.orders now and as the last
-      run read it, in the partitions written since, ``orders_then_and_now``). An order's kept state and total count
-      in its customer's facts through its one purchase row only (``kept_orders``, ``revenue``), so the stored facts
-      (or the appended ones) plus these changes are the facts of the whole history: a cancelled or refunded order
-      costs its customer no read of their history. Purchase rows this run added are counted by ``appended``, not here.
 
     An identifier new to the map has no stored row (the identity is resolved from the silver rows interactions are
     made of, before them), so a customer that only gained identifiers is appended. Without ``then`` (what the last
@@ -169,8 +164,6 @@ def touched(identity: "DataFrame", then: "DataFrame | None", differ: "DataFrame 
     from pyspark.sql import functions as F
 
     empty = identity.limit(0).select("customer_key")
-    no_change = empty.select("customer_key", F.lit(0).alias("kept_change"),
-                             F.lit(0).cast("decimal(28,2)").alias("revenue_change"))
     whole = empty
     if then is not None:
         a = then.select("identifier", F.col("customer_key").alias("old_key"), F.col("is_shared").alias("old_shared"))
@@ -180,18 +173,21 @@ def touched(identity: "DataFrame", then: "DataFrame | None", differ: "DataFrame 
         whole = (whole.unionByName(moved.select(F.col("old_key").alias("customer_key")))
                  .unionByName(moved.where("new_key IS NOT NULL").select(F.col("new_key").alias("customer_key"))))
     if differ is None:
-        return whole.distinct(), empty, no_change
+        return whole.distinct(), empty
     maps = [identity] if then is None else [identity, then]
     removed = differ.where("_side = 'removed'") if then is not None else differ
     for m in maps:
         whole = whole.unionByName(removed.select("identifier").distinct().join(m, "identifier").select("customer_key"))
     if then is None:
-        return whole.distinct(), empty, no_change
+        return whole.distinct(), empty
     purchases = ", ".join(repr(e) for e in PURCHASE_EVENTS)
     added = differ.where("_side = 'added'").join(identity.where("NOT is_shared"), "identifier")
-    adjusted = no_change
     if orders is not None and orders[1] is not None:  # orders placed before whose kept state or total changed
-        adjusted = _order_changes(identity, differ, *orders)
+        now, before = (o.select("order_id", F.expr(kept_order_sql()).alias(f"_kept{i}"),
+                                F.col("total_price").alias(f"_total{i}")) for i, o in enumerate(orders))
+        changed_ = now.join(before, "order_id").where("NOT (_kept0 <=> _kept1) OR NOT (_total0 <=> _total1)").select(
+            F.concat(F.lit("order:"), F.col("order_id").cast("string")).alias("identifier"))
+        whole = whole.unionByName(changed_.join(identity, "identifier").select("customer_key"))
         status = None
     else:  # what the orders were is not known: any new status of an order placed before
         status = added.where(f"source_table = 'order_status_history' AND event_type NOT IN ({purchases})")
@@ -209,33 +205,7 @@ def touched(identity: "DataFrame", then: "DataFrame | None", differ: "DataFrame 
     late = (F.coalesce(F.col("_order_changed"), F.lit(False))
             | F.coalesce(F.col("_first_new") <= F.col("first_seen"), F.lit(False)))
     whole = whole.unionByName(candidates.where(late).select("customer_key")).distinct()
-    return whole, candidates.where(~late).select("customer_key"), adjusted.join(whole, "customer_key", "left_anti")
-
-
-def _order_changes(identity: "DataFrame", differ: "DataFrame", now: "DataFrame", before: "DataFrame") -> "DataFrame":
-    """(``customer_key``, ``kept_change``, ``revenue_change``): what orders that were there before and whose kept state
-    or total changed add to their customers' ``kept_orders`` and ``revenue`` (``relationship.facts`` counts an order
-    through its purchase row, with the order's total when kept). Orders whose purchase row this run added are left
-    out: the new row is counted with the order as it is now. Pure."""
-    from pyspark.sql import functions as F
-
-    def state(o: "DataFrame", i: int) -> "DataFrame":
-        kept = F.coalesce(F.expr(kept_order_sql()), F.lit(False))
-        return o.select("order_id", kept.alias(f"_kept{i}"),
-                        F.when(kept, F.coalesce("total_price", F.lit(0))).otherwise(F.lit(0)).alias(f"_value{i}"))
-
-    purchases = ", ".join(repr(e) for e in PURCHASE_EVENTS)
-    new_purchases = differ.where(f"_side = 'added' AND event_type IN ({purchases})").select(
-        F.col("identifier").alias("_new"))
-    changed = (state(now, 0).join(state(before, 1), "order_id")
-               .where("_kept0 <> _kept1 OR _value0 <> _value1")
-               .select(F.concat(F.lit("order:"), F.col("order_id").cast("string")).alias("identifier"),
-                       (F.col("_kept0").cast("int") - F.col("_kept1").cast("int")).alias("kept_change"),
-                       (F.col("_value0") - F.col("_value1")).alias("revenue_change")))
-    changed = changed.join(new_purchases, changed.identifier == new_purchases._new, "left_anti")
-    return (changed.join(identity.where("NOT is_shared").select("identifier", "customer_key"), "identifier")
-            .groupBy("customer_key").agg(F.sum("kept_change").cast("int").alias("kept_change"),
-                                         F.sum("revenue_change").cast("decimal(28,2)").alias("revenue_change")))
+    return whole, candidates.where(~late).select("customer_key")
 
 
 def previous_run(lake: Lake) -> dict:

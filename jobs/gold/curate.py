@@ -9,8 +9,7 @@ Contract
   dates where a row came out different are replaced. The customers of the rows that differ, and both sides of
   every identifier that moved in ``silver.identity_map`` since, get new facts: from their stored facts and their
   new rows when only rows after their first were added (``relationship.append``), else from their whole timeline
-  (``changes.touched`` says which). A customer whose order placed before was cancelled, refunded or repriced gets
-  the change added to their kept orders and revenue (``relationship.adjust``): no history is read for it. A compaction (files rewritten with ``dataChange: false``) changes nothing.
+  (``changes.touched`` says which). A compaction (files rewritten with ``dataChange: false``) changes nothing.
   A run killed half-way leaves the last successful run's versions recorded: the next one redoes its work.
   When what the last run read is not known (a first run, an earlier release's lake, a vacuumed version), gold is
   rebuilt whole.
@@ -56,7 +55,6 @@ class CurateReport(Report):
     rebuilt_whole: bool = False  # gold was rebuilt from all of silver (asked, or what changed was not known)
     customers_rebuilt: int = 0  # customers whose facts were recomputed from their whole history
     customers_appended: int = 0  # customers whose facts were their stored facts and their new rows'
-    customers_adjusted: int = 0  # customers whose facts changed only by orders placed before (cancelled, refunded)
     dates_rewritten: list[date] = field(default_factory=list)  # the dates of gold.interactions replaced
     interactions: int = 0
     customers: int = 0
@@ -105,14 +103,11 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
     else:
         keys = touched.keys
         report.customers_rebuilt, report.customers_appended = touched.whole.count(), touched.appended.count()
-        report.customers_adjusted = touched.adjusted.count()
         attributed: tuple[str, ...] | None = ()  # the campaigns whose attributed orders changed (None: not known)
-        if report.customers_rebuilt or report.customers_appended or report.customers_adjusted:
+        if report.customers_rebuilt or report.customers_appended:
             rows = _rows(lake, touched, report, identity)
-            lake.replace_keys("gold.customer_facts", _facts(lake, rows, report, orders, touched.adjusted), keys,
-                              "customer_key")
-            # an adjusted customer's rows did not change: neither did the orders attributed to them
-            if (report.customers_rebuilt or report.customers_appended) and lake.exists("gold.campaign_orders"):
+            lake.replace_keys("gold.customer_facts", _facts(lake, rows, report, orders), keys, "customer_key")
+            if lake.exists("gold.campaign_orders"):
                 attributed = _campaign_orders(lake, touched, rows, report.run_id)
         if not lake.exists("gold.campaign_orders"):  # a lake from before it: every order attributed once
             trends.attribute_all(lake, identity)
@@ -156,11 +151,10 @@ class Touched:
     whole: "DataFrame"  # from their whole history
     appended: "DataFrame"  # from their stored facts and their new rows
     added: "DataFrame"  # the gold.interactions rows this run added (``_side = 'added'``)
-    adjusted: "DataFrame"  # customer_key, kept_change, revenue_change: orders placed before that changed
 
     @property
     def keys(self) -> "DataFrame":
-        return self.whole.unionByName(self.appended).unionByName(self.adjusted.select("customer_key")).distinct()
+        return self.whole.unionByName(self.appended)
 
 
 def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last: dict) -> Touched | None:
@@ -202,11 +196,10 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
             lake.replace_partitions("gold.interactions", fresh.where(where), where)
     facts = lake.read("gold.customer_facts") if lake.exists("gold.customer_facts") else None
     orders = changes.orders_then_and_now(lake, previous)
-    whole, appended, adjusted = changes.touched(identity, then, differ, facts, orders)
+    whole, appended = changes.touched(identity, then, differ, facts, orders)
     return Touched(lake.checkpoint(whole, report.run_id, "whole-keys"),
                    lake.checkpoint(appended, report.run_id, "appended-keys"),
-                   differ.where("_side = 'added'") if differ is not None else identity.limit(0),
-                   lake.checkpoint(adjusted, report.run_id, "adjusted-keys"))
+                   differ.where("_side = 'added'") if differ is not None else identity.limit(0))
 
 
 @dataclass
@@ -234,11 +227,10 @@ def _rows(lake: Lake, touched: Touched, report: CurateReport, identity: "DataFra
     return Rows(whole, recent, first)
 
 
-def _facts(lake: Lake, rows: Rows, report: CurateReport, orders: "DataFrame", adjusted: "DataFrame") -> "DataFrame":
+def _facts(lake: Lake, rows: Rows, report: CurateReport, orders: "DataFrame") -> "DataFrame":
     """The facts of the touched customers: whole histories for ``whole``; for ``appended``, their stored facts and the
     facts of their new rows, read with the rows of the days before the first of them (a purchase's social influence
-    looks back ``relationship.SOCIAL_INFLUENCE_DAYS``); for ``adjusted``, those or their stored facts with their
-    changed orders' kept count and revenue added (``changes.touched``)."""
+    looks back ``relationship.SOCIAL_INFLUENCE_DAYS``)."""
     parts = []  # each written by its own query: one plan holding every aggregate at once ran out of engine memory
     if rows.whole is not None:
         parts.append(relationship.facts(timeline.numbered(rows.whole), orders))
@@ -246,14 +238,7 @@ def _facts(lake: Lake, rows: Rows, report: CurateReport, orders: "DataFrame", ad
         added = lake.checkpoint(relationship.facts(timeline.numbered(rows.recent), orders, counted="_new"),
                                 report.run_id, "new-facts")
         parts.append(relationship.append(lake.read("gold.customer_facts"), added))
-    facts = (lake.checkpoint_parts([lake.conform("gold.customer_facts", p) for p in parts], report.run_id, "facts")
-             if parts else lake.frame("gold.customer_facts", []))
-    if not report.customers_adjusted:
-        return facts
-    stored = lake.read("gold.customer_facts").join(adjusted, "customer_key", "left_semi")
-    base = facts.unionByName(stored.join(facts, "customer_key", "left_anti"))  # the adjusted keep their stored facts
-    return lake.checkpoint(lake.conform("gold.customer_facts", relationship.adjust(base, adjusted)), report.run_id,
-                           "adjusted-facts")
+    return lake.checkpoint_parts([lake.conform("gold.customer_facts", p) for p in parts], report.run_id, "facts")
 
 
 def _campaign_orders(lake: Lake, touched: Touched, rows: Rows, run_id: str) -> tuple[str, ...]:

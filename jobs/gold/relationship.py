@@ -137,19 +137,6 @@ def append(stored: "DataFrame", added: "DataFrame") -> "DataFrame":
     return out.join(per_platform, "customer_key", "left").select(*out.columns, *_platform_columns())
 
 
-def adjust(facts_df: "DataFrame", changes: "DataFrame") -> "DataFrame":
-    """Facts with ``kept_change`` and ``revenue_change`` (per ``customer_key``: what orders placed before add now that
-    their kept state or total changed) added to ``kept_orders`` and ``revenue``; customers without changes as they
-    are. Pure."""
-    from pyspark.sql import functions as F
-
-    c = changes.select("customer_key", "kept_change", "revenue_change")
-    return (facts_df.join(c, "customer_key", "left")
-            .withColumn("kept_orders", F.col("kept_orders") + F.coalesce("kept_change", F.lit(0)))
-            .withColumn("revenue", F.col("revenue") + F.coalesce("revenue_change", F.lit(0)))
-            .select(*facts_df.columns))
-
-
 def score(facts_df: "DataFrame", as_of: date) -> "DataFrame":
     """Recency, RFM and lifecycle stage as of a date. Pure."""
     from pyspark.sql import Window
