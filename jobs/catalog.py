@@ -33,9 +33,12 @@ def register(spark: "SparkSession", cfg: Config, names: Iterable[str] | None = N
     tables = existing_tables(cfg, names)
     for layer in sorted({t.layer for t in tables}):
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
+    # a name not registered yet needs no look at its location: in a new engine session that is every name
+    known = _registered(spark, {t.layer for t in Lake(cfg).existing()} if names is not None else
+                        {t.layer for t in tables})
     for t in tables:
         path = lake.path(t)
-        current = _location(spark, t.qualified)
+        current = _location(spark, t.qualified) if t.qualified in known else None
         if current is not None and current.rstrip("/") != path.rstrip("/"):
             spark.sql(f"DROP TABLE {t.qualified}")  # external: the files stay; the name follows the configured lake
             current = None
@@ -43,7 +46,7 @@ def register(spark: "SparkSession", cfg: Config, names: Iterable[str] | None = N
             spark.sql(f"CREATE TABLE {t.qualified} USING DELTA LOCATION '{path}'")
     if names is not None:
         for t in Lake(cfg).existing():
-            if t not in tables and _location(spark, t.qualified) is not None:
+            if t not in tables and t.qualified in known:
                 spark.sql(f"DROP TABLE {t.qualified}")
     registered = {t.qualified for t in tables}
     views = []
@@ -54,6 +57,19 @@ def register(spark: "SparkSession", cfg: Config, names: Iterable[str] | None = N
         else:
             spark.sql(f"DROP VIEW IF EXISTS {name}")
     return [t.qualified for t in tables] + views
+
+
+def _registered(spark: "SparkSession", layers: set[str]) -> set[str]:
+    """The names registered in the databases of ``layers`` (one listing per database; a database that does not
+    exist holds none)."""
+    names = set()
+    for layer in layers:
+        try:
+            rows = spark.sql(f"SHOW TABLES IN {layer}").collect()  # a listing of names
+        except Exception:  # no such database yet
+            continue
+        names |= {f"{layer}.{r.tableName}" for r in rows}
+    return names
 
 
 def _location(spark: "SparkSession", table: str) -> str | None:
