@@ -20,6 +20,8 @@ Contract
 - Incremental: a run recomputes only the components its new links and identifiers (or an identifier that
   became shared) touch; every other identifier keeps its row, which is what a full run would give it (its
   component's label is its prior anchor). If a usable link leaves the affected set, everything is recomputed.
+  When nothing stopped joining anything (the usual day: new visitors, logins, orders), each touched customer is
+  one node and labels propagate over the new links only (``contracted_components``).
 """
 
 from __future__ import annotations
@@ -187,6 +189,27 @@ def components(nodes: "DataFrame", edges: "DataFrame", checkpoint) -> "DataFrame
     raise RuntimeError(f"identity components did not settle in {MAX_ROUNDS} rounds; check for a link chain that long")
 
 
+def contracted_components(nodes: "DataFrame", edges: "DataFrame", previous: "DataFrame", checkpoint) -> "DataFrame":
+    """``components`` of a graph that only grew since ``previous`` (the identity map before): links and identifiers
+    were added, none stopped joining. Every previous customer's identifiers are then still joined, so each customer
+    is one node (with the least rank of its identifiers) and each identifier new to the map another; labels
+    propagate over the links between those nodes only, which are few and short (the new links), instead of through
+    every identifier of a long-lived customer. Each identifier takes its node's label: the least rank of the
+    component it is in, as ``components`` gives over the whole graph."""
+    from pyspark.sql import functions as F
+
+    node = F.coalesce(F.concat(F.lit("k|"), F.col("customer_key")), F.concat(F.lit("i|"), F.col("identifier")))
+    members = checkpoint(nodes.join(previous.select("identifier", "customer_key"), "identifier", "left")
+                         .select("identifier", "rank", node.alias("node")), "members")
+    ends = members.select("identifier", "node")
+    links = (edges.join(ends.select(F.col("identifier").alias("a"), F.col("node").alias("_na")), "a")
+             .join(ends.select(F.col("identifier").alias("b"), F.col("node").alias("_nb")), "b")
+             .where("_na <> _nb").select(F.col("_na").alias("a"), F.col("_nb").alias("b")).distinct())
+    labels = components(members.groupBy(F.col("node").alias("identifier")).agg(F.min("rank").alias("rank")), links,
+                        checkpoint)
+    return members.join(labels.withColumnRenamed("identifier", "node"), "node").select("identifier", "label")
+
+
 KEY_LENGTH = 19  # ck_ and 16 hex digits
 NO_KEY = "~" * KEY_LENGTH  # in the rank of an identifier that was no anchor (sorts after every key)
 RANK_PREFIX = 18 + KEY_LENGTH + 1  # "0|" or "1|", 15 digits of milliseconds, "|", a key or NO_KEY, "|": the identifier
@@ -203,6 +226,7 @@ def key_of(label_sql: str) -> str:
 @dataclass
 class IdentityReport(Report):
     recomputed: int | None = None  # identifiers whose components were recomputed (None: all of them)
+    contracted: bool = False  # over the touched customers as nodes and the new links (``contracted_components``)
     identifiers: int = 0
     customers: int = 0
     merges: int = 0
@@ -297,7 +321,7 @@ def _run(lake: Lake, window: Window, report: IdentityReport, max_links: int, rec
     usable = history.without_blocked(all_edges.join(shared.withColumnRenamed("identifier", "a"), "a", "left_anti")
                                      .join(shared.withColumnRenamed("identifier", "b"), "b", "left_anti"), blocks)
     nodes = lake.read("silver.identity_nodes")
-    affected = None
+    affected, grown = None, False
     if changed is not None:
         # an identifier that became shared (or stopped being) can split its component: it is changed too
         flips = (previous.where("is_shared").select("identifier").exceptAll(shared.select("identifier"))
@@ -312,6 +336,12 @@ def _run(lake: Lake, window: Window, report: IdentityReport, max_links: int, rec
         else:
             usable, nodes = edges_in, nodes.join(affected, "identifier", "left_semi")
             report.recomputed = affected.count()
+            # nothing stopped joining anything (no identifier became or stopped being shared, no block on an
+            # affected identifier, no person's change): the components only grew (``contracted_components``)
+            grown = not recompute and not flips.limit(1).count() and (blocks is None or not blocks.join(
+                affected, (blocks.a == affected.identifier) | (blocks.b == affected.identifier), "left_semi")
+                .limit(1).count())
+            report.contracted = grown
     anchors = (previous.where("is_anchor").select("identifier", F.col("customer_key").alias("_prior"))
                if previous is not None else None)
     ranked = (nodes.join(anchors, "identifier", "left") if anchors is not None
@@ -322,7 +352,8 @@ def _run(lake: Lake, window: Window, report: IdentityReport, max_links: int, rec
         F.when(F.col("_prior").isNotNull(), "0").otherwise("1"), F.lit("|"),
         F.lpad(F.unix_millis("first_seen").cast("string"), 15, "0"), F.lit("|"),
         F.coalesce("_prior", F.lit(NO_KEY)), F.lit("|"), "identifier").alias("rank"))
-    labels = components(ranked.select("identifier", "rank"), usable, checkpoint)
+    labels = (contracted_components(ranked.select("identifier", "rank"), usable, previous, checkpoint) if grown
+              else components(ranked.select("identifier", "rank"), usable, checkpoint))
     identity = (ranked.join(labels, "identifier")
                 .join(shared.select("identifier", F.lit(True).alias("_shared")), "identifier", "left")
                 .select("identifier", F.expr("substring_index(identifier, ':', 1)").alias("id_type"),
