@@ -13,29 +13,23 @@ from typing import TYPE_CHECKING, Iterable
 
 from jobs.config import Config
 from jobs.lake import Lake
-from schemas.tables import Table
 from schemas.views import VIEWS
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
-def existing_tables(cfg: Config, names: Iterable[str] | None = None) -> list[Table]:
-    """Declared tables that exist in the lake (only those named, if ``names`` is given)."""
-    wanted = set(names) if names is not None else None
-    return [t for t in Lake(cfg).existing() if wanted is None or t.qualified in wanted]
-
-
 def register(spark: "SparkSession", cfg: Config, names: Iterable[str] | None = None) -> list[str]:
     """Register the existing tables (all, or those named) by ``layer.name``; unregister the others, so a
     restricted session cannot reach a table it was not given."""
     lake = Lake(cfg, spark)
-    tables = existing_tables(cfg, names)
+    existing = lake.existing()  # the declared tables in the lake, listed once
+    wanted = set(names) if names is not None else None
+    tables = [t for t in existing if wanted is None or t.qualified in wanted]
     for layer in sorted({t.layer for t in tables}):
         spark.sql(f"CREATE DATABASE IF NOT EXISTS {layer}")
     # a name not registered yet needs no look at its location: in a new engine session that is every name
-    known = _registered(spark, {t.layer for t in Lake(cfg).existing()} if names is not None else
-                        {t.layer for t in tables})
+    known = _registered(spark, {t.layer for t in existing})
     for t in tables:
         path = lake.path(t)
         current = _location(spark, t.qualified) if t.qualified in known else None
@@ -44,14 +38,14 @@ def register(spark: "SparkSession", cfg: Config, names: Iterable[str] | None = N
             current = None
         if current is None:
             spark.sql(f"CREATE TABLE {t.qualified} USING DELTA LOCATION '{path}'")
-    if names is not None:
-        for t in Lake(cfg).existing():
+    if wanted is not None:
+        for t in existing:
             if t not in tables and t.qualified in known:
                 spark.sql(f"DROP TABLE {t.qualified}")
     registered = {t.qualified for t in tables}
     views = []
     for name, view in VIEWS.items():  # over the stored tables just registered: the engine keeps only the SQL
-        if set(view.inputs) <= registered and (names is None or name in set(names)):
+        if set(view.inputs) <= registered and (wanted is None or name in wanted):
             spark.sql(f"CREATE OR REPLACE VIEW {name} AS {view.sql(*view.inputs)}")
             views.append(name)
         else:
