@@ -66,7 +66,7 @@ def facts(timeline: "DataFrame", orders: "DataFrame", counted: str | None = None
     base = t.groupBy("customer_key").agg(
         F.min("occurred_at").alias("first_seen"),
         F.max("occurred_at").alias("last_seen"),
-        F.min(F.struct("seq", "channel", "platform")).alias("_first"),
+        F.min_by(F.struct("channel", "platform"), "seq").alias("_first"),  # seq is unique within a customer
         F.min(F.when(purchase, F.col("occurred_at"))).alias("first_purchase_at"),
         F.countDistinct(F.when(purchase, F.col("order_id"))).alias("orders"),
         F.countDistinct(F.when(purchase & F.col("_kept_total").isNotNull(), F.col("order_id"))).alias("kept_orders"),
