@@ -52,6 +52,10 @@ def test_an_id_conflict_says_where_the_first_copy_is(spark, refined):
     original = lake.read("silver.clickstream_events").where(
         f"source_file = '{first_file}' AND line_number = {first_line}").first()
     assert original is not None and original.message_id == json.loads(row.raw)["messageId"]
+    # the raw line is the one bronze holds for the conflicting row (staged refine keeps only quarantined rows' lines)
+    line = lake.read("bronze.clickstream").where(
+        f"source_file = '{row.source_file}' AND line_number = {row.line_number}").first()
+    assert line is not None and row.raw == line.value
 
 
 @pytest.mark.slow
