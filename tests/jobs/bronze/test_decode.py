@@ -131,3 +131,24 @@ def test_a_text_block_gives_the_records_of_reading_it_line_by_line(lines, ends_w
     got = [r.value if r.reason != "not_utf8" else r.raw_bytes for r in d.records]
     assert got == expected and d.blank_lines == blank
     assert [r.line_number for r in d.records] == list(range(1, len(expected) + 1))
+
+
+def test_the_engine_batches_hold_a_file_row_and_every_record_of_each_file():
+    import pyarrow as pa
+
+    from jobs.bronze.decode import decode_batches, engine_key
+
+    contents = {"/l/a.json.gz": member(j("a"), "[1]", "NaN") + b"not gzip", "/l/b.json": b"\xff\n{}\n\n \n{\"x\": 1}",
+                "/l/c.json": b"", "/l/d.json": b'{"orders": [{"id": 1}, {"id": 2}]}'}
+    batch = pa.record_batch([pa.array(list(contents)), pa.array(list(contents.values()), pa.binary())],
+                            names=["path", "content"])
+    rows = pa.Table.from_batches(list(decode_batches([batch], lineage={engine_key(p): p + "@v2" for p in contents})))
+    for path, data in contents.items():
+        d, mine = decode(data), [r for r in rows.to_pylist() if r["source_file"] == path + "@v2"]
+        assert mine[0] == {"file": engine_key(path), "kind": "file", "line_number": 0, "value": None, "raw_bytes": None,
+                           "reason": None, "detail": None, "blank_lines": d.blank_lines, "encoding": d.encoding,
+                           "bytes_read": len(data), "source_file": path + "@v2"}
+        assert [(r["kind"], r["line_number"], r["value"], r["raw_bytes"], r["reason"], r["detail"], r["blank_lines"],
+                 r["encoding"], r["bytes_read"]) for r in mine[1:]] == [
+            ("record", x.line_number, x.value, x.raw_bytes, x.reason, x.detail, None, None, None) for x in d.records]
+    assert rows.num_rows == len(contents) + sum(len(decode(v).records) for v in contents.values())
