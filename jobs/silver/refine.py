@@ -220,14 +220,12 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, source: str, run_
                                   .where("dedupe_status <> 'new'").select(*LINEAGE, "dedupe_status", "duplicate_of"),
                                   run_id, "classified")
             conflicts = valid.drop("value").join(odd.where("dedupe_status = 'id_conflict'"), list(LINEAGE))
-            if conflicts.limit(1).count():  # rare: their raw lines, from the bronze rows they were parsed from
-                conflicts = conflicts.join(bronze.select(*LINEAGE, "value"), list(LINEAGE))
-            else:
-                conflicts = conflicts.withColumn("value", F.lit(None).cast("string"))
-            conflicts = conflicts.withColumn("reason", F.lit("id_conflict")).withColumn(
-                "detail", F.coalesce(F.concat(F.lit(f"{'/'.join(module.KEYS)} first seen at "), "duplicate_of",
-                                              F.lit(" with other content")), F.lit("id_conflict")))
-            quarantine(lake, source, conflicts, run_id, now)
+            if conflicts.limit(1).count():  # rare: quarantined with their raw lines, from the bronze rows they were
+                # parsed from
+                quarantine(lake, source, conflicts.join(bronze.select(*LINEAGE, "value"), list(LINEAGE)).withColumn(
+                    "reason", F.lit("id_conflict")).withColumn(
+                    "detail", F.coalesce(F.concat(F.lit(f"{'/'.join(module.KEYS)} first seen at "), "duplicate_of",
+                                                  F.lit(" with other content")), F.lit("id_conflict"))), run_id, now)
             record_duplicates(lake, source, valid.join(odd.where("dedupe_status = 'duplicate'"), list(LINEAGE)),
                               "concat_ws('/', " + ", ".join(module.KEYS) + ")", run_id)
             fresh = valid.join(odd, list(LINEAGE), "left_anti")
