@@ -70,7 +70,7 @@ def sessionize(events: "DataFrame") -> "DataFrame":
                  F.when(F.col("utm_campaign").isNotNull(), F.col("_seq"))).alias("_utm"),
         F.min_by("device_class", "_seq").alias("device_class"),
         F.max((F.col("event") == "Order Completed").cast("int")).alias("_converted"),
-        # Sail gives NULL, not [], for collect_set over nulls only
+        # [] when no event has one (a group-by's collect_set gives it; a window's gave NULL, gap 10)
         F.coalesce(F.sort_array(F.collect_set("order_id")), F.array().cast("array<string>")).alias("order_ids"),
     )
     return s.select(
