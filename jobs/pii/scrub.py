@@ -57,9 +57,11 @@ def _sql_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-# every pattern needs one of these characters (a digit, '@' or '%40', or ':' of IPv6): text without any is left
-# as it is after one scan, instead of seven replacements (event names, UTM values, categories)
-NEEDS = "[0-9@:%]"
+# one scan for every pattern at once: text none of them matches is left as it is, instead of going through seven
+# replacements. Most text that holds a digit holds nothing to scrub (user agents, paths, titles); a guard on the
+# characters a pattern needs let all of it through, and the parse of 1.1M events took 23.5-23.8 s with it against
+# 20.1-20.2 s with this one. When no pattern matches a text, no replacement changes it: the answer is the text.
+ANY = "|".join(f"({pattern})" for _, pattern, _ in PATTERNS)
 
 
 def scrub_sql(column_sql: str) -> str:
@@ -67,7 +69,7 @@ def scrub_sql(column_sql: str) -> str:
     out = column_sql
     for marker, pattern, prefix in PATTERNS:
         out = f"regexp_replace({out}, {_sql_string(pattern)}, {_sql_string(('$1' if prefix else '') + marker)})"
-    return f"CASE WHEN {column_sql} RLIKE '{NEEDS}' THEN {out} ELSE {column_sql} END"
+    return f"CASE WHEN {column_sql} RLIKE {_sql_string(ANY)} THEN {out} ELSE {column_sql} END"
 
 
 def pseudonym_sql(column_sql: str, keyed_sql_fn) -> str:
