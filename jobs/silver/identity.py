@@ -179,11 +179,17 @@ def components(nodes: "DataFrame", edges: "DataFrame", checkpoint) -> "DataFrame
     pairs = checkpoint(pairs, "pairs")
     labels = checkpoint(nodes.selectExpr("identifier", "rank AS label"), "labels-0")
     for round_ in range(1, MAX_ROUNDS + 1):
-        offered = pairs.join(labels, pairs.src == labels.identifier).select(F.col("dst").alias("identifier"), "label")
-        new = labels.unionByName(offered).groupBy("identifier").agg(F.min("label").alias("label"))
+        offered = pairs.join(labels, pairs.src == labels.identifier).select(
+            F.col("dst").alias("identifier"), "label", F.lit(None).cast("string").alias("_was"))
+        # whether a label moved is found in the same aggregation (the identifier's own label beside the least
+        # offered), and counted from the round's staged files: a join of each round with the one before cost as
+        # much as a round (0.1 of 0.45 s at 1.1M events, 8 rounds)
+        new = (labels.select("identifier", "label", F.col("label").alias("_was")).unionByName(offered)
+               .groupBy("identifier").agg(F.min("label").alias("label"), F.min("_was").alias("_was"))
+               .select("identifier", "label", F.expr("coalesce(label <> _was, false)").alias("_moved")))
         new = checkpoint(new, f"labels-{round_}")
-        changed = new.join(labels.withColumnRenamed("label", "old"), "identifier").where("label <> old").count()
-        labels = new
+        changed = new.where("_moved").count()
+        labels = new.select("identifier", "label")
         if changed == 0:
             return labels
     raise RuntimeError(f"identity components did not settle in {MAX_ROUNDS} rounds; check for a link chain that long")
