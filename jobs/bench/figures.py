@@ -48,6 +48,8 @@ def build_with(revision: str, landing: Path, lake: Path, workdir: Path, progress
     """A lake built from ``landing`` by the code of git ``revision``: its own worktree and CLI, one process per
     stage, gates on, the bench's key. Returns the lake."""
     repo = Path(__file__).resolve().parents[2]
+    # the old code runs in its own worktree: a relative path (the default ./.bench) would name another folder there
+    landing, lake, workdir = landing.resolve(), lake.resolve(), workdir.resolve()
     tree = workdir / f"code-{revision.replace('/', '_')}"
     if not tree.exists():
         subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", "--force", str(tree), revision],
