@@ -167,7 +167,7 @@ def test_a_links_first_evidence_is_its_least_time_then_table_then_key_nulls_last
     import random
     from datetime import datetime
 
-    from jobs.silver.identity import _evidence_order  # noqa: PLC2701 (a private helper, tested on its own)
+    from jobs.silver.identity import _evidence_order
 
     rng = random.Random(3)
     times = [None, datetime(1900, 1, 1), datetime(1969, 12, 31, 23, 59, 59, 999999), datetime(1970, 1, 1),
