@@ -80,12 +80,12 @@ def _evidence_order(time: str, table: str, key: str) -> str:
     the least text 0.7 s, with the same evidence for every link. A time is in the years silver keeps (1900-2200):
     its microseconds from 1900 are positive, in 19 digits; a table name ends with chr(0), below any character."""
     return (f"concat(CASE WHEN {time} IS NULL THEN '1' ELSE concat('0', lpad(CAST(unix_micros({time}) + "
-            f"{-_MICROS_1900} AS STRING), 19, '0')) END, "
+            f"{_MICROS_BEFORE_1970} AS STRING), 19, '0')) END, "
             f"CASE WHEN {table} IS NULL THEN '1' ELSE concat('0', {table}, chr(0)) END, "
             f"CASE WHEN {key} IS NULL THEN '1' ELSE concat('0', {key}) END)")
 
 
-_MICROS_1900 = -2208988800 * 10**6  # unix_micros of 1900-01-01
+_MICROS_BEFORE_1970 = 2208988800 * 10**6  # from 1900-01-01 to 1970-01-01: unix_micros of 1900 is minus this
 
 
 def shared_identifiers(edges: "DataFrame", max_links: int) -> "DataFrame":

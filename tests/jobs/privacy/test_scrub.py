@@ -8,7 +8,8 @@ import re
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from jobs.pii.scrub import ANY, PATTERNS, _sql_string, scrub, scrub_sql, url_sql
+from jobs.lake import sql_string
+from jobs.pii.scrub import ANY, PATTERNS, scrub, scrub_sql, url_sql
 
 MIXED = "0123456789abcdefABCDEFxyz@%:.+-() /_?=#"  # texts that often hold something to scrub
 # the characters the patterns are made of, and some they stop at
@@ -33,7 +34,7 @@ def test_the_engine_scrubs_as_the_python_twin(spark):
              "/orders/4567891234", "mixed: x@y.co 10.0.0.1", "", "no digits at all", "v1.2.3 Mozilla/5.0"]
     texts += ["".join(rng.choice(MIXED) for _ in range(rng.randint(0, 40))) for _ in range(600)]
     df = spark.createDataFrame([(i, t) for i, t in enumerate(texts)] + [(len(texts), None)], "i int, t string")
-    rows = df.selectExpr("i", f"{scrub_sql('t')} AS s", f"t RLIKE {_sql_string(ANY)} AS guarded").collect()
+    rows = df.selectExpr("i", f"{scrub_sql('t')} AS s", f"t RLIKE {sql_string(ANY)} AS guarded").collect()
     got = {r.i: r.s for r in rows}
     assert got == {i: scrub(t) for i, t in enumerate([*texts, None])}
     # the engine's regex engine reads the guard as Python's does: it lets through exactly the texts that hold a match
