@@ -23,6 +23,7 @@ from jobs.config import Config
 from schemas.tables import LAYERS, Table, table
 from schemas.views import VIEWS
 from jobs.runs.run_id import RunId
+from jobs.sql_text import in_list, sql_string
 from jobs.storage import is_s3, local_root, remove_tree
 
 if TYPE_CHECKING:
@@ -636,15 +637,6 @@ def record_count(files) -> int | None:
     """Rows in the data files of ``Lake.files`` (their record counts; None if a file has none)."""
     counts = files.column("num_records").to_pylist() if "num_records" in files.column_names else [None]
     return None if any(c is None for c in counts) else int(sum(counts))
-
-
-def sql_string(value: str) -> str:
-    """A SQL string literal."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def in_list(values: Iterable[str]) -> str:
-    return ", ".join(sql_string(v) for v in values)
 
 
 __all__ = ["LAYERS", "Lake", "MissingTableError", "SchemaMismatchError", "in_list", "record_count", "sql_string"]

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+from jobs.sql_text import sql_string
+
 # (marker, pattern, keeps group 1): the prefix group keeps what preceded the match (a boundary)
 PATTERNS: tuple[tuple[str, str, bool], ...] = (
     ("<email>", r"[A-Za-z0-9._%+-]+(@|%40)[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}", False),
@@ -53,10 +55,6 @@ def mask(value, column_class: str = "none"):
     return scrub(value) if isinstance(value, str) else value
 
 
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 # one scan for every pattern at once: text none of them matches is left as it is, instead of going through seven
 # replacements. Most text that holds a digit holds nothing to scrub (user agents, paths, titles); a guard on the
 # characters a pattern needs let all of it through, and the parse of 1.1M events took 23.5-23.8 s with it against
@@ -68,8 +66,8 @@ def scrub_sql(column_sql: str) -> str:
     """Engine SQL: ``column_sql`` with every pattern replaced by its marker."""
     out = column_sql
     for marker, pattern, prefix in PATTERNS:
-        out = f"regexp_replace({out}, {_sql_string(pattern)}, {_sql_string(('$1' if prefix else '') + marker)})"
-    return f"CASE WHEN {column_sql} RLIKE {_sql_string(ANY)} THEN {out} ELSE {column_sql} END"
+        out = f"regexp_replace({out}, {sql_string(pattern)}, {sql_string(('$1' if prefix else '') + marker)})"
+    return f"CASE WHEN {column_sql} RLIKE {sql_string(ANY)} THEN {out} ELSE {column_sql} END"
 
 
 def pseudonym_sql(column_sql: str, keyed_sql_fn) -> str:
@@ -77,7 +75,7 @@ def pseudonym_sql(column_sql: str, keyed_sql_fn) -> str:
     anywhere): such an id is replaced by its keyed pseudonym (``h_`` + 32 hex digits; the same value always gives the
     same pseudonym, so links still work); other ids stay as they are. ``keyed_sql_fn(column_sql)`` is the pseudonym
     (``jobs.pii.keyring.pseudonym_sql``)."""
-    return (f"CASE WHEN {column_sql} RLIKE {_sql_string(EMAIL)} OR {column_sql} RLIKE '(^|[^A-Za-z0-9_.])@[A-Za-z0-9_.]{{2,30}}' "
+    return (f"CASE WHEN {column_sql} RLIKE {sql_string(EMAIL)} OR {column_sql} RLIKE '(^|[^A-Za-z0-9_.])@[A-Za-z0-9_.]{{2,30}}' "
             f"THEN {keyed_sql_fn(column_sql)} ELSE {column_sql} END")
 
 

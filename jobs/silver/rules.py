@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from jobs.sql_text import sql_string
 from schemas.rules import RULES, Rule
 
 if TYPE_CHECKING:
@@ -20,10 +21,6 @@ def _literal(value: float) -> str:
     return f"CAST({float(value)!r} AS DOUBLE)"
 
 
-def _quoted(text: str) -> str:
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def broken_sql(rule: Rule, column: str | None = None) -> tuple[str, str]:
     """(condition true when the value breaks the rule, detail for a person) over ``column`` (default the rule's)."""
     c = column or f"`{rule.column}`"
@@ -31,11 +28,11 @@ def broken_sql(rule: Rule, column: str | None = None) -> tuple[str, str]:
     if rule.not_null:
         return f"{c} IS NULL", f"'{rule.column} is missing or could not be read'"
     if rule.values is not None:
-        listed = ", ".join(_quoted(x) for x in rule.values)
+        listed = ", ".join(sql_string(x) for x in rule.values)
         return (f"{c} IS NULL OR {c} NOT IN ({listed})",
                 f"concat('{rule.column} ', {shown}, ' is not one of {', '.join(rule.values)}')")
     if rule.regex is not None:
-        return (f"{c} IS NOT NULL AND NOT {c} RLIKE {_quoted(rule.regex)}",
+        return (f"{c} IS NOT NULL AND NOT {c} RLIKE {sql_string(rule.regex)}",
                 f"concat('{rule.column} ', {shown}, ' does not look right')")
     if rule.not_before is not None:
         return (f"{c} < `{rule.not_before}`", f"concat('{rule.column} ', {shown}, ' is before {rule.not_before} ', "

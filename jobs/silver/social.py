@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobs.lake import sql_string
+from jobs.sql_text import sql_string
 from jobs.pii.keyring import hmac_sql
 from jobs.pii.keyring import pseudonym_sql as keyed_pseudonym_sql
 from jobs.pii.scrub import pseudonym_sql

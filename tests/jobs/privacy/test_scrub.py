@@ -8,7 +8,7 @@ import re
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from jobs.lake import sql_string
+from jobs.sql_text import sql_string
 from jobs.pii.scrub import ANY, PATTERNS, scrub, scrub_sql, url_sql
 
 MIXED = "0123456789abcdefABCDEFxyz@%:.+-() /_?=#"  # texts that often hold something to scrub
