@@ -25,7 +25,7 @@ from jobs.pii.keyring import pseudonym_sql as keyed_pseudonym_sql
 from jobs.pii.scrub import ip_address_sql, ip_network_sql, pseudonym_sql, scrub_sql, url_sql
 from jobs.silver import rules
 from jobs.silver.common import (
-    clean_id, first_failure, long_ids, not_object, phone_sql, sane_sql, time_checks,
+    clean_id, first_failure, long_ids, not_object, odd_types, phone_sql, sane_sql, time_checks,
 )
 from jobs.silver.platforms import snowplow_json
 from jobs.sql_text import sql_string
@@ -48,22 +48,13 @@ LIMITS = {"price": 1e9, "quantity": 1e6, "total": 1e10, "revenue": 1e10, "rating
 
 
 def _odd_types() -> str:
-    """A regex that matches every line on which a field that must be an object, or a number property, may hold
-    something its type cannot: one of those keys followed by a value that opens otherwise (a null too); an integer
-    property followed by anything but digits (a fraction, an exponent, a string) or by 19 digits or more; a value
-    too large for a double (Sail reads such a line as no record at all, docs/sail-gaps.md gap 20, so no check reads
-    its raw text today; matched all the same); a key written with an escape (JSON reads "\\u0070rice" as price). Most lines match
-    none of it, and are not parsed again for their raw texts."""
+    """``common.odd_types`` of the fields whose raw text the parse checks, typed as ``schema.EVENT`` types them."""
     from pyspark.sql.types import LongType
 
     fields = {f.name: f.dataType for f in schema.EVENT["properties"].dataType.fields}
     longs = [p for p in NUMERIC_PROPERTIES if isinstance(fields[p], LongType)]
-    doubles = [p for p in NUMERIC_PROPERTIES if p not in longs]
-    return "|".join([r'"(?:properties|context|traits|page)"\s*:\s*[^{\s]',
-                     rf'"(?:{"|".join(doubles)})"\s*:\s*[^-0-9\s]',
-                     rf'"(?:{"|".join(longs)})"\s*:\s*-?[0-9]*[^0-9,}}\s]',
-                     rf'"(?:{"|".join(longs)})"\s*:\s*-?[0-9]{{19}}',
-                     r':\s*-?[0-9.]+[eE][-+]?[0-9]{3}', r':\s*-?[0-9]{300}', r'\\u'])
+    return odd_types(("properties", "context", "traits", "page"), longs,
+                     [p for p in NUMERIC_PROPERTIES if p not in longs])
 
 
 ODD_TYPES = _odd_types()
