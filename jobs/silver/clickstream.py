@@ -127,14 +127,15 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
          f"concat('arrived more than {late_days} days after the event (RAPPORT_LATE_DAYS)')"),
     ])
     ua = "coalesce(j.context.userAgent, '')"
-    device = (f"CASE WHEN {ua} RLIKE '{BOT_PATTERN}' THEN 'bot' WHEN j.context.app IS NOT NULL THEN 'app' "
+    device = (f"CASE WHEN _bot THEN 'bot' WHEN j.context.app IS NOT NULL THEN 'app' "
               f"WHEN {ua} RLIKE '(?i)(ipad|tablet)' THEN 'tablet' WHEN {ua} RLIKE '(?i)(mobile|iphone|android)' THEN 'mobile' "
               f"ELSE 'desktop' END")
     # a field that one output reads many times (an IP's checks, a URL's parts) is computed once, in a column of
     # its own: written inline, every use was planned again (Sail gap 16)
     df = df.select("*", F.expr(ip_address_sql("j.context.ip")).alias("_ip"),
                    F.expr("regexp_replace(coalesce(j.context.page.url, j.properties.url), '[?#].*$', '')").alias("_page_url"),
-                   F.expr("nullif(coalesce(j.context.page.referrer, j.properties.referrer), '')").alias("_referrer"))
+                   F.expr("nullif(coalesce(j.context.page.referrer, j.properties.referrer), '')").alias("_referrer"),
+                   F.expr(f"{ua} RLIKE '{BOT_PATTERN}'").alias("_bot"))
 
     def pseudonym(column_sql: str) -> str:
         return pseudonym_sql(column_sql, lambda c: keyed_pseudonym_sql(c, pii_key))
@@ -180,7 +181,7 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
         F.expr(hmac_sql("j.traits.email", pii_key)).alias("email_hash"),
         F.expr(hmac_sql(phone_sql("j.traits.phone"), pii_key)).alias("phone_hash"),
         F.expr(device).alias("device_class"),
-        F.expr(f"{ua} RLIKE '{BOT_PATTERN}'").alias("is_bot"),
+        F.col("_bot").alias("is_bot"),
         F.expr(scrub_sql("j.context.userAgent")).alias("user_agent"),
         F.expr(ip_network_sql("_ip")).alias("ip_truncated"),
         F.expr(scrub_sql("j.context.library.name")).alias("library"),
