@@ -79,32 +79,25 @@ def _parsed(spark, cfg, texts: list[str]):
     return {r.line_number: r.asDict() for r in clickstream.parse(bronze, cfg).collect()}
 
 
-def _same_where_read_everywhere(spark, tmp_path_factory, monkeypatch, texts: list[str]) -> None:
-    from jobs.config import Config
-    from jobs.silver import clickstream as module
-    from tests.lakes import PII_KEY
-
-    cfg = Config(lake_root=str(tmp_path_factory.mktemp("odd")), pii_key=PII_KEY)
-    guarded = _parsed(spark, cfg, texts)
-    with monkeypatch.context() as m:
-        m.setattr(module, "ODD_TYPES", "")  # matches every line: the raw texts of all of them are read
-        everywhere = _parsed(spark, cfg, texts)
-    differ = [(i, c, guarded[i][c], everywhere[i][c]) for i in guarded for c in guarded[i]
-              if guarded[i][c] != everywhere[i][c]]
-    assert not differ, (differ[:5], [texts[i] for i, *_ in differ[:2]])
-    # and the guard is not vacuous: lines it passes over exist, and so do lines whose raw texts decide their reason
-    assert any(not re.search(module.ODD_TYPES, t) for t in texts)
-    assert any(r["reason"] == "wrong_types" for r in guarded.values())
-
-
-PROPERTY = settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
-                    phases=(Phase.explicit, Phase.generate))  # a failing batch is reported whole: shrinking took minutes
-
-
-@PROPERTY
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
+          phases=(Phase.explicit, Phase.generate))  # a failing batch is reported whole: shrinking one took minutes
 @given(texts=st.tuples(st.lists(hostile, min_size=15, max_size=50), st.lists(tidy, min_size=3, max_size=10),
                        st.lists(spoilt, min_size=1, max_size=3)).map(
     lambda t: t[0] + t[1] + [x for spoilt_lines in t[2] for x in spoilt_lines] + CORNERS))
 def test_clickstream_reads_raw_texts_where_they_can_matter_and_nowhere_else(spark, tmp_path_factory, monkeypatch,
                                                                              texts):
-    _same_where_read_everywhere(spark, tmp_path_factory, monkeypatch, texts)
+    from jobs.config import Config
+    from jobs.silver import clickstream
+    from tests.lakes import PII_KEY
+
+    cfg = Config(lake_root=str(tmp_path_factory.mktemp("odd")), pii_key=PII_KEY)
+    guarded = _parsed(spark, cfg, texts)
+    with monkeypatch.context() as m:
+        m.setattr(clickstream, "ODD_TYPES", "")  # matches every line: the raw texts of all of them are read
+        everywhere = _parsed(spark, cfg, texts)
+    differ = [(i, c, guarded[i][c], everywhere[i][c]) for i in guarded for c in guarded[i]
+              if guarded[i][c] != everywhere[i][c]]
+    assert not differ, (differ[:5], [texts[i] for i, *_ in differ[:2]])
+    # and the guard is not vacuous: lines it passes over exist, and so do lines whose raw texts decide their reason
+    assert any(not re.search(clickstream.ODD_TYPES, t) for t in texts)
+    assert any(r["reason"] == "wrong_types" for r in guarded.values())
