@@ -72,10 +72,11 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
     # line ``ODD_TYPES`` matches, or one with a number out of range (its detail quotes the raw text). On every other
     # line each such field is an object, a number in range or absent, and the checks that read the raw text hold
     # without it
-    out_of_range = " OR ".join(f"isnan(j.properties.{p}) OR j.properties.{p} < 0 OR "
-                               f"j.properties.{p} > CAST({LIMITS[p]!r} AS DOUBLE)" for p in NUMERIC_PROPERTIES)
+    def out_of_range(p: str) -> str:
+        return f"isnan(j.properties.{p}) OR j.properties.{p} < 0 OR j.properties.{p} > CAST({LIMITS[p]!r} AS DOUBLE)"
+
     df = (df.withColumn("_raw", F.expr(
-              f"CASE WHEN v RLIKE {sql_string(ODD_TYPES)} OR coalesce({out_of_range}, false) THEN "
+              f"CASE WHEN v RLIKE {sql_string(ODD_TYPES)} OR coalesce({' OR '.join(out_of_range(p) for p in NUMERIC_PROPERTIES)}, false) THEN "
               "from_json(v, 'struct<properties:string, context:string, traits:string>') END"))
           .withColumn("_rawp", F.from_json("_raw.properties", "struct<" + ", ".join(
               f"{p}:string" for p in NUMERIC_PROPERTIES) + ">"))
@@ -96,12 +97,9 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
         f" - (unix_millis({ts['sentAt']}) - unix_millis({ts['timestamp']}))) END").alias("_event_time"))
     event_time = "_event_time"
     wrong = " OR ".join(
-        f"(_rawp.{p} IS NOT NULL AND (j.properties.{p} IS NULL OR "
-        f"isnan(j.properties.{p}) OR j.properties.{p} < 0 OR j.properties.{p} > CAST({LIMITS[p]!r} AS DOUBLE)))" for p in NUMERIC_PROPERTIES)
+        f"(_rawp.{p} IS NOT NULL AND (j.properties.{p} IS NULL OR {out_of_range(p)}))" for p in NUMERIC_PROPERTIES)
     wrong_detail = "concat_ws('; ', " + ", ".join(
-        f"CASE WHEN _rawp.{p} IS NOT NULL AND (j.properties.{p} IS NULL OR "
-        f"isnan(j.properties.{p}) OR j.properties.{p} < 0 OR j.properties.{p} > CAST({LIMITS[p]!r} AS DOUBLE)) "
-        f"THEN concat('properties.{p} is not a number from 0 to {LIMITS[p]:g}: ', "
+        f"CASE WHEN _rawp.{p} IS NOT NULL AND (j.properties.{p} IS NULL OR {out_of_range(p)}) THEN concat('properties.{p} is not a number from 0 to {LIMITS[p]:g}: ', "
         f"substr(_rawp.{p}, 1, 40)) END"
         for p in NUMERIC_PROPERTIES) + ")"
     bad_ts = (" OR ".join(f"({raw} IS NOT NULL AND {ts[n]} IS NULL)" for n, raw in (

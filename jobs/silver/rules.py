@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from jobs.sql_text import sql_string
+from jobs.sql_text import in_list, sql_string
 from schemas.rules import RULES, Rule
 
 if TYPE_CHECKING:
@@ -28,8 +28,7 @@ def broken_sql(rule: Rule, column: str | None = None) -> tuple[str, str]:
     if rule.not_null:
         return f"{c} IS NULL", f"'{rule.column} is missing or could not be read'"
     if rule.values is not None:
-        listed = ", ".join(sql_string(x) for x in rule.values)
-        return (f"{c} IS NULL OR {c} NOT IN ({listed})",
+        return (f"{c} IS NULL OR {c} NOT IN ({in_list(rule.values)})",
                 f"concat('{rule.column} ', {shown}, ' is not one of {', '.join(rule.values)}')")
     if rule.regex is not None:
         return (f"{c} IS NOT NULL AND NOT {c} RLIKE {sql_string(rule.regex)}",
