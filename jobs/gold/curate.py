@@ -11,8 +11,8 @@ Contract
   new rows when only rows after their first were added (``relationship.append``), else from their whole timeline
   (``changes.touched`` says which). A compaction (files rewritten with ``dataChange: false``) changes nothing.
   A run killed half-way leaves the last successful run's versions recorded: the next one redoes its work.
-  When what the last run read is not known (a first run, an earlier release's lake, a vacuumed version), gold is
-  rebuilt whole.
+  When what the last run read is not known (a first run, an earlier release's lake, a vacuumed version), or the
+  stored facts lack a column this release declares, gold is rebuilt whole.
 - Trends are rebuilt for the dates the window touched and the 7 days after. Relationship scores are rebuilt
   whole (one row per customer); campaign performance recounts the campaigns whose interactions, visits or
   attributed orders changed, each from its first one (``trends.recount``); the orders campaign performance
@@ -164,7 +164,7 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
 
     previous = last.get("reference_versions")
     stored_version = (last.get("written_versions") or {}).get("gold.interactions")
-    if not lake.exists("gold.interactions") or stored_version is None:
+    if not lake.exists("gold.interactions") or stored_version is None or not _facts_current(lake):
         return None
     dates = changes.changed_dates(lake, previous)
     then = changes.version_then(lake, "silver.identity_map", previous)
@@ -200,6 +200,16 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
     return Touched(lake.checkpoint(whole, report.run_id, "whole-keys"),
                    lake.checkpoint(appended, report.run_id, "appended-keys"),
                    differ.where("_side = 'added'") if differ is not None else identity.limit(0))
+
+
+def _facts_current(lake: Lake) -> bool:
+    """Whether the stored facts have every column declared: an earlier release's lake lacks some, which only its
+    customers' whole histories can give (so gold is rebuilt whole, once)."""
+    from schemas.tables import table
+
+    if not lake.exists("gold.customer_facts"):
+        return False
+    return set(table("gold.customer_facts").column_names) <= set(lake.read("gold.customer_facts").columns)
 
 
 @dataclass

@@ -34,6 +34,11 @@ if TYPE_CHECKING:
 warnings.filterwarnings("ignore", message="WARN WindowExpression: No Partition Defined")
 SOCIAL_INFLUENCE_DAYS = 7
 AT_RISK_DAYS, LAPSED_DAYS = 90, 180
+# the report shows at-risk and lapsed buyers at each of the last RISK_WEEKS weeks' ends (jobs.report.data): a week's
+# end as early as RISK_WEEKS - 1 weeks before the day after the last interaction looks LAPSED_DAYS further back, so
+# a customer's facts keep the dates they were active on in ACTIVE_DAYS before their last interaction
+RISK_WEEKS = 12
+ACTIVE_DAYS = LAPSED_DAYS + 7 * (RISK_WEEKS - 1)
 
 
 def facts(timeline: "DataFrame", orders: "DataFrame", counted: str | None = None) -> "DataFrame":
@@ -79,6 +84,7 @@ def facts(timeline: "DataFrame", orders: "DataFrame", counted: str | None = None
         F.sum(F.when(F.col("event_type").isin(*UGC), 1).otherwise(0)).alias("ugc"),
         F.sum(F.when(F.col("event_type").isin(*ADVOCACY), 1).otherwise(0)).alias("advocacy"),
         F.countDistinct(F.when(influenced, F.col("order_id"))).alias("social_influenced_orders"),
+        F.collect_set("occurred_date").alias("active_dates"),
     )
     if flipped is not None:
         base = base.join(flipped, "customer_key", "left").withColumn(
@@ -87,7 +93,7 @@ def facts(timeline: "DataFrame", orders: "DataFrame", counted: str | None = None
         "customer_key", "first_seen", "last_seen",
         F.col("_first.channel").alias("acquisition_channel"), F.col("_first.platform").alias("acquisition_platform"),
         "first_purchase_at", "orders", "kept_orders", F.coalesce("revenue", F.lit(0).cast("decimal(18,2)")).alias("revenue"),
-        *SUMMED[3:], *_platform_columns())
+        *SUMMED[3:], *_platform_columns(), _recent("active_dates"))
 
 
 SUMMED = ("orders", "kept_orders", "revenue", "interactions", "visits", "social_interactions", "shares", "reviews",
@@ -101,6 +107,14 @@ def _by_platform(counts: "DataFrame") -> "DataFrame":
     return counts.groupBy("customer_key").agg(
         F.map_from_entries(F.sort_array(F.collect_list(F.struct("platform", "count")))).alias("engagement_by_platform"),
         F.max(F.struct("count", F.col("platform"))).alias("_top"))
+
+
+def _recent(dates: str):
+    """The dates (an array column) within ``ACTIVE_DAYS`` before the last interaction, in order."""
+    from pyspark.sql import functions as F
+
+    since = F.date_sub(F.to_date("last_seen"), ACTIVE_DAYS)
+    return F.array_sort(F.filter(dates, lambda d: d >= since)).alias("active_dates")
 
 
 def _platform_columns() -> list:
@@ -133,8 +147,10 @@ def append(stored: "DataFrame", added: "DataFrame") -> "DataFrame":
         "customer_key", older("first_seen"), F.greatest("_o_last_seen", "last_seen").alias("last_seen"),
         older("acquisition_channel"), older("acquisition_platform"),
         F.least("_o_first_purchase_at", "first_purchase_at").alias("first_purchase_at"),
-        *[(F.coalesce(F.col(f"_o_{c}"), F.lit(0)) + F.col(c)).alias(c) for c in SUMMED])
-    return out.join(per_platform, "customer_key", "left").select(*out.columns, *_platform_columns())
+        *[(F.coalesce(F.col(f"_o_{c}"), F.lit(0)) + F.col(c)).alias(c) for c in SUMMED],
+        F.array_union(F.coalesce("_o_active_dates", F.array().cast("array<date>")), "active_dates").alias("_dates"))
+    return out.join(per_platform, "customer_key", "left").select(*out.columns, *_platform_columns(), _recent("_dates")).drop(
+        "_dates")
 
 
 def score(facts_df: "DataFrame", as_of: date) -> "DataFrame":
@@ -143,7 +159,7 @@ def score(facts_df: "DataFrame", as_of: date) -> "DataFrame":
     from pyspark.sql import functions as F
 
     recency = F.datediff(F.lit(as_of), F.to_date("last_seen"))
-    df = facts_df.withColumn("days_since_last_interaction", recency).withColumn(
+    df = facts_df.drop("active_dates").withColumn("days_since_last_interaction", recency).withColumn(
         "average_order_value", F.when(F.col("kept_orders") > 0, F.round(F.col("revenue") / F.col("kept_orders"), 2)))
     buyers = df.where("kept_orders > 0")
     scored = (buyers

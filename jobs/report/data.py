@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from jobs.gold import timeline
+from jobs.gold.relationship import RISK_WEEKS
 from jobs.lake import Lake
 from schemas.vocabulary import PLATFORMS, PURCHASE_EVENTS
 
@@ -16,8 +18,9 @@ if TYPE_CHECKING:
 
 LIFECYCLE = ("prospect", "engaged", "customer", "repeat", "advocate", "at_risk", "lapsed")
 VERDICTS = ("missing", "stale", "silent", "consistent", "unscheduled")  # the order the report shows schemas.vocabulary.CONSISTENCY in
+log = logging.getLogger(__name__)
 TREND_DAYS = 28
-WEEKS = 12
+WEEKS = RISK_WEEKS
 
 
 @dataclass
@@ -149,25 +152,25 @@ def _risk_weekly(spark: "SparkSession", lake: Lake, as_of: date | None):
 
     A buyer (a customer with a purchase on or before the week's end) is lapsed at a week's end when nothing of theirs
     happened in the ``LAPSED_DAYS`` before it, and at risk when the last thing did more than ``AT_RISK_DAYS`` before.
-    So only the days a buyer was active in the ``LAPSED_DAYS`` before the earliest week are read, whatever the
-    lake's age: the buyers of a week are counted from ``gold.customer_relationship``, and those active in that
-    span are not lapsed."""
+    Read from ``gold.customer_facts`` alone, whatever the lake's age: each customer's ``active_dates`` hold the days
+    they were active on as far back as the earliest week can look (``relationship.ACTIVE_DAYS``)."""
     import pandas as pd
     from pyspark.sql import functions as F
 
     from jobs.gold.relationship import AT_RISK_DAYS, LAPSED_DAYS
 
-    if as_of is None or not lake.exists("gold.interactions"):
-        return pd.DataFrame(columns=["week", "at_risk", "lapsed"])
+    empty = pd.DataFrame(columns=["week", "lapsed", "at_risk", "buyers"])
+    if as_of is None or not lake.exists("gold.customer_facts"):
+        return empty
+    facts = lake.read("gold.customer_facts")
+    if "active_dates" not in facts.columns:
+        log.warning("gold.customer_facts is an earlier release's: the weekly at-risk panel is left out until the next "
+                    "rapport curate rebuilds it")
+        return empty
     weeks = spark.createDataFrame([(as_of - timedelta(days=7 * i),) for i in range(WEEKS)], "week date")
-    since = as_of - timedelta(days=7 * (WEEKS - 1) + LAPSED_DAYS)
-    buyers = (lake.read("gold.customer_relationship").where("first_purchase_at IS NOT NULL")
-              .select("customer_key", F.to_date("first_purchase_at").alias("first_buy")))
-    identity = lake.read_or_empty("silver.identity_map")
-    stored = lake.read("gold.interactions").where(F.col("occurred_date").between(F.lit(since), F.lit(as_of)))
-    active = (stored.select("identifier", "occurred_date").distinct()
-              .join(identity.where("NOT is_shared").select("identifier", "customer_key"), "identifier")
-              .select("customer_key", "occurred_date").distinct().join(buyers, "customer_key"))
+    buyers = facts.where("first_purchase_at IS NOT NULL").select(
+        "customer_key", F.to_date("first_purchase_at").alias("first_buy"), "active_dates")
+    active = buyers.select("customer_key", "first_buy", F.explode("active_dates").alias("occurred_date"))
     last = (weeks.join(active, (F.col("first_buy") <= F.col("week")) & (F.col("occurred_date") <= F.col("week"))
                        & (F.col("occurred_date") >= F.date_sub(F.col("week"), LAPSED_DAYS)))
             .groupBy("week", "customer_key").agg(F.max("occurred_date").alias("last_seen")))

@@ -154,8 +154,9 @@ def _interaction_files(lake: Lake, version: int) -> dict[str, object]:
 def test_a_day_rewrites_only_the_dates_it_changed_and_a_stored_timeline_is_retired(spark, tmp_path):
     """A returns on day 3 after visits on day 1, while B is untouched: the day's write adds day 3's interactions
     and rewrites no file of day 1 (A's timeline is read, not rewritten). A lake where an earlier release stored
-    the timeline as a table is rebuilt whole on its next curate: the stored copy goes, the view gives the rows
-    the day-by-day lake gives."""
+    the timeline as a table, or stored facts without a column declared since (``active_dates``), is rebuilt whole
+    on its next curate: the stored copy goes, the view and the facts give the rows the day-by-day lake gives (and
+    the report's weekly at-risk panel, empty before, its weeks)."""
     day = T0.replace(hour=0)
     landing = _landing(tmp_path, day, order_id=78)
     land(landing, "clickstream", day.replace(hour=10), [
@@ -167,20 +168,28 @@ def test_a_day_rewrites_only_the_dates_it_changed_and_a_stored_timeline_is_retir
                                         seg("PA", "A", back + timedelta(minutes=3), props={"product_id": "P2"})])
     windows = [(day, day + timedelta(days=2)), (day + timedelta(days=2), day + timedelta(days=3))]
 
-    def build(root: str, old_layout: bool) -> Lake:
+    def build(root: str, old_layout: str | None) -> Lake:
         cfg = Config(lake_root=str(tmp_path / root), landing_root=str(landing), pii_key=PII_KEY)
         lake = Lake(cfg, spark)
         for i, (lo, hi) in enumerate(windows):
-            if i == 1 and old_layout:  # the timeline stored as an earlier release did, without interactions
+            if i == 1 and old_layout == "facts":  # facts as an earlier release stored them
+                facts = lake.read("gold.customer_facts").drop("active_dates")
+                facts.write.format("delta").mode("overwrite").option("overwriteSchema", "true").save(
+                    lake.path("gold.customer_facts"))
+                assert _risk_weekly(spark, lake, day.date()).empty
+            if i == 1 and old_layout == "timeline":  # the timeline stored as an earlier release did, without interactions
                 lake.read("gold.customer_timeline").write.format("delta").partitionBy("occurred_date").save(
                     lake.path("gold.customer_timeline"))
                 shutil.rmtree(lake.path("gold.interactions"))
             ingest_and_refine(spark, cfg, lo, hi, gates=False)
             report = curate(spark, cfg, lo, hi, gates=False)
-        assert report.rebuilt_whole == old_layout and report.dates_rewritten == ([] if old_layout else [back.date()])
+        assert report.rebuilt_whole == bool(old_layout)
+        assert report.dates_rewritten == ([] if old_layout else [back.date()])
         return lake
 
-    lake = build("lake", old_layout=False)
+    from jobs.report.data import _risk_weekly
+
+    lake = build("lake", old_layout=None)
     last = lake.version("gold.interactions")
     before, after = _interaction_files(lake, last - 1), _interaction_files(lake, last)
     removed = set(before) - set(after)
@@ -190,9 +199,13 @@ def test_a_day_rewrites_only_the_dates_it_changed_and_a_stored_timeline_is_retir
     a = lake.read("gold.customer_timeline").where("identifier = 'user:A'").orderBy("seq").collect()
     assert [r.seq for r in a] == [1, 2, 3, 4] and a[2].occurred_date == back.date()
 
-    old = build("old", old_layout=True)
+    old = build("old", old_layout="timeline")
     assert not os.path.exists(old.path("gold.customer_timeline"))
     assert table_rows(spark, old.path("gold.customer_timeline")) == table_rows(spark, lake.path("gold.customer_timeline"))
+    old = build("old-facts", old_layout="facts")
+    assert table_rows(spark, old.path("gold.customer_facts")) == table_rows(spark, lake.path("gold.customer_facts"))
+    risk = _risk_weekly(spark, old, back.date())
+    assert len(risk) and risk.equals(_risk_weekly(spark, lake, back.date()))
 
 
 @pytest.mark.slow

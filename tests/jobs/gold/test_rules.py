@@ -259,3 +259,29 @@ def test_campaign_performance_recounts_only_what_changed_and_equals_a_full_count
     _silver(lake, spark, "silver.campaign_posts", [  # a new posts extract: attribution may move, all recounted
         {"platform": "instagram", "post_id": "ig1", "campaign_id": "C1", "message_id": "M1", "published_at": day[1]}])
     assert count(versions() | {"silver.campaign_posts": 0}) is None
+
+
+def test_active_dates_keep_the_days_the_weekly_risk_can_look_at(spark):
+    """A customer's ``active_dates`` are the days of their interactions in ``ACTIVE_DAYS`` before the last one (what
+    the earliest week of the report's at-risk panel can look at), whether computed from the whole history or appended
+    to stored facts from new rows."""
+    from jobs.gold import timeline
+
+    last = date(2026, 11, 30)
+    days = [last - timedelta(days=n) for n in (400, relationship.ACTIVE_DAYS + 1, relationship.ACTIVE_DAYS, 100, 99, 0)]
+
+    def rows(ds, new=()):
+        data = [(datetime.combine(d, datetime.min.time(), tzinfo=timezone.utc), d, "web", None, "visit", None, None,
+                 "user:1", "sessions", f"s{i}", "c", d in new) for i, d in enumerate(ds)]
+        df = spark.createDataFrame(data, "occurred_at timestamp, occurred_date date, channel string, platform string, "
+                                         "event_type string, order_id string, campaign string, identifier string, "
+                                         "source_table string, source_key string, customer_key string, _new boolean")
+        return timeline.numbered(df)
+
+    orders = spark.createDataFrame([], "order_id bigint, total_price decimal(18,2), status string")
+    whole = relationship.facts(rows(days).drop("_new"), orders).first()
+    assert whole.active_dates == days[2:]
+    stored = relationship.facts(rows(days[:-1]).drop("_new"), orders)
+    assert stored.first().active_dates == days[1:-1]  # its last was 99 days earlier: reaching 99 days further back
+    appended = relationship.append(stored, relationship.facts(rows(days, new={last}), orders, counted="_new")).first()
+    assert appended.active_dates == whole.active_dates and appended.last_seen == whole.last_seen
