@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobs.bronze.decode import decode
+from jobs.bronze.decode import _needs_judging, decode, judge
 
 pytestmark = pytest.mark.unit
 
@@ -75,10 +75,11 @@ def test_a_byte_order_mark_is_removed_not_quarantined():
     ("[1, 2]", "json_array"), ("42", "json_scalar"), ('"text"', "json_scalar"), ("null", "json_scalar"),
     ("NaN", "json_nonstandard"), ('{"price": Infinity}', "json_nonstandard"), ("plain text", "malformed_json"),
     ("[" * 5000 + "]" * 5000, "json_too_deep"), ('{"a": ' + "[" * 100 + "]" * 100 + "}", "json_too_deep"),
+    ('{"a": ' + "[" * 64 + "]" * 64 + "}", "json_too_deep"), ('{"a": ' + "[" * 63 + "]" * 63 + "}", None),
 ])
 def test_each_shape_of_not_an_object_has_its_own_reason(line, reason):
     (r,) = decode((line + "\n").encode()).records
-    assert r.reason == reason and r.value == line and r.detail
+    assert r.reason == reason and r.value == line and bool(r.detail) == bool(reason)
 
 
 def test_a_rest_page_becomes_one_record_per_order_with_its_exact_text():
@@ -98,9 +99,10 @@ def test_a_damaged_member_keeps_its_bytes():
     assert bad.raw_bytes == last[: len(last) // 2]
 
 
-def _line_by_line(data: bytes) -> tuple[list, int]:
-    """The record rules applied one line at a time, as the contract states them (the reference)."""
-    out, blank = [], 0
+def _line_by_line(data: bytes) -> tuple[list, list, int]:
+    """The record rules applied one line at a time, as the contract states them (the reference): the records, their
+    reasons, and the blank lines."""
+    out, reasons, blank = [], [], 0
     parts = data.split(b"\n")
     if parts and parts[-1] == b"":
         parts.pop()
@@ -113,11 +115,16 @@ def _line_by_line(data: bytes) -> tuple[list, int]:
             out.append(line.decode("utf-8"))
         except UnicodeDecodeError:
             out.append(line)
-    return out, blank
+            reasons.append("not_utf8")
+        else:
+            verdict = judge(out[-1]) if _needs_judging(out[-1]) else None
+            reasons.append(verdict and verdict[0])
+    return out, reasons, blank
 
 
 pieces = st.sampled_from([b'{"a": 1}', b'{"b": "\xc3\xa9\xe2\x80\xa8"}', b" ", b"\t", b"\x0b", b"\x0c", b"\r", b"\x1c",
-                          b"\xc2\xa0", b"\x85", b"\xff", b"\xe2\x80", b"[1]", b"x", b"{}"])
+                          b"\xc2\xa0", b"\x85", b"\xff", b"\xe2\x80", b"[1]", b"x", b"{}", b'{"n": NaN}',
+                          b'{"d": ' + b"[" * 40, b"]" * 40 + b"}", b"{" * 33])
 
 
 @settings(max_examples=300, deadline=None)
@@ -127,9 +134,10 @@ def test_a_text_block_gives_the_records_of_reading_it_line_by_line(lines, ends_w
     if data.lstrip()[:1] in (b"{", b"[") or data.startswith(b"\xef\xbb\xbf"):
         data = b"x" + data  # not a whole document or page, and no byte-order mark: only the line rules apply
     d = decode(data, gzipped=False)
-    expected, blank = _line_by_line(data)
+    expected, reasons, blank = _line_by_line(data)
     got = [r.value if r.reason != "not_utf8" else r.raw_bytes for r in d.records]
     assert got == expected and d.blank_lines == blank
+    assert [r.reason for r in d.records] == reasons
     assert [r.line_number for r in d.records] == list(range(1, len(expected) + 1))
 
 
