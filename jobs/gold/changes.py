@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from jobs.gold import timeline
 from jobs.lake import Lake, partitions_sql, sql_literal
+from jobs.sql_text import in_list
 from jobs.runs.window import Window
 from schemas.tables import table
 from schemas.vocabulary import PURCHASE_EVENTS, kept_order_sql
@@ -180,7 +181,7 @@ def touched(identity: "DataFrame", then: "DataFrame | None", differ: "DataFrame 
         whole = whole.unionByName(removed.select("identifier").distinct().join(m, "identifier").select("customer_key"))
     if then is None:
         return whole.distinct(), empty
-    purchases = ", ".join(repr(e) for e in PURCHASE_EVENTS)
+    purchases = in_list(PURCHASE_EVENTS)
     added = differ.where("_side = 'added'").join(identity.where("NOT is_shared"), "identifier")
     if orders is not None and orders[1] is not None:  # orders placed before whose kept state or total changed
         now, before = (o.select("order_id", F.expr(kept_order_sql()).alias(f"_kept{i}"),

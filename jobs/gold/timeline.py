@@ -21,6 +21,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from jobs.lake import Lake
+from jobs.sql_text import in_list
 from schemas import views
 
 if TYPE_CHECKING:
@@ -45,7 +46,7 @@ def _map(d: dict[str, str], col: str) -> str:
 
 
 def web_rows(events: "DataFrame") -> "DataFrame":
-    ev = events.where(f"NOT is_bot AND event IN ({', '.join(repr(e) for e in WEB_EVENTS)})")
+    ev = events.where(f"NOT is_bot AND event IN ({in_list(WEB_EVENTS)})")
     return ev.selectExpr(
         WEB_IDENTIFIER,
         "event_time AS occurred_at", WEB_CHANNEL,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from jobs.gold import timeline
 from jobs.gold.relationship import RISK_WEEKS
 from jobs.lake import Lake
+from jobs.sql_text import in_list
 from schemas.vocabulary import PLATFORMS, PURCHASE_EVENTS
 
 if TYPE_CHECKING:
@@ -130,7 +131,7 @@ def _influenced(spark: "SparkSession", lake: Lake, platforms, since: date | None
     if day is None or not lake.exists("gold.interactions"):
         return platforms
     timeline.attributed(lake).createOrReplaceTempView("_report_timeline")
-    purchases = ", ".join(repr(e) for e in PURCHASE_EVENTS)
+    purchases = in_list(PURCHASE_EVENTS)
     rows = spark.sql(f"""
         WITH buys AS (SELECT customer_key, occurred_at, channel, order_id FROM _report_timeline
                       WHERE event_type IN ({purchases}) AND occurred_date BETWEEN DATE '{since}' AND DATE '{day}'),

@@ -28,7 +28,7 @@ from jobs.silver.common import (
     clean_id, first_failure, long_ids, not_object, odd_types, phone_sql, sane_sql, time_checks,
 )
 from jobs.silver.platforms import snowplow_json
-from jobs.sql_text import sql_string
+from jobs.sql_text import in_list, sql_string
 from schemas import clickstream as schema
 from schemas.rules import FUTURE_TOLERANCE_SECONDS
 
@@ -117,7 +117,7 @@ def parse(bronze: "DataFrame", cfg: "Config") -> "DataFrame":
          "coalesce(substr(j.sentAt, 1, 40), 'null'), ', receivedAt=', coalesce(substr(j.receivedAt, 1, 40), 'null'))"),
         *time_checks("receivedAt", ts["receivedAt"], earliest, arrival=True),
         *time_checks("the corrected event time", event_time, earliest, arrival=False),
-        ("unknown_event_type", f"j.type NOT IN ({', '.join(repr(t) for t in schema.TYPES)}) OR j.type IS NULL",
+        ("unknown_event_type", f"j.type NOT IN ({in_list(schema.TYPES)}) OR j.type IS NULL",
          f"concat('type ', coalesce(substr(j.type, 1, 40), 'null'), ' is not {', '.join(schema.TYPES)}')"),
         ("future_timestamp", f"{event_time} > {ts['receivedAt']} + INTERVAL {FUTURE_TOLERANCE_SECONDS} SECONDS",
          f"concat('event time ', cast({event_time} AS STRING), ' is after its arrival ', j.receivedAt)"),

@@ -38,6 +38,7 @@ from jobs.runs.run_id import RunId
 from jobs.runs.window import Window
 from jobs.silver import identity_history as history
 from jobs.silver import identity_links
+from jobs.sql_text import in_list
 from jobs.storage import remove_tree
 from schemas.vocabulary import STRONG_IDENTIFIERS, WEAK_IDENTIFIERS
 
@@ -96,7 +97,7 @@ def shared_identifiers(edges: "DataFrame", max_links: int) -> "DataFrame":
 
     kind = "substring_index({}, ':', 1)"
     both = edges.selectExpr("a AS identifier", "b AS other").unionByName(edges.selectExpr("b AS identifier", "a AS other"))
-    weak, strong = ", ".join(repr(k) for k in WEAK), ", ".join(repr(k) for k in STRONG)
+    weak, strong = in_list(WEAK), in_list(STRONG)
     # a handle names one account per platform: one that links two platform accounts was renamed and reused
     per_kind = (both.where(f"({kind.format('identifier')} IN ({weak}) AND {kind.format('other')} IN ({strong})) OR "
                            f"({kind.format('identifier')} = 'handle' AND {kind.format('other')} = 'social')")
