@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 
 from jobs.gold import timeline
 from jobs.lake import Lake, partitions_sql, sql_literal
-from jobs.sql_text import in_list
 from jobs.runs.window import Window
+from jobs.sql_text import in_list
 from schemas.tables import table
 from schemas.vocabulary import PURCHASE_EVENTS, kept_order_sql
 
