@@ -95,19 +95,20 @@ class Decoded:
             self.chunks.append(pa.array(self.pending, pa.string()))
             self.pending = []
 
-    def columns(self) -> tuple:
-        """(texts, raw bytes, reasons, details) as pyarrow arrays of ``count`` rows."""
+    def columns(self, nulls_first: int = 0) -> tuple:
+        """(texts, raw bytes, reasons, details) as pyarrow arrays of ``count`` rows, after ``nulls_first`` nulls (a
+        file's own row goes first in the engine's batches: one copy of the texts, not two)."""
         import pyarrow as pa
 
         self._flush()
-        texts = pa.concat_arrays(self.chunks) if self.chunks else pa.array([], pa.string())
+        texts = pa.concat_arrays([pa.nulls(nulls_first, pa.string()), *self.chunks])
 
         def noted(i: int, kind):
             if not any(note[i] is not None for note in self.notes.values()):
-                return pa.nulls(self.count, kind)
-            values = [None] * self.count
+                return pa.nulls(nulls_first + self.count, kind)
+            values = [None] * (nulls_first + self.count)
             for n, note in self.notes.items():
-                values[n] = note[i]
+                values[nulls_first + n] = note[i]
             return pa.array(values, kind)
 
         return texts, noted(0, pa.binary()), noted(1, pa.string()), noted(2, pa.string())
@@ -395,7 +396,7 @@ def decode_batches(batches, lineage: dict[str, str] | None = None) -> Iterator:
             content = content or b""
             d = decode(content)
             n = d.count
-            texts, raws, reasons, details = (pa.concat_arrays([pa.nulls(1, c.type), c]) for c in d.columns())
+            texts, raws, reasons, details = d.columns(nulls_first=1)
             # the file's own row (number 0), then its records. Columns that repeat one value, or hold only nulls
             # after the file's row, are built whole: a Python list per column cost a second over 1.1M lines
             cols = [pa.repeat(path, n + 1), pa.concat_arrays([pa.array(["file"]), pa.repeat("record", n)]),
