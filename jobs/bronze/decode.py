@@ -120,10 +120,6 @@ class Decoded:
 
     # views the unit tests read
     @property
-    def values(self) -> list[str | None]:
-        return self.columns()[0].to_pylist()
-
-    @property
     def lines(self) -> list[str]:
         return [r.value for r in self.records if r.reason is None]
 

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from jobs.gold import timeline
-from jobs.gold.relationship import RISK_WEEKS
+from jobs.gold.relationship import AT_RISK_DAYS, LAPSED_DAYS, RISK_WEEKS
 from jobs.lake import Lake
 from jobs.sql_text import in_list
 from schemas.vocabulary import PLATFORMS, PURCHASE_EVENTS
@@ -157,8 +157,6 @@ def _risk_weekly(spark: "SparkSession", lake: Lake, as_of: date | None):
     they were active on as far back as the earliest week can look (``relationship.ACTIVE_DAYS``)."""
     import pandas as pd
     from pyspark.sql import functions as F
-
-    from jobs.gold.relationship import AT_RISK_DAYS, LAPSED_DAYS
 
     empty = pd.DataFrame(columns=["week", "lapsed", "at_risk", "buyers"])
     if as_of is None or not lake.exists("gold.customer_facts"):
