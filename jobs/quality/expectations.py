@@ -52,35 +52,35 @@ def partitions(name: str) -> tuple[str, ...]:
 
 def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None, *, rest: "DataFrame | None" = None,
            table_rows: int | None = None, empty: bool = False):
-    """A suite's checks (``jobs.quality.onepass.Check``: Great Expectations expectations as data), and the batch
-    with the helper columns they read.
+    """The batch with the helper columns a suite's checks read, the checks (``jobs.quality.onepass.Check``: Great
+    Expectations expectations as data), and the keyed counts of its uniqueness checks by position in the checks.
 
-    Uniqueness is a helper column naming each key seen twice; ``rest`` (the table's rows outside the batch) makes
-    it mean "unique in the batch and against the existing rows with the same keys": only the key columns of
-    ``rest`` are read. ``table_rows`` (the whole
+    A uniqueness check is "the helper column naming the row's key when the key is not unique is null": its
+    unexpected rows are counted from the batch's keys, not joined back to the batch (``keyed``: each key that
+    breaks it, as the helper's value, with its number of rows in the batch). ``rest`` (the table's rows outside
+    the batch) makes it mean "unique in the batch and against the existing rows with the same keys": only the
+    key columns of ``rest`` are read. ``table_rows`` (the whole
     table's count, from the Delta log) is what ``volume_vs_previous`` compares when the batch is not the table.
     ``empty``: the batch is known to hold no row, so no other table is read for it."""
     from pyspark.sql import functions as F
 
     from jobs.quality.onepass import Check
 
-    out, column_sets = [], []
+    out, column_sets, keyed = [], [], {}
     columns = set(df.columns)
     for i, e in enumerate(suite.expectations):
         meta = {"severity": e.severity, "rapport_index": i}
         kw = dict(e.kwargs)
-        if e.type in UNIQUENESS:  # a helper column: measured with the suite's other counts in one pass
+        if e.type in UNIQUENESS:  # counted from the batch's keys, measured in the suite's one query
             keys, helper = _unique_columns(e), f"_duplicate__{i}"
             batch_keys = df.select(*keys).where(" AND ".join(f"{k} IS NOT NULL" for k in keys))
-            twice = batch_keys.groupBy(*keys).count().where("count > 1").select(*keys)
-            if rest is None or set(partitions(suite.table)) <= set(keys):  # the batch is the table, or equal keys
-                # share a partition: no twin is outside the batch
-                flagged = twice
-            else:
-                flagged = twice.unionByName(rest.select(*keys).join(batch_keys.distinct(), keys, "left_semi")).distinct()
-            flagged = flagged.withColumn(helper, F.concat_ws(
-                "|", *[F.col(k).cast("string") for k in keys]))
-            df = df.join(flagged, keys, "left")
+            counts = batch_keys.groupBy(*keys).agg(F.count(F.lit(1)).alias("_rows"))
+            flagged = counts.where("_rows > 1")
+            if rest is not None and not set(partitions(suite.table)) <= set(keys):  # a twin can be outside the batch
+                # (equal keys share a partition otherwise): every batch row of a key the rest holds is unexpected
+                flagged = flagged.unionByName(counts.join(rest.select(*keys), keys, "left_semi")).distinct()
+            keyed[len(out)] = flagged.select(F.concat_ws("|", *[F.col(k).cast("string") for k in keys]).alias(helper),
+                                             "_rows")
             out.append(Check("expect_column_values_to_be_null", {"column": helper}, meta))
         elif e.type == "volume_vs_previous":
             if table_rows is None:  # else the batch is part of the table: ``validate`` compares the log's count
@@ -116,4 +116,4 @@ def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None, *, r
     helpers = [c for c in df.columns if c not in columns]
     for kind, kw, meta, arg in column_sets:
         out.append(Check(kind, {**kw, arg: [*kw[arg], *helpers]}, meta))
-    return df, out
+    return df, out, keyed

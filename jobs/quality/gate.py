@@ -124,9 +124,9 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
              full: bool = False) -> SuiteResult:
     """One suite on its scope's rows (``full``: every suite on its whole table).
 
-    Every expectation is measured in one aggregate query over the batch (``jobs.quality.onepass``): helper columns
-    that need a join (uniqueness against the rest of the table, references) are joined into that same query, so
-    the batch is read once and never copied. A whole table is read where it is.
+    Every expectation is measured in one query over the batch (``jobs.quality.onepass``): uniqueness is counted
+    from the batch's keys (against the rest of the table's where a twin could be), references are a helper column
+    joined into the same query, and nothing is copied. A whole table is read where it is.
     """
     from jobs.quality import batch
 
@@ -162,8 +162,10 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
         # rows that landed in other windows can share a key only within the partitions of this window's rows: the
         # domain refine deduplicates in (a copy keeps its event time; a landing file keeps its landing date)
         rest = rest.where(partition_condition(df, expectations.partitions(suite.table)))
-    df, expected = expectations.expand(lake, suite, df, window.end, rest=rest, table_rows=table_rows, empty=empty)
-    rows, results = _measure(lake, suite, df, expected)
+    measured_rows = df  # the batch before helper columns are joined to it
+    df, expected, keyed = expectations.expand(lake, suite, df, window.end, rest=rest, table_rows=table_rows,
+                                              empty=empty)
+    rows, results = _measure(lake, suite, df, expected, measured_rows, keyed)
     docs.mask_results(suite, results)  # before anything is stored or rendered: no raw personal data in samples or Data Docs
     key = docs.store(cfg, suite, results, described)  # rendered by ``docs.render``, at once or later
     outcomes: dict[int, Outcome] = {}
@@ -197,13 +199,14 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
                        batch=described, docs_key=key)
 
 
-def _measure(lake: Lake, suite: Suite, df: "DataFrame", checks: list):
+def _measure(lake: Lake, suite: Suite, df: "DataFrame", checks: list, base: "DataFrame", keyed: dict):
     """The batch's row count and every check's result (Great Expectations' result JSON), all measured in one
-    aggregate query (``jobs.quality.onepass``); a check it does not compile is validated by Great Expectations on
+    aggregate query (``jobs.quality.onepass``; the not-null checks in one filtered query over ``base``, the batch
+    without helper columns); a check it does not compile is validated by Great Expectations on
     the same batch (imported only then)."""
     from jobs.quality import onepass
 
-    rows, by_position, rest = onepass.evaluate(df, checks, SAMPLE_SIZE)
+    rows, by_position, rest = onepass.evaluate(df, checks, SAMPLE_SIZE, base, keyed)
     if rest:
         by_position.update(_by_great_expectations(lake, suite, df, {i: checks[i] for i in rest}))
     return rows, [by_position[i] for i in range(len(checks))]

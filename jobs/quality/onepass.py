@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
 
 MAP = "map"  # a condition per row: unexpected rows are counted, a sample of their values read on failure
+KEYED = "keyed"  # a map whose unexpected rows are counted from the keys that break it (uniqueness)
 
 
 @dataclass(frozen=True)
@@ -42,13 +43,14 @@ class Check:
 class Compiled:
     """What one expectation reads: for a column map, the domain (rows it judges) and the unexpected condition;
     for a table or column aggregate, one aggregate expression and the judgement of its value."""
-    kind: str  # MAP or "aggregate"
+    kind: str  # MAP, KEYED, "aggregate" or "columns"
     column: str | None = None
     domain: "Column | None" = None  # None: every row
     unexpected: "Column | None" = None
     aggregate: "Column | None" = None
     judge: Callable[[Any], bool] | None = None
     pair: tuple[str, str] | None = None  # a column-pair map: its sample is of both values
+    nulls: bool = False  # unexpected means "the column is null": counted by a query statistics can answer
 
 
 def _row_domain(check: Check) -> "Column | None | bool":
@@ -92,7 +94,7 @@ def compile_one(check: Check, columns: list[str]) -> Compiled | None:
         return cond if domain is None else (domain & cond)
 
     if kind == "expect_column_values_to_not_be_null":
-        return Compiled(MAP, column, domain, c.isNull())
+        return Compiled(MAP, column, domain, c.isNull(), nulls=True)
     if kind == "expect_column_values_to_be_null":
         return Compiled(MAP, column, domain, c.isNotNull())
     if kind == "expect_column_values_to_be_in_set":
@@ -153,17 +155,47 @@ def outcome(check: Check, success: bool, result: dict, exception: str | None = N
                                "exception_traceback": None}}
 
 
-def evaluate(df: "DataFrame", checks: list[Check], sample_size: int) -> tuple[int, dict[int, dict], list[int]]:
-    """Measure ``checks`` on ``df`` in one aggregate query.
+def _null_counts(base: "DataFrame", nulls: dict[int, Compiled]) -> "DataFrame":
+    """The unexpected and missing counts of the not-null checks, from the rows where one of their columns is null.
+
+    Asked as a filter, "is this column null" is answered from each Parquet row group's null count: a batch with no
+    null reads none of the column's pages (the raw text of a bronze table is most of its bytes). The same counts
+    inside the suite's aggregate would read every value."""
+    from functools import reduce
+
+    from pyspark.sql import functions as F
+
+    columns = sorted({c.column for c in nulls.values()})
+    aggs = []
+    for i, c in nulls.items():
+        aggs.append(F.count(F.when(c.unexpected if c.domain is None else (c.domain & c.unexpected), F.lit(1)))
+                    .alias(f"_unexpected_{i}"))
+        if c.domain is not None:
+            aggs.append(F.count(F.when(F.col(c.column).isNull(), F.lit(1))).alias(f"_missing_{i}"))
+    where = reduce(lambda a, b: a | b, [F.col(x).isNull() for x in columns])
+    return base.where(where).agg(*aggs)
+
+
+def evaluate(df: "DataFrame", checks: list[Check], sample_size: int, base: "DataFrame | None" = None,
+             keyed: "dict[int, DataFrame] | None" = None) -> tuple[int, dict[int, dict], list[int]]:
+    """Measure ``checks`` on ``df`` in one query: one row of aggregates over the batch, beside one row of the
+    not-null checks' counts over ``base`` (the batch before helper columns were joined to it: ``_null_counts``)
+    and one row per keyed check (``keyed``: position -> the keys that break it, as the check's column, with
+    their ``_rows`` in the batch; see ``jobs.quality.expectations.expand``).
 
     Returns the batch's row count, the results by position in ``checks`` and the positions left to Great
     Expectations (those not compiled)."""
     from pyspark.sql import functions as F
 
+    base = df if base is None else base
+    keyed = keyed or {}
     compiled: dict[int, Compiled] = {}
     rest: list[int] = []
     results: dict[int, dict] = {}
     for i, check in enumerate(checks):
+        if i in keyed:
+            compiled[i] = Compiled(KEYED, check.kwargs["column"])
+            continue
         missing = [c for c in (check.kwargs.get(k) for k in ("column", "column_A", "column_B"))
                    if isinstance(c, str) and c not in df.columns]
         if missing:  # Great Expectations' own outcome: not evaluated, with the reason
@@ -175,29 +207,47 @@ def evaluate(df: "DataFrame", checks: list[Check], sample_size: int) -> tuple[in
             rest.append(i)
         else:
             compiled[i] = c
+    nulls = {i: c for i, c in compiled.items() if c.nulls and c.column in base.columns and
+             ((cond := checks[i].kwargs.get("row_condition")) is None or cond["column"]["name"] in base.columns)}
     aggs = [F.count(F.lit(1)).alias("_rows")]
     for i, c in compiled.items():
         if c.kind == MAP:
             judged = F.lit(True) if c.domain is None else c.domain
             aggs.append(F.count(F.when(judged, F.lit(1))).alias(f"_judged_{i}"))
+            if i in nulls:
+                continue
             aggs.append(F.count(F.when(judged & c.unexpected, F.lit(1))).alias(f"_unexpected_{i}"))
             if c.domain is not None and c.column:  # the column's nulls: GE reports them as missing
                 aggs.append(F.count(F.when(F.col(c.column).isNull(), F.lit(1))).alias(f"_missing_{i}"))
         elif c.kind == "aggregate":
             aggs.append(c.aggregate.alias(f"_value_{i}"))
-    row = df.agg(*aggs).first().asDict()  # one row of counts: the suite's whole measurement
+    measured = df.agg(*aggs)
+    if nulls:
+        measured = measured.crossJoin(_null_counts(base, nulls))
+    for i, frame in keyed.items():
+        measured = measured.crossJoin(frame.agg(F.coalesce(F.sum("_rows"), F.lit(0)).alias(f"_unexpected_{i}")))
+    row = measured.first().asDict()  # one row of counts: the suite's whole measurement
     rows = int(row["_rows"])
     for i, c in compiled.items():
         check = checks[i]
-        if c.kind == MAP:
+        if c.kind == KEYED:
+            unexpected, sample = int(row[f"_unexpected_{i}"]), []
+            if unexpected:  # each breaking key's value once per row it has in the batch, up to the sample's size
+                for key, n in keyed[i].limit(sample_size).collect():
+                    sample += [key] * min(n, sample_size - len(sample))
+            results[i] = outcome(check, _mostly(check, unexpected, rows), {
+                "element_count": rows, "unexpected_count": unexpected, "unexpected_percent": _percent(unexpected, rows),
+                "partial_unexpected_list": sample[:sample_size]})
+        elif c.kind == MAP:
             judged, unexpected = int(row[f"_judged_{i}"]), int(row[f"_unexpected_{i}"])
             sample = []
             if unexpected:  # a handful of the values that broke it, read only on failure
                 where = c.unexpected if c.domain is None else (c.domain & c.unexpected)
+                source = base if i in nulls else df
                 if c.pair:
-                    sample = [(r[0], r[1]) for r in df.where(where).select(*c.pair).limit(sample_size).collect()]
+                    sample = [(r[0], r[1]) for r in source.where(where).select(*c.pair).limit(sample_size).collect()]
                 else:
-                    sample = [r[0] for r in df.where(where).select(c.column).limit(sample_size).collect()]
+                    sample = [r[0] for r in source.where(where).select(c.column).limit(sample_size).collect()]
             result = {"element_count": rows, "unexpected_count": unexpected,
                       "unexpected_percent": _percent(unexpected, judged), "partial_unexpected_list": sample}
             if c.domain is not None and c.column:

@@ -94,3 +94,39 @@ def test_an_expectation_not_compiled_is_left_to_great_expectations(batch):
 def test_a_missing_column_is_reported_not_raised(batch):
     _, results, _ = onepass.evaluate(batch, [check("expect_column_values_to_not_be_null", column="nope")], 5)
     assert not results[0]["success"] and "nope" in results[0]["exception_info"]["exception_message"]
+
+
+UNIQUE = [("expect_column_values_to_be_unique", {"column": "id"}),
+          ("expect_compound_columns_to_be_unique", {"column_list": ["id", "channel"]}),
+          ("expect_compound_columns_to_be_unique", {"column_list": ["channel", "code"]}),
+          ("expect_column_values_to_be_unique", {"column": "at"})]
+
+
+def test_uniqueness_counted_from_the_keys_agrees_with_great_expectations(batch, tmp_path_factory):
+    """A uniqueness check is counted from the batch's keys (``expectations.expand``: no join back to the batch);
+    its unexpected count and sample are Great Expectations' for the same expectation on the same rows."""
+    from jobs.quality import expectations
+    from jobs.quality.suites import Expectation, Suite
+
+    again = batch.sparkSession.createDataFrame([(1, "web", 1.0, "ck_fedcba9876543210", "n", datetime(2026, 1, 9), None)],
+                                               SCHEMA)
+    duplicated = batch.unionByName(again)  # ids 1 and 2 twice each, (1, web) twice
+    suite = Suite("test.batch", "table", tuple(Expectation(k, kw, "critical") for k, kw in UNIQUE))
+    df, checks, keyed = expectations.expand(None, suite, duplicated, None)
+    assert set(keyed) == {0, 1, 2, 3} and df.columns == duplicated.columns  # nothing joined back to the batch
+    rows, ours, rest = onepass.evaluate(df, checks, 5, keyed=keyed)
+    assert rows == len(ROWS) + 1 and rest == []
+    ctx = gx.get_context(mode="file", project_root_dir=str(tmp_path_factory.mktemp("gx-unique")))
+    ge_batch = ctx.data_sources.add_spark("s").add_dataframe_asset("a").add_batch_definition_whole_dataframe(
+        "w").get_batch(batch_parameters={"dataframe": duplicated})
+    failed = 0
+    for i, (kind, kw) in enumerate(UNIQUE):
+        theirs = ge_batch.validate(expectation(onepass.Check(kind, kw, {})),
+                                   result_format={"result_format": "SUMMARY", "partial_unexpected_count": 5})
+        assert ours[i]["success"] == theirs.success, (kind, kw, ours[i]["result"], theirs.result)
+        assert ours[i]["result"]["unexpected_count"] == theirs.result["unexpected_count"], (kind, kw)
+        failed += not theirs.success
+        if kind == "expect_column_values_to_be_unique":  # the sample: the key's value once per row
+            assert sorted(map(str, ours[i]["result"]["partial_unexpected_list"])) == \
+                sorted(map(str, theirs.result["partial_unexpected_list"])), (kind, kw)
+    assert failed == 2  # id and (id, channel) break it; (channel, code) and at do not (nulls are not keys)
