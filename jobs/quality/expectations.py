@@ -15,21 +15,23 @@ from jobs.quality.suites import Expectation, Suite
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-def volume_floor(lake: Lake, table: str, max_drop: object) -> int:
-    """The fewest rows ``volume_vs_previous`` accepts: the previous gate's count less ``max_drop`` of it."""
-    prev = previous_rows(lake, table)
+def volume_floor(lake: Lake, table: str, max_drop: object, counts: "dict[str, int] | None" = None) -> int:
+    """The fewest rows ``volume_vs_previous`` accepts: the previous gate's count less ``max_drop`` of it
+    (``counts``: ``previous_counts``, when a gate read them once for all its tables)."""
+    prev = (previous_counts(lake) if counts is None else counts).get(table)
     return 0 if prev is None else math.ceil(prev * (1 - float(max_drop)))
 
 
-def previous_rows(lake: Lake, table: str) -> int | None:
+def previous_counts(lake: Lake) -> dict[str, int]:
+    """Each table's row count at its latest ``volume_vs_previous`` result, for every table in one query."""
     from pyspark.sql import functions as F
 
     if not lake.exists("ops.quality_results"):
-        return None
-    row = (lake.read("ops.quality_results")
-           .where(f"table_name = '{table}' AND expectation_type = 'volume_vs_previous'")
-           .orderBy(F.desc("evaluated_at")).select("observed").first())
-    return int(row.observed) if row and row.observed and row.observed.isdigit() else None
+        return {}
+    rows = (lake.read("ops.quality_results").where("expectation_type = 'volume_vs_previous'")
+            .groupBy("table_name").agg(F.max_by("observed", "evaluated_at").alias("observed"))
+            .collect())  # one row per table
+    return {r.table_name: int(r.observed) for r in rows if r.observed and r.observed.isdigit()}
 
 
 COLUMN_SETS = {"expect_table_columns_to_match_set": "column_set", "expect_table_columns_to_match_ordered_list": "column_list"}
@@ -51,7 +53,7 @@ def partitions(name: str) -> tuple[str, ...]:
 
 
 def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None, *, rest: "DataFrame | None" = None,
-           table_rows: int | None = None, empty: bool = False):
+           table_rows: int | None = None, empty: bool = False, counts: "dict[str, int] | None" = None):
     """The batch with the helper columns a suite's checks read, the checks (``jobs.quality.onepass.Check``: Great
     Expectations expectations as data), and the keyed counts of its uniqueness checks by position in the checks.
 
@@ -61,7 +63,8 @@ def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None, *, r
     the batch) makes it mean "unique in the batch and against the existing rows with the same keys": only the
     key columns of ``rest`` are read. ``table_rows`` (the whole
     table's count, from the Delta log) is what ``volume_vs_previous`` compares when the batch is not the table.
-    ``empty``: the batch is known to hold no row, so no other table is read for it."""
+    ``empty``: the batch is known to hold no row, so no other table is read for it. ``counts``:
+    ``previous_counts``, when the gate read them for all its tables."""
     from pyspark.sql import functions as F
 
     from jobs.quality.onepass import Check
@@ -74,18 +77,18 @@ def expand(lake: Lake, suite: Suite, df: "DataFrame", end: datetime | None, *, r
         if e.type in UNIQUENESS:  # counted from the batch's keys, measured in the suite's one query
             keys, helper = _unique_columns(e), f"_duplicate__{i}"
             batch_keys = df.select(*keys).where(" AND ".join(f"{k} IS NOT NULL" for k in keys))
-            counts = batch_keys.groupBy(*keys).agg(F.count(F.lit(1)).alias("_rows"))
-            flagged = counts.where("_rows > 1")
+            per_key = batch_keys.groupBy(*keys).agg(F.count(F.lit(1)).alias("_rows"))
+            flagged = per_key.where("_rows > 1")
             if rest is not None and not set(partitions(suite.table)) <= set(keys):  # a twin can be outside the batch
                 # (equal keys share a partition otherwise): every batch row of a key the rest holds is unexpected
-                flagged = flagged.unionByName(counts.join(rest.select(*keys), keys, "left_semi")).distinct()
+                flagged = flagged.unionByName(per_key.join(rest.select(*keys), keys, "left_semi")).distinct()
             keyed[len(out)] = flagged.select(F.concat_ws("|", *[F.col(k).cast("string") for k in keys]).alias(helper),
                                              "_rows")
             out.append(Check("expect_column_values_to_be_null", {"column": helper}, meta))
         elif e.type == "volume_vs_previous":
             if table_rows is None:  # else the batch is part of the table: ``validate`` compares the log's count
                 out.append(Check("expect_table_row_count_to_be_between",
-                                 {"min_value": volume_floor(lake, suite.table, kw["max_drop"])}, meta))
+                                 {"min_value": volume_floor(lake, suite.table, kw["max_drop"], counts)}, meta))
         elif e.type == rates.TYPE:  # judged from ops.quarantine and ops.ingest_log in ``validate``, not on the batch
             continue
         elif e.type == "freshness":

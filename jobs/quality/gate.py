@@ -111,18 +111,36 @@ def _not_applicable(lake: Lake, cfg: Config, suite: Suite) -> str | None:
 def last_passed_version(lake: Lake, table_name: str) -> int | None:
     """The table version the latest passed verdict on ``table_name`` validated (None: none yet, or recorded before
     versions were)."""
+    return last_passed_versions(lake).get(table_name)
+
+
+def last_passed_versions(lake: Lake) -> dict[str, int | None]:
+    """``last_passed_version`` of every table with a passed verdict, in one query."""
     from pyspark.sql import functions as F
 
     if not lake.exists("ops.quality_gates") or "table_version" not in lake.read("ops.quality_gates").columns:
-        return None
-    row = (lake.read("ops.quality_gates").where(f"table_name = '{table_name}' AND status = '{PASSED}'")
-           .orderBy(F.desc("checked_at")).select("table_version").first())  # one row: the latest verdict
-    return None if row is None or row.table_version is None else int(row.table_version)
+        return {}
+    rows = (lake.read("ops.quality_gates").where(f"status = '{PASSED}'").groupBy("table_name")
+            .agg(F.max_by("table_version", "checked_at").alias("v")).collect())  # one row per table: its latest
+    return {r.table_name: None if r.v is None else int(r.v) for r in rows}
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What earlier gates recorded that a gate's suites compare with, read once for all of them: each table's
+    latest passed version (``last_passed_versions``) and count (``expectations.previous_counts``)."""
+    passed_versions: dict[str, int | None]
+    counts: dict[str, int]
+
+    @classmethod
+    def read(cls, lake: Lake) -> "Recorded":
+        return cls(last_passed_versions(lake), expectations.previous_counts(lake))
 
 
 def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | None = None, *,
-             full: bool = False) -> SuiteResult:
-    """One suite on its scope's rows (``full``: every suite on its whole table).
+             full: bool = False, recorded: Recorded | None = None) -> SuiteResult:
+    """One suite on its scope's rows (``full``: every suite on its whole table; ``recorded``: what earlier gates
+    recorded, when the caller read it for several suites).
 
     Every expectation is measured in one query over the batch (``jobs.quality.onepass``): uniqueness is counted
     from the batch's keys (against the rest of the table's where a twin could be), references are a helper column
@@ -148,7 +166,9 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
         where, described = window.sql(), f"rows that landed in {window}"
         table_rows = lake.rows(suite.table, version)
     elif scope == "touched":
-        b = batch.touched(lake, suite.table, last_passed_version(lake, suite.table), version)
+        passed = (recorded.passed_versions.get(suite.table) if recorded is not None
+                  else last_passed_version(lake, suite.table))
+        b = batch.touched(lake, suite.table, passed, version)
         where, described = b.where, b.describe()
         table_rows = None if where is None else b.rows  # counted from the log touched() already read
     df = whole if where is None else whole.where(where)
@@ -163,8 +183,9 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
         # domain refine deduplicates in (a copy keeps its event time; a landing file keeps its landing date)
         rest = rest.where(partition_condition(df, expectations.partitions(suite.table)))
     measured_rows = df  # the batch before helper columns are joined to it
+    counts = recorded.counts if recorded is not None else None
     df, expected, keyed = expectations.expand(lake, suite, df, window.end, rest=rest, table_rows=table_rows,
-                                              empty=empty)
+                                              empty=empty, counts=counts)
     rows, results = _measure(lake, suite, df, expected, measured_rows, keyed)
     docs.mask_results(suite, results)  # before anything is stored or rendered: no raw personal data in samples or Data Docs
     key = docs.store(cfg, suite, results, described)  # rendered by ``docs.render``, at once or later
@@ -172,7 +193,7 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
     measured = None  # the window's quarantine, read once for the suite's rate expectations
     for i, e in enumerate(suite.expectations):
         if e.type == "volume_vs_previous" and table_rows is not None:  # the table's count from the log, not the batch's
-            floor = expectations.volume_floor(lake, suite.table, e.kwargs["max_drop"])
+            floor = expectations.volume_floor(lake, suite.table, e.kwargs["max_drop"], counts)
             outcomes[i] = Outcome(e, table_rows >= floor, str(table_rows),
                                   error=None if table_rows >= floor else f"{table_rows} rows, fewer than {floor}")
         elif e.type == rates.TYPE:
@@ -287,7 +308,8 @@ def run(spark: "SparkSession", cfg: Config, window: Window, *, layer: str, table
     step = f"gate.{layer}" + (".full" if full else "")
     report_ = GateReport(step, run_id or str(RunId.new(step.replace(".", "-"))), window, layer)
     suites = [s for s in load_suites(layer, suites_dir or cfg.suites_dir()) if tables is None or s.table in tables]
-    results = [validate(spark, cfg, s, window, full=full) for s in suites]
+    recorded = Recorded.read(lake)  # before this gate records anything: what the suites compare with
+    results = [validate(spark, cfg, s, window, full=full, recorded=recorded) for s in suites]
     configured = sum(len(s.expectations) for s in suites)
     evaluated = sum(1 for r in results for o in r.outcomes if o.error != "not evaluated")
     not_applicable = [r.suite.table for r in results if r.not_applicable]
