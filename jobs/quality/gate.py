@@ -182,11 +182,11 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
         # rows that landed in other windows can share a key only within the partitions of this window's rows: the
         # domain refine deduplicates in (a copy keeps its event time; a landing file keeps its landing date)
         rest = rest.where(partition_condition(df, expectations.partitions(suite.table)))
-    measured_rows = df  # the batch before helper columns are joined to it
+    plain = df  # the batch before helper columns are joined to it
     counts = recorded.counts if recorded is not None else None
     df, expected, keyed = expectations.expand(lake, suite, df, window.end, rest=rest, table_rows=table_rows,
                                               empty=empty, counts=counts)
-    rows, results = _measure(lake, suite, df, expected, measured_rows, keyed)
+    rows, results = _measure(lake, suite, df, expected, plain, keyed)
     docs.mask_results(suite, results)  # before anything is stored or rendered: no raw personal data in samples or Data Docs
     key = docs.store(cfg, suite, results, described)  # rendered by ``docs.render``, at once or later
     outcomes: dict[int, Outcome] = {}
@@ -222,9 +222,9 @@ def validate(spark: "SparkSession", cfg: Config, suite: Suite, window: Window | 
 
 def _measure(lake: Lake, suite: Suite, df: "DataFrame", checks: list, base: "DataFrame", keyed: dict):
     """The batch's row count and every check's result (Great Expectations' result JSON), all measured in one
-    aggregate query (``jobs.quality.onepass``; the not-null checks in one filtered query over ``base``, the batch
-    without helper columns); a check it does not compile is validated by Great Expectations on
-    the same batch (imported only then)."""
+    query (``jobs.quality.onepass``: the not-null checks over ``base``, the batch without helper columns, and the
+    uniqueness checks from their ``keyed`` counts); a check it does not compile is validated by Great Expectations
+    on the same batch (imported only then)."""
     from jobs.quality import onepass
 
     rows, by_position, rest = onepass.evaluate(df, checks, SAMPLE_SIZE, base, keyed)
