@@ -12,7 +12,9 @@ read and wrote, recorded in ``ops.runs``), never by scanning history:
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date
+from functools import reduce
 from typing import TYPE_CHECKING
 
 from jobs.gold import timeline
@@ -143,70 +145,115 @@ def _dates_of_changed_posts(lake: Lake, posts: "DataFrame") -> set[date]:
     return {r.event_date for r in hit.select("event_date").distinct().collect()}  # a listing of dates
 
 
+@dataclass
+class Customers:
+    """The customers whose facts a run changes (``touched``), by how their new facts are found; frames of
+    ``customer_key`` unless said."""
+    whole: "DataFrame"  # from their whole history
+    appended: "DataFrame"  # from their stored facts and their new rows (``relationship.append``)
+    since: "DataFrame"  # (customer_key, since): their rows from that day on replaced (``relationship.replace_tail``)
+    gone: "DataFrame"  # keys no identifier has any more (merged into another): their facts go
+    adjusted: "DataFrame"  # (customer_key, kept_orders, revenue): moved by orders placed before (``order_adjustments``)
+
+
 def touched(identity: "DataFrame", then: "DataFrame | None", differ: "DataFrame | None",
-            facts: "DataFrame | None", orders: "tuple[DataFrame, DataFrame | None] | None" = None
-            ) -> tuple["DataFrame", "DataFrame"]:
-    """The customers whose facts can have changed, as (``whole``, ``appended``) frames of ``customer_key``:
+            facts: "DataFrame | None", orders: "tuple[DataFrame, DataFrame | None] | None" = None,
+            from_day: bool = True) -> Customers:
+    """The customers whose facts can have changed, and how their facts are recomputed (``Customers``).
 
-    - ``whole``: their facts are recomputed from their whole history. Both sides of every identifier whose customer
-      or shared flag moved since ``then``; the customers, before and now, of rows that went away or changed
-      (``differ`` rows with ``_side = 'removed'``); customers with a new row at or before their stored ``first_seen``
-      (their first interaction, hence acquisition, can change) or a new status of an order placed before that
-      changed the order's kept state or total (``orders``: silver.orders now and as the last run read it, in the
-      partitions written since, ``orders_then_and_now``; without the latter, any new status of an order placed
-      before).
-    - ``appended``: every other customer with new rows (``_side = 'added'``): their stored facts and the new rows'
-      give their new facts (``relationship.append``), read from the new rows and the days before them only.
+    Every change is dated: a row added or removed (``differ``, ``_side``) on its day, for its customer now and, when
+    removed, then; an identifier whose customer moved since ``then``, for both sides, on the day its old customer was
+    first seen (its rows were that customer's, all from then on). A customer whose only changes are added rows after
+    its stored ``first_seen`` is ``appended``; one with another change is recomputed ``since`` its earliest change's
+    day when that is after the day of its stored ``first_seen`` (so its first row, and every row before the day,
+    stand), else ``whole``, as is every side of an identifier found shared or no longer shared (its rows were
+    counted for nobody, or stop being). A key no identifier has now is ``gone``. An order placed before whose kept
+    state or total changed moves its customer's ``kept_orders`` and ``revenue`` (``adjusted``); without what the
+    orders were (``orders[1]`` None), any new status of an order placed before makes its customer ``whole``.
 
-    An identifier new to the map has no stored row (the identity is resolved from the silver rows interactions are
-    made of, before them), so a customer that only gained identifiers is appended. Without ``then`` (what the last
-    run read is not known) every customer of ``differ`` is whole. Proportional to the identity map and the batch.
-    Pure."""
+    Without ``then`` (what the last run read is not known) every customer of ``differ`` is whole; without
+    ``from_day`` (the stored facts may not be the stored rows', a run killed half-way) every changed one is.
+    Proportional to the identity map and the batch. Pure."""
     from pyspark.sql import functions as F
 
-    empty = identity.limit(0).select("customer_key")
-    whole = empty
-    if then is not None:
-        a = then.select("identifier", F.col("customer_key").alias("old_key"), F.col("is_shared").alias("old_shared"))
-        b = identity.select("identifier", F.col("customer_key").alias("new_key"), F.col("is_shared").alias("new_shared"))
-        moved = a.join(b, "identifier", "full_outer").where(
-            "old_key IS NOT NULL AND (new_key IS NULL OR old_key <> new_key OR old_shared <> new_shared)")
-        whole = (whole.unionByName(moved.select(F.col("old_key").alias("customer_key")))
-                 .unionByName(moved.where("new_key IS NOT NULL").select(F.col("new_key").alias("customer_key"))))
-    if differ is None:
-        return whole.distinct(), empty
-    maps = [identity] if then is None else [identity, then]
-    removed = differ.where("_side = 'removed'") if then is not None else differ
-    for m in maps:
-        whole = whole.unionByName(removed.select("identifier").distinct().join(m, "identifier").select("customer_key"))
-    if then is None:
-        return whole.distinct(), empty
-    purchases = in_list(PURCHASE_EVENTS)
-    added = differ.where("_side = 'added'").join(identity.where("NOT is_shared"), "identifier")
-    if orders is not None and orders[1] is not None:  # orders placed before whose kept state or total changed
-        now, before = (o.select("order_id", F.expr(kept_order_sql()).alias(f"_kept{i}"),
-                                F.col("total_price").alias(f"_total{i}")) for i, o in enumerate(orders))
-        changed_ = now.join(before, "order_id").where("NOT (_kept0 <=> _kept1) OR NOT (_total0 <=> _total1)").select(
-            F.concat(F.lit("order:"), F.col("order_id").cast("string")).alias("identifier"))
-        whole = whole.unionByName(changed_.join(identity, "identifier").select("customer_key"))
-        status = None
-    else:  # what the orders were is not known: any new status of an order placed before
-        status = added.where(f"source_table = 'order_status_history' AND event_type NOT IN ({purchases})")
-    added = added.groupBy("customer_key").agg(F.min("occurred_at").alias("_first_new"))
+    key = identity.limit(0).select("customer_key")
+    since_none = key.withColumn("since", F.lit(None).cast("date"))
+    adjusted = key.select("customer_key", F.lit(0).cast("bigint").alias("kept_orders"),
+                          F.lit(0).cast("decimal(18,2)").alias("revenue"))
+    if differ is None and then is None:
+        return Customers(key, key, since_none, key, adjusted)
+    if then is None:  # what the customers were is not known: every customer of a row that differs
+        whole = differ.select("identifier").distinct().join(identity, "identifier").select("customer_key").distinct()
+        return Customers(whole, key, since_none, key, adjusted)
+    first = (facts.select("customer_key", F.col("first_seen").alias("_first")) if facts is not None
+             else key.withColumn("_first", F.lit(None).cast("timestamp")))
+    a = then.select("identifier", F.col("customer_key").alias("old_key"), F.col("is_shared").alias("old_shared"))
+    b = identity.select("identifier", F.col("customer_key").alias("new_key"), F.col("is_shared").alias("new_shared"))
+    moved = (a.join(b, "identifier", "full_outer")
+             .where("old_key IS NOT NULL AND (new_key IS NULL OR old_key <> new_key OR old_shared <> new_shared)")
+             .join(first.withColumnRenamed("customer_key", "old_key"), "old_key", "left"))
+    flagged = F.coalesce(F.col("old_shared"), F.lit(False)) | F.coalesce(F.col("new_shared"), F.lit(False))
+    day = F.when(~flagged, F.to_date("_first"))  # NULL: when its rows were is not known (whole)
+    changed = F.lit("changed")
+    dated = [moved.select(F.col("old_key").alias("customer_key"), day.alias("day"), changed.alias("kind")),
+             # a moved identifier whose old customer had no facts brought no rows
+             moved.where(F.col("new_key").isNotNull() & (flagged | F.col("_first").isNotNull()))
+             .select(F.col("new_key").alias("customer_key"), day.alias("day"), changed.alias("kind"))]
+    dated = [d.withColumn("at", F.lit(None).cast("timestamp")) for d in dated]
+    gone = moved.select(F.col("old_key").alias("customer_key")).distinct().join(
+        identity.select("customer_key"), "customer_key", "left_anti")
+    if differ is not None:
+        removed = differ.where("_side = 'removed'").select("identifier", F.col("occurred_date").alias("day"))
+        for m in (identity, then):
+            dated.append(removed.join(m.select("identifier", "customer_key"), "identifier").select(
+                "customer_key", "day", changed.alias("kind"), F.lit(None).cast("timestamp").alias("at")))
+        added = differ.where("_side = 'added'").join(identity.where("NOT is_shared"), "identifier")
+        dated.append(added.select("customer_key", F.col("occurred_date").alias("day"), F.lit("added").alias("kind"),
+                                  F.col("occurred_at").alias("at")))
+    status = None
+    if orders is not None and orders[1] is not None:
+        adjusted = order_adjustments(then, *orders)
+    elif differ is not None:  # what the orders were is not known: any new status of an order placed before
+        purchases = in_list(PURCHASE_EVENTS)
+        status = (differ.where(f"_side = 'added' AND source_table = 'order_status_history' AND "
+                               f"event_type NOT IN ({purchases})").join(identity.where("NOT is_shared"), "identifier")
+                  .select("customer_key").distinct())
+    per = (reduce(lambda x, y: x.unionByName(y), dated).groupBy("customer_key").agg(
+        F.min("day").alias("since"), F.max(F.col("day").isNull().cast("int")).alias("_unknown"),
+        F.max((F.col("kind") == "changed").cast("int")).alias("_changed"), F.min("at").alias("_first_new"))
+           .join(gone, "customer_key", "left_anti").join(first, "customer_key", "left"))
     if status is not None:
-        added = added.join(status.select("customer_key").distinct().withColumn("_order_changed", F.lit(True)),
-                           "customer_key", "left")
+        per = per.join(status.withColumn("_status", F.lit(True)), "customer_key", "left")
     else:
-        added = added.withColumn("_order_changed", F.lit(False))
-    candidates = added.join(whole, "customer_key", "left_anti")
-    if facts is not None:
-        candidates = candidates.join(facts.select("customer_key", "first_seen"), "customer_key", "left")
-    else:
-        candidates = candidates.withColumn("first_seen", F.lit(None).cast("timestamp"))
-    late = (F.coalesce(F.col("_order_changed"), F.lit(False))
-            | F.coalesce(F.col("_first_new") <= F.col("first_seen"), F.lit(False)))
-    whole = whole.unionByName(candidates.where(late).select("customer_key")).distinct()
-    return whole, candidates.where(~late).select("customer_key")
+        per = per.withColumn("_status", F.lit(False))
+    from_since = (F.col("_changed") == 1) & F.lit(from_day) & (F.col("_unknown") == 0) & F.col("_first").isNotNull() & (
+        F.col("since") > F.to_date("_first"))
+    late = (F.col("_changed") == 0) & F.coalesce(F.col("_first_new") <= F.col("_first"), F.lit(False))
+    whole = F.coalesce(F.col("_status"), F.lit(False)) | late | ((F.col("_changed") == 1) & ~from_since)
+    per = per.withColumn("_how", F.when(whole, "whole").when(F.col("_changed") == 1, "since").otherwise("appended"))
+    return Customers(per.where("_how = 'whole'").select("customer_key"),
+                     per.where("_how = 'appended'").select("customer_key"),
+                     per.where("_how = 'since'").select("customer_key", "since"), gone, adjusted)
+
+
+def order_adjustments(then: "DataFrame", now: "DataFrame", before: "DataFrame") -> "DataFrame":
+    """(customer_key, kept_orders, revenue): for each customer (as ``then`` had it), what the orders placed before
+    whose kept state or total changed count now less what they counted then. Every order in silver.orders has one
+    purchase row (its first state), counted for the customer of ``order:<id>`` unless that identifier was shared;
+    an order counts as kept when it is and has a total (as ``relationship.facts`` counts it). Pure."""
+    from pyspark.sql import functions as F
+
+    def state(o: "DataFrame", i: int) -> "DataFrame":
+        kept = F.coalesce(F.expr(kept_order_sql()), F.lit(False)) & F.col("total_price").isNotNull()
+        return o.select("order_id", kept.alias(f"_kept{i}"),
+                        F.when(kept, F.col("total_price")).otherwise(F.lit(0)).alias(f"_rev{i}"))
+
+    changed_ = state(now, 0).join(state(before, 1), "order_id").where("_kept0 <> _kept1 OR _rev0 <> _rev1")
+    return (changed_.select(F.concat(F.lit("order:"), F.col("order_id").cast("string")).alias("identifier"),
+                            (F.col("_kept0").cast("bigint") - F.col("_kept1").cast("bigint")).alias("kept_orders"),
+                            (F.col("_rev0") - F.col("_rev1")).alias("revenue"))
+            .join(then.where("NOT is_shared").select("identifier", "customer_key"), "identifier")
+            .groupBy("customer_key").agg(F.sum("kept_orders").alias("kept_orders"), F.sum("revenue").alias("revenue")))
 
 
 def previous_run(lake: Lake) -> dict:

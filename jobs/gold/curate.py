@@ -55,6 +55,9 @@ class CurateReport(Report):
     rebuilt_whole: bool = False  # gold was rebuilt from all of silver (asked, or what changed was not known)
     customers_rebuilt: int = 0  # customers whose facts were recomputed from their whole history
     customers_appended: int = 0  # customers whose facts were their stored facts and their new rows'
+    customers_since: int = 0  # customers whose facts were their stored facts with their rows from a day on replaced
+    customers_gone: int = 0  # customer keys retired (merged into another): their facts removed
+    customers_adjusted: int = 0  # customers whose orders placed before changed their kept orders or revenue
     dates_rewritten: list[date] = field(default_factory=list)  # the dates of gold.interactions replaced
     interactions: int = 0
     customers: int = 0
@@ -103,10 +106,13 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
     else:
         keys = touched.keys
         report.customers_rebuilt, report.customers_appended = touched.whole.count(), touched.appended.count()
+        report.customers_since, report.customers_gone = touched.since.count(), touched.gone.count()
+        report.customers_adjusted = touched.adjusted.count()
         attributed: tuple[str, ...] | None = ()  # the campaigns whose attributed orders changed (None: not known)
-        if report.customers_rebuilt or report.customers_appended:
-            rows = _rows(lake, touched, report, identity)
-            lake.replace_keys("gold.customer_facts", _facts(lake, rows, report, orders), keys, "customer_key")
+        if (report.customers_rebuilt or report.customers_appended or report.customers_since or report.customers_gone
+                or report.customers_adjusted):
+            rows = _rows(lake, touched, report, identity, orders)
+            lake.replace_keys("gold.customer_facts", _facts(lake, touched, rows, report, orders), keys, "customer_key")
             if lake.exists("gold.campaign_orders"):
                 attributed = _campaign_orders(lake, touched, rows, report.run_id)
         if not lake.exists("gold.campaign_orders"):  # a lake from before it: every order attributed once
@@ -150,11 +156,18 @@ class Touched:
     """The customers whose facts a run recomputes (``changes.touched``), checkpointed, and the rows it added."""
     whole: "DataFrame"  # from their whole history
     appended: "DataFrame"  # from their stored facts and their new rows
+    since: "DataFrame"  # (customer_key, since): their rows from that day on replaced
+    gone: "DataFrame"  # keys no identifier has any more: their facts and attributed orders go
+    adjusted: "DataFrame"  # (customer_key, kept_orders, revenue): what orders placed before moved
     added: "DataFrame"  # the gold.interactions rows this run added (``_side = 'added'``)
+    then: "DataFrame | None" = None  # the identity map the last run read (its customers' rows as they were)
+    stored_version: int | None = None  # the gold.interactions version the last run left
+    from_day: bool = True  # the stored facts are those of the rows stored then (no run wrote rows since)
 
     @property
     def keys(self) -> "DataFrame":
-        return self.whole.unionByName(self.appended)
+        return (self.whole.unionByName(self.appended).unionByName(self.since.select("customer_key"))
+                .unionByName(self.gone).unionByName(self.adjusted.select("customer_key")))
 
 
 def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last: dict) -> Touched | None:
@@ -170,7 +183,7 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
     then = changes.version_then(lake, "silver.identity_map", previous)
     if dates is None or then is None:
         return None
-    differ = None
+    differ, from_day = None, True
     if dates:
         on = f"occurred_date {timeline.dates_sql(dates)}"
         fresh = lake.checkpoint(lake.conform("gold.interactions", timeline.interactions(lake, dates)), report.run_id,
@@ -179,6 +192,7 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
         differ = (fresh.subtract(stored).withColumn("_side", F.lit("added"))
                   .unionByName(stored.subtract(fresh).withColumn("_side", F.lit("removed"))))
         written = sorted({r.occurred_date for r in differ.select("occurred_date").distinct().collect()})  # a listing
+        differ = _in_facts(differ)
         if lake.changed_partitions("gold.interactions", stored_version) != set():  # rows written since (a run killed
             # half-way, an erasure; a compaction is not a change) or not known
             try:
@@ -186,9 +200,10 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
             except Exception:  # vacuumed: what the customers were cannot be known
                 return None
             # the facts are those of ``left``: every customer of a row that differs from it is recomputed whole
-            differ = (differ.unionByName(fresh.subtract(left).withColumn("_side", F.lit("added")))
-                      .unionByName(left.subtract(fresh).withColumn("_side", F.lit("added")))
+            differ = (differ.unionByName(_in_facts(fresh.subtract(left).withColumn("_side", F.lit("added"))))
+                      .unionByName(_in_facts(left.subtract(fresh).withColumn("_side", F.lit("added"))))
                       .withColumn("_side", F.lit("removed")))
+            from_day = False
         differ = lake.checkpoint(differ, report.run_id, "differ")  # read before the write below changes ``stored``
         if written:
             report.dates_rewritten = written
@@ -196,10 +211,23 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
             lake.replace_partitions("gold.interactions", fresh.where(where), where)
     facts = lake.read("gold.customer_facts") if lake.exists("gold.customer_facts") else None
     orders = changes.orders_then_and_now(lake, previous)
-    whole, appended = changes.touched(identity, then, differ, facts, orders)
-    return Touched(lake.checkpoint(whole, report.run_id, "whole-keys"),
-                   lake.checkpoint(appended, report.run_id, "appended-keys"),
-                   differ.where("_side = 'added'") if differ is not None else identity.limit(0))
+    c = changes.touched(identity, then, differ, facts, orders, from_day=from_day)
+    return Touched(*(lake.checkpoint(f, report.run_id, n) for f, n in (
+        (c.whole, "whole-keys"), (c.appended, "appended-keys"), (c.since, "since-keys"), (c.gone, "gone-keys"),
+        (c.adjusted, "adjusted-keys"))),
+        differ.where("_side = 'added'") if differ is not None else identity.limit(0), then, stored_version, from_day)
+
+
+def _in_facts(differ: "DataFrame") -> "DataFrame":
+    """The rows of ``differ`` (``_side`` added or removed) that differ in what facts and attribution read
+    (``timeline.FACT_COLUMNS``): a row rewritten with only its text changed (a session's page count) changes no
+    customer's facts."""
+    from pyspark.sql import functions as F
+
+    d = differ.select(*timeline.FACT_COLUMNS, "_side")
+    added, removed = (d.where(f"_side = '{s}'").drop("_side") for s in ("added", "removed"))
+    return (added.subtract(removed).withColumn("_side", F.lit("added"))
+            .unionByName(removed.subtract(added).withColumn("_side", F.lit("removed"))))
 
 
 def _facts_current(lake: Lake) -> bool:
@@ -218,43 +246,130 @@ class Rows:
     whole: "DataFrame | None"  # the whole histories of ``Touched.whole`` (checkpointed: facts and attribution read them)
     recent: "DataFrame | None"  # ``Touched.appended``'s rows from 8 days before ``first`` on, ``_new`` marking the added
     first: date | None  # the first added row's date: their purchases from then on are the ones new rows can change
+    since: "DataFrame | None" = None  # ``Touched.since``'s rows from 8 days before the earliest day on, ``_counted`` from
+    # each one's day (checkpointed)
+    before: "DataFrame | None" = None  # the same customers' rows of those days as the last run left them (its identity)
+    after: "DataFrame | None" = None  # the facts of ``since``'s counted rows (checkpointed)
 
 
-def _rows(lake: Lake, touched: Touched, report: CurateReport, identity: "DataFrame") -> Rows:
+LOOKBACK_DAYS = max(relationship.SOCIAL_INFLUENCE_DAYS, trends.ATTRIBUTION_DAYS) + 1  # read before a customer's new rows
+
+
+def _rows(lake: Lake, touched: Touched, report: CurateReport, identity: "DataFrame", orders: "DataFrame") -> Rows:
     from pyspark.sql import functions as F
 
-    whole = recent = first = None
+    out = Rows(None, None, None)
+    if report.customers_since:  # first: a customer whose rows from its day on cannot give its facts is read whole
+        _since_rows(lake, touched, report, identity, orders, out)
     if report.customers_rebuilt:
-        whole = lake.checkpoint(timeline.customer_rows(lake, touched.whole, identity), report.run_id, "whole-rows")
+        stored = _on_their_days(lake, touched, touched.whole, identity, report)
+        out.whole = lake.checkpoint(timeline.customer_rows(lake, touched.whole, identity, stored=stored), report.run_id,
+                                    "whole-rows")
     if report.customers_appended:
         ids = identity.where("NOT is_shared").join(touched.appended, "customer_key", "left_semi")
-        first = touched.added.join(ids, "identifier", "left_semi").agg(F.min("occurred_date")).first()[0]  # one value
-        since = first - timedelta(days=max(relationship.SOCIAL_INFLUENCE_DAYS, trends.ATTRIBUTION_DAYS) + 1)
+        out.first = touched.added.join(ids, "identifier", "left_semi").agg(F.min("occurred_date")).first()[0]  # one value
+        since = out.first - timedelta(days=LOOKBACK_DAYS)
         stored = lake.read("gold.interactions").where(F.col("occurred_date") >= F.lit(since))
         new = touched.added.select("source_table", "source_key", F.lit(True).alias("_new"))
-        recent = (timeline.customer_rows(lake, touched.appended, identity, stored=stored)
-                  .join(new, ["source_table", "source_key"], "left").withColumn("_new", F.coalesce("_new", F.lit(False))))
-    return Rows(whole, recent, first)
+        out.recent = (timeline.customer_rows(lake, touched.appended, identity, stored=stored)
+                      .join(new, ["source_table", "source_key"], "left").withColumn("_new", F.coalesce("_new", F.lit(False))))
+    return out
 
 
-def _facts(lake: Lake, rows: Rows, report: CurateReport, orders: "DataFrame") -> "DataFrame":
+def _since_rows(lake: Lake, touched: Touched, report: CurateReport, identity: "DataFrame", orders: "DataFrame",
+                out: Rows) -> None:
+    """``Rows.since``, ``before`` and ``after`` for ``Touched.since``; its customers that ``relationship.replace_tail``
+    cannot give (``tail_unknown``) move to ``Touched.whole``."""
+    from pyspark.sql import functions as F
+
+    lo = touched.since.agg(F.min("since")).first()[0] - timedelta(days=LOOKBACK_DAYS)  # one value
+    on = F.col("occurred_date") >= F.lit(lo)
+
+    def counted(rows: "DataFrame") -> "DataFrame":
+        return rows.join(touched.since, "customer_key").withColumn(
+            "_counted", F.col("occurred_date") >= F.col("since")).drop("since")
+
+    days = _their_days(lake, touched, touched.since, identity, report)
+    now = _on(lake.read("gold.interactions"), days).where(on)
+    out.since = lake.checkpoint(counted(timeline.customer_rows(lake, touched.since, identity, stored=now)),
+                                report.run_id, "since-rows")
+    then = _on(lake.read("gold.interactions", version=touched.stored_version), days).where(on)
+    out.before = counted(timeline.customer_rows(lake, touched.since, touched.then, stored=then))
+    out.after = lake.checkpoint(relationship.facts(timeline.numbered(out.since), orders, counted="_counted"),
+                                report.run_id, "since-facts")
+    unknown = lake.checkpoint(relationship.tail_unknown(lake.read("gold.customer_facts"), out.after, touched.since),
+                              report.run_id, "since-unknown")
+    if moved := unknown.count():
+        log.info("curate: %d customers' rows from a day on cannot give their facts: read whole", moved)
+        touched.whole = lake.checkpoint(touched.whole.unionByName(unknown), report.run_id, "whole-keys-2")
+        touched.since = lake.checkpoint(touched.since.join(unknown, "customer_key", "left_anti"), report.run_id,
+                                        "since-keys-2")
+        report.customers_rebuilt += moved
+        report.customers_since -= moved
+
+
+def _their_days(lake: Lake, touched: Touched, keys: "DataFrame", identity: "DataFrame",
+                report: CurateReport) -> list[date] | None:
+    """The dates of ``gold.interactions`` that hold every row of ``keys``' customers, now and as the last run left
+    them: the ``history_dates`` of the stored facts of each customer their identifiers belonged to then, and the
+    dates this run rewrote (where every row new since is). None when that is not known: one of their identifiers
+    was shared then, so its rows were counted for nobody, or rows were written after the stored facts (a run
+    killed half-way). A listing of dates."""
+    from pyspark.sql import functions as F
+
+    if not touched.from_day:  # rows were written after the stored facts: their dates may be missing from them
+        return None
+    ids = identity.join(keys.select("customer_key").distinct(), "customer_key", "left_semi").select("identifier")
+    then = touched.then.join(ids, "identifier", "left_semi")
+    if then.where("is_shared").limit(1).count():
+        return None
+    owners = then.select("customer_key").unionByName(keys.select("customer_key")).distinct()
+    stored = lake.read("gold.customer_facts").join(owners, "customer_key", "left_semi")
+    days = {r.d for r in stored.select(F.explode("history_dates").alias("d")).distinct().collect()}
+    return sorted(days | set(report.dates_rewritten))
+
+
+def _on(rows: "DataFrame", days: list[date] | None) -> "DataFrame":
+    """``gold.interactions`` rows of ``days`` (every day when None): only those partitions are read."""
+    if days is None:
+        return rows
+    return rows.where(f"occurred_date {timeline.dates_sql(days)}" if days else "FALSE")
+
+
+def _on_their_days(lake: Lake, touched: Touched, keys: "DataFrame", identity: "DataFrame",
+                   report: CurateReport) -> "DataFrame":
+    return _on(lake.read("gold.interactions"), _their_days(lake, touched, keys, identity, report))
+
+
+def _facts(lake: Lake, touched: Touched, rows: Rows, report: CurateReport, orders: "DataFrame") -> "DataFrame":
     """The facts of the touched customers: whole histories for ``whole``; for ``appended``, their stored facts and the
     facts of their new rows, read with the rows of the days before the first of them (a purchase's social influence
-    looks back ``relationship.SOCIAL_INFLUENCE_DAYS``)."""
-    parts = []  # each written by its own query: one plan holding every aggregate at once ran out of engine memory
+    looks back ``relationship.SOCIAL_INFLUENCE_DAYS``); for ``since``, their stored facts less their rows' from their
+    day on as they were, plus as they are; for the others whose orders placed before changed, their stored facts
+    moved by those orders. Every stored fact read is first moved by the customer's changed orders."""
+    stored = relationship.adjusted(lake.read("gold.customer_facts"), touched.adjusted)
+    others = (touched.adjusted.select("customer_key").join(touched.whole, "customer_key", "left_anti")
+              .join(touched.appended, "customer_key", "left_anti").join(touched.since, "customer_key", "left_anti")
+              .join(touched.gone, "customer_key", "left_anti"))
+    parts = [stored.join(others, "customer_key", "left_semi")]  # each written by its own query: one plan holding
+    # every aggregate at once ran out of engine memory
     if rows.whole is not None:
         parts.append(relationship.facts(timeline.numbered(rows.whole), orders))
     if rows.recent is not None:
         added = lake.checkpoint(relationship.facts(timeline.numbered(rows.recent), orders, counted="_new"),
                                 report.run_id, "new-facts")
-        parts.append(relationship.append(lake.read("gold.customer_facts"), added))
+        parts.append(relationship.append(stored, added))
+    if rows.since is not None and report.customers_since:
+        before = relationship.facts(timeline.numbered(rows.before), orders, counted="_counted")
+        parts.append(relationship.replace_tail(stored, before, rows.after, touched.since))
     return lake.checkpoint_parts([lake.conform("gold.customer_facts", p) for p in parts], report.run_id, "facts")
 
 
 def _campaign_orders(lake: Lake, touched: Touched, rows: Rows, run_id: str) -> tuple[str, ...]:
-    """``gold.campaign_orders`` for the touched customers: every order of ``whole`` ones from their histories, and the
-    orders of ``appended`` ones placed since their first new row (an order's 7 days before can hold a new row only
-    then); every other customer's stay as stored (their rows and identity did not change).
+    """``gold.campaign_orders`` for the touched customers: every order of ``whole`` ones from their histories (none
+    of ``gone`` ones), the orders of ``appended`` ones placed since their first new row, and of ``since`` ones
+    from their day (an order's 7 days before can hold a changed row only then); every other customer's stay as
+    stored (their rows and identity did not change, and an order's kept state is not attribution's).
 
     Returns the campaigns whose order counts can have changed: those of every row, before and after, of the orders
     whose rows changed other than in their customer key (a merge moves an order to another key and changes no
@@ -262,19 +377,23 @@ def _campaign_orders(lake: Lake, touched: Touched, rows: Rows, run_id: str) -> t
     from pyspark.sql import functions as F
 
     stored = lake.read("gold.campaign_orders")
+    day = F.to_date("buy_at")
+    redone = (touched.whole.unionByName(touched.gone).select("customer_key", F.lit(None).cast("date").alias("_from"))
+              .unionByName(touched.since.select("customer_key", F.col("since").alias("_from"))))
     parts = [] if rows.whole is None else [trends.attribution(rows.whole)]
-    kept = stored.join(touched.whole, "customer_key", "left_anti")
-    replaced = [stored.join(touched.whole, "customer_key", "left_semi")]
     if rows.recent is not None:
-        since_first = F.col("buy_at") >= F.lit(rows.first).cast("timestamp")
-        parts.append(trends.attribution(rows.recent).where(since_first))
-        appended = touched.appended.select("customer_key", F.lit(True).alias("_appended"))
-        kept = kept.join(appended, "customer_key", "left").where(F.col("_appended").isNull() | ~since_first).drop(
-            "_appended")
-        replaced.append(stored.join(touched.appended, "customer_key", "left_semi").where(since_first))
-    new = lake.checkpoint_parts([p.select(*stored.columns) for p in parts], run_id, "campaign-orders")
+        parts.append(trends.attribution(rows.recent).where(day >= F.lit(rows.first)))
+        redone = redone.unionByName(touched.appended.select("customer_key", F.lit(rows.first).alias("_from")))
+    if rows.since is not None:
+        parts.append(trends.attribution(rows.since).join(touched.since, "customer_key").where(day >= F.col("since"))
+                     .drop("since"))
+    marked = stored.join(redone.withColumn("_in", F.lit(True)), "customer_key", "left")
+    replaced_ = F.coalesce(F.col("_in") & (F.col("_from").isNull() | (day >= F.col("_from"))), F.lit(False))
+    kept, replaced = (marked.where(c).select(*stored.columns) for c in (~replaced_, replaced_))
+    new = lake.checkpoint_parts([p.select(*stored.columns) for p in parts] or [stored.limit(0)], run_id,
+                                "campaign-orders")
     same = ["order_id", "campaign_id", "platform", "touch_at", "buy_at"]
-    before, after = reduce(lambda a, b: a.union(b), [r.select(*same) for r in replaced]), new.select(*same)
+    before, after = replaced.select(*same), new.select(*same)
     moved = before.subtract(after).union(after.subtract(before)).select("order_id").distinct()
     changed = (before.union(after).join(moved, "order_id", "left_semi").select("campaign_id").distinct()
                .collect())  # a listing of campaign ids

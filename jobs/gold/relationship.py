@@ -93,7 +93,7 @@ def facts(timeline: "DataFrame", orders: "DataFrame", counted: str | None = None
         "customer_key", "first_seen", "last_seen",
         F.col("_first.channel").alias("acquisition_channel"), F.col("_first.platform").alias("acquisition_platform"),
         "first_purchase_at", "orders", "kept_orders", F.coalesce("revenue", F.lit(0).cast("decimal(18,2)")).alias("revenue"),
-        *SUMMED[3:], *_platform_columns(), _recent("active_dates"))
+        *SUMMED[3:], *_platform_columns(), _recent("active_dates"), F.array_sort("active_dates").alias("history_dates"))
 
 
 SUMMED = ("orders", "kept_orders", "revenue", "interactions", "visits", "social_interactions", "shares", "reviews",
@@ -148,9 +148,76 @@ def append(stored: "DataFrame", added: "DataFrame") -> "DataFrame":
         older("acquisition_channel"), older("acquisition_platform"),
         F.least("_o_first_purchase_at", "first_purchase_at").alias("first_purchase_at"),
         *[(F.coalesce(F.col(f"_o_{c}"), F.lit(0)) + F.col(c)).alias(c) for c in SUMMED],
-        F.array_union(F.coalesce("_o_active_dates", F.array().cast("array<date>")), "active_dates").alias("_dates"))
-    return out.join(per_platform, "customer_key", "left").select(*out.columns, *_platform_columns(), _recent("_dates")).drop(
+        F.array_union(F.coalesce("_o_active_dates", F.array().cast("array<date>")), "active_dates").alias("_dates"),
+        F.array_sort(F.array_union(F.coalesce("_o_history_dates", F.array().cast("array<date>")), "history_dates"))
+        .alias("history_dates"))
+    return out.join(per_platform, "customer_key", "left").select(
+        *[c for c in out.columns if c != "history_dates"], *_platform_columns(), _recent("_dates"), "history_dates").drop(
         "_dates")
+
+
+def adjusted(stored: "DataFrame", changes: "DataFrame") -> "DataFrame":
+    """``stored`` with ``kept_orders`` and ``revenue`` moved by ``changes`` (``customer_key``, ``kept_orders``,
+    ``revenue``: what orders placed before counted then and count now, ``changes.order_adjustments``): a cancel or
+    refund changes an order's purchase row, already counted, in nothing but whether and for how much it is kept.
+    Every customer of ``stored``. Pure."""
+    from pyspark.sql import functions as F
+
+    d = changes.select("customer_key", F.col("kept_orders").alias("_dk"), F.col("revenue").alias("_dr"))
+    out = stored.join(d, "customer_key", "left")
+    moved = {"kept_orders": F.col("kept_orders") + F.coalesce("_dk", F.lit(0)),
+             "revenue": F.col("revenue") + F.coalesce("_dr", F.lit(0))}
+    return out.select(*[moved[c].alias(c) if c in moved else F.col(c) for c in stored.columns])
+
+
+def replace_tail(stored: "DataFrame", before: "DataFrame", after: "DataFrame", since: "DataFrame") -> "DataFrame":
+    """The facts of customers whose rows changed from a day on (``since``: ``customer_key``, ``since``), every one of
+    them with stored facts and rows on days before it (so their first row is among those, unchanged): the stored
+    facts less the facts of their rows from ``since`` on as they were (``before``) plus as they are (``after``), each
+    ``facts(..., counted=...)`` with those rows counted and the days before read for the social touches. Counts
+    subtract; first seen and acquisition stay; the last and, when it was on or after ``since``, the first purchase
+    are ``after``'s; the active dates are the stored ones before ``since`` and ``after``'s. A purchase before
+    ``since`` keeps its social influence: a touch after it cannot reach back. Only right when ``after``'s last is
+    not before the stored one (``tail_unknown`` lists the customers where it is, or who have no rows left after
+    ``since``). Customers of ``since`` and ``after``. Pure."""
+    from pyspark.sql import functions as F
+
+    s = stored.join(since, "customer_key")
+    b = before.select("customer_key", *[F.col(c).alias(f"_b_{c}") for c in SUMMED])
+    a = after.select("customer_key", F.col("last_seen").alias("_a_last"), F.col("first_purchase_at").alias("_a_fp"),
+                     F.col("active_dates").alias("_a_dates"), F.col("history_dates").alias("_a_history"),
+                     *[F.col(c).alias(f"_a_{c}") for c in SUMMED])
+    joined = s.join(a, "customer_key").join(b, "customer_key", "left")
+    entries = (s.select("customer_key", F.explode("engagement_by_platform").alias("platform", "count"))
+               .unionByName(before.select("customer_key", F.explode("engagement_by_platform").alias("platform", "count"))
+                            .withColumn("count", -F.col("count")))
+               .unionByName(after.select("customer_key", F.explode("engagement_by_platform").alias("platform", "count"))))
+    per_platform = _by_platform(entries.groupBy("customer_key", "platform").agg(F.sum("count").alias("count"))
+                                .where("count > 0"))
+    out = joined.select(
+        "customer_key", "first_seen", F.col("_a_last").alias("last_seen"), "acquisition_channel", "acquisition_platform",
+        F.when(F.to_date("first_purchase_at") < F.col("since"), F.col("first_purchase_at")).otherwise(F.col("_a_fp"))
+        .alias("first_purchase_at"),
+        *[(F.col(c) - F.coalesce(F.col(f"_b_{c}"), F.lit(0)) + F.coalesce(F.col(f"_a_{c}"), F.lit(0))).alias(c)
+          for c in SUMMED],
+        F.array_union(F.filter("active_dates", lambda d: d < F.col("since")), "_a_dates").alias("_dates"),
+        F.array_sort(F.array_union(F.filter("history_dates", lambda d: d < F.col("since")), "_a_history"))
+        .alias("history_dates"))
+    return out.join(per_platform, "customer_key", "left").select(
+        *[c for c in out.columns if c != "history_dates"], *_platform_columns(), _recent("_dates"), "history_dates").drop(
+        "_dates")
+
+
+def tail_unknown(stored: "DataFrame", after: "DataFrame", since: "DataFrame") -> "DataFrame":
+    """The customers of ``since`` that ``replace_tail`` cannot give: no rows left from their day on, or a last
+    interaction before the stored one (their active dates before it may have been dropped from the stored facts).
+    Their whole history is read instead. Pure."""
+    from pyspark.sql import functions as F
+
+    a = after.select("customer_key", F.col("last_seen").alias("_a_last"))
+    s = stored.select("customer_key", "last_seen")
+    return (since.select("customer_key").join(a, "customer_key", "left").join(s, "customer_key", "left")
+            .where("_a_last IS NULL OR _a_last < last_seen").select("customer_key"))
 
 
 def score(facts_df: "DataFrame", as_of: date) -> "DataFrame":
@@ -159,7 +226,7 @@ def score(facts_df: "DataFrame", as_of: date) -> "DataFrame":
     from pyspark.sql import functions as F
 
     recency = F.datediff(F.lit(as_of), F.to_date("last_seen"))
-    df = facts_df.drop("active_dates").withColumn("days_since_last_interaction", recency).withColumn(
+    df = facts_df.drop("active_dates", "history_dates").withColumn("days_since_last_interaction", recency).withColumn(
         "average_order_value", F.when(F.col("kept_orders") > 0, F.round(F.col("revenue") / F.col("kept_orders"), 2)))
     buyers = df.where("kept_orders > 0")
     scored = (buyers

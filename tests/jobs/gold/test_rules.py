@@ -142,6 +142,66 @@ def test_appending_new_rows_to_stored_facts_gives_the_facts_of_the_whole_history
     assert new.where("channel = 'social'").count() > 0 and new.where("event_type IN ('order_placed', 'store_purchase')").count() > 0
 
 
+@pytest.mark.parametrize("seed", [3])
+def test_replacing_rows_from_a_day_on_and_moving_changed_orders_gives_the_facts_of_the_whole_history(spark, refined,
+                                                                                                       seed):
+    """``relationship.replace_tail`` and ``adjusted``: stored facts of a history as it was (some rows from a
+    customer's second day on missing, some there at another time, orders in another kept state and total), less the
+    facts of those rows as they were, plus the facts of the rows as they are, moved by what the changed orders count
+    now against then, give exactly the facts a whole recomputation of the history as it is gives; only the customers
+    ``tail_unknown`` names (their last interaction was among the rows that moved later) are left to that."""
+    from pyspark.sql import functions as F
+
+    from jobs.gold import changes, timeline
+
+    cfg, _, _ = refined
+    lake = Lake(cfg, spark)
+    identity, orders = lake.read("silver.identity_map"), lake.read("silver.orders")
+    every = lake.read("gold.customer_facts").select("customer_key")
+    rows = timeline.customer_rows(lake, every, identity)
+    since = (rows.groupBy("customer_key").agg(F.date_add(F.min("occurred_date"), 1).alias("since"),
+                                              F.max("occurred_date").alias("_last"))
+             .where("_last >= since").drop("_last"))
+    marked = rows.join(since, "customer_key", "left").withColumn("_r", F.rand(seed)).withColumn(
+        "_tail", F.coalesce(F.col("occurred_date") >= F.col("since"), F.lit(False)))
+    # as it was: a third of the later rows not there yet, a fifth an hour earlier (no earlier than the customer's day)
+    shifted = F.greatest(F.col("occurred_at") - F.expr("INTERVAL 1 HOUR"), F.col("since").cast("timestamp"))
+    was = (marked.where(~(F.col("_tail") & (F.col("_r") < 0.33)))
+           .withColumn("occurred_at", F.when(F.col("_tail") & (F.col("_r") > 0.8), shifted).otherwise(F.col("occurred_at")))
+           .withColumn("occurred_date", F.to_date("occurred_at")).drop("since", "_r", "_tail"))
+    was = lake.checkpoint(was, "test-tail", "was")  # drawn once: every plan below reads the same rows
+    # then, some orders whose purchase was there were in another state or total
+    bought = (was.where("event_type IN ('order_placed', 'store_purchase')")
+              .select(F.col("order_id").cast("bigint").alias("order_id")).distinct().withColumn("_r", F.rand(seed + 1)))
+    then_orders = orders.join(bought, "order_id", "left").select(
+        *[F.when(F.col("_r") < 0.15, F.lit("cancelled")).otherwise(F.col(c)).alias(c) if c == "status" else
+          F.when(F.col("_r") > 0.9, F.col(c) + F.lit(1)).otherwise(F.col(c)).alias(c) if c == "total_price" else F.col(c)
+          for c in orders.columns])
+    then_orders = lake.checkpoint(then_orders, "test-tail", "orders")
+
+    def numbered(df):
+        return df.selectExpr("*", f"row_number() OVER (PARTITION BY customer_key ORDER BY {views.ORDER}) AS seq")
+
+    def counted(df):
+        return numbered(df.join(since, "customer_key").withColumn("_c", F.col("occurred_date") >= F.col("since")).drop(
+            "since"))
+
+    stored = relationship.adjusted(relationship.facts(numbered(was), then_orders),
+                                   changes.order_adjustments(identity, orders, then_orders))
+    before = relationship.facts(counted(was), orders, counted="_c")
+    after = relationship.facts(counted(rows), orders, counted="_c")
+    unknown = relationship.tail_unknown(stored, after, since)
+    got = (relationship.replace_tail(stored, before, after, since)
+           .unionByName(stored.join(since, "customer_key", "left_anti"))).join(unknown, "customer_key", "left_anti")
+    want = relationship.facts(numbered(rows), orders).join(unknown, "customer_key", "left_anti")
+    cols = [c for c in want.columns if c != "engagement_by_platform"]
+    as_rows = lambda df: sorted(map(tuple, df.select(*cols, F.to_json("engagement_by_platform").alias("m")).collect()))  # noqa: E731
+    assert as_rows(got) == as_rows(want)
+    compared, replaced = want.count(), since.join(unknown, "customer_key", "left_anti").count()
+    assert replaced > 100 and compared > replaced and unknown.count() < replaced / 4, (compared, replaced)
+    moved = changes.order_adjustments(identity, orders, then_orders).where("kept_orders <> 0 OR revenue <> 0")
+    assert moved.count() > 10
+
 def _rows(name: str, rows: list[dict]):
     import pyarrow as pa
 
