@@ -147,13 +147,20 @@ def _dates_of_changed_posts(lake: Lake, posts: "DataFrame") -> set[date]:
 
 @dataclass
 class Customers:
-    """The customers whose facts a run changes (``touched``), by how their new facts are found; frames of
-    ``customer_key`` unless said."""
-    whole: "DataFrame"  # from their whole history
-    appended: "DataFrame"  # from their stored facts and their new rows (``relationship.append``)
-    since: "DataFrame"  # (customer_key, since): their rows from that day on replaced (``relationship.replace_tail``)
-    gone: "DataFrame"  # keys no identifier has any more (merged into another): their facts go
+    """The customers whose facts a run changes (``touched``), by how their new facts are found."""
+    how: "DataFrame"  # (customer_key, how, since): each customer once, ``how`` one of HOW
     adjusted: "DataFrame"  # (customer_key, kept_orders, revenue): moved by orders placed before (``order_adjustments``)
+
+    def of(self, how: str) -> "DataFrame":
+        """``customer_key`` of the customers recomputed ``how`` (with ``since`` for "since")."""
+        rows = self.how.where(f"how = '{how}'")
+        return rows.select("customer_key", "since") if how == "since" else rows.select("customer_key")
+
+
+# whole: from their whole history; appended: from their stored facts and their new rows (``relationship.append``);
+# since: their rows from that day on replaced (``relationship.replace_tail``); gone: keys no identifier has any more
+# (merged into another), their facts go
+HOW = ("whole", "appended", "since", "gone")
 
 
 def touched(identity: "DataFrame", then: "DataFrame | None", differ: "DataFrame | None",
@@ -177,14 +184,17 @@ def touched(identity: "DataFrame", then: "DataFrame | None", differ: "DataFrame 
     from pyspark.sql import functions as F
 
     key = identity.limit(0).select("customer_key")
-    since_none = key.withColumn("since", F.lit(None).cast("date"))
     adjusted = key.select("customer_key", F.lit(0).cast("bigint").alias("kept_orders"),
                           F.lit(0).cast("decimal(18,2)").alias("revenue"))
+
+    def each(keys: "DataFrame", how: str) -> "DataFrame":
+        return keys.select("customer_key", F.lit(how).alias("how"), F.lit(None).cast("date").alias("since"))
+
     if differ is None and then is None:
-        return Customers(key, key, since_none, key, adjusted)
+        return Customers(each(key, "whole"), adjusted)
     if then is None:  # what the customers were is not known: every customer of a row that differs
         whole = differ.select("identifier").distinct().join(identity, "identifier").select("customer_key").distinct()
-        return Customers(whole, key, since_none, key, adjusted)
+        return Customers(each(whole, "whole"), adjusted)
     first = (facts.select("customer_key", F.col("first_seen").alias("_first")) if facts is not None
              else key.withColumn("_first", F.lit(None).cast("timestamp")))
     a = then.select("identifier", F.col("customer_key").alias("old_key"), F.col("is_shared").alias("old_shared"))
@@ -230,10 +240,9 @@ def touched(identity: "DataFrame", then: "DataFrame | None", differ: "DataFrame 
         F.col("since") > F.to_date("_first"))
     late = (F.col("_changed") == 0) & F.coalesce(F.col("_first_new") <= F.col("_first"), F.lit(False))
     whole = F.coalesce(F.col("_status"), F.lit(False)) | late | ((F.col("_changed") == 1) & ~from_since)
-    per = per.withColumn("_how", F.when(whole, "whole").when(F.col("_changed") == 1, "since").otherwise("appended"))
-    return Customers(per.where("_how = 'whole'").select("customer_key"),
-                     per.where("_how = 'appended'").select("customer_key"),
-                     per.where("_how = 'since'").select("customer_key", "since"), gone, adjusted)
+    how = F.when(whole, "whole").when(F.col("_changed") == 1, "since").otherwise("appended")
+    return Customers(per.select("customer_key", how.alias("how"), F.when(how == "since", F.col("since")).alias("since"))
+                     .unionByName(each(gone, "gone")), adjusted)
 
 
 def order_adjustments(then: "DataFrame", now: "DataFrame", before: "DataFrame") -> "DataFrame":

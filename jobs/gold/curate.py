@@ -28,7 +28,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from functools import reduce
 from typing import TYPE_CHECKING
 
 from jobs import catalog
@@ -40,6 +39,7 @@ from jobs.runs.run_id import RunId
 from jobs.runs.window import Window
 from jobs.silver.identity_history import last_known
 from jobs.storage import remove_tree
+from schemas.vocabulary import kept_order_sql
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -111,8 +111,11 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
         attributed: tuple[str, ...] | None = ()  # the campaigns whose attributed orders changed (None: not known)
         if (report.customers_rebuilt or report.customers_appended or report.customers_since or report.customers_gone
                 or report.customers_adjusted):
-            rows = _rows(lake, touched, report, identity, orders)
-            lake.replace_keys("gold.customer_facts", _facts(lake, touched, rows, report, orders), keys, "customer_key")
+            # the kept orders, read once for every facts query of the run (silver.orders has a file per day)
+            kept = lake.checkpoint(orders.where(kept_order_sql()).select("order_id", "status", "total_price"),
+                                   report.run_id, "kept-orders")
+            rows = _rows(lake, touched, report, identity, kept)
+            lake.replace_keys("gold.customer_facts", _facts(lake, touched, rows, report, kept), keys, "customer_key")
             if lake.exists("gold.campaign_orders"):
                 attributed = _campaign_orders(lake, touched, rows, report.run_id)
         if not lake.exists("gold.campaign_orders"):  # a lake from before it: every order attributed once
@@ -189,8 +192,10 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
         fresh = lake.checkpoint(lake.conform("gold.interactions", timeline.interactions(lake, dates)), report.run_id,
                                 "interactions")
         stored = lake.read("gold.interactions").where(on).select(*fresh.columns)
-        differ = (fresh.subtract(stored).withColumn("_side", F.lit("added"))
-                  .unionByName(stored.subtract(fresh).withColumn("_side", F.lit("removed"))))
+        # the rows that differ, once (read before the write below changes ``stored``)
+        differ = lake.checkpoint(fresh.subtract(stored).withColumn("_side", F.lit("added"))
+                                 .unionByName(stored.subtract(fresh).withColumn("_side", F.lit("removed"))),
+                                 report.run_id, "differ-rows")
         written = sorted({r.occurred_date for r in differ.select("occurred_date").distinct().collect()})  # a listing
         differ = _in_facts(differ)
         if lake.changed_partitions("gold.interactions", stored_version) != set():  # rows written since (a run killed
@@ -204,7 +209,7 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
                       .unionByName(_in_facts(left.subtract(fresh).withColumn("_side", F.lit("added"))))
                       .withColumn("_side", F.lit("removed")))
             from_day = False
-        differ = lake.checkpoint(differ, report.run_id, "differ")  # read before the write below changes ``stored``
+        differ = lake.checkpoint(differ, report.run_id, "differ")
         if written:
             report.dates_rewritten = written
             where = f"occurred_date {timeline.dates_sql(written)}"
@@ -212,10 +217,11 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
     facts = lake.read("gold.customer_facts") if lake.exists("gold.customer_facts") else None
     orders = changes.orders_then_and_now(lake, previous)
     c = changes.touched(identity, then, differ, facts, orders, from_day=from_day)
-    return Touched(*(lake.checkpoint(f, report.run_id, n) for f, n in (
-        (c.whole, "whole-keys"), (c.appended, "appended-keys"), (c.since, "since-keys"), (c.gone, "gone-keys"),
-        (c.adjusted, "adjusted-keys"))),
-        differ.where("_side = 'added'") if differ is not None else identity.limit(0), then, stored_version, from_day)
+    c = changes.Customers(lake.checkpoint(c.how, report.run_id, "customers"),
+                          lake.checkpoint(c.adjusted, report.run_id, "adjusted"))
+    return Touched(*(c.of(how) for how in changes.HOW), c.adjusted,
+                   differ.where("_side = 'added'") if differ is not None else identity.limit(0), then, stored_version,
+                   from_day)
 
 
 def _in_facts(differ: "DataFrame") -> "DataFrame":
@@ -297,7 +303,7 @@ def _since_rows(lake: Lake, touched: Touched, report: CurateReport, identity: "D
     out.before = counted(timeline.customer_rows(lake, touched.since, touched.then, stored=then))
     out.after = lake.checkpoint(relationship.facts(timeline.numbered(out.since), orders, counted="_counted"),
                                 report.run_id, "since-facts")
-    unknown = lake.checkpoint(relationship.tail_unknown(lake.read("gold.customer_facts"), out.after, touched.since),
+    unknown = lake.checkpoint(relationship.tail_unknown(out.after, touched.since),
                               report.run_id, "since-unknown")
     if moved := unknown.count():
         log.info("curate: %d customers' rows from a day on cannot give their facts: read whole", moved)
@@ -312,21 +318,27 @@ def _their_days(lake: Lake, touched: Touched, keys: "DataFrame", identity: "Data
                 report: CurateReport) -> list[date] | None:
     """The dates of ``gold.interactions`` that hold every row of ``keys``' customers, now and as the last run left
     them: the ``history_dates`` of the stored facts of each customer their identifiers belonged to then, and the
-    dates this run rewrote (where every row new since is). None when that is not known: one of their identifiers
-    was shared then, so its rows were counted for nobody, or rows were written after the stored facts (a run
-    killed half-way). A listing of dates."""
+    dates this run rewrote (where every row new since is); when ``keys`` has ``since``, only each customer's from
+    ``LOOKBACK_DAYS`` before it on. None when that is not known: one of their identifiers was shared then, so its
+    rows were counted for nobody, or rows were written after the stored facts (a run killed half-way). A listing
+    of dates."""
     from pyspark.sql import functions as F
 
     if not touched.from_day:  # rows were written after the stored facts: their dates may be missing from them
         return None
-    ids = identity.join(keys.select("customer_key").distinct(), "customer_key", "left_semi").select("identifier")
-    then = touched.then.join(ids, "identifier", "left_semi")
+    ids = identity.join(keys.select("customer_key").distinct(), "customer_key", "left_semi").select(
+        "identifier", F.col("customer_key").alias("_key"))
+    then = touched.then.join(ids, "identifier")
     if then.where("is_shared").limit(1).count():
         return None
-    owners = then.select("customer_key").unionByName(keys.select("customer_key")).distinct()
-    stored = lake.read("gold.customer_facts").join(owners, "customer_key", "left_semi")
-    days = {r.d for r in stored.select(F.explode("history_dates").alias("d")).distinct().collect()}
-    return sorted(days | set(report.dates_rewritten))
+    owners = (then.select("_key", "customer_key").unionByName(keys.select(F.col("customer_key").alias("_key"),
+                                                                           "customer_key")).distinct())
+    days = (lake.read("gold.customer_facts").join(owners, "customer_key")
+            .select("_key", F.explode("history_dates").alias("d")))
+    if "since" in keys.columns:
+        days = days.join(keys.select(F.col("customer_key").alias("_key"), "since"), "_key").where(
+            F.col("d") >= F.date_sub("since", LOOKBACK_DAYS))
+    return sorted({r.d for r in days.select("d").distinct().collect()} | set(report.dates_rewritten))
 
 
 def _on(rows: "DataFrame", days: list[date] | None) -> "DataFrame":
@@ -360,7 +372,8 @@ def _facts(lake: Lake, touched: Touched, rows: Rows, report: CurateReport, order
                                 report.run_id, "new-facts")
         parts.append(relationship.append(stored, added))
     if rows.since is not None and report.customers_since:
-        before = relationship.facts(timeline.numbered(rows.before), orders, counted="_counted")
+        before = lake.checkpoint(relationship.facts(timeline.numbered(rows.before), orders, counted="_counted"),
+                                 report.run_id, "since-before")
         parts.append(relationship.replace_tail(stored, before, rows.after, touched.since))
     return lake.checkpoint_parts([lake.conform("gold.customer_facts", p) for p in parts], report.run_id, "facts")
 

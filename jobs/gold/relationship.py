@@ -176,16 +176,16 @@ def replace_tail(stored: "DataFrame", before: "DataFrame", after: "DataFrame", s
     facts less the facts of their rows from ``since`` on as they were (``before``) plus as they are (``after``), each
     ``facts(..., counted=...)`` with those rows counted and the days before read for the social touches. Counts
     subtract; first seen and acquisition stay; the last and, when it was on or after ``since``, the first purchase
-    are ``after``'s; the active dates are the stored ones before ``since`` and ``after``'s. A purchase before
-    ``since`` keeps its social influence: a touch after it cannot reach back. Only right when ``after``'s last is
-    not before the stored one (``tail_unknown`` lists the customers where it is, or who have no rows left after
-    ``since``). Customers of ``since`` and ``after``. Pure."""
+    are ``after``'s; the dates are the stored ones before ``since`` and ``after``'s. A purchase before
+    ``since`` keeps its social influence: a touch after it cannot reach back. Only right for customers with rows
+    left from ``since`` on (``tail_unknown`` lists the others: their last interaction is not known). Customers of
+    ``since`` and ``after``. Pure."""
     from pyspark.sql import functions as F
 
     s = stored.join(since, "customer_key")
     b = before.select("customer_key", *[F.col(c).alias(f"_b_{c}") for c in SUMMED])
     a = after.select("customer_key", F.col("last_seen").alias("_a_last"), F.col("first_purchase_at").alias("_a_fp"),
-                     F.col("active_dates").alias("_a_dates"), F.col("history_dates").alias("_a_history"),
+                     F.col("history_dates").alias("_a_history"),
                      *[F.col(c).alias(f"_a_{c}") for c in SUMMED])
     joined = s.join(a, "customer_key").join(b, "customer_key", "left")
     entries = (s.select("customer_key", F.explode("engagement_by_platform").alias("platform", "count"))
@@ -200,24 +200,17 @@ def replace_tail(stored: "DataFrame", before: "DataFrame", after: "DataFrame", s
         .alias("first_purchase_at"),
         *[(F.col(c) - F.coalesce(F.col(f"_b_{c}"), F.lit(0)) + F.coalesce(F.col(f"_a_{c}"), F.lit(0))).alias(c)
           for c in SUMMED],
-        F.array_union(F.filter("active_dates", lambda d: d < F.col("since")), "_a_dates").alias("_dates"),
         F.array_sort(F.array_union(F.filter("history_dates", lambda d: d < F.col("since")), "_a_history"))
         .alias("history_dates"))
     return out.join(per_platform, "customer_key", "left").select(
-        *[c for c in out.columns if c != "history_dates"], *_platform_columns(), _recent("_dates"), "history_dates").drop(
-        "_dates")
+        *[c for c in out.columns if c != "history_dates"], *_platform_columns(), _recent("history_dates"),
+        "history_dates")
 
 
-def tail_unknown(stored: "DataFrame", after: "DataFrame", since: "DataFrame") -> "DataFrame":
-    """The customers of ``since`` that ``replace_tail`` cannot give: no rows left from their day on, or a last
-    interaction before the stored one (their active dates before it may have been dropped from the stored facts).
-    Their whole history is read instead. Pure."""
-    from pyspark.sql import functions as F
-
-    a = after.select("customer_key", F.col("last_seen").alias("_a_last"))
-    s = stored.select("customer_key", "last_seen")
-    return (since.select("customer_key").join(a, "customer_key", "left").join(s, "customer_key", "left")
-            .where("_a_last IS NULL OR _a_last < last_seen").select("customer_key"))
+def tail_unknown(after: "DataFrame", since: "DataFrame") -> "DataFrame":
+    """The customers of ``since`` that ``replace_tail`` cannot give: no rows left from their day on, so their last
+    interaction is one before it, which no stored fact holds. Their whole history is read instead. Pure."""
+    return since.select("customer_key").join(after, "customer_key", "left_anti")
 
 
 def score(facts_df: "DataFrame", as_of: date) -> "DataFrame":
