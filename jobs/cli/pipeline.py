@@ -151,7 +151,9 @@ def cmd_curate(args: argparse.Namespace) -> int:
         r = result.reports["curate"]
         how = ("full rebuild" if r.rebuilt_whole else
                f"incremental: {len(r.dates_rewritten)} date(s) of interactions rewritten, "
-               f"{r.customers_rebuilt:,} customers' facts recomputed")
+               f"customers' facts: {r.customers_appended:,} appended to, {r.customers_since:,} replaced from a day, "
+               f"{r.customers_adjusted:,} moved by changed orders, {r.customers_rebuilt:,} recomputed whole, "
+               f"{r.customers_gone:,} merged away")
         print(f"Curated gold ({how}, as of {r.as_of}): {r.interactions:,} interactions for {r.customers:,} customers."
               + (f" Trend dates touched: {r.dates[0]} .. {r.dates[-1]}." if r.dates else ""))
         _print_gate(result, "gold", args, cfg)

@@ -4,8 +4,9 @@ read and wrote, recorded in ``ops.runs``), never by scanning history:
 - the dates of ``gold.interactions`` whose silver rows changed: the partitions of the data files added or removed
   in the silver sources since the versions it read (the Delta log, no data read), the dates of an order's other
   rows when a late status changes them, and the dates of social interactions on campaign posts that changed;
-- the customers whose facts change: those of the identifiers on interaction rows that came out different, under
-  the identity before and now, and both sides of every identifier whose customer or shared flag moved.
+- the customers whose facts change, and from which day (``touched``): those of the identifiers on interaction rows
+  that came out different in what facts read, under the identity before and now, both sides of every identifier
+  whose customer or shared flag moved, and the customers of orders placed before whose kept state or total changed.
 
 ``jobs.gold.curate`` writes; the contract is described there."""
 

@@ -6,10 +6,15 @@ Contract
   rewrites no stored interaction, and a day's curate writes what the day brought.
 - Incremental (default): the dates whose silver rows changed since the last successful curate (the Delta log of the
   silver sources, from the versions that run read; ``jobs.gold.changes``) are rebuilt from silver, and only the
-  dates where a row came out different are replaced. The customers of the rows that differ, and both sides of
-  every identifier that moved in ``silver.identity_map`` since, get new facts: from their stored facts and their
-  new rows when only rows after their first were added (``relationship.append``), else from their whole timeline
-  (``changes.touched`` says which). A compaction (files rewritten with ``dataChange: false``) changes nothing.
+  dates where a row came out different are replaced. The customers of the rows that differ in what facts read,
+  and both sides of every identifier that moved in ``silver.identity_map`` since, get new facts
+  (``changes.touched`` says how): from their stored facts and their new rows when only rows after their first were
+  added (``relationship.append``); from their stored facts with their rows from the day of their first change on
+  replaced when rows went away, moved or came with a merged customer after their first day
+  (``relationship.replace_tail``); else from their whole timeline, read from the partitions of their
+  ``history_dates`` only. An order placed before that was cancelled, refunded or repriced moves its customer's
+  stored kept orders and revenue (``relationship.adjusted``); a key merged away loses its facts. So a day reads
+  the days its changes reach, not the customers' years. A compaction (``dataChange: false``) changes nothing.
   A run killed half-way leaves the last successful run's versions recorded: the next one redoes its work.
   When what the last run read is not known (a first run, an earlier release's lake, a vacuumed version), or the
   stored facts lack a column this release declares, gold is rebuilt whole.
@@ -105,9 +110,10 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
         keys = None
     else:
         keys = touched.keys
-        report.customers_rebuilt, report.customers_appended = touched.whole.count(), touched.appended.count()
-        report.customers_since, report.customers_gone = touched.since.count(), touched.gone.count()
-        report.customers_adjusted = touched.adjusted.count()
+        counts = touched.counts
+        report.customers_rebuilt, report.customers_appended = counts.get("whole", 0), counts.get("appended", 0)
+        report.customers_since, report.customers_gone = counts.get("since", 0), counts.get("gone", 0)
+        report.customers_adjusted = counts.get("adjusted", 0)
         attributed: tuple[str, ...] | None = ()  # the campaigns whose attributed orders changed (None: not known)
         if (report.customers_rebuilt or report.customers_appended or report.customers_since or report.customers_gone
                 or report.customers_adjusted):
@@ -166,6 +172,7 @@ class Touched:
     then: "DataFrame | None" = None  # the identity map the last run read (its customers' rows as they were)
     stored_version: int | None = None  # the gold.interactions version the last run left
     from_day: bool = True  # the stored facts are those of the rows stored then (no run wrote rows since)
+    counts: dict[str, int] = field(default_factory=dict)  # customers by how (``changes.HOW``) and "adjusted"
 
     @property
     def keys(self) -> "DataFrame":
@@ -219,9 +226,12 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
     c = changes.touched(identity, then, differ, facts, orders, from_day=from_day)
     c = changes.Customers(lake.checkpoint(c.how, report.run_id, "customers"),
                           lake.checkpoint(c.adjusted, report.run_id, "adjusted"))
+    counts = {r.how: r.n for r in c.how.groupBy("how").agg(F.count(F.lit(1)).alias("n")).unionByName(
+        c.adjusted.select(F.lit("adjusted").alias("how"), F.lit(1).alias("n")).groupBy("how").agg(
+            F.count(F.lit(1)).alias("n"))).collect()}  # five rows
     return Touched(*(c.of(how) for how in changes.HOW), c.adjusted,
                    differ.where("_side = 'added'") if differ is not None else identity.limit(0), then, stored_version,
-                   from_day)
+                   from_day, counts)
 
 
 def _in_facts(differ: "DataFrame") -> "DataFrame":
@@ -303,9 +313,9 @@ def _since_rows(lake: Lake, touched: Touched, report: CurateReport, identity: "D
     out.before = counted(timeline.customer_rows(lake, touched.since, touched.then, stored=then))
     out.after = lake.checkpoint(relationship.facts(timeline.numbered(out.since), orders, counted="_counted"),
                                 report.run_id, "since-facts")
-    unknown = lake.checkpoint(relationship.tail_unknown(out.after, touched.since),
-                              report.run_id, "since-unknown")
+    unknown = relationship.tail_unknown(out.after, touched.since)
     if moved := unknown.count():
+        unknown = lake.checkpoint(unknown, report.run_id, "since-unknown")
         log.info("curate: %d customers' rows from a day on cannot give their facts: read whole", moved)
         touched.whole = lake.checkpoint(touched.whole.unionByName(unknown), report.run_id, "whole-keys-2")
         touched.since = lake.checkpoint(touched.since.join(unknown, "customer_key", "left_anti"), report.run_id,
@@ -329,8 +339,6 @@ def _their_days(lake: Lake, touched: Touched, keys: "DataFrame", identity: "Data
     ids = identity.join(keys.select("customer_key").distinct(), "customer_key", "left_semi").select(
         "identifier", F.col("customer_key").alias("_key"))
     then = touched.then.join(ids, "identifier")
-    if then.where("is_shared").limit(1).count():
-        return None
     owners = (then.select("_key", "customer_key").unionByName(keys.select(F.col("customer_key").alias("_key"),
                                                                            "customer_key")).distinct())
     days = (lake.read("gold.customer_facts").join(owners, "customer_key")
@@ -338,7 +346,13 @@ def _their_days(lake: Lake, touched: Touched, keys: "DataFrame", identity: "Data
     if "since" in keys.columns:
         days = days.join(keys.select(F.col("customer_key").alias("_key"), "since"), "_key").where(
             F.col("d") >= F.date_sub("since", LOOKBACK_DAYS))
-    return sorted({r.d for r in days.select("d").distinct().collect()} | set(report.dates_rewritten))
+    # an identifier shared then answers a NULL day (not known): one query
+    found = (days.select("d", F.lit(False).alias("_shared")).distinct()
+             .unionByName(then.where("is_shared").select(F.lit(None).cast("date").alias("d"),
+                                                         F.lit(True).alias("_shared")).limit(1)).collect())
+    if any(r._shared for r in found):
+        return None
+    return sorted({r.d for r in found} | set(report.dates_rewritten))
 
 
 def _on(rows: "DataFrame", days: list[date] | None) -> "DataFrame":
@@ -372,8 +386,7 @@ def _facts(lake: Lake, touched: Touched, rows: Rows, report: CurateReport, order
                                 report.run_id, "new-facts")
         parts.append(relationship.append(stored, added))
     if rows.since is not None and report.customers_since:
-        before = lake.checkpoint(relationship.facts(timeline.numbered(rows.before), orders, counted="_counted"),
-                                 report.run_id, "since-before")
+        before = relationship.facts(timeline.numbered(rows.before), orders, counted="_counted")
         parts.append(relationship.replace_tail(stored, before, rows.after, touched.since))
     return lake.checkpoint_parts([lake.conform("gold.customer_facts", p) for p in parts], report.run_id, "facts")
 

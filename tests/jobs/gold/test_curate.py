@@ -237,6 +237,9 @@ def test_a_day_rebuilds_histories_from_where_they_changed_and_goes_on_from_the_r
         curate(spark, cfg, lo, hi, gates=False)
     report = json.loads(lake.read("ops.runs").where("step = 'curate'").orderBy("started_at").collect()[-1].counts)
     assert report["dates_rewritten"] == [str(back.date())] and not report["rebuilt_whole"], report
+    # A's rows replaced from day 1 (C's first), C's key merged away, D appended: no history read whole
+    assert (report["customers_since"], report["customers_gone"], report["customers_appended"],
+            report["customers_rebuilt"]) == (1, 1, 1, 0), report
 
     last = lake.version("gold.interactions")
     before, after = _interaction_files(lake, last - 1), _interaction_files(lake, last)
@@ -268,7 +271,8 @@ def test_a_late_status_costs_only_its_own_date_whatever_the_order_did_between(sp
     """An order placed on day 0 and fulfilled on day 3 gets, landing on day 6, a refund dated day 2. The only date
     whose interactions differ is day 2: the order's rows are compared from its creation on, so its day-3 row keeps
     its type (read from day 2 only, the refund would look like the order's first row and day 3 would be rebuilt
-    for nothing). The day-by-day lake equals a full rebuild."""
+    for nothing). The customer's facts take the refund as a new row. The day-by-day lake equals a full
+    rebuild."""
     from jobs.gold import changes
 
     day = T0.replace(hour=0)
@@ -287,6 +291,9 @@ def test_a_late_status_costs_only_its_own_date_whatever_the_order_did_between(sp
     assert changes.changed_dates(lake, changes.previous_run(lake)["reference_versions"]) == [refund.date()]
     report = curate(spark, cfg, day + timedelta(days=4), day + timedelta(days=7), gates=False)
     assert report.dates_rewritten == [refund.date()] and not report.rebuilt_whole
+    # the refund is a row after the customer's first: appended, no history read whole (a partial refund leaves the
+    # order kept at its total, so its stored purchase does not move)
+    assert (report.customers_appended, report.customers_adjusted, report.customers_rebuilt) == (1, 0, 0), report
     rows = lake.read("gold.interactions").where("order_id = '80'").orderBy("occurred_at").collect()
     assert [(r.occurred_date, r.event_type) for r in rows] == [
         (placed.date(), "order_placed"), (refund.date(), "order_refunded"),
