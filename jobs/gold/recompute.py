@@ -59,6 +59,7 @@ LOOKBACK_DAYS = max(relationship.SOCIAL_INFLUENCE_DAYS, trends.ATTRIBUTION_DAYS)
 
 
 def rows(lake: Lake, touched: Touched, report: CurateReport, identity: "DataFrame", orders: "DataFrame") -> Rows:
+    """The rows each kind of touched customer is recomputed from (``Rows``); ``orders``: the kept orders."""
     from pyspark.sql import functions as F
 
     out = Rows(None, None, None)
