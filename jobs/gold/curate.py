@@ -207,9 +207,8 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
     c = changes.touched(identity, then, differ, facts, orders, from_day=from_day)
     c = changes.Customers(lake.checkpoint(c.how, report.run_id, "customers"),
                           lake.checkpoint(c.adjusted, report.run_id, "adjusted"))
-    counts = {r.how: r.n for r in c.how.groupBy("how").agg(F.count(F.lit(1)).alias("n")).unionByName(
-        c.adjusted.select(F.lit("adjusted").alias("how"), F.lit(1).alias("n")).groupBy("how").agg(
-            F.count(F.lit(1)).alias("n"))).collect()}  # five rows
+    counts = {r.how: r.n for r in c.how.select("how").unionByName(c.adjusted.select(F.lit("adjusted").alias("how")))
+              .groupBy("how").agg(F.count(F.lit(1)).alias("n")).collect()}  # five rows
     return Touched(*(c.of(how) for how in changes.HOW), c.adjusted,
                    differ.where("_side = 'added'") if differ is not None else identity.limit(0), then, stored_version,
                    from_day, counts)

@@ -134,7 +134,7 @@ def _their_days(lake: Lake, touched: Touched, keys: "DataFrame", identity: "Data
     if "since" in keys.columns:
         days = days.join(keys.select(F.col("customer_key").alias("_key"), "since"), "_key").where(
             F.col("d") >= F.date_sub("since", LOOKBACK_DAYS))
-    # an identifier shared then answers a NULL day (not known): one query
+    # a listing of dates, and an identifier shared then answering a NULL day (not known): one query
     found = (days.select("d", F.lit(False).alias("_shared")).distinct()
              .unionByName(then.where("is_shared").select(F.lit(None).cast("date").alias("d"),
                                                          F.lit(True).alias("_shared")).limit(1)).collect())

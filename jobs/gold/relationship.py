@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import warnings
 from datetime import date
+from functools import reduce
 from typing import TYPE_CHECKING
 
 from schemas.vocabulary import ADVOCACY_EVENTS as ADVOCACY, PURCHASE_EVENTS as PURCHASES, UGC_EVENTS as UGC, kept_order_sql
@@ -140,20 +141,15 @@ def append(stored: "DataFrame", added: "DataFrame") -> "DataFrame":
     def older(c: str):
         return F.when(has_old, F.col(f"_o_{c}")).otherwise(F.col(c)).alias(c)
 
-    entries = (s.select("customer_key", F.explode("engagement_by_platform").alias("platform", "count"))
-               .unionByName(added.select("customer_key", F.explode("engagement_by_platform").alias("platform", "count"))))
-    per_platform = _by_platform(entries.groupBy("customer_key", "platform").agg(F.sum("count").alias("count")))
+    per_platform = _platform_sums((s, 1), (added, 1))
     out = joined.select(
         "customer_key", older("first_seen"), F.greatest("_o_last_seen", "last_seen").alias("last_seen"),
         older("acquisition_channel"), older("acquisition_platform"),
         F.least("_o_first_purchase_at", "first_purchase_at").alias("first_purchase_at"),
         *[(F.coalesce(F.col(f"_o_{c}"), F.lit(0)) + F.col(c)).alias(c) for c in SUMMED],
-        F.array_union(F.coalesce("_o_active_dates", F.array().cast("array<date>")), "active_dates").alias("_dates"),
         F.array_sort(F.array_union(F.coalesce("_o_history_dates", F.array().cast("array<date>")), "history_dates"))
         .alias("history_dates"))
-    return out.join(per_platform, "customer_key", "left").select(
-        *[c for c in out.columns if c != "history_dates"], *_platform_columns(), _recent("_dates"), "history_dates").drop(
-        "_dates")
+    return _with_platforms_and_dates(out, per_platform)
 
 
 def adjusted(stored: "DataFrame", changes: "DataFrame") -> "DataFrame":
@@ -188,12 +184,7 @@ def replace_tail(stored: "DataFrame", before: "DataFrame", after: "DataFrame", s
                      F.col("history_dates").alias("_a_history"),
                      *[F.col(c).alias(f"_a_{c}") for c in SUMMED])
     joined = s.join(a, "customer_key").join(b, "customer_key", "left")
-    entries = (s.select("customer_key", F.explode("engagement_by_platform").alias("platform", "count"))
-               .unionByName(before.select("customer_key", F.explode("engagement_by_platform").alias("platform", "count"))
-                            .withColumn("count", -F.col("count")))
-               .unionByName(after.select("customer_key", F.explode("engagement_by_platform").alias("platform", "count"))))
-    per_platform = _by_platform(entries.groupBy("customer_key", "platform").agg(F.sum("count").alias("count"))
-                                .where("count > 0"))
+    per_platform = _platform_sums((s, 1), (before, -1), (after, 1))
     out = joined.select(
         "customer_key", "first_seen", F.col("_a_last").alias("last_seen"), "acquisition_channel", "acquisition_platform",
         F.when(F.to_date("first_purchase_at") < F.col("since"), F.col("first_purchase_at")).otherwise(F.col("_a_fp"))
@@ -202,6 +193,24 @@ def replace_tail(stored: "DataFrame", before: "DataFrame", after: "DataFrame", s
           for c in SUMMED],
         F.array_sort(F.array_union(F.filter("history_dates", lambda d: d < F.col("since")), "_a_history"))
         .alias("history_dates"))
+    return _with_platforms_and_dates(out, per_platform)
+
+
+def _platform_sums(*signed: "tuple[DataFrame, int]") -> "DataFrame":
+    """``_by_platform`` of facts' ``engagement_by_platform`` maps added (sign 1) or taken away (-1); a platform whose
+    count comes to nothing is left out, as ``facts`` leaves out a platform without rows."""
+    from pyspark.sql import functions as F
+
+    entries = reduce(lambda x, y: x.unionByName(y), [
+        df.select("customer_key", F.explode("engagement_by_platform").alias("platform", "count"))
+        .withColumn("count", F.col("count") * sign) for df, sign in signed])
+    return _by_platform(entries.groupBy("customer_key", "platform").agg(F.sum("count").alias("count"))
+                        .where("count > 0"))
+
+
+def _with_platforms_and_dates(out: "DataFrame", per_platform: "DataFrame") -> "DataFrame":
+    """Combined facts (every column up to ``SUMMED``'s, and ``history_dates``) with the per-platform columns and the
+    active dates (the history's within ``ACTIVE_DAYS`` of the last interaction), in ``facts``' column order."""
     return out.join(per_platform, "customer_key", "left").select(
         *[c for c in out.columns if c != "history_dates"], *_platform_columns(), _recent("history_dates"),
         "history_dates")
