@@ -161,7 +161,9 @@ def facts(lake: Lake, touched: Touched, rows: Rows, report: CurateReport, orders
     looks back ``relationship.SOCIAL_INFLUENCE_DAYS``); for ``since``, their stored facts less their rows' from their
     day on as they were, plus as they are; for the others whose orders placed before changed, their stored facts
     moved by those orders. Every stored fact read is first moved by the customer's changed orders."""
-    stored = relationship.adjusted(lake.read("gold.customer_facts"), touched.adjusted)
+    # the touched customers' stored facts, read once for every part (the table holds every customer)
+    stored = lake.checkpoint(relationship.adjusted(lake.read("gold.customer_facts").join(
+        touched.keys, "customer_key", "left_semi"), touched.adjusted), report.run_id, "stored-facts")
     others = (touched.adjusted.select("customer_key").join(touched.whole, "customer_key", "left_anti")
               .join(touched.appended, "customer_key", "left_anti").join(touched.since, "customer_key", "left_anti")
               .join(touched.gone, "customer_key", "left_anti"))
