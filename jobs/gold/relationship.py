@@ -59,37 +59,43 @@ def facts(timeline: "DataFrame", orders: "DataFrame", counted: str | None = None
                           F.lit(False))
 
     influenced = purchase & within("_last_social")
-    flipped = None
-    if counted is not None:  # earlier purchases a new social row (a late one) now influences
-        t = t.withColumn("_last_old_social", F.max(F.when(social & ~F.col(counted), F.col("occurred_at"))).over(w))
-        flipped = (t.where(purchase & ~F.col(counted) & within("_last_social") & ~within("_last_old_social"))
-                   .groupBy("customer_key").agg(F.countDistinct("order_id").alias("_flipped")))
-        t, timeline = t.where(F.col(counted)), timeline.where(F.col(counted))
+    c = F.lit(True) if counted is None else F.col(counted)
+    flipped = F.lit(0)
+    if counted is not None:  # earlier purchases a new social row (a late one) now influences: counted in the same
+        # aggregation as the counted rows' facts (its own aggregation and join cost as much again)
+        t = t.withColumn("_last_old_social", F.max(F.when(social & ~c, F.col("occurred_at"))).over(w))
+        flipped = F.countDistinct(F.when(purchase & ~c & within("_last_social") & ~within("_last_old_social"),
+                                         F.col("order_id")))
+        timeline = timeline.where(c)
     kept = orders.where(kept_order_sql()).select(
         F.col("order_id").cast("string").alias("order_id"), F.col("total_price").alias("_kept_total"))
     t = t.join(kept, "order_id", "left")
     per_platform = _by_platform(timeline.where("channel = 'social'").groupBy("customer_key", "platform").count())
+
+    def each(value, condition=None):  # the value on the counted rows (that meet ``condition``), else NULL
+        return F.when(c if condition is None else c & condition, value)
+
+    def how_many(condition):
+        return F.sum(F.when(c & condition, 1).otherwise(0))
+
     base = t.groupBy("customer_key").agg(
-        F.min("occurred_at").alias("first_seen"),
-        F.max("occurred_at").alias("last_seen"),
-        F.min_by(F.struct("channel", "platform"), "seq").alias("_first"),  # seq is unique within a customer
-        F.min(F.when(purchase, F.col("occurred_at"))).alias("first_purchase_at"),
-        F.countDistinct(F.when(purchase, F.col("order_id"))).alias("orders"),
-        F.countDistinct(F.when(purchase & F.col("_kept_total").isNotNull(), F.col("order_id"))).alias("kept_orders"),
-        F.sum(F.when(purchase, F.col("_kept_total"))).alias("revenue"),
-        F.count("*").alias("interactions"),
-        F.sum(F.when(F.col("event_type") == "visit", 1).otherwise(0)).alias("visits"),
-        F.sum(F.when(F.col("channel") == "social", 1).otherwise(0)).alias("social_interactions"),
-        F.sum(F.when(F.col("event_type") == "share", 1).otherwise(0)).alias("shares"),
-        F.sum(F.when(F.col("event_type") == "review", 1).otherwise(0)).alias("reviews"),
-        F.sum(F.when(F.col("event_type").isin(*UGC), 1).otherwise(0)).alias("ugc"),
-        F.sum(F.when(F.col("event_type").isin(*ADVOCACY), 1).otherwise(0)).alias("advocacy"),
-        F.countDistinct(F.when(influenced, F.col("order_id"))).alias("social_influenced_orders"),
-        F.collect_set("occurred_date").alias("active_dates"),
-    )
-    if flipped is not None:
-        base = base.join(flipped, "customer_key", "left").withColumn(
-            "social_influenced_orders", F.col("social_influenced_orders") + F.coalesce("_flipped", F.lit(0)))
+        F.min(each(F.col("occurred_at"))).alias("first_seen"),
+        F.max(each(F.col("occurred_at"))).alias("last_seen"),
+        F.min_by(F.struct("channel", "platform"), each(F.col("seq"))).alias("_first"),  # seq is unique in a customer
+        F.min(each(F.col("occurred_at"), purchase)).alias("first_purchase_at"),
+        F.countDistinct(each(F.col("order_id"), purchase)).alias("orders"),
+        F.countDistinct(each(F.col("order_id"), purchase & F.col("_kept_total").isNotNull())).alias("kept_orders"),
+        F.sum(each(F.col("_kept_total"), purchase)).alias("revenue"),
+        F.count(each(F.lit(1))).alias("interactions"),
+        how_many(F.col("event_type") == "visit").alias("visits"),
+        how_many(F.col("channel") == "social").alias("social_interactions"),
+        how_many(F.col("event_type") == "share").alias("shares"),
+        how_many(F.col("event_type") == "review").alias("reviews"),
+        how_many(F.col("event_type").isin(*UGC)).alias("ugc"),
+        how_many(F.col("event_type").isin(*ADVOCACY)).alias("advocacy"),
+        (F.countDistinct(each(F.col("order_id"), influenced)) + flipped).alias("social_influenced_orders"),
+        F.collect_set(each(F.col("occurred_date"))).alias("active_dates"),
+    ).where("interactions > 0")  # a customer with counted rows
     return base.join(per_platform, "customer_key", "left").select(
         "customer_key", "first_seen", "last_seen",
         F.col("_first.channel").alias("acquisition_channel"), F.col("_first.platform").alias("acquisition_platform"),
