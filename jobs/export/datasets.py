@@ -44,8 +44,8 @@ class Dataset:
 
 
 DATASETS = {
-    "interactions": Dataset("interactions", ("gold.interactions", "silver.identity_map", "gold.customer_relationship",
-                                             "silver.order_lines")),
+    "interactions": Dataset("interactions", ("gold.product_signals", "gold.interactions", "silver.identity_map",
+                                             "gold.customer_relationship", "silver.order_lines")),
     "customer_features": Dataset("customer_features", ("gold.customer_relationship",)),
     "timelines": Dataset("timelines", ("gold.interactions", "silver.identity_map"), always_jsonl=True),
 }
@@ -77,6 +77,29 @@ def interactions(timeline: "DataFrame", order_lines: "DataFrame", weights: Mappi
                  F.sum(F.when(F.col("signal") == "purchase", 1).otherwise(0)).alias("purchases"),
                  F.max("occurred_at").alias("last_interaction_at"))
             .withColumn("as_of", F.lit(as_of)))
+
+
+def interactions_from_signals(signals: "DataFrame", identity: "DataFrame", order_lines: "DataFrame",
+                              half_life_days: int, scored_from: date, as_of: date) -> "DataFrame":
+    """``interactions`` from ``gold.product_signals`` (``jobs.gold.affinity``) and the identity in force: the same
+    rows, read from the customers' product pairs instead of their histories. Pure."""
+    from pyspark.sql import functions as F
+
+    kept_lines = (order_lines.where(kept_order_sql())
+                  .select(F.col("order_id").cast("string").alias("item"), "product_id")
+                  .where("product_id IS NOT NULL").distinct())
+    counted = ("identifier", "product_id", "score", "signals", "purchases", "last_at")
+    pairs = (signals.where("kind = 'signal'").select("*", F.col("item").alias("product_id"),
+                                                     F.lit(0).cast("bigint").alias("purchases")).select(*counted)
+             .unionByName(signals.where("kind = 'purchase'").join(kept_lines, "item")
+                          .select("*", F.col("signals").alias("purchases")).select(*counted)))
+    ids = identity.where("NOT is_shared").select("identifier", "customer_key")
+    decay = F.pow(F.lit(0.5), F.lit(float((as_of - scored_from).days) / half_life_days))
+    return (pairs.join(ids, "identifier").groupBy("customer_key", "product_id")
+            .agg(F.sum("score").alias("_score"), F.coalesce(F.sum("signals"), F.lit(0).cast("bigint")).alias("signals"),
+                 F.sum("purchases").alias("purchases"), F.max("last_at").alias("last_interaction_at"))
+            .select("customer_key", "product_id", F.round(F.col("_score").cast("double") * decay, 6).alias("weight"),
+                    "signals", "purchases", "last_interaction_at", F.lit(as_of).alias("as_of")))
 
 
 def customer_features(relationship: "DataFrame") -> "DataFrame":

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from jobs import catalog
 from jobs.config import Config
-from jobs.gold import changes, recompute, relationship, timeline, trends
+from jobs.gold import affinity, changes, recompute, relationship, timeline, trends
 from jobs.gold.recompute import Touched
 from jobs.lake import Lake
 from jobs.runs.report import Report
@@ -70,6 +70,7 @@ class CurateReport(Report):
     dates: list[date] = field(default_factory=list)  # the dates trends were rebuilt from
     campaigns_recounted: int | None = None  # campaigns whose performance was recounted (None: all of them)
     as_of: date | None = None
+    product_signals: str = ""  # how gold.product_signals was brought up to date: built, kept (``affinity.keep``)
     known_at: str | None = None  # what gold is as of: the window's end (or the identity's newest known time)
     written_versions: dict[str, int] = field(default_factory=dict)  # the gold versions this run left: --as-of reads them
 
@@ -128,10 +129,13 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
         if not lake.exists("gold.campaign_orders"):  # a lake from before it: every order attributed once
             trends.attribute_all(lake, identity)
             attributed = None
-    if as_of is None:  # from the log's statistics when every file has them, else one column read
-        newest = lake.newest("gold.interactions", "occurred_at")
-        if newest is None:
-            newest = lake.read("gold.interactions").select(F.max("occurred_at").alias("m")).first().m
+    # from the log's statistics when every file has them, else one column read
+    newest = lake.newest("gold.interactions", "occurred_at")
+    if newest is None:
+        newest = lake.read("gold.interactions").select(F.max("occurred_at").alias("m")).first().m
+    report.product_signals = affinity.keep(lake, None if touched is None else touched.rows_differ, report.run_id,
+                                           newest.date() if newest else None)
+    if as_of is None:
         as_of = (newest.date() + timedelta(days=1)) if newest else date.today()
     report.as_of = as_of
     lake.snapshot("gold.customer_relationship", relationship.score(lake.read("gold.customer_facts"), as_of))
@@ -175,6 +179,7 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
     if dates is None or then is None:
         return None
     differ, from_day = None, True
+    rows_differ = lake.read("gold.interactions").limit(0).withColumn("_side", F.lit("added"))  # no date changed
     if dates:
         on = f"occurred_date {timeline.dates_sql(dates)}"
         fresh = lake.checkpoint(lake.conform("gold.interactions", timeline.interactions(lake, dates)), report.run_id,
@@ -185,6 +190,7 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
                                  .unionByName(stored.subtract(fresh).withColumn("_side", F.lit("removed"))),
                                  report.run_id, "differ-rows")
         written = sorted({r.occurred_date for r in differ.select("occurred_date").distinct().collect()})  # a listing
+        rows_differ = differ
         differ = _in_facts(differ)
         if lake.changed_partitions("gold.interactions", stored_version) != set():  # rows written since (a run killed
             # half-way, an erasure; a compaction is not a change) or not known
@@ -202,6 +208,8 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
             report.dates_rewritten = written
             where = f"occurred_date {timeline.dates_sql(written)}"
             lake.replace_partitions("gold.interactions", fresh.where(where), where)
+    elif lake.changed_partitions("gold.interactions", stored_version) != set():  # written since the last run: what
+        rows_differ = None  # product signals were kept from is not known
     facts = lake.read("gold.customer_facts") if lake.exists("gold.customer_facts") else None
     orders = changes.orders_then_and_now(lake, previous)
     c = changes.touched(identity, then, differ, facts, orders, from_day=from_day)
@@ -211,7 +219,7 @@ def _interactions(lake: Lake, report: CurateReport, identity: "DataFrame", last:
               .groupBy("how").agg(F.count(F.lit(1)).alias("n")).collect()}  # five rows
     return Touched(*(c.of(how) for how in changes.HOW), c.adjusted,
                    differ.where("_side = 'added'") if differ is not None else identity.limit(0), then, stored_version,
-                   from_day, counts)
+                   from_day, counts, rows_differ if from_day else None)
 
 
 def _in_facts(differ: "DataFrame") -> "DataFrame":

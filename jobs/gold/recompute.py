@@ -36,6 +36,7 @@ class Touched:
     stored_version: int | None = None  # the gold.interactions version the last run left
     from_day: bool = True  # the stored facts are those of the rows stored then (no run wrote rows since)
     counts: dict[str, int] = field(default_factory=dict)  # customers by how (``changes.HOW``) and "adjusted"
+    rows_differ: "DataFrame | None" = None  # every row this run added or removed (``_side``), whatever columns differ
 
     @property
     def keys(self) -> "DataFrame":

@@ -35,6 +35,7 @@ from jobs.privacy.person import Person
 from jobs.pii.scrub import EMAIL
 from jobs.silver.common import phone_sql
 from jobs.storage import is_s3, remove_tree
+from schemas.affinity import TABLE as SIGNALS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -154,13 +155,16 @@ def erase(spark: "SparkSession", cfg: Config, person: Person, request_id: str) -
     keys_df = lake.checkpoint(_union(spark, staged_keys, "source string, event_key string"), run, "event-keys")
     lineage_df = lake.checkpoint(_union(spark, staged_lineage, "source string, source_file string, line_number bigint"),
                                  run, "lineage")
-    interactions = None
+    interactions = signals = None
     if person.keys:  # their interactions, found through the identifiers that are theirs before identity is erased
         ids = (lake.read_or_empty("silver.identity_map").where(F.col("customer_key").isin(person.keys))
                .where("NOT is_shared").select("identifier"))
         interactions = lake.checkpoint(lake.read_or_empty("gold.interactions").join(ids, "identifier", "left_semi")
                                        .select("source_table", "source_key", "occurred_date"), run, "interactions")
         dates |= {r.d for r in interactions.select(F.col("occurred_date").alias("d")).distinct().collect() if r.d}
+        if lake.exists(SIGNALS):  # what the export scores them from, by the same identifiers
+            signals = lake.checkpoint(lake.read(SIGNALS).join(ids, "identifier", "left_semi").select(*lake.table_key(
+                SIGNALS)), run, "product-signals")
     erased.dates = sorted(dates)
 
     # 2. raw lines: by lineage and by what they hold (bronze, quarantine); each erased line's lineage is kept in
@@ -218,6 +222,8 @@ def erase(spark: "SparkSession", cfg: Config, person: Person, request_id: str) -
         # 4. gold, and what they counted in
         if interactions is not None:
             _delete(lake, "gold.interactions", interactions, ("source_table", "source_key"), erased)
+        if signals is not None:
+            _delete(lake, SIGNALS, signals, lake.table_key(SIGNALS), erased)
         for name in ("gold.customer_facts", "gold.customer_relationship", "gold.campaign_orders"):
             if lake.exists(name):
                 rows = lake.read(name).where(F.col("customer_key").isin(person.keys)).select("customer_key")

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -104,7 +105,7 @@ def test_interaction_weights_follow_the_documented_decay(spark, target):
     for line in lake.read("silver.order_lines").collect():
         if line.status not in ("cancelled", "refunded") and line.product_id:
             kept[str(line.order_id)].add(line.product_id)
-    expected = defaultdict(lambda: [0.0, 0, 0])
+    expected = defaultdict(lambda: [0.0, 0, 0, datetime.min])
     for row in lake.read("gold.customer_timeline").collect():
         signals = []
         if row.event_type in ("order_placed", "store_purchase"):
@@ -117,11 +118,48 @@ def test_interaction_weights_follow_the_documented_decay(spark, target):
             e[0] += weights[signal_] * 0.5 ** (age / half_life)
             e[1] += 1
             e[2] += signal_ == "purchase"
+            e[3] = max(e[3], row.occurred_at.replace(tzinfo=None))
     assert set(got) == set(expected)
-    for key, (weight, signals, purchases) in expected.items():
+    for key, (weight, signals, purchases, last) in expected.items():
         r = got[key]
         assert math.isclose(r["weight"], weight, abs_tol=1e-5) and (r["signals"], r["purchases"]) == (signals, purchases)
+        assert r["last_interaction_at"].replace(tzinfo=None) == last.replace(tzinfo=None)
     assert sum(r["purchases"] for r in got.values()) > 0 and any(r["weight"] < r["signals"] for r in got.values())
+
+
+def test_interactions_read_from_product_signals_equal_those_from_every_interaction(spark, target):
+    """The export reads gold.product_signals (the customers' product pairs); computed from every interaction and the
+    identity in force instead (what it does when the table cannot serve), the rows are the same."""
+    from jobs.export import datasets as ds
+    from jobs.export import run as export
+    from schemas import views
+
+    cfg, _ = target
+    lake = Lake(cfg, spark)
+    names = ds.DATASETS["interactions"].sources
+    tables = export._pinned(spark, lake, set(names))
+    as_of = tables["gold.customer_relationship"][1].agg({"as_of": "max"}).first()[0]
+    scored_from = export._scored_from(cfg, tables["gold.product_signals"][1], as_of)
+    assert scored_from is not None  # the table serves this lake
+    read = export._build("interactions", cfg, tables, as_of)
+    timeline = views.timeline_frame(tables["gold.interactions"][1], tables["silver.identity_map"][1])
+    every = ds.interactions(timeline, tables["silver.order_lines"][1], cfg.interaction_weights(),
+                            cfg.export_half_life_days, as_of)
+    assert read.columns == every.columns and read.schema == every.schema
+
+    def rows(df):
+        return {(r.customer_key, r.product_id): r for r in df.collect()}
+
+    a, b = rows(read), rows(every)
+    assert set(a) == set(b) and len(a) > 100
+    for key, r in a.items():
+        assert math.isclose(r.weight, b[key].weight, abs_tol=2e-6), key
+        assert (r.signals, r.purchases, r.last_interaction_at, r.as_of) == (
+            b[key].signals, b[key].purchases, b[key].last_interaction_at, b[key].as_of), key
+    # an as_of before a stored signal (its age counts as 0), or other settings: computed from every interaction
+    assert export._scored_from(cfg, tables["gold.product_signals"][1], scored_from) is None
+    other = dataclasses.replace(cfg, export_half_life_days=cfg.export_half_life_days + 1)
+    assert export._scored_from(other, tables["gold.product_signals"][1], as_of) is None
 
 
 def _pii(landing: Path) -> set[str]:

@@ -17,8 +17,8 @@ from tests.handmade import T0, land, order, seg, social
 from tests.lakes import PII_KEY, curate, ingest_and_refine, table_rows
 
 pytestmark = pytest.mark.integration
-GOLD = ("interactions", "customer_timeline", "customer_facts", "customer_relationship", "daily_product_trends",
-        "daily_platform_engagement", "campaign_performance", "campaign_orders")
+GOLD = ("interactions", "customer_timeline", "customer_facts", "product_signals", "customer_relationship",
+        "daily_product_trends", "daily_platform_engagement", "campaign_performance", "campaign_orders")
 
 
 def test_one_timeline_in_order_with_milestones_and_stage(spark, maya):

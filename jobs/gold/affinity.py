@@ -1,0 +1,134 @@
+"""``gold.product_signals``: what the interactions export is scored from, kept as curate writes interactions.
+
+One row per identifier × product (``kind`` signal: the rows with a product whose event type weighs) and per
+identifier × order (``kind`` purchase: the order's purchase row, whose products are the order's kept lines when the
+export reads it), with the rows' undecayed score ``Σ weight · 2^(days from scored_from / half-life)``, their count
+and their latest time. Keyed by the identifier the rows came through, like ``gold.interactions``: a merge, a split
+or an unmerge changes no row here, the export applies the identity in force when it reads. So the export costs
+what the customers' product pairs are, never the interactions' history:
+
+    weight(customer, product, as_of) = round(Σ score · 2^(-(as_of - scored_from) / half-life), 6)
+
+which is ``Σ weight · 0.5^(age / half-life)`` over the customer's signals (``jobs.export.datasets.interactions``).
+
+- Each row's score is rounded to 12 decimals and summed as a decimal: sums are exact, so a table kept day by day
+  equals one built at once, whatever the order rows came in.
+- ``scored_from`` is the start of the era of the newest interaction (eras of ``ERA_HALF_LIVES`` half-lives from
+  ``EPOCH``), so scores stay below ``2^ERA_HALF_LIVES`` per row; a new era, or other weights or half-life
+  (``scored_with``), rebuilds the table from ``gold.interactions``.
+- A day's curate adds its added rows' and takes its removed rows' (``keep``): the work is the day's. A pair
+  whose latest row was removed with nothing as late added has its latest time read again from its identifier's
+  rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import TYPE_CHECKING
+
+from jobs.config import Config
+from jobs.lake import Lake
+from schemas.affinity import SCORE, TABLE, Scoring
+from schemas.vocabulary import PURCHASE_EVENTS
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+log = logging.getLogger(__name__)
+KEY = ("identifier", "kind", "item")
+
+
+def scoring_of(cfg: Config) -> Scoring:
+    return Scoring(cfg.interaction_weights(), cfg.export_half_life_days)
+
+
+def entries(rows: "DataFrame", scoring: Scoring, scored_from: date, sign: str | None = None) -> "DataFrame":
+    """(identifier, kind, item, _score, _sign, occurred_at) for every signal of ``rows`` (interaction rows);
+    ``_sign`` is 1, or the value of the expression ``sign`` (-1 for a removed row). Pure."""
+    from pyspark.sql import functions as F
+
+    weighed = {s: float(w) for s, w in scoring.weights.items() if w > 0}
+    events = [s for s in weighed if s != "purchase"]
+    unit = F.pow(F.lit(2.0), F.datediff("occurred_date", F.lit(scored_from)) / F.lit(float(scoring.half_life_days)))
+    signed = F.lit(1) if sign is None else F.expr(sign)
+    parts = []
+    if events:
+        weight = F.expr("CASE " + " ".join(f"WHEN event_type = '{s}' THEN {weighed[s]!r}" for s in events) + " END")
+        parts.append(rows.where(F.col("product_id").isNotNull() & F.col("event_type").isin(*events)).select(
+            "identifier", F.lit("signal").alias("kind"), F.col("product_id").alias("item"),
+            (weight * unit).cast(SCORE).alias("_score"), signed.alias("_sign"), "occurred_at"))
+    if "purchase" in weighed:
+        parts.append(rows.where(F.col("order_id").isNotNull() & F.col("event_type").isin(*PURCHASE_EVENTS)).select(
+            "identifier", F.lit("purchase").alias("kind"), F.col("order_id").alias("item"),
+            (F.lit(weighed["purchase"]) * unit).cast(SCORE).alias("_score"), signed.alias("_sign"), "occurred_at"))
+    if not parts:  # nothing weighs: no signal at all
+        return rows.limit(0).select("identifier", F.lit("signal").alias("kind"), F.col("product_id").alias("item"),
+                                    F.lit(0).cast(SCORE).alias("_score"), F.lit(1).alias("_sign"), "occurred_at")
+    return parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
+
+
+def aggregate(found: "DataFrame", scoring: Scoring, scored_from: date) -> "DataFrame":
+    """``entries`` of whole histories → the table's rows. Pure."""
+    from pyspark.sql import functions as F
+
+    return (found.groupBy(*KEY).agg(F.sum("_score").cast(SCORE).alias("score"),
+                                    F.count(F.lit(1)).alias("signals"), F.max("occurred_at").alias("last_at"))
+            .withColumn("scored_from", F.lit(scored_from)).withColumn("scored_with", F.lit(scoring.settings)))
+
+
+def build(lake: Lake, scoring: Scoring, newest: date | None) -> None:
+    """The table from every stored interaction."""
+    scored_from = scoring.scored_from(newest)
+    lake.snapshot(TABLE, aggregate(entries(lake.read("gold.interactions"), scoring, scored_from), scoring, scored_from))
+
+
+def keep(lake: Lake, differ: "DataFrame | None", run_id: str, newest: date | None) -> str:
+    """Bring the table to the interactions stored now. ``differ``: the rows this run added and removed (``_side``),
+    the stored table being of the interactions before; None when that is not known (rebuilt). Returns how:
+    "built", "kept" or "unchanged"."""
+    from pyspark.sql import functions as F
+
+    scoring = scoring_of(lake.cfg)
+    scored_from = scoring.scored_from(newest)
+    stored = lake.read(TABLE) if lake.exists(TABLE) else None
+    if stored is not None and differ is not None:
+        found = stored.select("scored_from", "scored_with").limit(1).collect()  # one row
+        if not found or (found[0].scored_from != scored_from or found[0].scored_with != scoring.settings):
+            log.info("curate: %s is empty, or was scored with other settings or in another era: rebuilt", TABLE)
+            stored = None
+    if stored is None or differ is None:
+        build(lake, scoring, newest)
+        return "built"
+    d = (entries(differ, scoring, scored_from, sign="CASE WHEN _side = 'added' THEN 1 ELSE -1 END")
+         .groupBy(*KEY).agg(F.sum(F.col("_score") * F.col("_sign")).cast(SCORE).alias("_d_score"),
+                            F.sum("_sign").alias("_d_signals"),
+                            F.max(F.when(F.col("_sign") > 0, F.col("occurred_at"))).alias("_added"),
+                            F.max(F.when(F.col("_sign") < 0, F.col("occurred_at"))).alias("_removed")))
+    d = lake.checkpoint(d, run_id, "signals-delta")
+    if not d.limit(1).count():  # no row with a signal came or went
+        return "unchanged"
+    merged = stored.join(d, list(KEY), "full_outer")
+    last = (F.when(F.col("_d_signals").isNull(), F.col("last_at"))
+            .when(F.col("_added").isNotNull() & (F.col("last_at").isNull() | (F.col("_added") >= F.col("last_at"))),
+                  F.col("_added"))
+            .when(F.col("_removed").isNull() | (F.col("last_at") > F.col("_removed")),
+                  F.col("last_at")))  # else NULL: the latest row went, the one before is not known
+    kept = merged.select(
+        *KEY, (F.coalesce("score", F.lit(0).cast(SCORE)) + F.coalesce("_d_score", F.lit(0).cast(SCORE))).cast(SCORE)
+        .alias("score"), (F.coalesce("signals", F.lit(0)) + F.coalesce("_d_signals", F.lit(0))).cast("bigint")
+        .alias("signals"), last.alias("last_at")).where("signals > 0")
+    # the identifiers of a pair whose latest row went with nothing as late added: their rows are read again
+    unknown = (d.where("_removed IS NOT NULL").join(stored, list(KEY)).select(*KEY, "score", "signals", "last_at",
+                                                                               "_d_signals", "_added", "_removed"))
+    unknown = lake.checkpoint(unknown.where(
+        "signals + _d_signals > 0 AND last_at <= _removed AND (_added IS NULL OR _added < last_at)")
+        .select("identifier").distinct(), run_id, "signals-unknown")
+    if unknown.limit(1).count():  # rare: a removed row was its pair's latest
+        log.info("curate: an identifier's latest signal went: its signals are read again")
+        again = aggregate(entries(lake.read("gold.interactions").join(unknown, "identifier", "left_semi"), scoring,
+                                  scored_from), scoring, scored_from).drop("scored_from", "scored_with")
+        kept = kept.join(unknown, "identifier", "left_anti").unionByName(again)
+    lake.snapshot(TABLE, kept.withColumn("scored_from", F.lit(scored_from))
+                  .withColumn("scored_with", F.lit(scoring.settings)))
+    return "kept"
