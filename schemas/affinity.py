@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
 
 TABLE = "gold.product_signals"
 EPOCH = date(2000, 1, 1)
@@ -29,3 +32,16 @@ class Scoring:
         """The first day of the era ``newest`` is in (``EPOCH`` when nothing is stored)."""
         era = ERA_HALF_LIVES * self.half_life_days
         return EPOCH + timedelta(days=((newest - EPOCH).days // era) * era) if newest else EPOCH
+
+
+def current(rows: "DataFrame") -> "DataFrame":
+    """The pairs as ``gold.product_signals`` holds them now (identifier, kind, item, score, signals, last_at): its
+    rows summed per pair, each identifier's from its newest reset on; pairs without a row left dropped. Pure."""
+    from pyspark.sql import functions as F
+
+    resets = rows.where("reset").groupBy("identifier").agg(F.max("generation").alias("_from"))
+    live = rows.join(resets, "identifier", "left").where("_from IS NULL OR generation >= _from")
+    return (live.groupBy("identifier", "kind", "item")
+            .agg(F.sum("score").cast(SCORE).alias("score"), F.sum("signals").cast("bigint").alias("signals"),
+                 F.max("last_at").alias("last_at"))
+            .where("signals > 0"))

@@ -85,6 +85,9 @@ def interactions_from_signals(signals: "DataFrame", identity: "DataFrame", order
     rows, read from the customers' product pairs instead of their histories. Pure."""
     from pyspark.sql import functions as F
 
+    from schemas.affinity import current
+
+    signals = current(signals)
     kept_lines = (order_lines.where(kept_order_sql())
                   .select(F.col("order_id").cast("string").alias("item"), "product_id")
                   .where("product_id IS NOT NULL").distinct())

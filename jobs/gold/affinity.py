@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from jobs.config import Config
 from jobs.lake import Lake
-from schemas.affinity import SCORE, TABLE, Scoring
+from schemas.affinity import SCORE, TABLE, Scoring, current
 from schemas.vocabulary import PURCHASE_EVENTS
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 KEY = ("identifier", "kind", "item")
+COMPACT_AFTER = 8  # generations (a build, then appends) before the table is rewritten as one
 
 
 def scoring_of(cfg: Config) -> Scoring:
@@ -68,67 +69,92 @@ def entries(rows: "DataFrame", scoring: Scoring, scored_from: date, sign: str | 
     return parts[0] if len(parts) == 1 else parts[0].unionByName(parts[1])
 
 
-def aggregate(found: "DataFrame", scoring: Scoring, scored_from: date) -> "DataFrame":
-    """``entries`` of whole histories → the table's rows. Pure."""
+def aggregate(found: "DataFrame", scoring: Scoring, scored_from: date, generation: int,
+              reset: bool = False) -> "DataFrame":
+    """``entries`` of whole histories → the table's rows, written as ``generation``. Pure."""
     from pyspark.sql import functions as F
 
     return (found.groupBy(*KEY).agg(F.sum("_score").cast(SCORE).alias("score"),
                                     F.count(F.lit(1)).alias("signals"), F.max("occurred_at").alias("last_at"))
-            .withColumn("scored_from", F.lit(scored_from)).withColumn("scored_with", F.lit(scoring.settings)))
+            .select(*KEY, "score", "signals", "last_at", F.lit(generation).cast("bigint").alias("generation"),
+                    F.lit(reset).alias("reset"), F.lit(scored_from).alias("scored_from"),
+                    F.lit(scoring.settings).alias("scored_with")))
 
 
 def build(lake: Lake, scoring: Scoring, newest: date | None) -> None:
-    """The table from every stored interaction."""
+    """The table from every stored interaction, in one generation."""
     scored_from = scoring.scored_from(newest)
-    lake.snapshot(TABLE, aggregate(entries(lake.read("gold.interactions"), scoring, scored_from), scoring, scored_from))
+    lake.rewrite(TABLE, aggregate(entries(lake.read("gold.interactions"), scoring, scored_from), scoring,
+                                  scored_from, _generation(lake)))
+
+
+def _generation(lake: Lake) -> int:
+    """The next write's generation: the table's next version (no data read)."""
+    version = lake.version(TABLE)
+    return 0 if version is None else version + 1
 
 
 def keep(lake: Lake, differ: "DataFrame | None", run_id: str, newest: date | None) -> str:
     """Bring the table to the interactions stored now. ``differ``: the rows this run added and removed (``_side``),
     the stored table being of the interactions before; None when that is not known (rebuilt). Returns how:
-    "built", "kept" or "unchanged"."""
+    "built", "appended", "compacted" or "unchanged".
+
+    A day appends what its rows changed, per pair: the score and count they add or take, and the latest added
+    row's time. An identifier with a pair whose latest row went, with nothing as late added, has all its pairs
+    read again from its rows and appended as a reset (``schemas.affinity.current`` reads from an identifier's
+    newest reset on). After ``COMPACT_AFTER`` appends the table is rewritten as what it reads (one generation)."""
     from pyspark.sql import functions as F
 
     scoring = scoring_of(lake.cfg)
     scored_from = scoring.scored_from(newest)
     stored = lake.read(TABLE) if lake.exists(TABLE) else None
     if stored is not None and differ is not None:
-        found = stored.select("scored_from", "scored_with").limit(1).collect()  # one row
-        if not found or (found[0].scored_from != scored_from or found[0].scored_with != scoring.settings):
+        found = stored.groupBy().agg(F.min("scored_from").alias("lo"), F.max("scored_from").alias("hi"),
+                                     F.min("scored_with").alias("with_lo"), F.max("scored_with").alias("with_hi"),
+                                     F.countDistinct("generation").alias("generations")).first()  # one row
+        if found.lo is None or {found.lo, found.hi} != {scored_from} or {found.with_lo, found.with_hi} != {
+                scoring.settings}:
             log.info("curate: %s is empty, or was scored with other settings or in another era: rebuilt", TABLE)
             stored = None
     if stored is None or differ is None:
         build(lake, scoring, newest)
         return "built"
     d = (entries(differ, scoring, scored_from, sign="CASE WHEN _side = 'added' THEN 1 ELSE -1 END")
-         .groupBy(*KEY).agg(F.sum(F.col("_score") * F.col("_sign")).cast(SCORE).alias("_d_score"),
-                            F.sum("_sign").alias("_d_signals"),
-                            F.max(F.when(F.col("_sign") > 0, F.col("occurred_at"))).alias("_added"),
+         .groupBy(*KEY).agg(F.sum(F.col("_score") * F.col("_sign")).cast(SCORE).alias("score"),
+                            F.sum("_sign").cast("bigint").alias("signals"),
+                            F.max(F.when(F.col("_sign") > 0, F.col("occurred_at"))).alias("last_at"),
                             F.max(F.when(F.col("_sign") < 0, F.col("occurred_at"))).alias("_removed")))
     d = lake.checkpoint(d, run_id, "signals-delta")
     if not d.limit(1).count():  # no row with a signal came or went
         return "unchanged"
-    merged = stored.join(d, list(KEY), "full_outer")
-    last = (F.when(F.col("_d_signals").isNull(), F.col("last_at"))
-            .when(F.col("_added").isNotNull() & (F.col("last_at").isNull() | (F.col("_added") >= F.col("last_at"))),
-                  F.col("_added"))
-            .when(F.col("_removed").isNull() | (F.col("last_at") > F.col("_removed")),
-                  F.col("last_at")))  # else NULL: the latest row went, the one before is not known
-    kept = merged.select(
-        *KEY, (F.coalesce("score", F.lit(0).cast(SCORE)) + F.coalesce("_d_score", F.lit(0).cast(SCORE))).cast(SCORE)
-        .alias("score"), (F.coalesce("signals", F.lit(0)) + F.coalesce("_d_signals", F.lit(0))).cast("bigint")
-        .alias("signals"), last.alias("last_at")).where("signals > 0")
-    # the identifiers of a pair whose latest row went with nothing as late added: their rows are read again
-    unknown = (d.where("_removed IS NOT NULL").join(stored, list(KEY)).select(*KEY, "score", "signals", "last_at",
-                                                                               "_d_signals", "_added", "_removed"))
-    unknown = lake.checkpoint(unknown.where(
-        "signals + _d_signals > 0 AND last_at <= _removed AND (_added IS NULL OR _added < last_at)")
+    # the identifiers of a pair whose latest row went with nothing as late added (its time would stay in the pair's
+    # rows, also when the pair goes and comes back): their rows are read again
+    now = current(stored.join(d.where("_removed IS NOT NULL").select("identifier").distinct(), "identifier",
+                              "left_semi"))
+    unknown = lake.checkpoint(
+        d.where("_removed IS NOT NULL").join(now.select(*KEY, F.col("last_at").alias("_last")), list(KEY))
+        .where("_last <= _removed AND (last_at IS NULL OR last_at < _last)")
         .select("identifier").distinct(), run_id, "signals-unknown")
+    generation = _generation(lake)
+    rows = d.drop("_removed").select(*KEY, "score", "signals", "last_at", F.lit(generation).cast("bigint").alias(
+        "generation"), F.lit(False).alias("reset"), F.lit(scored_from).alias("scored_from"),
+        F.lit(scoring.settings).alias("scored_with"))
     if unknown.limit(1).count():  # rare: a removed row was its pair's latest
         log.info("curate: an identifier's latest signal went: its signals are read again")
         again = aggregate(entries(lake.read("gold.interactions").join(unknown, "identifier", "left_semi"), scoring,
-                                  scored_from), scoring, scored_from).drop("scored_from", "scored_with")
-        kept = kept.join(unknown, "identifier", "left_anti").unionByName(again)
-    lake.snapshot(TABLE, kept.withColumn("scored_from", F.lit(scored_from))
-                  .withColumn("scored_with", F.lit(scoring.settings)))
-    return "kept"
+                                  scored_from), scoring, scored_from, generation, reset=True)
+        # and a marker per identifier (kind "reset", no signal), so that one with no pair left is reset too
+        marker = unknown.select("identifier", F.lit("reset").alias("kind"), F.lit("").alias("item"),
+                                F.lit(0).cast(SCORE).alias("score"), F.lit(0).cast("bigint").alias("signals"),
+                                F.lit(None).cast("timestamp").alias("last_at"),
+                                F.lit(generation).cast("bigint").alias("generation"), F.lit(True).alias("reset"),
+                                F.lit(scored_from).alias("scored_from"), F.lit(scoring.settings).alias("scored_with"))
+        rows = rows.join(unknown, "identifier", "left_anti").unionByName(again).unionByName(marker)
+    if found.generations >= COMPACT_AFTER:
+        lake.rewrite(TABLE, current(stored.unionByName(rows)).select(
+            *KEY, "score", "signals", "last_at", F.lit(generation).cast("bigint").alias("generation"),
+            F.lit(False).alias("reset"), F.lit(scored_from).alias("scored_from"),
+            F.lit(scoring.settings).alias("scored_with")))
+        return "compacted"
+    lake.append(TABLE, rows)
+    return "appended"

@@ -18,6 +18,10 @@ Contract
   A run killed half-way leaves the last successful run's versions recorded: the next one redoes its work.
   When what the last run read is not known (a first run, an earlier release's lake, a vacuumed version), or the
   stored facts lack a column this release declares, gold is rebuilt whole.
+- ``gold.product_signals`` (what the interactions export is scored from, per identifier and product; the identity
+  applied when the export reads) gets what the rows added and removed change (``affinity.keep``): an append the
+  size of the day's changes, compacted every few generations; rebuilt from ``gold.interactions`` when what the last
+  run left is not known, or the export's weights, half-life or era changed.
 - Trends are rebuilt for the dates the window touched and the 7 days after. Relationship scores are rebuilt
   whole (one row per customer); campaign performance recounts the campaigns whose interactions, visits or
   attributed orders changed, each from its first one (``trends.recount``); the orders campaign performance

@@ -39,24 +39,30 @@ def _newest(rows):
     return max(r[1] for r in rows) if rows else None
 
 
-def kept_equals_built(spark, before: list[tuple], after: list[tuple]) -> str:
-    """Keep a table built on ``before`` through the change to ``after``; compare with one built on ``after``."""
+def kept_equals_built(spark, *states: list[tuple]) -> list[str]:
+    """Keep a table built on the first state through each change to the next; after each, compare it with one
+    built on that state (through what the table's reader reads). Returns how each change was kept."""
     from pyspark.sql import functions as F
 
-    kept, built = _lake(spark, before), _lake(spark, after)
+    kept = _lake(spark, states[0])
+    hows = []
     try:
-        affinity.keep(kept, None, "build", _newest(before))
-        b, a = (spark.createDataFrame(x, SCHEMA) if x else spark.createDataFrame([], SCHEMA) for x in (before, after))
-        differ = (a.subtract(b).withColumn("_side", F.lit("added"))
-                  .unionByName(b.subtract(a).withColumn("_side", F.lit("removed"))))
-        kept.replace_partitions("gold.interactions", kept.conform("gold.interactions", a), None)
-        how = affinity.keep(kept, differ, "day", _newest(after))
-        affinity.keep(built, None, "build", _newest(after))
-        assert table_rows(spark, kept.path(TABLE)) == table_rows(spark, built.path(TABLE))
-        return how
+        affinity.keep(kept, None, "build", _newest(states[0]))
+        for before, after in zip(states, states[1:]):
+            b, a = (spark.createDataFrame(x, SCHEMA) if x else spark.createDataFrame([], SCHEMA) for x in (before, after))
+            differ = (a.subtract(b).withColumn("_side", F.lit("added"))
+                      .unionByName(b.subtract(a).withColumn("_side", F.lit("removed"))))
+            kept.replace_partitions("gold.interactions", kept.conform("gold.interactions", a), None)
+            hows.append(affinity.keep(kept, differ, "day", _newest(after)))
+            built = _lake(spark, after)
+            try:
+                affinity.keep(built, None, "build", _newest(after))
+                assert table_rows(spark, kept.path(TABLE)) == table_rows(spark, built.path(TABLE))
+            finally:
+                shutil.rmtree(built.cfg.lake_root, ignore_errors=True)
+        return hows
     finally:
-        for lake in (kept, built):
-            shutil.rmtree(lake.cfg.lake_root, ignore_errors=True)
+        shutil.rmtree(kept.cfg.lake_root, ignore_errors=True)
 
 
 def test_a_pair_whose_latest_row_went_reads_its_rows_again(spark):
@@ -66,10 +72,21 @@ def test_a_pair_whose_latest_row_went_reads_its_rows_again(spark):
     a2 = interaction("m2", "user:A", "product_view", "P1", None, T + timedelta(days=3))
     buy = interaction("7:open", "order:7", "order_placed", None, "7", T + timedelta(days=3, hours=1))
     b1 = interaction("m3", "user:B", "add_to_cart", "P2", None, T + timedelta(days=4))
-    assert kept_equals_built(spark, [a1, a2, buy], [a1, buy, b1]) == "kept"
+    assert kept_equals_built(spark, [a1, a2, buy], [a1, buy, b1]) == ["appended"]
     # the purchase row moves to another time, a view is the pair's only row left
     moved = interaction("7:open", "order:7", "order_placed", None, "7", T + timedelta(days=2))
-    assert kept_equals_built(spark, [a1, a2, buy], [a2, moved]) == "kept"
+    assert kept_equals_built(spark, [a1, a2, buy], [a2, moved]) == ["appended"]
+    # the pair's only row goes, then an earlier one comes: the time of the row that went is not the pair's
+    early = interaction("m0", "user:A", "product_view", "P1", None, T - timedelta(days=1))
+    assert kept_equals_built(spark, [a2, b1], [b1], [b1, early]) == ["appended", "appended"]
+
+
+def test_the_changes_are_compacted_into_one_generation(spark):
+    views = [interaction(f"m{i}", "user:A", "product_view", "P1", None, T + timedelta(days=i)) for i in range(10)]
+    states = [views[:i + 1] for i in range(10)]
+    hows = kept_equals_built(spark, *states)
+    assert hows[:affinity.COMPACT_AFTER - 1] == ["appended"] * (affinity.COMPACT_AFTER - 1)
+    assert hows[affinity.COMPACT_AFTER - 1] == "compacted" and hows[-1] == "appended"
 
 
 def test_other_settings_rebuild_the_table(spark):
@@ -101,11 +118,14 @@ def _rows(events, tag):
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
-@given(before=st.lists(event, max_size=12), kept=st.data(), added=st.lists(event, max_size=6))
-def test_any_change_kept_equals_a_table_built_from_the_rows(spark, before, kept, added):
-    """Rows added, removed, and moved in time (a removed row's key coming back with other values)."""
-    old = _rows(before, "k")
-    stay = kept.draw(st.lists(st.sampled_from(old), unique=True) if old else st.just([]))
-    kept_keys = {r[-1] for r in stay}  # added rows reuse the keys of ``old``: a removed one comes back rewritten
-    new = stay + [r for r in _rows(added, "k") if r[-1] not in kept_keys]
-    kept_equals_built(spark, old, new)
+@given(first=st.lists(event, max_size=12), data=st.data(), added=st.lists(st.lists(event, max_size=5), min_size=1,
+                                                                          max_size=3))
+def test_any_changes_kept_equal_a_table_built_from_the_rows(spark, first, data, added):
+    """Rows added, removed, and moved in time (a removed row's key coming back with other values), day after day."""
+    states = [_rows(first, "k")]
+    for new in added:
+        old = states[-1]
+        stay = data.draw(st.lists(st.sampled_from(old), unique=True) if old else st.just([]))
+        kept_keys = {r[-1] for r in stay}  # added rows reuse the keys of ``old``: a removed one comes back rewritten
+        states.append(stay + [r for r in _rows(new, "k") if r[-1] not in kept_keys])
+    kept_equals_built(spark, *states)
