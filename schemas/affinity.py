@@ -36,12 +36,13 @@ class Scoring:
 
 def current(rows: "DataFrame") -> "DataFrame":
     """The pairs as ``gold.product_signals`` holds them now (identifier, kind, item, score, signals, last_at): its
-    rows summed per pair, each identifier's from its newest reset on; pairs without a row left dropped. Pure."""
+    rows summed per pair, from the pair's newest reset on; pairs without a row left dropped. Pure."""
     from pyspark.sql import functions as F
 
-    resets = rows.where("reset").groupBy("identifier").agg(F.max("generation").alias("_from"))
-    live = rows.join(resets, "identifier", "left").where("_from IS NULL OR generation >= _from")
-    return (live.groupBy("identifier", "kind", "item")
+    key = ["identifier", "kind", "item"]
+    resets = rows.where("reset").groupBy(*key).agg(F.max("generation").alias("_from"))
+    live = rows.join(resets, key, "left").where("_from IS NULL OR generation >= _from")
+    return (live.groupBy(*key)
             .agg(F.sum("score").cast(SCORE).alias("score"), F.sum("signals").cast("bigint").alias("signals"),
                  F.max("last_at").alias("last_at"))
             .where("signals > 0"))

@@ -28,6 +28,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from jobs.config import Config
+from jobs.gold.timeline import dates_sql
 from jobs.lake import Lake
 from schemas.affinity import SCORE, TABLE, Scoring, current
 from schemas.vocabulary import PURCHASE_EVENTS
@@ -94,15 +95,29 @@ def _generation(lake: Lake) -> int:
     return 0 if version is None else version + 1
 
 
-def keep(lake: Lake, differ: "DataFrame | None", run_id: str, newest: date | None) -> str:
+def _their_days(lake: Lake, ids: "DataFrame", identity: "DataFrame") -> "list[date] | None":
+    """The dates that hold every row of ``ids`` (identifiers): the ``history_dates`` of the customers they belong to
+    (facts as this run left them), or None when one of them belongs to nobody (shared, or unknown). A listing."""
+    from pyspark.sql import functions as F
+
+    owners = ids.join(identity.where("NOT is_shared").select("identifier", "customer_key"), "identifier", "left")
+    found = (owners.join(lake.read("gold.customer_facts").select("customer_key", "history_dates"), "customer_key",
+                         "left").select(F.explode_outer("history_dates").alias("d")).distinct().collect())
+    return None if any(r.d is None for r in found) else sorted(r.d for r in found)
+
+
+def keep(lake: Lake, differ: "DataFrame | None", run_id: str, newest: date | None,
+         identity: "DataFrame | None" = None) -> str:
     """Bring the table to the interactions stored now. ``differ``: the rows this run added and removed (``_side``),
     the stored table being of the interactions before; None when that is not known (rebuilt). Returns how:
     "built", "appended", "compacted" or "unchanged".
 
     A day appends what its rows changed, per pair: the score and count they add or take, and the latest added
-    row's time. An identifier with a pair whose latest row went, with nothing as late added, has all its pairs
-    read again from its rows and appended as a reset (``schemas.affinity.current`` reads from an identifier's
-    newest reset on). After ``COMPACT_AFTER`` appends the table is rewritten as what it reads (one generation)."""
+    row's time. A pair whose latest row went, with nothing as late added, is appended as a reset
+    (``schemas.affinity.current`` reads a pair from its newest reset on): empty when no row is left, the rows
+    added when they are all it has (an order's purchase row that moved), else its rows read again, from the days
+    its identifier's customer's facts name (``identity``: the map facts were computed with; without it, or for an
+    identifier of nobody, from every day). After ``COMPACT_AFTER`` appends the table is rewritten as what it reads (one generation)."""
     from pyspark.sql import functions as F
 
     scoring = scoring_of(lake.cfg)
@@ -119,37 +134,52 @@ def keep(lake: Lake, differ: "DataFrame | None", run_id: str, newest: date | Non
     if stored is None or differ is None:
         build(lake, scoring, newest)
         return "built"
+    added = F.col("_sign") > 0
     d = (entries(differ, scoring, scored_from, sign="CASE WHEN _side = 'added' THEN 1 ELSE -1 END")
          .groupBy(*KEY).agg(F.sum(F.col("_score") * F.col("_sign")).cast(SCORE).alias("score"),
                             F.sum("_sign").cast("bigint").alias("signals"),
-                            F.max(F.when(F.col("_sign") > 0, F.col("occurred_at"))).alias("last_at"),
-                            F.max(F.when(F.col("_sign") < 0, F.col("occurred_at"))).alias("_removed")))
+                            F.max(F.when(added, F.col("occurred_at"))).alias("last_at"),
+                            F.max(F.when(~added, F.col("occurred_at"))).alias("_removed"),
+                            F.sum(F.when(added, F.col("_score"))).cast(SCORE).alias("_added_score"),
+                            F.count(F.when(added, F.lit(1))).alias("_added")))
     d = lake.checkpoint(d, run_id, "signals-delta")
     if not d.limit(1).count():  # no row with a signal came or went
         return "unchanged"
-    # the identifiers of a pair whose latest row went with nothing as late added (its time would stay in the pair's
-    # rows, also when the pair goes and comes back): their rows are read again
+    generation = _generation(lake)
+
+    def written(df: "DataFrame", reset: bool) -> "DataFrame":
+        return df.select(*KEY, "score", "signals", "last_at", F.lit(generation).cast("bigint").alias("generation"),
+                         F.lit(reset).alias("reset"), F.lit(scored_from).alias("scored_from"),
+                         F.lit(scoring.settings).alias("scored_with"))
+
+    # a pair whose latest row went with nothing as late added: that time would stay among its rows (also when the
+    # pair goes and comes back), so the pair is reset: to nothing when no row is left, to the rows added when they
+    # are all it has, else to its rows read again
     now = current(stored.join(d.where("_removed IS NOT NULL").select("identifier").distinct(), "identifier",
                               "left_semi"))
-    unknown = lake.checkpoint(
-        d.where("_removed IS NOT NULL").join(now.select(*KEY, F.col("last_at").alias("_last")), list(KEY))
+    lost = lake.checkpoint(
+        d.where("_removed IS NOT NULL").join(now.select(*KEY, F.col("signals").alias("_had"),
+                                                        F.col("last_at").alias("_last")), list(KEY))
         .where("_last <= _removed AND (last_at IS NULL OR last_at < _last)")
-        .select("identifier").distinct(), run_id, "signals-unknown")
-    generation = _generation(lake)
-    rows = d.drop("_removed").select(*KEY, "score", "signals", "last_at", F.lit(generation).cast("bigint").alias(
-        "generation"), F.lit(False).alias("reset"), F.lit(scored_from).alias("scored_from"),
-        F.lit(scoring.settings).alias("scored_with"))
-    if unknown.limit(1).count():  # rare: a removed row was its pair's latest
-        log.info("curate: an identifier's latest signal went: its signals are read again")
-        again = aggregate(entries(lake.read("gold.interactions").join(unknown, "identifier", "left_semi"), scoring,
-                                  scored_from), scoring, scored_from, generation, reset=True)
-        # and a marker per identifier (kind "reset", no signal), so that one with no pair left is reset too
-        marker = unknown.select("identifier", F.lit("reset").alias("kind"), F.lit("").alias("item"),
-                                F.lit(0).cast(SCORE).alias("score"), F.lit(0).cast("bigint").alias("signals"),
-                                F.lit(None).cast("timestamp").alias("last_at"),
-                                F.lit(generation).cast("bigint").alias("generation"), F.lit(True).alias("reset"),
-                                F.lit(scored_from).alias("scored_from"), F.lit(scoring.settings).alias("scored_with"))
-        rows = rows.join(unknown, "identifier", "left_anti").unionByName(again).unionByName(marker)
+        .select(*KEY, (F.col("_had") + F.col("signals")).alias("_left"), "_added", "_added_score", "last_at"),
+        run_id, "signals-lost")
+    rows = written(d, False).join(lost, list(KEY), "left_anti")
+    if lost.limit(1).count():  # a removed row was its pair's latest: rare
+        known = lost.where("_left = _added").select(
+            *KEY, F.coalesce("_added_score", F.lit(0).cast(SCORE)).alias("score"), F.col("_left").alias("signals"),
+            "last_at")
+        unknown = lost.where("_left <> _added").select(*KEY)
+        rows = rows.unionByName(written(known, True))
+        if unknown.limit(1).count():
+            log.info("curate: a product pair's latest signal went, older ones stay: its rows are read again")
+            ids = unknown.select("identifier").distinct()
+            days = None if identity is None else _their_days(lake, ids, identity)
+            stored_rows = lake.read("gold.interactions")
+            if days is not None:
+                stored_rows = stored_rows.where(f"occurred_date {dates_sql(days)}" if days else "FALSE")
+            again = aggregate(entries(stored_rows.join(ids, "identifier", "left_semi"), scoring, scored_from),
+                              scoring, scored_from, generation, reset=True)
+            rows = rows.unionByName(again.join(unknown, list(KEY), "left_semi"))
     if found.generations >= COMPACT_AFTER:
         lake.rewrite(TABLE, current(stored.unionByName(rows)).select(
             *KEY, "score", "signals", "last_at", F.lit(generation).cast("bigint").alias("generation"),

@@ -138,7 +138,7 @@ def _run(lake: Lake, window: Window, report: CurateReport, as_of: date | None) -
     if newest is None:
         newest = lake.read("gold.interactions").select(F.max("occurred_at").alias("m")).first().m
     report.product_signals = affinity.keep(lake, None if touched is None else touched.rows_differ, report.run_id,
-                                           newest.date() if newest else None)
+                                           newest.date() if newest else None, identity)
     if as_of is None:
         as_of = (newest.date() + timedelta(days=1)) if newest else date.today()
     report.as_of = as_of
