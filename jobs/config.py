@@ -30,6 +30,9 @@ class ConfigError(ValueError):
     """A setting is missing or wrong; the message says which and how to fix it."""
 
 
+MAX_WEIGHT = 1e12  # gold.product_signals scores a row at up to 2^20 times its weight, in decimal(38,12)
+
+
 @dataclass(frozen=True)
 class Config:
     lake_root: str = "./lake"
@@ -281,9 +284,9 @@ class Config:
                 weights[name] = float(raw)
             except ValueError:
                 weights[name] = -1.0
-            if weights[name] < 0 or weights[name] != weights[name]:
+            if not 0 <= weights[name] <= MAX_WEIGHT:  # NaN fails too
                 raise self.error("export_weights", f"gives {name!r} the weight {raw.strip()!r}; weights are "
-                                 "numbers >= 0, as in product_view=1,purchase=5")
+                                 f"numbers from 0 to {MAX_WEIGHT:g}, as in product_view=1,purchase=5")
         if not any(weights.values()):
             raise self.error("export_weights", "gives every signal weight 0, so the interactions export would be empty")
         return weights

@@ -16,9 +16,11 @@ which is ``Σ weight · 0.5^(age / half-life)`` over the customer's signals (``j
 - ``scored_from`` is the start of the era of the newest interaction (eras of ``ERA_HALF_LIVES`` half-lives from
   ``EPOCH``), so scores stay below ``2^ERA_HALF_LIVES`` per row; a new era, or other weights or half-life
   (``scored_with``), rebuilds the table from ``gold.interactions``.
-- A day's curate adds its added rows' and takes its removed rows' (``keep``): the work is the day's. A pair
-  whose latest row was removed with nothing as late added has its latest time read again from its identifier's
-  rows.
+- The table is a log of changes (``schemas.affinity.current`` reads it): a day's curate appends, per pair, what
+  its added and removed rows change (``keep``), so the work is the day's; every ``COMPACT_AFTER`` generations it is
+  rewritten as what it reads. A pair whose latest row went with nothing as late added is appended as a reset.
+- A row scores at most ``2^ERA_HALF_LIVES`` times its weight (at most ``jobs.config.MAX_WEIGHT``): far inside
+  ``decimal(38,12)``.
 """
 
 from __future__ import annotations

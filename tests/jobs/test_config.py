@@ -58,7 +58,8 @@ def test_spark_remote_selects_the_remote_engine():
         ({"RAPPORT_EXPORT_KEEP": "0"}, ["RAPPORT_EXPORT_KEEP='0'", ">= 1"]),
         ({"RAPPORT_EXPORT_MULTIPART_MB": "1"}, ["RAPPORT_EXPORT_MULTIPART_MB='1'", ">= 5"]),
         ({"RAPPORT_EXPORT_WEIGHTS": "view=1"}, ["unknown signal 'view'", "product_view"]),
-        ({"RAPPORT_EXPORT_WEIGHTS": "purchase=-2"}, ["'purchase' the weight '-2'", "numbers >= 0"]),
+        ({"RAPPORT_EXPORT_WEIGHTS": "purchase=-2"}, ["'purchase' the weight '-2'", "numbers from 0 to 1e+12"]),
+        ({"RAPPORT_EXPORT_WEIGHTS": "purchase=1e13"}, ["'purchase' the weight '1e13'", "numbers from 0 to 1e+12"]),
         ({"RAPPORT_EXPORT_WEIGHTS": "purchase=0"}, ["every signal weight 0"]),
     ],
 )
