@@ -128,7 +128,8 @@ def _scored_from(cfg: Config, signals: "DataFrame | None", as_of) -> "date | Non
     found = signals.agg(F.max("last_at").alias("last"), F.min("scored_from").alias("lo"), F.max("scored_from").alias(
         "hi"), F.min("scored_with").alias("with_lo"), F.max("scored_with").alias("with_hi")).first()  # one row
     settings = Scoring(cfg.interaction_weights(), cfg.export_half_life_days).settings
-    if found.lo is None or found.lo != found.hi or found.with_lo != settings or found.with_hi != settings or found.last.date() > as_of:
+    if found.lo is None or found.lo != found.hi or {found.with_lo, found.with_hi} != {settings} or (
+            found.last.date() > as_of):
         return None
     return found.lo
 

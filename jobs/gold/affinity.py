@@ -77,11 +77,18 @@ def aggregate(found: "DataFrame", scoring: Scoring, scored_from: date, generatio
     """``entries`` of whole histories → the table's rows, written as ``generation``. Pure."""
     from pyspark.sql import functions as F
 
-    return (found.groupBy(*KEY).agg(F.sum("_score").cast(SCORE).alias("score"),
-                                    F.count(F.lit(1)).alias("signals"), F.max("occurred_at").alias("last_at"))
-            .select(*KEY, "score", "signals", "last_at", F.lit(generation).cast("bigint").alias("generation"),
-                    F.lit(reset).alias("reset"), F.lit(scored_from).alias("scored_from"),
-                    F.lit(scoring.settings).alias("scored_with")))
+    return _stamped(found.groupBy(*KEY).agg(F.sum("_score").cast(SCORE).alias("score"),
+                                            F.count(F.lit(1)).alias("signals"), F.max("occurred_at").alias("last_at")),
+                    scoring, scored_from, generation, reset)
+
+
+def _stamped(pairs: "DataFrame", scoring: Scoring, scored_from: date, generation: int, reset: bool) -> "DataFrame":
+    """Pairs (KEY, score, signals, last_at) as the table stores them, written as ``generation``. Pure."""
+    from pyspark.sql import functions as F
+
+    return pairs.select(*KEY, "score", "signals", "last_at", F.lit(generation).cast("bigint").alias("generation"),
+                        F.lit(reset).alias("reset"), F.lit(scored_from).alias("scored_from"),
+                        F.lit(scoring.settings).alias("scored_with"))
 
 
 def build(lake: Lake, scoring: Scoring, newest: date | None) -> None:
@@ -119,7 +126,8 @@ def keep(lake: Lake, differ: "DataFrame | None", run_id: str, newest: date | Non
     (``schemas.affinity.current`` reads a pair from its newest reset on): empty when no row is left, the rows
     added when they are all it has (an order's purchase row that moved), else its rows read again, from the days
     its identifier's customer's facts name (``identity``: the map facts were computed with; without it, or for an
-    identifier of nobody, from every day). After ``COMPACT_AFTER`` appends the table is rewritten as what it reads (one generation)."""
+    identifier of nobody, from every day). After ``COMPACT_AFTER`` generations the table is rewritten as what it
+    reads, in one."""
     from pyspark.sql import functions as F
 
     scoring = scoring_of(lake.cfg)
@@ -149,11 +157,6 @@ def keep(lake: Lake, differ: "DataFrame | None", run_id: str, newest: date | Non
         return "unchanged"
     generation = _generation(lake)
 
-    def written(df: "DataFrame", reset: bool) -> "DataFrame":
-        return df.select(*KEY, "score", "signals", "last_at", F.lit(generation).cast("bigint").alias("generation"),
-                         F.lit(reset).alias("reset"), F.lit(scored_from).alias("scored_from"),
-                         F.lit(scoring.settings).alias("scored_with"))
-
     # a pair whose latest row went with nothing as late added: that time would stay among its rows (also when the
     # pair goes and comes back), so the pair is reset: to nothing when no row is left, to the rows added when they
     # are all it has, else to its rows read again
@@ -165,13 +168,13 @@ def keep(lake: Lake, differ: "DataFrame | None", run_id: str, newest: date | Non
         .where("_last <= _removed AND (last_at IS NULL OR last_at < _last)")
         .select(*KEY, (F.col("_had") + F.col("signals")).alias("_left"), "_added", "_added_score", "last_at"),
         run_id, "signals-lost")
-    rows = written(d, False).join(lost, list(KEY), "left_anti")
+    rows = _stamped(d, scoring, scored_from, generation, False).join(lost, list(KEY), "left_anti")
     if lost.limit(1).count():  # a removed row was its pair's latest: rare
         known = lost.where("_left = _added").select(
             *KEY, F.coalesce("_added_score", F.lit(0).cast(SCORE)).alias("score"), F.col("_left").alias("signals"),
             "last_at")
         unknown = lost.where("_left <> _added").select(*KEY)
-        rows = rows.unionByName(written(known, True))
+        rows = rows.unionByName(_stamped(known, scoring, scored_from, generation, True))
         if unknown.limit(1).count():
             log.info("curate: a product pair's latest signal went, older ones stay: its rows are read again")
             ids = unknown.select("identifier").distinct()
@@ -183,10 +186,7 @@ def keep(lake: Lake, differ: "DataFrame | None", run_id: str, newest: date | Non
                               scoring, scored_from, generation, reset=True)
             rows = rows.unionByName(again.join(unknown, list(KEY), "left_semi"))
     if found.generations >= COMPACT_AFTER:
-        lake.rewrite(TABLE, current(stored.unionByName(rows)).select(
-            *KEY, "score", "signals", "last_at", F.lit(generation).cast("bigint").alias("generation"),
-            F.lit(False).alias("reset"), F.lit(scored_from).alias("scored_from"),
-            F.lit(scoring.settings).alias("scored_with")))
+        lake.rewrite(TABLE, _stamped(current(stored.unionByName(rows)), scoring, scored_from, generation, False))
         return "compacted"
     lake.append(TABLE, rows)
     return "appended"
