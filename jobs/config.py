@@ -18,6 +18,7 @@ from typing import Any, Mapping
 from urllib.parse import urlparse
 
 from jobs.settings import DEFAULT_EXPORT_WEIGHTS, INTERACTION_SIGNALS, SETTINGS, Setting
+from schemas.affinity import Scoring
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_FILE = REPO_ROOT / "infra" / "rapport.yaml"
@@ -290,6 +291,10 @@ class Config:
         if not any(weights.values()):
             raise self.error("export_weights", "gives every signal weight 0, so the interactions export would be empty")
         return weights
+
+    def export_scoring(self) -> Scoring:
+        """How ``gold.product_signals`` scores rows for the interactions export: these weights and half-life."""
+        return Scoring(self.interaction_weights(), self.export_half_life_days)
 
     def require_export_uri(self) -> str:
         if not self.export_uri:

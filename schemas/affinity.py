@@ -34,6 +34,24 @@ class Scoring:
         return EPOCH + timedelta(days=((newest - EPOCH).days // era) * era) if newest else EPOCH
 
 
+def described(rows: "DataFrame"):
+    """One row about the stored table: ``lo``/``hi`` of ``scored_from``, ``with_lo``/``with_hi`` of
+    ``scored_with``, the newest ``last_at`` (``last``) and how many ``generations``. One aggregate query."""
+    from pyspark.sql import functions as F
+
+    return rows.agg(F.min("scored_from").alias("lo"), F.max("scored_from").alias("hi"),
+                    F.min("scored_with").alias("with_lo"), F.max("scored_with").alias("with_hi"),
+                    F.max("last_at").alias("last"), F.countDistinct("generation").alias("generations")).first()
+
+
+def scored_as(found, scoring: Scoring) -> date | None:
+    """The ``scored_from`` every row of a table ``described`` as ``found`` shares, when every row was scored with
+    ``scoring``'s settings; None when not (or when the table is empty)."""
+    if found.lo is None or found.lo != found.hi or {found.with_lo, found.with_hi} != {scoring.settings}:
+        return None
+    return found.lo
+
+
 def current(rows: "DataFrame") -> "DataFrame":
     """The pairs as ``gold.product_signals`` holds them now (identifier, kind, item, score, signals, last_at): its
     rows summed per pair, from the pair's newest reset on; pairs without a row left dropped. Pure."""

@@ -30,7 +30,7 @@ from jobs.runs.run_id import RunId
 from jobs.runs.window import Window
 from jobs.storage import arrow_filesystem, remove_tree, s3_client
 from schemas import views
-from schemas.affinity import TABLE as SIGNALS, Scoring
+from schemas.affinity import TABLE as SIGNALS, described, scored_as
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -121,17 +121,11 @@ def _scored_from(cfg: Config, signals: "DataFrame | None", as_of) -> "date | Non
     """The day ``gold.product_signals`` counts its scores from, when it can give the interactions as of ``as_of``:
     it exists, was scored with today's weights and half-life, and holds no signal after ``as_of`` (whose age the
     export counts as 0, which a score summed without ages cannot). Else None. One small aggregate query."""
-    from pyspark.sql import functions as F
-
     if signals is None or as_of is None:
         return None
-    found = signals.agg(F.max("last_at").alias("last"), F.min("scored_from").alias("lo"), F.max("scored_from").alias(
-        "hi"), F.min("scored_with").alias("with_lo"), F.max("scored_with").alias("with_hi")).first()  # one row
-    settings = Scoring(cfg.interaction_weights(), cfg.export_half_life_days).settings
-    if found.lo is None or found.lo != found.hi or {found.with_lo, found.with_hi} != {settings} or (
-            found.last.date() > as_of):
-        return None
-    return found.lo
+    found = described(signals)
+    scored_from = scored_as(found, cfg.export_scoring())
+    return None if scored_from is None or found.last.date() > as_of else scored_from
 
 
 def _settings(cfg: Config, name: str, fmt: str) -> dict:

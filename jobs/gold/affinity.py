@@ -29,10 +29,9 @@ import logging
 from datetime import date
 from typing import TYPE_CHECKING
 
-from jobs.config import Config
 from jobs.gold.timeline import dates_sql
 from jobs.lake import Lake
-from schemas.affinity import SCORE, TABLE, Scoring, current
+from schemas.affinity import SCORE, TABLE, Scoring, current, described, scored_as
 from schemas.vocabulary import PURCHASE_EVENTS
 
 if TYPE_CHECKING:
@@ -41,10 +40,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 KEY = ("identifier", "kind", "item")
 COMPACT_AFTER = 8  # generations (a build, then appends) before the table is rewritten as one
-
-
-def scoring_of(cfg: Config) -> Scoring:
-    return Scoring(cfg.interaction_weights(), cfg.export_half_life_days)
 
 
 def entries(rows: "DataFrame", scoring: Scoring, scored_from: date, sign: str | None = None) -> "DataFrame":
@@ -130,15 +125,12 @@ def keep(lake: Lake, differ: "DataFrame | None", run_id: str, newest: date | Non
     reads, in one."""
     from pyspark.sql import functions as F
 
-    scoring = scoring_of(lake.cfg)
+    scoring = lake.cfg.export_scoring()
     scored_from = scoring.scored_from(newest)
     stored = lake.read(TABLE) if lake.exists(TABLE) else None
     if stored is not None and differ is not None:
-        found = stored.groupBy().agg(F.min("scored_from").alias("lo"), F.max("scored_from").alias("hi"),
-                                     F.min("scored_with").alias("with_lo"), F.max("scored_with").alias("with_hi"),
-                                     F.countDistinct("generation").alias("generations")).first()  # one row
-        if found.lo is None or {found.lo, found.hi} != {scored_from} or {found.with_lo, found.with_hi} != {
-                scoring.settings}:
+        found = described(stored)
+        if scored_as(found, scoring) != scored_from:
             log.info("curate: %s is empty, or was scored with other settings or in another era: rebuilt", TABLE)
             stored = None
     if stored is None or differ is None:

@@ -74,7 +74,8 @@ class CurateReport(Report):
     dates: list[date] = field(default_factory=list)  # the dates trends were rebuilt from
     campaigns_recounted: int | None = None  # campaigns whose performance was recounted (None: all of them)
     as_of: date | None = None
-    product_signals: str = ""  # how gold.product_signals was brought up to date: built, kept (``affinity.keep``)
+    product_signals: str = ""  # how gold.product_signals was brought up to date (``affinity.keep``): built,
+    # appended, compacted or unchanged
     known_at: str | None = None  # what gold is as of: the window's end (or the identity's newest known time)
     written_versions: dict[str, int] = field(default_factory=dict)  # the gold versions this run left: --as-of reads them
 

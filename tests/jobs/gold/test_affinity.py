@@ -97,7 +97,7 @@ def test_other_settings_rebuild_the_table(spark):
         lake = Lake(Config(lake_root=lake.cfg.lake_root, export_half_life_days=7), spark)
         empty = lake.read("gold.interactions").limit(0).selectExpr("*", "'added' AS _side")
         assert affinity.keep(lake, empty, "day", T.date()) == "built"
-        assert lake.read(TABLE).first().scored_with == affinity.scoring_of(lake.cfg).settings
+        assert lake.read(TABLE).first().scored_with == lake.cfg.export_scoring().settings
         assert affinity.keep(lake, empty, "day", T.date()) == "unchanged"
     finally:
         shutil.rmtree(lake.cfg.lake_root, ignore_errors=True)
