@@ -7,7 +7,9 @@ travel a week back keeps working). The tables are the ones ``schemas/<layer>.yam
 A compacted table gets a log checkpoint at once: every read of a table replays its log from the
 newest checkpoint, and a compaction's commit lists every file it removed and added, so without
 one each read of a year-old table replayed thousands of file actions until ten more commits
-came (``Lake.read`` still reads the versions before it: ``Lake.same_rows_until``).
+came (``Lake.read`` still reads the versions before it: ``Lake.same_rows_until``). So does a table whose vacuum
+removed files: a checkpoint keeps the records of removed files (tombstones) for the table's retention, a week, and
+each read parses them; a new one leaves out those that expired.
 
 A table created by an earlier release gets the table properties its declaration now implies (which columns carry
 statistics: ``Table.properties``); files written from then on follow them.
@@ -44,7 +46,7 @@ class MaintenanceReport(Report):
     files_compacted: int = 0
     files_removed: int = 0
     staging_removed: int = 0
-    checkpoints: int = 0  # log checkpoints written after a compaction
+    checkpoints: int = 0  # log checkpoints written after a compaction or a vacuum that removed files
     properties_aligned: int = 0  # tables whose Delta properties were set to what the declaration implies
     per_table: dict[str, dict[str, int]] = field(default_factory=dict)
 
@@ -64,7 +66,9 @@ def run(spark: "SparkSession | None", cfg: Config, window: Window | None = None,
             report.properties_aligned += 1
         compacted = 0 if dry_run else dt.optimize.compact().get("numFilesRemoved", 0)
         removed = dt.vacuum(retention_hours=retention_hours, dry_run=dry_run, enforce_retention_duration=True)
-        if compacted:  # a log checkpoint of the compacted table: a read replays it, not the compaction's long commit
+        if compacted or (removed and not dry_run):
+            # a log checkpoint: a read replays it, not the compaction's long commit; and it leaves out the
+            # tombstones of the files vacuum removed (expired), which every read would still parse
             lake.delta_table(t).create_checkpoint()
             report.checkpoints += 1
         report.per_table[t.qualified] = {"files_compacted": compacted, "files_removed": len(removed)}

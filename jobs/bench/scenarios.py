@@ -12,6 +12,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from jobs.bench.aging import expire_tombstones
 from jobs.bench.measure import Measure, data_files, folder_bytes, median, written_bytes
 
 from jobs.bench.pipeline import (PIPELINE_STAGES, START, Results, Settings, Stage, config_for, generate_data,
@@ -67,14 +68,19 @@ def incremental(results: Results, root: Path, s3: str | None, settings: Settings
     out: list[dict] = []
     results.incremental = {"days": out, "events_per_day": settings.incremental_events_per_day,
                            "last_vs_first": None, "late_vs_early": None}
+    starts: list[datetime] = []  # when each bench day began on the wall clock
     for d in range(days):
         lo, hi = first + timedelta(days=d), first + timedelta(days=d + 1)
         began = time.time()
+        starts.append(datetime.now(timezone.utc))
         stages, events, _ = run_pipeline(landing, lake, s3, f"incremental/day{d + 1}", lo, hi)
         wrote = written_bytes(lake, began)
         if (d + 1) % 7 == 0:  # the weekly maintenance DAG: compaction (vacuum keeps a week, so it removes nothing here)
             stages["maintenance"] = Stage()
             stages["maintenance"].add(timed_step(landing, lake, s3, "maintenance"))
+            # a week of bench days has passed: the tombstones written before it expire, as a week of real days
+            # would have them (jobs.bench.aging); not timed, it stands for time passing, not for work
+            expire_tombstones(landing, lake, starts[d - 6])
         total = sum(s.seconds for s in stages.values())
         out.append({"day": d + 1, "date": lo.date().isoformat(), "events": events, "seconds": round(total, 2),
                     "stages": {k: round(v.seconds, 2) for k, v in stages.items()},
@@ -161,8 +167,11 @@ def history(results: Results, root: Path, s3: str | None, settings: Settings, pr
         bulk = time.perf_counter() - began
         # a lake that old has had its weekly maintenance: its files compacted, as the maintenance DAG leaves them
         compacted = timed_step(files, lake, s3, "maintenance").seconds
+        # and its tombstones are those of its last week, not of the year the bulk wrote in an afternoon (both
+        # lakes alike: each keeps none of its build's; jobs.bench.aging)
+        expire_tombstones(files, lake, datetime.now(timezone.utc))
         progress(f"  {name} lake: {(measured - start).days} days of history in bulk in {bulk:.0f}s, compacted in "
-                 f"{compacted:.0f}s")
+                 f"{compacted:.0f}s; its build's tombstones expired")
         runs = []
         for d in range(MEASURED_DAYS):
             lo = measured + timedelta(days=d)

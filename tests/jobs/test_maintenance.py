@@ -121,3 +121,32 @@ def test_a_table_from_an_earlier_release_gets_the_declared_statistics_and_new_fi
     stats = [json.loads(json.loads(line)["add"]["stats"]) for line in newest.open() if '"add"' in line]
     assert stats and all(set(s["minValues"]) <= set(t.stats_columns) for s in stats)
     assert "message_id" in before and all("message_id" not in s["minValues"] for s in stats)
+
+
+def test_a_vacuum_that_removes_files_leaves_a_checkpoint_without_their_tombstones(spark, refined, tmp_path):
+    """Every read of a table parses its newest checkpoint, removed-file records (tombstones) included: a table that
+    maintenance vacuumed but had nothing to compact gets a new checkpoint too, without the expired ones."""
+    import pyarrow.parquet as pq
+    from deltalake import write_deltalake
+
+    cfg, _, _ = refined
+    shutil.copytree(Lake(cfg).root, tmp_path / "lake")
+    cfg = dataclasses.replace(cfg, lake_root=str(tmp_path / "lake"))
+    lake = Lake(cfg, spark)
+    name = "silver.identity_map"  # one file, nothing to compact
+    rows = lake.delta_table(name).to_pyarrow_table()
+    for _ in range(3):  # the same rows written again: each write removes the file before it
+        write_deltalake(lake.path(name), rows, mode="overwrite")
+    for t in lake.existing():  # tombstones expire at once, and a vacuum with no retention is allowed
+        lake.delta_table(t).alter.set_table_properties({"delta.deletedFileRetentionDuration": "interval 0 seconds"})
+    expected = table_rows(spark, lake.path(name))
+    log = Path(lake.path(name)) / "_delta_log"
+    before = lake.version(name)
+
+    report = maintenance.run(spark, cfg, retention_hours=0)
+    assert report.per_table[name]["files_compacted"] == 0 and report.per_table[name]["files_removed"] >= 3
+    last = json.loads((log / "_last_checkpoint").read_text())["version"]
+    assert last == lake.version(name) > before
+    removes = pq.read_table(log / f"{last:020d}.checkpoint.parquet", columns=["remove"]).column("remove")
+    assert len(removes) - removes.null_count == 0
+    assert table_rows(spark, lake.path(name)) == expected
