@@ -5,6 +5,7 @@ batches one after another (``jobs.bench.run`` runs them)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -145,15 +146,17 @@ YOUNG_DAYS = 7
 
 def history(results: Results, root: Path, s3: str | None, settings: Settings, progress) -> None:
     """Does a daily run cost the same on an old lake as on a young one? ``history_days`` of history built in bulk
-    (and compacted, as the weekly maintenance would have),
-    then three ordinary daily runs; the same three days on a lake with 7 days of history, which received the
-    reference extracts when it started (``onboarding``); the ratio by stage, and the bytes each run wrote and
-    rewrote (files it replaced) beside its batch's own output."""
+    (and compacted, as the weekly maintenance would have, with the tombstones of a week, not of the whole build:
+    ``jobs.bench.aging``), then three ordinary daily runs; the same three days on a lake with 7 days of history,
+    which received the reference extracts when it started (``onboarding``). The two lakes' days alternate, after
+    both are built and on disk. The ratio by stage, and the bytes each run wrote and rewrote (files it replaced)
+    beside its batch's own output."""
     days = settings.history_days + MEASURED_DAYS
     landing, _ = generate_data(root, settings.incremental_events_per_day * days, days, settings.seed + 2, progress)
     first = datetime(START.year, START.month, START.day, tzinfo=timezone.utc)
     measured = first + timedelta(days=settings.history_days)
     results.history = {"history_days": settings.history_days, "young_days": YOUNG_DAYS, "lakes": {}}
+    lakes = {}
     for name, start in (("old", first), ("young", measured - timedelta(days=YOUNG_DAYS))):
         lake = root / f"lake-{name}"
         shutil.rmtree(lake, ignore_errors=True)
@@ -172,21 +175,28 @@ def history(results: Results, root: Path, s3: str | None, settings: Settings, pr
         expire_tombstones(files, lake, datetime.now(timezone.utc))
         progress(f"  {name} lake: {(measured - start).days} days of history in bulk in {bulk:.0f}s, compacted in "
                  f"{compacted:.0f}s; its build's tombstones expired")
-        runs = []
-        for d in range(MEASURED_DAYS):
-            lo = measured + timedelta(days=d)
+        lakes[name] = (lake, files)
+        results.history["lakes"][name] = {"bulk_seconds": round(bulk, 1), "runs": []}
+    os.sync()  # the builds' writes on disk before anything is timed, not flushed during the first runs
+    # the lakes' days alternate (old, young, old …): a slow spell of the machine falls on both, not on one lake's days
+    for d in range(MEASURED_DAYS):
+        lo = measured + timedelta(days=d)
+        for name, (lake, files) in lakes.items():
             began = time.time()
             stages, events, _ = run_pipeline(files, lake, s3, f"history/{name}/day{d + 1}", lo, lo + timedelta(days=1))
             wrote = written_bytes(lake, began)
             added, removed = sum(t["add"] for t in wrote.values()), sum(t["remove"] for t in wrote.values())
-            runs.append({"day": d + 1, "events": events, "seconds": round(sum(v.seconds for v in stages.values()), 2),
-                         "stages": {k: round(v.seconds, 2) for k, v in stages.items()},
-                         "written_bytes": added, "rewritten_bytes": removed,
-                         "rewritten_by_table": {t: v["remove"] for t, v in sorted(wrote.items(), key=lambda x: -x[1]["remove"])
-                                                if v["remove"]}})
-            progress(f"  {name} lake, day {d + 1}: {events:,} events in {runs[-1]['seconds']:.1f}s; wrote "
-                     f"{added / 2**20:.1f} MiB, of which {removed / 2**20:.1f} MiB replaced files already there")
-        results.history["lakes"][name] = {"bulk_seconds": round(bulk, 1), "lake_bytes": folder_bytes(lake), "runs": runs}
+            results.history["lakes"][name]["runs"].append({
+                "day": d + 1, "events": events, "seconds": round(sum(v.seconds for v in stages.values()), 2),
+                "stages": {k: round(v.seconds, 2) for k, v in stages.items()},
+                "written_bytes": added, "rewritten_bytes": removed,
+                "rewritten_by_table": {t: v["remove"] for t, v in sorted(wrote.items(), key=lambda x: -x[1]["remove"])
+                                       if v["remove"]}})
+            progress(f"  {name} lake, day {d + 1}: {events:,} events in "
+                     f"{results.history['lakes'][name]['runs'][-1]['seconds']:.1f}s; wrote {added / 2**20:.1f} MiB, "
+                     f"of which {removed / 2**20:.1f} MiB replaced files already there")
+    for name, (lake, _) in lakes.items():
+        results.history["lakes"][name]["lake_bytes"] = folder_bytes(lake)
         if not settings.keep_data:
             shutil.rmtree(lake, ignore_errors=True)
     old, young = (results.history["lakes"][n]["runs"] for n in ("old", "young"))
