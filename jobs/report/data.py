@@ -21,6 +21,7 @@ LIFECYCLE = ("prospect", "engaged", "customer", "repeat", "advocate", "at_risk",
 VERDICTS = ("missing", "stale", "silent", "consistent", "unscheduled")  # the order the report shows schemas.vocabulary.CONSISTENCY in
 log = logging.getLogger(__name__)
 TREND_DAYS = 28
+FORTNIGHT = 14  # the newest dates whose median views make a typical day
 WEEKS = RISK_WEEKS
 
 
@@ -55,7 +56,7 @@ def gather(spark: "SparkSession", lake: Lake, day: date | None = None, currency:
 
     trends = lake.read_or_empty("gold.daily_product_trends")
     if day is None:
-        day = _latest_full_day(trends.where(F.col("date") <= F.lit(until)) if until else trends)
+        day = _latest_full_day(lake, trends.where(F.col("date") <= F.lit(until)) if until else trends, until)
     rel = lake.read_or_empty("gold.customer_relationship")
     as_of = rel.agg(F.max("as_of")).first()[0]
     since = (day - timedelta(days=TREND_DAYS - 1)) if day else None
@@ -111,14 +112,26 @@ def gather(spark: "SparkSession", lake: Lake, day: date | None = None, currency:
                       cohorts, advocates, gates, quarantine, totals, currency)
 
 
-def _latest_full_day(trends) -> date | None:
+def _latest_full_day(lake: Lake, trends, until: date | None) -> date | None:
     """The latest day with a full day's activity: the last date whose product views reach half the median of the
-    last fortnight's days (the newest date often holds only the first hours, or late stragglers)."""
+    last fortnight's days (the newest date often holds only the first hours, or late stragglers). Only the newest
+    14 dates' partitions are read (the log names them), unless one of them holds no row."""
     from statistics import median
 
     from pyspark.sql import functions as F
 
-    days = trends.groupBy("date").agg(F.sum("views").alias("v")).orderBy(F.desc("date")).limit(14).collect()
+    def newest(rows):
+        return rows.groupBy("date").agg(F.sum("views").alias("v")).orderBy(F.desc("date")).limit(FORTNIGHT).collect()
+
+    days = None
+    if lake.exists("gold.daily_product_trends"):
+        dates = sorted({d for d in lake.files("gold.daily_product_trends").column("partition.date").to_pylist()
+                        if d is not None and (until is None or d <= until)}, reverse=True)[:FORTNIGHT]
+        days = newest(trends.where(F.col("date").isin(dates))) if dates else []
+        if len(days) < len(dates):  # a partition without rows: what the whole table says
+            days = None
+    if days is None:
+        days = newest(trends)
     if not days:
         return None
     typical = median(r.v or 0 for r in days)

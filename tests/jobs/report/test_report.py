@@ -204,3 +204,32 @@ def test_at_risk_and_lapsed_buyers_each_week_are_those_of_their_whole_timelines(
     got = _risk_weekly(spark, lake, as_of)
     assert [(r.week, r.lapsed, r.at_risk, r.buyers) for r in got.itertuples()] == expected
     assert expected and (later < 200 or sum(e[1] for e in expected) > 0) and (later != 120 or sum(e[2] for e in expected) > 0)
+
+
+def test_the_latest_full_day_reads_the_newest_fortnight_and_is_what_every_date_gives(spark, built, monkeypatch):
+    """The report's day from the newest dates' partitions (14; 2 here, of the small lake's 4) equals the rule applied
+    to every date of the table, whatever day the run reached."""
+    from statistics import median
+
+    from jobs.report import data
+    from jobs.report.data import _latest_full_day
+
+    FORTNIGHT = 2
+    monkeypatch.setattr(data, "FORTNIGHT", FORTNIGHT)
+    cfg, _ = built
+    lake = Lake(cfg, spark)
+    trends = lake.read("gold.daily_product_trends")
+    views = {r.date: r.v or 0 for r in trends.groupBy("date").agg(F.sum("views").alias("v")).collect()}
+    assert len(views) > FORTNIGHT  # more dates than are read
+
+    def by_rule(until):
+        days = sorted((d for d in views if until is None or d <= until), reverse=True)[:FORTNIGHT]
+        if not days:
+            return None
+        typical = median(views[d] for d in days)
+        return next((d for d in days if views[d] >= typical / 2), days[0])
+
+    dates = sorted(views)
+    for until in (None, dates[-1], dates[len(dates) // 2], dates[3], dates[0] - timedelta(days=1)):
+        scoped = trends.where(F.col("date") <= F.lit(until)) if until else trends
+        assert _latest_full_day(lake, scoped, until) == by_rule(until), until
