@@ -56,7 +56,7 @@ def gather(spark: "SparkSession", lake: Lake, day: date | None = None, currency:
 
     trends = lake.read_or_empty("gold.daily_product_trends")
     if day is None:
-        day = _latest_full_day(lake, trends.where(F.col("date") <= F.lit(until)) if until else trends, until)
+        day = _latest_full_day(lake, trends, until)
     rel = lake.read_or_empty("gold.customer_relationship")
     as_of = rel.agg(F.max("as_of")).first()[0]
     since = (day - timedelta(days=TREND_DAYS - 1)) if day else None
@@ -113,9 +113,9 @@ def gather(spark: "SparkSession", lake: Lake, day: date | None = None, currency:
 
 
 def _latest_full_day(lake: Lake, trends, until: date | None) -> date | None:
-    """The latest day with a full day's activity: the last date whose product views reach half the median of the
-    last fortnight's days (the newest date often holds only the first hours, or late stragglers). Only the newest
-    14 dates' partitions are read (the log names them), unless one of them holds no row."""
+    """The latest day with a full day's activity, up to ``until``: the last date whose product views reach half the
+    median of the last fortnight's days (the newest date often holds only the first hours, or late stragglers).
+    Only the newest 14 dates' partitions are read (the log names them), unless one of them holds no row."""
     from statistics import median
 
     from pyspark.sql import functions as F
@@ -131,7 +131,7 @@ def _latest_full_day(lake: Lake, trends, until: date | None) -> date | None:
         if len(days) < len(dates):  # a partition without rows: what the whole table says
             days = None
     if days is None:
-        days = newest(trends)
+        days = newest(trends.where(F.col("date") <= F.lit(until)) if until else trends)
     if not days:
         return None
     typical = median(r.v or 0 for r in days)
