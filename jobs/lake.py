@@ -151,6 +151,11 @@ class Lake:
         dt = DeltaTable(self.path(name), version=version, storage_options=self.storage_options() or None)
         return pa.table(dt.get_add_actions(flatten=True))
 
+    def dates(self, name: "str | Table") -> set[date]:
+        """The dates that hold files now, of a table partitioned by one date (the log only, no data read)."""
+        values = self.files(name).column(f"partition.{table(name).partitioned_by[0]}").to_pylist()
+        return {v if isinstance(v, date) else date.fromisoformat(str(v)[:10]) for v in values if v is not None}
+
     def rows(self, name: "str | Table", version: int | None = None) -> int | None:
         """The row count from the log's per-file record counts (None if a file has none): no data read."""
         return record_count(self.files(name, version))

@@ -81,11 +81,10 @@ def partition_dates(lake: Lake, name: str, previous: dict[str, int]) -> set[date
     if not lake.exists(name):
         return set()
     if name not in previous:  # a table that first landed since: every date it has
-        parts = {(v,) for v in lake.files(name).column(f"partition.{table(name).partitioned_by[0]}").to_pylist()}
-    else:
-        parts = lake.changed_partitions(name, previous[name])
-        if parts is None:
-            return None
+        return lake.dates(name)
+    parts = lake.changed_partitions(name, previous[name])
+    if parts is None:
+        return None
     return {_as_date(v[0]) for v in parts if v[0] is not None}
 
 

@@ -125,8 +125,8 @@ def _latest_full_day(lake: Lake, trends, until: date | None) -> date | None:
 
     days = None
     if lake.exists("gold.daily_product_trends"):
-        dates = sorted({d for d in lake.files("gold.daily_product_trends").column("partition.date").to_pylist()
-                        if d is not None and (until is None or d <= until)}, reverse=True)[:FORTNIGHT]
+        dates = sorted((d for d in lake.dates("gold.daily_product_trends") if until is None or d <= until),
+                       reverse=True)[:FORTNIGHT]
         days = newest(trends.where(F.col("date").isin(dates))) if dates else []
         if len(days) < len(dates):  # a partition without rows: what the whole table says
             days = None
