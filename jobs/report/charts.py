@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
 VERDICT_COLOURS = {"missing": "#D55E00", "stale": "#E69F00", "silent": "#56B4E9", "consistent": "#009E73",
                    "unscheduled": "#BBBBBB"}
+FIX_VERDICTS = ("missing", "stale")  # a placement to fix today: its cell carries the word
 STAGE_ORDER = ["prospect", "engaged", "customer", "repeat", "advocate", "at_risk", "lapsed"]
 WIDTH = 520
 
@@ -107,7 +108,10 @@ def campaign_matrix(df: "pd.DataFrame") -> str:
     cells = base.mark_rect(stroke="white", strokeWidth=2).encode(
         color=alt.Color("consistency:N", scale=alt.Scale(domain=list(VERDICT_COLOURS), range=list(VERDICT_COLOURS.values())),
                         title="verdict"))
-    text = base.mark_text(fontSize=9).encode(text="consistency:N")
+    # the cells that need a fix say so in words; the others by colour (the table below names every verdict).
+    # Drawing a word in each of 465 cells took 0.42 s of a 1 s report render
+    text = base.transform_filter(alt.FieldOneOfPredicate("consistency", list(FIX_VERDICTS))).mark_text(
+        fontSize=9).encode(text="consistency:N")
     return svg((cells + text).properties(width=WIDTH, height=alt.Step(22),
                                         title="Is the campaign message where it was scheduled?"))
 
