@@ -16,6 +16,7 @@ from jobs.runs.window import Window
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
+    from pyspark.sql.types import StructType
 
 LINEAGE = ("source_file", "line_number", "landing_dt", "landing_hour")
 ARRIVAL_SLACK_DAYS = 1  # a delivery time may be at most this far after its file's landing hour
@@ -78,6 +79,29 @@ def odd_types(objects: Sequence[str], longs: Sequence[str] = (), doubles: Sequen
     if longs:
         parts += [rf'"(?:{"|".join(longs)})"\s*:\s*-?[0-9]*[^0-9,}}\s]', rf'"(?:{"|".join(longs)})"\s*:\s*-?[0-9]{{19}}']
     return "|".join(parts + [r':\s*-?[0-9.]+[eE][-+]?[0-9]{3}', r':\s*-?[0-9]{300}', r'\\u'])
+
+
+def read_fields(struct: "StructType", paths: Sequence[str]) -> "StructType":
+    """``struct`` with only the fields at ``paths`` (dotted; a path names a field whole, with everything in it), in
+    their order and with their types: the schema a parse gives ``from_json`` when it reads a few fields of a wide
+    spec. A field a line holds but the schema leaves out is not built at all; Sail reads every other field the same
+    whether or not its neighbours are in the schema. An unknown path is an error, not a silent null."""
+    from pyspark.sql.types import StructType
+
+    names = {f.name for f in struct.fields}
+    unknown = sorted({p.split(".", 1)[0] for p in paths} - names)
+    if unknown:
+        raise KeyError(f"no field {', '.join(unknown)} in {struct.simpleString()[:80]}…")
+    kept = []
+    for f in struct.fields:
+        inner = [p.split(".", 1)[1] for p in paths if p.startswith(f.name + ".")]
+        if f.name in paths:
+            kept.append(f)
+        elif inner:
+            if not isinstance(f.dataType, StructType):
+                raise KeyError(f"{f.name} is not a struct: {', '.join(inner)} cannot be read in it")
+            kept.append(type(f)(f.name, read_fields(f.dataType, inner), f.nullable))
+    return StructType(kept)
 
 
 def phone_sql(column_sql: str) -> str:
