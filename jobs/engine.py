@@ -67,7 +67,8 @@ class EmbeddedServer:
         os.environ.setdefault("SAIL_RUNTIME__STACK_SIZE", str(STACK_BYTES))
         # Sail allocates with mimalloc, which by default asks for transparent huge pages on its arenas: every page it
         # freed and took back was then zeroed by the kernel 2 MiB at a time. A ~25k-event daily run spent 13 % of its
-        # CPU in the kernel's clear_page (4.8 s of system time; 2.9 s without). Read once, when the library loads.
+        # CPU in the kernel's clear_page (4.8 s of system time; 2.9 s without): docs/sail-gaps.md, gap 23. Read once,
+        # when the library loads.
         os.environ.setdefault("MIMALLOC_ALLOW_THP", "0")
         try:
             from pysail.spark import SparkConnectServer
