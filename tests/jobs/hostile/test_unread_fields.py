@@ -1,5 +1,5 @@
 """The clickstream parse builds only the fields it reads (``clickstream.PARSED``, from ``common.read_fields``); a line's
-other fields, whatever they hold, change nothing: property, every parsed column equals the parse over the whole
+other fields, whatever they hold, change nothing. Property: every parsed column equals the parse over the whole
 Segment spec (``schemas.clickstream.EVENT``)."""
 
 from __future__ import annotations
