@@ -154,7 +154,7 @@ class Lake:
     def dates(self, name: "str | Table") -> set[date]:
         """The dates that hold files now, of a table partitioned by one date (the log only, no data read)."""
         values = self.files(name).column(f"partition.{table(name).partitioned_by[0]}").to_pylist()
-        return {v if isinstance(v, date) else date.fromisoformat(str(v)[:10]) for v in values if v is not None}
+        return {partition_date(v) for v in values if v is not None}
 
     def rows(self, name: "str | Table", version: int | None = None) -> int | None:
         """The row count from the log's per-file record counts (None if a file has none): no data read."""
@@ -638,10 +638,16 @@ class Lake:
         return any(n.endswith(".parquet") for _, _, names in os.walk(local_root(path)) for n in names)
 
 
+def partition_date(value: object) -> date:
+    """A date partition's value as the log gives it (a date, or its text) as a date."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
 def record_count(files) -> int | None:
     """Rows in the data files of ``Lake.files`` (their record counts; None if a file has none)."""
     counts = files.column("num_records").to_pylist() if "num_records" in files.column_names else [None]
     return None if any(c is None for c in counts) else int(sum(counts))
 
 
-__all__ = ["LAYERS", "Lake", "MissingTableError", "SchemaMismatchError", "in_list", "record_count", "sql_string"]
+__all__ = ["LAYERS", "Lake", "MissingTableError", "SchemaMismatchError", "in_list", "partition_date", "record_count",
+           "sql_string"]

@@ -19,7 +19,7 @@ from functools import reduce
 from typing import TYPE_CHECKING
 
 from jobs.gold import timeline
-from jobs.lake import Lake, partitions_sql, sql_literal
+from jobs.lake import Lake, partition_date, partitions_sql, sql_literal
 from jobs.runs.window import Window
 from jobs.sql_text import in_list
 from schemas.tables import table
@@ -70,10 +70,6 @@ def orders_then_and_now(lake: Lake, previous: dict[str, int] | None) -> "tuple[D
     return now.where(where), then.where(where)
 
 
-def _as_date(value: object) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-
-
 def partition_dates(lake: Lake, name: str, previous: dict[str, int]) -> set[date] | None:
     """The dates (a date-partitioned table's partitions) whose rows changed since the version ``previous`` names:
     every date it has when it first landed since, none when it does not exist; None when a commit since is no
@@ -85,7 +81,7 @@ def partition_dates(lake: Lake, name: str, previous: dict[str, int]) -> set[date
     parts = lake.changed_partitions(name, previous[name])
     if parts is None:
         return None
-    return {_as_date(v[0]) for v in parts if v[0] is not None}
+    return {partition_date(v[0]) for v in parts if v[0] is not None}
 
 
 def changed_dates(lake: Lake, previous: dict[str, int] | None) -> list[date] | None:
